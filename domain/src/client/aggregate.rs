@@ -1,0 +1,273 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
+use super::errors::{ClientError, ValidationErrors};
+use super::events::ClientEvent;
+use super::settings::{ClientChanges, ClientSettings};
+use crate::values::{ClientId, SecretRecord};
+
+/// The `Client` aggregate: one OAuth client registration, rebuilt from its event stream.
+/// The aggregate id is the `client_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    lifecycle: Lifecycle,
+    version: u64,
+}
+
+/// Where a client is in its life.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Lifecycle {
+    /// No event yet (cqrs-es loads an unknown id as `Default`).
+    #[default]
+    NeverRegistered,
+    /// Registered and not deleted.
+    Active(ClientState),
+    /// Deleted; the last state is kept for the record.
+    Deleted(ClientState),
+}
+
+/// Everything known about a registered client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientState {
+    /// Its id.
+    pub client_id: ClientId,
+    /// Its editable settings.
+    pub settings: ClientSettings,
+    /// Its secrets that have not expired at the time of the last event, oldest first.
+    pub secrets: Vec<SecretRecord>,
+}
+
+impl ClientState {
+    /// Whether at least one secret is accepted at `at`.
+    pub fn has_active_secret(&self, at: DateTime<Utc>) -> bool {
+        self.secrets.iter().any(|s| s.is_active_at(at))
+    }
+}
+
+impl Client {
+    /// Number of events applied; the optimistic-concurrency version (`ETag`).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Where the client is in its life.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The state of a live (registered, not deleted) client.
+    pub fn live(&self) -> Option<&ClientState> {
+        match &self.lifecycle {
+            Lifecycle::Active(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// Whether an update that sets `require_client_secret` at `at` needs a newly generated
+    /// secret: the client becomes (or stays) confidential without an active secret. The write
+    /// side asks this before hashing, so it only pays for argon2 when a secret will be used.
+    pub fn update_needs_secret(&self, require_client_secret: bool, at: DateTime<Utc>) -> bool {
+        self.live()
+            .is_some_and(|state| require_client_secret && !state.has_active_secret(at))
+    }
+
+    /// Decides which event, if any, `command` produces. Pure: no I/O, no clock.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] for a command on an unknown or deleted client,
+    /// [`ClientError::AlreadyExists`] for registering a live id,
+    /// [`ClientError::VersionMismatch`] for a stale expected version,
+    /// [`ClientError::Invalid`] with every violated rule.
+    pub fn decide(&self, command: ClientCommand) -> Result<Option<ClientEvent>, ClientError> {
+        match command {
+            ClientCommand::Register(cmd) => self.register(cmd).map(Some),
+            ClientCommand::Update(cmd) => self.update(cmd),
+            ClientCommand::RotateSecret(cmd) => self.rotate_secret(cmd).map(Some),
+            ClientCommand::Delete(cmd) => self.delete(cmd).map(Some),
+        }
+    }
+
+    fn check_version(&self, expected: Option<u64>) -> Result<(), ClientError> {
+        match expected {
+            Some(expected) if expected != self.version => Err(ClientError::VersionMismatch {
+                expected,
+                actual: self.version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn live_at(&self, expected: Option<u64>) -> Result<&ClientState, ClientError> {
+        let state = self.live().ok_or(ClientError::NotFound)?;
+        self.check_version(expected)?;
+        Ok(state)
+    }
+
+    fn register(&self, cmd: RegisterClient) -> Result<ClientEvent, ClientError> {
+        if self.live().is_some() {
+            return Err(ClientError::AlreadyExists);
+        }
+        self.check_version(cmd.expected_version)?;
+        let mut errors = ValidationErrors::default();
+        let client_id = ClientId::parse(&cmd.client_id)
+            .map_err(|e| errors.add("client_id", e.0))
+            .ok();
+        let settings = ClientSettings::validate(&cmd.settings)
+            .map_err(|e| errors.merge(e))
+            .ok();
+        match (cmd.settings.require_client_secret, &cmd.secret) {
+            (true, None) => errors.add(
+                "client_secret",
+                "a confidential client (require_client_secret: true) needs a secret",
+            ),
+            (false, Some(_)) => errors.add(
+                "client_secret",
+                "a public client (require_client_secret: false) cannot have a secret",
+            ),
+            _ => {}
+        }
+        match (client_id, settings) {
+            (Some(client_id), Some(settings)) if errors.is_empty() => {
+                Ok(ClientEvent::ClientRegistered {
+                    client_id,
+                    settings,
+                    secret: cmd.secret,
+                })
+            }
+            _ => Err(ClientError::Invalid(errors)),
+        }
+    }
+
+    fn update(&self, cmd: UpdateClient) -> Result<Option<ClientEvent>, ClientError> {
+        let state = self.live_at(cmd.expected_version)?;
+        let mut errors = ValidationErrors::default();
+        let settings = ClientSettings::validate(&cmd.settings)
+            .map_err(|e| errors.merge(e))
+            .ok();
+        let needs_secret = self.update_needs_secret(cmd.settings.require_client_secret, cmd.at);
+        match (needs_secret, &cmd.new_secret) {
+            (true, None) => errors.add(
+                "client_secret",
+                "a confidential client (require_client_secret: true) needs a secret",
+            ),
+            (false, Some(_)) => errors.add(
+                "client_secret",
+                "secrets of an existing client change only through rotation",
+            ),
+            _ => {}
+        }
+        let Some(settings) = settings.filter(|_| errors.is_empty()) else {
+            return Err(ClientError::Invalid(errors));
+        };
+        let changes = ClientChanges::between(&state.settings, &settings);
+        if changes.is_empty() && cmd.new_secret.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(ClientEvent::ClientUpdated {
+            changes,
+            secret: cmd.new_secret,
+        }))
+    }
+
+    fn rotate_secret(&self, cmd: RotateSecret) -> Result<ClientEvent, ClientError> {
+        let state = self.live_at(cmd.expected_version)?;
+        if !state.settings.require_client_secret {
+            let mut errors = ValidationErrors::default();
+            errors.add(
+                "require_client_secret",
+                "a public client has no secret; make it confidential first",
+            );
+            return Err(ClientError::Invalid(errors));
+        }
+        let now = cmd.secret.created_at;
+        let previous_secrets_expire_at = cmd
+            .previous_secrets_valid_until
+            .map_or(now, |until| until.max(now));
+        Ok(ClientEvent::ClientSecretRotated {
+            secret: cmd.secret,
+            previous_secrets_expire_at,
+        })
+    }
+
+    fn delete(&self, cmd: DeleteClient) -> Result<ClientEvent, ClientError> {
+        self.live_at(cmd.expected_version)?;
+        Ok(ClientEvent::ClientDeleted {})
+    }
+}
+
+impl Aggregate for Client {
+    const TYPE: &'static str = "Client";
+    type Command = ClientCommand;
+    type Event = ClientEvent;
+    type Error = ClientError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        if let Some(event) = self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
+        let lifecycle = std::mem::take(&mut self.lifecycle);
+        self.lifecycle = match (lifecycle, event) {
+            (
+                _,
+                ClientEvent::ClientRegistered {
+                    client_id,
+                    settings,
+                    secret,
+                },
+            ) => Lifecycle::Active(ClientState {
+                client_id,
+                settings,
+                secrets: secret.into_iter().collect(),
+            }),
+            (Lifecycle::Active(mut state), ClientEvent::ClientUpdated { changes, secret }) => {
+                changes.apply_to(&mut state.settings);
+                state.secrets.extend(secret);
+                Lifecycle::Active(state)
+            }
+            (
+                Lifecycle::Active(mut state),
+                ClientEvent::ClientSecretRotated {
+                    secret,
+                    previous_secrets_expire_at,
+                },
+            ) => {
+                rotate(&mut state.secrets, secret, previous_secrets_expire_at);
+                Lifecycle::Active(state)
+            }
+            (Lifecycle::Active(state), ClientEvent::ClientDeleted {}) => Lifecycle::Deleted(state),
+            // A stream the aggregate would never have produced; keep the state as it was.
+            (other, _) => other,
+        };
+    }
+}
+
+/// Caps the expiry of the previous secrets, drops those already expired when the new one is
+/// created, and appends the new one.
+pub fn rotate(
+    secrets: &mut Vec<SecretRecord>,
+    new: SecretRecord,
+    previous_expire_at: DateTime<Utc>,
+) {
+    for previous in secrets.iter_mut() {
+        let capped = previous
+            .expires_at
+            .map_or(previous_expire_at, |e| e.min(previous_expire_at));
+        previous.expires_at = Some(capped);
+    }
+    secrets.retain(|s| s.is_active_at(new.created_at));
+    secrets.push(new);
+}

@@ -1,0 +1,66 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::settings::{ClientChanges, ClientSettings};
+use crate::values::{ClientId, SecretRecord};
+
+/// The current shape of every event. A change of shape gets a new version and an upcaster
+/// (see [`crate::upcasters`]); stored events are never rewritten.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// What happened to a client. Past tense, immutable once stored. Secrets appear only as
+/// [`SecretRecord`]s (id and argon2id hash), never in plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientEvent {
+    /// The client was registered (first time, or again after a delete).
+    ClientRegistered {
+        /// Its id.
+        client_id: ClientId,
+        /// Every setting.
+        settings: ClientSettings,
+        /// The first secret of a confidential client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<SecretRecord>,
+    },
+    /// Settings changed; only the changed fields are present.
+    ClientUpdated {
+        /// The changed fields with their new values.
+        changes: ClientChanges,
+        /// A secret generated because the client became confidential without an active one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<SecretRecord>,
+    },
+    /// A new secret replaced the previous ones.
+    ClientSecretRotated {
+        /// The new secret.
+        secret: SecretRecord,
+        /// Until when the previous secrets stay valid; equal to the new secret's `created_at`
+        /// when they stop at once.
+        previous_secrets_expire_at: DateTime<Utc>,
+    },
+    /// The client was deleted; its id may be registered again, continuing this stream.
+    ClientDeleted {},
+}
+
+impl ClientEvent {
+    /// The event's type name, as stored in the `event_type` column.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::ClientRegistered { .. } => "ClientRegistered",
+            Self::ClientUpdated { .. } => "ClientUpdated",
+            Self::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Self::ClientDeleted {} => "ClientDeleted",
+        }
+    }
+}
+
+impl DomainEvent for ClientEvent {
+    fn event_type(&self) -> String {
+        self.type_name().to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_owned()
+    }
+}

@@ -1,0 +1,19 @@
+//! The `Client` aggregate: an OAuth 2.0 / OIDC client registration.
+
+mod aggregate;
+mod commands;
+mod errors;
+mod events;
+mod settings;
+
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::{rotate, Client, ClientState, Lifecycle};
+pub use commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
+pub use errors::{ClientError, FieldError, ValidationErrors};
+pub use events::{ClientEvent, EVENT_VERSION};
+pub use settings::{
+    ClientChanges, ClientSettings, ClientSettingsInput, MAX_CORS_ORIGINS, MAX_GRANT_TYPES,
+    MAX_REDIRECT_URIS, MAX_SCOPES,
+};

@@ -1,0 +1,320 @@
+//! The editable settings of a client, their validation and their field-level difference.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::errors::ValidationErrors;
+use crate::values::{ClientName, ClientUri, CorsOrigin, GrantType, RedirectUri, Scope, ValueError};
+
+/// Most redirect URIs (and post-logout redirect URIs) one client may have.
+pub const MAX_REDIRECT_URIS: usize = 50;
+/// Most entries a `grant_types` list may have (there are four grant types; duplicates are
+/// dropped, but the raw list is bounded too).
+pub const MAX_GRANT_TYPES: usize = 16;
+/// Most CORS origins one client may have.
+pub const MAX_CORS_ORIGINS: usize = 50;
+/// Most scopes one client may have.
+pub const MAX_SCOPES: usize = 100;
+
+/// The settings as a caller sent them, not yet validated. Commands carry this; the aggregate
+/// turns it into [`ClientSettings`] or reports every violation at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettingsInput {
+    /// Display name; required.
+    pub client_name: Option<String>,
+    /// Base URL of the client application.
+    pub client_uri: Option<String>,
+    /// Confidential (`true`) or public client.
+    pub require_client_secret: bool,
+    /// Whether the client may authenticate.
+    pub enabled: bool,
+    /// Whether the client may obtain refresh tokens.
+    pub offline_access: bool,
+    /// Whether authorization-code requests must use PKCE (RFC 7636).
+    pub require_pkce: bool,
+    /// Grant type names.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs after login.
+    pub redirect_uris: Vec<String>,
+    /// Redirect URIs after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins allowed to call the identity service.
+    pub allowed_cors_origins: Vec<String>,
+    /// Scopes the client may request.
+    pub allowed_scopes: Vec<String>,
+}
+
+/// The validated, editable settings of a client (everything but its id and secrets). Field
+/// names follow RFC 7591 / OIDC Dynamic Client Registration where one exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSettings {
+    /// Display name.
+    pub client_name: ClientName,
+    /// Base URL of the client application.
+    pub client_uri: Option<ClientUri>,
+    /// Confidential (`true`): must authenticate with a secret. Public (`false`): SPAs, CLIs.
+    pub require_client_secret: bool,
+    /// Whether the client may authenticate at all.
+    pub enabled: bool,
+    /// Whether the client may obtain refresh tokens.
+    pub offline_access: bool,
+    /// Whether authorization-code requests must use PKCE (RFC 7636, RFC 9700 §2.1.1).
+    pub require_pkce: bool,
+    /// Allowed grant types, in canonical order, without duplicates.
+    pub grant_types: Vec<GrantType>,
+    /// Redirect URIs after login, in the order given, without duplicates.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Redirect URIs after logout.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Browser origins allowed to call the identity service.
+    pub allowed_cors_origins: Vec<CorsOrigin>,
+    /// Scopes the client may request.
+    pub allowed_scopes: Vec<Scope>,
+}
+
+impl ClientSettings {
+    /// Validates every field and the rules between them, collecting every violation.
+    ///
+    /// Rules between fields: at least one grant type; `authorization_code` needs a redirect
+    /// URI; `client_credentials` needs a confidential client; `refresh_token` needs
+    /// `offline_access`.
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] naming each offending field.
+    pub fn validate(input: &ClientSettingsInput) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let client_name = match input.client_name.as_deref() {
+            None => {
+                errors.add("client_name", "is required");
+                None
+            }
+            Some(raw) => record(&mut errors, "client_name", ClientName::parse(raw)),
+        };
+        let client_uri = match input.client_uri.as_deref() {
+            None => None,
+            Some(raw) => record(&mut errors, "client_uri", ClientUri::parse(raw)),
+        };
+        let mut grant_types = parse_list(
+            &mut errors,
+            "grant_types",
+            &input.grant_types,
+            MAX_GRANT_TYPES,
+            GrantType::parse,
+        );
+        grant_types.sort();
+        let redirect_uris = parse_list(
+            &mut errors,
+            "redirect_uris",
+            &input.redirect_uris,
+            MAX_REDIRECT_URIS,
+            RedirectUri::parse,
+        );
+        let post_logout_redirect_uris = parse_list(
+            &mut errors,
+            "post_logout_redirect_uris",
+            &input.post_logout_redirect_uris,
+            MAX_REDIRECT_URIS,
+            RedirectUri::parse,
+        );
+        let allowed_cors_origins = parse_list(
+            &mut errors,
+            "allowed_cors_origins",
+            &input.allowed_cors_origins,
+            MAX_CORS_ORIGINS,
+            CorsOrigin::parse,
+        );
+        let allowed_scopes = parse_list(
+            &mut errors,
+            "allowed_scopes",
+            &input.allowed_scopes,
+            MAX_SCOPES,
+            Scope::parse,
+        );
+
+        if input.grant_types.is_empty() {
+            errors.add("grant_types", "at least one grant type is required");
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && input.redirect_uris.is_empty() {
+            errors.add(
+                "redirect_uris",
+                "the authorization_code grant needs at least one redirect URI",
+            );
+        }
+        if grant_types.contains(&GrantType::ClientCredentials) && !input.require_client_secret {
+            errors.add(
+                "grant_types",
+                "client_credentials needs a confidential client (require_client_secret: true)",
+            );
+        }
+        if grant_types.contains(&GrantType::RefreshToken) && !input.offline_access {
+            errors.add(
+                "grant_types",
+                "refresh_token needs offline access (offline_access: true)",
+            );
+        }
+
+        match (client_name, errors.is_empty()) {
+            (Some(client_name), true) => Ok(Self {
+                client_name,
+                client_uri,
+                require_client_secret: input.require_client_secret,
+                enabled: input.enabled,
+                offline_access: input.offline_access,
+                require_pkce: input.require_pkce,
+                grant_types,
+                redirect_uris,
+                post_logout_redirect_uris,
+                allowed_cors_origins,
+                allowed_scopes,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn record<T>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    result: Result<T, ValueError>,
+) -> Option<T> {
+    result.map_err(|e| errors.add(field, e.0)).ok()
+}
+
+/// Parses each entry, naming failures `field[i]`; drops exact duplicates, keeping the first.
+fn parse_list<T: PartialEq>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    raw: &[String],
+    max: usize,
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Vec<T> {
+    if raw.len() > max {
+        errors.add(field, format!("must have at most {max} entries"));
+        return Vec::new();
+    }
+    let mut values: Vec<T> = Vec::with_capacity(raw.len());
+    for (i, entry) in raw.iter().enumerate() {
+        if let Some(value) = record(errors, &format!("{field}[{i}]"), parse(entry)) {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+    }
+    values
+}
+
+/// The fields an update changed, each with its new value; absent fields did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientChanges {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<ClientName>,
+    /// New client URI; `Some(None)` (JSON `null`) removes it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub client_uri: Option<Option<ClientUri>>,
+    /// New confidentiality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_client_secret: Option<bool>,
+    /// New enabled flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// New offline-access flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_access: Option<bool>,
+    /// New PKCE requirement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pkce: Option<bool>,
+    /// New grant types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<GrantType>>,
+    /// New redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<RedirectUri>>,
+    /// New post-logout redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<RedirectUri>>,
+    /// New CORS origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_cors_origins: Option<Vec<CorsOrigin>>,
+    /// New scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_scopes: Option<Vec<Scope>>,
+}
+
+/// A present field (even `null`) deserialises to `Some(..)`; an absent one defaults to `None`.
+fn present<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+fn changed<T: PartialEq + Clone>(before: &T, after: &T) -> Option<T> {
+    (before != after).then(|| after.clone())
+}
+
+impl ClientChanges {
+    /// The fields that differ between `before` and `after`, with their `after` values.
+    pub fn between(before: &ClientSettings, after: &ClientSettings) -> Self {
+        Self {
+            client_name: changed(&before.client_name, &after.client_name),
+            client_uri: changed(&before.client_uri, &after.client_uri),
+            require_client_secret: changed(
+                &before.require_client_secret,
+                &after.require_client_secret,
+            ),
+            enabled: changed(&before.enabled, &after.enabled),
+            offline_access: changed(&before.offline_access, &after.offline_access),
+            require_pkce: changed(&before.require_pkce, &after.require_pkce),
+            grant_types: changed(&before.grant_types, &after.grant_types),
+            redirect_uris: changed(&before.redirect_uris, &after.redirect_uris),
+            post_logout_redirect_uris: changed(
+                &before.post_logout_redirect_uris,
+                &after.post_logout_redirect_uris,
+            ),
+            allowed_cors_origins: changed(
+                &before.allowed_cors_origins,
+                &after.allowed_cors_origins,
+            ),
+            allowed_scopes: changed(&before.allowed_scopes, &after.allowed_scopes),
+        }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Writes the changed fields into `settings`.
+    pub fn apply_to(&self, settings: &mut ClientSettings) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(value) = value {
+                *target = value.clone();
+            }
+        }
+        set(&mut settings.client_name, &self.client_name);
+        set(&mut settings.client_uri, &self.client_uri);
+        set(
+            &mut settings.require_client_secret,
+            &self.require_client_secret,
+        );
+        set(&mut settings.enabled, &self.enabled);
+        set(&mut settings.offline_access, &self.offline_access);
+        set(&mut settings.require_pkce, &self.require_pkce);
+        set(&mut settings.grant_types, &self.grant_types);
+        set(&mut settings.redirect_uris, &self.redirect_uris);
+        set(
+            &mut settings.post_logout_redirect_uris,
+            &self.post_logout_redirect_uris,
+        );
+        set(
+            &mut settings.allowed_cors_origins,
+            &self.allowed_cors_origins,
+        );
+        set(&mut settings.allowed_scopes, &self.allowed_scopes);
+    }
+}

@@ -1,0 +1,561 @@
+//! The aggregate's rules, one per test, given / when / then with cqrs-es's `TestFramework`.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use cqrs_es::Aggregate;
+
+use super::*;
+use crate::values::{ClientId, ClientName, RedirectUri, SecretHash, SecretRecord};
+
+type ClientTest = TestFramework<Client>;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn secret(id: &str, at: DateTime<Utc>) -> SecretRecord {
+    SecretRecord {
+        secret_id: id.to_owned(),
+        hash: SecretHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").unwrap(),
+        created_at: at,
+        expires_at: None,
+    }
+}
+
+/// A valid public SPA: authorization code with PKCE.
+fn spa() -> ClientSettingsInput {
+    ClientSettingsInput {
+        client_name: Some("Data Refinery Studio".into()),
+        client_uri: Some("https://studio.example.com".into()),
+        require_client_secret: false,
+        enabled: true,
+        offline_access: false,
+        require_pkce: true,
+        grant_types: vec!["authorization_code".into()],
+        redirect_uris: vec!["https://studio.example.com/callback".into()],
+        post_logout_redirect_uris: vec![],
+        allowed_cors_origins: vec!["https://studio.example.com".into()],
+        allowed_scopes: vec!["openid".into(), "profile".into()],
+    }
+}
+
+/// A valid confidential service client.
+fn service() -> ClientSettingsInput {
+    ClientSettingsInput {
+        client_name: Some("Billing worker".into()),
+        require_client_secret: true,
+        enabled: true,
+        grant_types: vec!["client_credentials".into()],
+        allowed_scopes: vec!["octo_api".into()],
+        ..ClientSettingsInput::default()
+    }
+}
+
+fn register(settings: ClientSettingsInput) -> ClientCommand {
+    let secret = settings.require_client_secret.then(|| secret("s1", t0()));
+    ClientCommand::Register(RegisterClient {
+        client_id: "studio".into(),
+        settings,
+        secret,
+        expected_version: None,
+    })
+}
+
+fn update(settings: ClientSettingsInput) -> ClientCommand {
+    ClientCommand::Update(UpdateClient {
+        settings,
+        new_secret: None,
+        expected_version: None,
+        at: t0(),
+    })
+}
+
+fn registered(settings: ClientSettingsInput) -> ClientEvent {
+    let secret = settings.require_client_secret.then(|| secret("s1", t0()));
+    ClientEvent::ClientRegistered {
+        client_id: ClientId::parse("studio").unwrap(),
+        settings: ClientSettings::validate(&settings).unwrap(),
+        secret,
+    }
+}
+
+/// The field names of the validation errors `command` produces on a fresh aggregate (or after
+/// `given`).
+fn refused_fields(given: Vec<ClientEvent>, command: ClientCommand) -> Vec<String> {
+    match ClientTest::with(())
+        .given(given)
+        .when(command)
+        .inspect_result()
+    {
+        Err(ClientError::Invalid(errors)) => {
+            errors.errors().iter().map(|e| e.field.clone()).collect()
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn with_redirect(uri: &str) -> ClientSettingsInput {
+    ClientSettingsInput {
+        redirect_uris: vec![uri.into()],
+        ..spa()
+    }
+}
+
+#[test]
+fn registering_a_valid_public_client_records_every_setting() {
+    ClientTest::with(())
+        .given_no_previous_events()
+        .when(register(spa()))
+        .then_expect_events(vec![registered(spa())]);
+}
+
+#[test]
+fn registering_a_confidential_client_records_its_secret_hash() {
+    ClientTest::with(())
+        .given_no_previous_events()
+        .when(register(service()))
+        .then_expect_events(vec![registered(service())]);
+}
+
+#[test]
+fn redirect_uri_with_fragment_is_refused() {
+    let fields = refused_fields(
+        vec![],
+        register(with_redirect("https://a.example.com/cb#frag")),
+    );
+    assert_eq!(fields, ["redirect_uris[0]"]);
+}
+
+#[test]
+fn javascript_redirect_uri_is_refused() {
+    let fields = refused_fields(
+        vec![],
+        register(with_redirect("javascript:alert(document.cookie)")),
+    );
+    assert_eq!(fields, ["redirect_uris[0]"]);
+}
+
+#[test]
+fn plain_http_redirect_on_a_public_host_is_refused() {
+    let fields = refused_fields(vec![], register(with_redirect("http://app.example.com/cb")));
+    assert_eq!(fields, ["redirect_uris[0]"]);
+}
+
+#[test]
+fn plain_http_redirect_on_loopback_is_accepted() {
+    let settings = with_redirect("http://127.0.0.1:7777/cb");
+    ClientTest::with(())
+        .given_no_previous_events()
+        .when(register(settings.clone()))
+        .then_expect_events(vec![registered(settings)]);
+}
+
+#[test]
+fn cors_origin_with_trailing_slash_or_path_is_refused() {
+    let settings = ClientSettingsInput {
+        allowed_cors_origins: vec![
+            "https://ok.example.com".into(),
+            "https://a.example.com/".into(),
+            "https://b.example.com/path".into(),
+        ],
+        ..spa()
+    };
+    let fields = refused_fields(vec![], register(settings));
+    assert_eq!(
+        fields,
+        ["allowed_cors_origins[1]", "allowed_cors_origins[2]"]
+    );
+}
+
+#[test]
+fn malformed_scope_is_refused() {
+    let settings = ClientSettingsInput {
+        allowed_scopes: vec!["openid".into(), "octo api".into()],
+        ..spa()
+    };
+    assert_eq!(
+        refused_fields(vec![], register(settings)),
+        ["allowed_scopes[1]"]
+    );
+}
+
+#[test]
+fn client_credentials_on_a_public_client_is_refused() {
+    let settings = ClientSettingsInput {
+        require_client_secret: false,
+        ..service()
+    };
+    assert_eq!(refused_fields(vec![], register(settings)), ["grant_types"]);
+}
+
+#[test]
+fn refresh_token_without_offline_access_is_refused() {
+    let settings = ClientSettingsInput {
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        offline_access: false,
+        ..spa()
+    };
+    assert_eq!(refused_fields(vec![], register(settings)), ["grant_types"]);
+}
+
+#[test]
+fn refresh_token_with_offline_access_is_accepted() {
+    let settings = ClientSettingsInput {
+        grant_types: vec!["refresh_token".into(), "authorization_code".into()],
+        offline_access: true,
+        ..spa()
+    };
+    let events = ClientTest::with(())
+        .given_no_previous_events()
+        .when(register(settings))
+        .inspect_result()
+        .unwrap();
+    let ClientEvent::ClientRegistered { settings, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    // Grant types are kept in canonical order, whatever order they were sent in.
+    let names: Vec<_> = settings.grant_types.iter().map(|g| g.as_str()).collect();
+    assert_eq!(names, ["authorization_code", "refresh_token"]);
+}
+
+#[test]
+fn authorization_code_without_redirect_uri_is_refused() {
+    let settings = ClientSettingsInput {
+        redirect_uris: vec![],
+        ..spa()
+    };
+    assert_eq!(
+        refused_fields(vec![], register(settings)),
+        ["redirect_uris"]
+    );
+}
+
+#[test]
+fn no_grant_type_and_unknown_grant_type_are_refused() {
+    let none = ClientSettingsInput {
+        grant_types: vec![],
+        ..spa()
+    };
+    assert_eq!(refused_fields(vec![], register(none)), ["grant_types"]);
+    let implicit = ClientSettingsInput {
+        grant_types: vec!["implicit".into()],
+        ..spa()
+    };
+    assert_eq!(
+        refused_fields(vec![], register(implicit)),
+        ["grant_types[0]"]
+    );
+}
+
+#[test]
+fn every_violation_is_reported_at_once() {
+    let settings = ClientSettingsInput {
+        client_name: Some("  ".into()),
+        client_uri: Some("ftp://x".into()),
+        require_client_secret: false,
+        grant_types: vec!["client_credentials".into()],
+        allowed_cors_origins: vec!["https://a.example.com/".into()],
+        allowed_scopes: vec!["a b".into()],
+        ..spa()
+    };
+    let command = ClientCommand::Register(RegisterClient {
+        client_id: "bad id".into(),
+        settings,
+        secret: None,
+        expected_version: None,
+    });
+    let fields = refused_fields(vec![], command);
+    assert_eq!(
+        fields,
+        [
+            "client_id",
+            "client_name",
+            "client_uri",
+            "allowed_cors_origins[0]",
+            "allowed_scopes[0]",
+            "grant_types"
+        ]
+    );
+}
+
+#[test]
+fn confidential_client_without_secret_is_refused() {
+    let command = ClientCommand::Register(RegisterClient {
+        client_id: "svc".into(),
+        settings: service(),
+        secret: None,
+        expected_version: None,
+    });
+    assert_eq!(refused_fields(vec![], command), ["client_secret"]);
+}
+
+#[test]
+fn public_client_with_secret_is_refused() {
+    let command = ClientCommand::Register(RegisterClient {
+        client_id: "spa".into(),
+        settings: spa(),
+        secret: Some(secret("s1", t0())),
+        expected_version: None,
+    });
+    assert_eq!(refused_fields(vec![], command), ["client_secret"]);
+}
+
+#[test]
+fn registering_a_live_id_is_a_conflict() {
+    ClientTest::with(())
+        .given(vec![registered(spa())])
+        .when(register(spa()))
+        .then_expect_error(ClientError::AlreadyExists);
+}
+
+#[test]
+fn a_deleted_client_can_be_registered_again() {
+    ClientTest::with(())
+        .given(vec![registered(spa()), ClientEvent::ClientDeleted {}])
+        .when(register(service()))
+        .then_expect_events(vec![registered(service())]);
+}
+
+#[test]
+fn update_records_only_the_changed_fields() {
+    let renamed = ClientSettingsInput {
+        client_name: Some("Studio".into()),
+        enabled: false,
+        ..spa()
+    };
+    ClientTest::with(())
+        .given(vec![registered(spa())])
+        .when(update(renamed))
+        .then_expect_events(vec![ClientEvent::ClientUpdated {
+            changes: ClientChanges {
+                client_name: Some(ClientName::parse("Studio").unwrap()),
+                enabled: Some(false),
+                ..ClientChanges::default()
+            },
+            secret: None,
+        }]);
+}
+
+#[test]
+fn update_that_removes_the_client_uri_records_null() {
+    let without_uri = ClientSettingsInput {
+        client_uri: None,
+        ..spa()
+    };
+    let events = ClientTest::with(())
+        .given(vec![registered(spa())])
+        .when(update(without_uri))
+        .inspect_result()
+        .unwrap();
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(
+        json["ClientUpdated"]["changes"],
+        serde_json::json!({"client_uri": null})
+    );
+    let back: ClientEvent = serde_json::from_value(json).unwrap();
+    assert_eq!(back, events[0]);
+}
+
+#[test]
+fn a_no_op_update_produces_no_event() {
+    ClientTest::with(())
+        .given(vec![registered(spa())])
+        .when(update(spa()))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_update_with_invalid_settings_is_refused() {
+    let fields = refused_fields(
+        vec![registered(spa())],
+        update(with_redirect("https://a.example.com/cb#x")),
+    );
+    assert_eq!(fields, ["redirect_uris[0]"]);
+}
+
+#[test]
+fn making_a_public_client_confidential_needs_a_secret() {
+    let confidential = ClientSettingsInput {
+        require_client_secret: true,
+        ..spa()
+    };
+    let given = vec![registered(spa())];
+    assert_eq!(
+        refused_fields(given.clone(), update(confidential.clone())),
+        ["client_secret"]
+    );
+    let with_secret = ClientCommand::Update(UpdateClient {
+        settings: confidential,
+        new_secret: Some(secret("s9", t0())),
+        expected_version: None,
+        at: t0(),
+    });
+    ClientTest::with(())
+        .given(given)
+        .when(with_secret)
+        .then_expect_events(vec![ClientEvent::ClientUpdated {
+            changes: ClientChanges {
+                require_client_secret: Some(true),
+                ..ClientChanges::default()
+            },
+            secret: Some(secret("s9", t0())),
+        }]);
+}
+
+#[test]
+fn update_rotate_and_delete_of_an_unknown_client_are_not_found() {
+    for command in [
+        update(spa()),
+        ClientCommand::RotateSecret(RotateSecret {
+            secret: secret("s2", t0()),
+            previous_secrets_valid_until: None,
+            expected_version: None,
+        }),
+        ClientCommand::Delete(DeleteClient {
+            expected_version: None,
+        }),
+    ] {
+        ClientTest::with(())
+            .given_no_previous_events()
+            .when(command)
+            .then_expect_error(ClientError::NotFound);
+    }
+}
+
+#[test]
+fn update_rotate_and_delete_of_a_deleted_client_are_not_found() {
+    let deleted = vec![registered(service()), ClientEvent::ClientDeleted {}];
+    for command in [
+        update(service()),
+        ClientCommand::RotateSecret(RotateSecret {
+            secret: secret("s2", t0()),
+            previous_secrets_valid_until: None,
+            expected_version: None,
+        }),
+        ClientCommand::Delete(DeleteClient {
+            expected_version: None,
+        }),
+    ] {
+        ClientTest::with(())
+            .given(deleted.clone())
+            .when(command)
+            .then_expect_error(ClientError::NotFound);
+    }
+}
+
+#[test]
+fn a_stale_expected_version_is_refused() {
+    let given = vec![
+        registered(spa()),
+        ClientEvent::ClientUpdated {
+            changes: ClientChanges {
+                enabled: Some(false),
+                ..ClientChanges::default()
+            },
+            secret: None,
+        },
+    ];
+    ClientTest::with(())
+        .given(given.clone())
+        .when(ClientCommand::Delete(DeleteClient {
+            expected_version: Some(1),
+        }))
+        .then_expect_error(ClientError::VersionMismatch {
+            expected: 1,
+            actual: 2,
+        });
+    ClientTest::with(())
+        .given(given)
+        .when(ClientCommand::Delete(DeleteClient {
+            expected_version: Some(2),
+        }))
+        .then_expect_events(vec![ClientEvent::ClientDeleted {}]);
+}
+
+#[test]
+fn rotation_without_grace_replaces_the_previous_secret() {
+    let at = t0() + Duration::hours(1);
+    let mut client = Client::default();
+    client.apply(registered(service()));
+    client.apply(ClientEvent::ClientSecretRotated {
+        secret: secret("s2", at),
+        previous_secrets_expire_at: at,
+    });
+    let ids: Vec<_> = client
+        .live()
+        .unwrap()
+        .secrets
+        .iter()
+        .map(|s| s.secret_id.as_str())
+        .collect();
+    assert_eq!(ids, ["s2"]);
+}
+
+#[test]
+fn rotation_with_grace_keeps_the_previous_secret_until_then() {
+    let at = t0() + Duration::hours(1);
+    let until = at + Duration::days(1);
+    ClientTest::with(())
+        .given(vec![registered(service())])
+        .when(ClientCommand::RotateSecret(RotateSecret {
+            secret: secret("s2", at),
+            previous_secrets_valid_until: Some(until),
+            expected_version: Some(1),
+        }))
+        .then_expect_events(vec![ClientEvent::ClientSecretRotated {
+            secret: secret("s2", at),
+            previous_secrets_expire_at: until,
+        }]);
+    let mut client = Client::default();
+    client.apply(registered(service()));
+    client.apply(ClientEvent::ClientSecretRotated {
+        secret: secret("s2", at),
+        previous_secrets_expire_at: until,
+    });
+    let secrets = &client.live().unwrap().secrets;
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[0].expires_at, Some(until));
+    assert!(!secrets[0].is_active_at(until));
+}
+
+#[test]
+fn rotating_the_secret_of_a_public_client_is_refused() {
+    let command = ClientCommand::RotateSecret(RotateSecret {
+        secret: secret("s2", t0()),
+        previous_secrets_valid_until: None,
+        expected_version: None,
+    });
+    assert_eq!(
+        refused_fields(vec![registered(spa())], command),
+        ["require_client_secret"]
+    );
+}
+
+#[test]
+fn duplicate_list_entries_are_kept_once() {
+    let settings = ClientSettingsInput {
+        redirect_uris: vec![
+            "https://a.example.com/cb".into(),
+            "https://a.example.com/cb".into(),
+        ],
+        ..spa()
+    };
+    let validated = ClientSettings::validate(&settings).unwrap();
+    assert_eq!(
+        validated.redirect_uris,
+        [RedirectUri::parse("https://a.example.com/cb").unwrap()]
+    );
+}
+
+#[test]
+fn version_counts_applied_events() {
+    let mut client = Client::default();
+    assert_eq!(client.version(), 0);
+    client.apply(registered(spa()));
+    client.apply(ClientEvent::ClientDeleted {});
+    client.apply(registered(spa()));
+    assert_eq!(client.version(), 3);
+    assert!(client.live().is_some());
+}

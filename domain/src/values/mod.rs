@@ -1,0 +1,85 @@
+//! Validated value types. Each is built only through its `parse` constructor, so a value that
+//! exists is valid (STYLE "Types that cannot be wrong").
+//!
+//! Serde deserialises them through the same constructor (`try_from`). Stored events are read
+//! with these types, so a rule may only be *tightened* together with an upcaster that rewrites
+//! (or a lenient path that accepts) values already stored.
+
+mod client_id;
+mod client_name;
+mod cors_origin;
+mod grant_type;
+mod scope;
+mod secret;
+mod uri;
+
+pub use client_id::ClientId;
+pub use client_name::ClientName;
+pub use cors_origin::CorsOrigin;
+pub use grant_type::GrantType;
+pub use scope::Scope;
+pub use secret::{SecretHash, SecretRecord};
+pub use uri::{ClientUri, RedirectUri};
+
+/// Why a single value was refused. The message is safe to show a user and never repeats a
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+impl ValueError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Implements the string plumbing shared by every validated string type: `AsRef<str>`,
+/// `Display`, `TryFrom<String>` through `parse`, `From<T> for String`, and serde through them.
+macro_rules! string_value {
+    ($name:ident) => {
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::values::ValueError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use string_value;
+
+/// True for characters no identifier, name or URL of ours may contain (C0, DEL, C1 controls).
+pub(crate) fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}

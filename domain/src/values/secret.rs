@@ -1,0 +1,73 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ValueError;
+
+/// An argon2id hash of a client secret in PHC string form (`$argon2id$v=19$m=…`). The domain
+/// never sees a plaintext secret; this is all it keeps. `Debug` does not print the hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// Accepts an argon2id PHC string.
+    ///
+    /// # Errors
+    /// A [`ValueError`] when the string is not an argon2id PHC hash.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if s.starts_with("$argon2id$") && s.len() <= 512 {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ValueError::new("is not an argon2id hash"))
+        }
+    }
+}
+
+impl AsRef<str> for SecretHash {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SecretHash {
+    type Error = ValueError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<SecretHash> for String {
+    fn from(value: SecretHash) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(…)")
+    }
+}
+
+/// One secret of a confidential client: its id, its hash, when it was created and until when
+/// it is valid (`None`: until rotated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRecord {
+    /// Opaque, unique id of the secret (a UUID); what admins and auditors see.
+    pub secret_id: String,
+    /// The argon2id hash.
+    pub hash: SecretHash,
+    /// When the secret was created.
+    pub created_at: DateTime<Utc>,
+    /// When the secret stops being accepted; `None` while it is the current secret.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl SecretRecord {
+    /// Whether the secret is accepted at `at`.
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|expiry| expiry > at)
+    }
+}
