@@ -1,1 +1,18 @@
-//! placeholder
+//! The write side of the client registry: the event store (postgres-es or sqlite-es, chosen
+//! once from the database URL), command execution with optimistic concurrency, secret
+//! generation and argon2id hashing, and the seeding of the guide's default clients.
+//!
+//! Committed events are dispatched to the read side through cqrs-es [`cqrs_es::Query`]s handed
+//! in at construction, so this crate does not depend on `registry-projections`.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod database;
+pub mod event_store;
+pub mod secrets;
+pub mod seed;
+pub mod service;
+
+pub use database::{Database, PoolOptions, DEFAULT_DATABASE_URL};
+pub use secrets::{SecretHasher, SecretString};
+pub use service::{ClientCommands, CommandContext, CommandError, Executed, NewSecret};

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod client;
+pub mod metadata;
 pub mod values;
 
 use cqrs_es::persist::EventUpcaster;
@@ -15,6 +16,7 @@ pub use client::{
     Client, ClientCommand, ClientError, ClientEvent, ClientSettings, ClientSettingsInput,
     ClientState,
 };
+pub use metadata::EventMetadata;
 
 /// The upcasters that bring stored events of older `event_version`s to the current shape.
 /// Every reader of stored events (aggregate loading, projections, the feed) applies them.

@@ -1,0 +1,183 @@
+//! Client secrets: generated, validated and hashed here, so the domain never sees a plaintext.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use registry_domain::values::{SecretHash, SecretRecord, ValueError};
+use tokio::sync::Semaphore;
+use tracing::Instrument as _;
+
+/// Shortest client-supplied secret, in characters.
+pub const MIN_SECRET_LEN: usize = 16;
+/// Longest client-supplied secret, in characters.
+pub const MAX_SECRET_LEN: usize = 256;
+
+/// A plaintext secret. Its `Debug` and `Display` never show it; [`Self::expose`] is the only
+/// way to read it, for the one response that returns it.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// A new random secret: 256 bits from the OS, base64url without padding (43 characters).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Accepts a caller-supplied secret: 16–256 printable characters, no spaces at the ends.
+    ///
+    /// # Errors
+    /// A [`ValueError`] that never repeats the secret.
+    pub fn parse(s: String) -> Result<Self, ValueError> {
+        let length = s.chars().count();
+        if length < MIN_SECRET_LEN {
+            return Err(ValueError(format!(
+                "must be at least {MIN_SECRET_LEN} characters"
+            )));
+        }
+        if length > MAX_SECRET_LEN {
+            return Err(ValueError(format!(
+                "must be at most {MAX_SECRET_LEN} characters"
+            )));
+        }
+        if s.chars().any(char::is_control) || s.trim() != s {
+            return Err(ValueError(
+                "must not contain control characters or start or end with a space".to_owned(),
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// The plaintext, for the response that hands it to the caller once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(…)")
+    }
+}
+
+/// A secret just issued: the record the events keep, and the plaintext for the caller.
+#[derive(Debug, Clone)]
+pub struct IssuedSecret {
+    /// Id, hash and creation time.
+    pub record: SecretRecord,
+    /// The plaintext.
+    pub plaintext: SecretString,
+}
+
+/// Hashes secrets with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1, the `argon2`
+/// crate's defaults) on blocking threads, at most `permits` at a time, so a flood of secret
+/// operations cannot take every thread from the rest of the service.
+#[derive(Debug, Clone)]
+pub struct SecretHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl SecretHasher {
+    /// A hasher running at most `concurrency` hashes at once.
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Hashes `plaintext` into a new [`SecretRecord`] created at `at`.
+    ///
+    /// # Errors
+    /// When hashing fails or the blocking task is lost (both are server faults).
+    pub async fn issue(
+        &self,
+        plaintext: SecretString,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<IssuedSecret> {
+        let _permit = self.permits.acquire().await?;
+        let span = tracing::info_span!("argon2id_hash");
+        let to_hash = plaintext.clone();
+        let hash = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(to_hash.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .in_current_span()
+        .await?
+        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+        Ok(IssuedSecret {
+            record: SecretRecord {
+                secret_id: uuid::Uuid::now_v7().to_string(),
+                hash: SecretHash::parse(&hash)?,
+                created_at: at,
+                expires_at: None,
+            },
+            plaintext,
+        })
+    }
+}
+
+/// A stand-in record for dry-running a command through the aggregate's rules before paying
+/// for argon2: the rules look at whether a secret is present, never at its hash. Never stored.
+pub(crate) fn dry_run_record(at: DateTime<Utc>) -> Result<SecretRecord, ValueError> {
+    Ok(SecretRecord {
+        secret_id: "dry-run".to_owned(),
+        hash: SecretHash::parse("$argon2id$v=19$m=19456,t=2,p=1$ZHJ5cnVu$ZHJ5cnVu")?,
+        created_at: at,
+        expires_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::{PasswordHash, PasswordVerifier};
+
+    #[test]
+    fn generated_secrets_are_256_bit_url_safe_and_distinct() {
+        let a = SecretString::generate();
+        let b = SecretString::generate();
+        assert_eq!(a.expose().len(), 43);
+        assert!(a
+            .expose()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn short_secret_is_rejected_without_echoing_it() {
+        let error = SecretString::parse("hunter2".to_owned()).err().map(|e| e.0);
+        assert_eq!(error.as_deref(), Some("must be at least 16 characters"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_plaintext() {
+        let secret = SecretString::parse("correct horse battery staple".to_owned());
+        assert!(!format!("{secret:?}").contains("horse"));
+    }
+
+    #[tokio::test]
+    async fn issued_secret_is_an_argon2id_hash_of_the_plaintext() {
+        let issued = SecretHasher::new(1)
+            .issue(SecretString::generate(), DateTime::<Utc>::default())
+            .await
+            .unwrap();
+        let hash = issued.record.hash.as_ref();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!hash.contains(issued.plaintext.expose()));
+        let parsed = PasswordHash::new(hash).unwrap();
+        assert!(Argon2::default()
+            .verify_password(issued.plaintext.expose().as_bytes(), &parsed)
+            .is_ok());
+    }
+}

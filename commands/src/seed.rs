@@ -1,0 +1,119 @@
+//! The default clients of the admin guide, registered once per store by the `system` actor.
+
+use chrono::{DateTime, Utc};
+use registry_domain::ClientSettingsInput;
+
+use crate::service::{ClientCommands, CommandContext, CommandError};
+
+/// The actor recorded on events the registry causes itself.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// The guide's three default clients, all public (no secret to hand out at set-up):
+///
+/// - `octo-cli` — the command-line tool: device code (RFC 8628) with refresh tokens, so a
+///   login survives between invocations.
+/// - `octo-idenityServices-swagger` (sic, the guide's spelling) — the Identity API's Swagger
+///   UI: authorization code with PKCE, redirecting to Swagger UI's `oauth2-redirect.html`.
+/// - `octo-data-refinery-studio` — the Data Refinery Studio SPA: authorization code with PKCE
+///   and refresh tokens.
+///
+/// Their URLs point at local development addresses (loopback `http`, as RFC 8252 allows);
+/// admins edit them for their deployment.
+pub fn default_clients() -> Vec<(&'static str, ClientSettingsInput)> {
+    let scopes = |extra: &[&str]| {
+        ["openid", "profile", "email", "role", "octo_api"]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    vec![
+        (
+            "octo-cli",
+            ClientSettingsInput {
+                client_name: Some("OctoMesh CLI".to_owned()),
+                client_uri: None,
+                require_client_secret: false,
+                enabled: true,
+                offline_access: true,
+                require_pkce: true,
+                grant_types: strings(&[
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                    "refresh_token",
+                ]),
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                allowed_cors_origins: vec![],
+                allowed_scopes: scopes(&[]),
+            },
+        ),
+        (
+            "octo-idenityServices-swagger",
+            ClientSettingsInput {
+                client_name: Some("Identity Services Swagger UI".to_owned()),
+                client_uri: Some("http://localhost:5003/swagger".to_owned()),
+                require_client_secret: false,
+                enabled: true,
+                offline_access: false,
+                require_pkce: true,
+                grant_types: strings(&["authorization_code"]),
+                redirect_uris: strings(&["http://localhost:5003/swagger/oauth2-redirect.html"]),
+                post_logout_redirect_uris: vec![],
+                allowed_cors_origins: strings(&["http://localhost:5003"]),
+                allowed_scopes: scopes(&[]),
+            },
+        ),
+        (
+            "octo-data-refinery-studio",
+            ClientSettingsInput {
+                client_name: Some("Data Refinery Studio".to_owned()),
+                client_uri: Some("http://localhost:4200".to_owned()),
+                require_client_secret: false,
+                enabled: true,
+                offline_access: true,
+                require_pkce: true,
+                grant_types: strings(&["authorization_code", "refresh_token"]),
+                redirect_uris: strings(&["http://localhost:4200/callback"]),
+                post_logout_redirect_uris: strings(&["http://localhost:4200/"]),
+                allowed_cors_origins: strings(&["http://localhost:4200"]),
+                allowed_scopes: scopes(&[]),
+            },
+        ),
+    ]
+}
+
+impl ClientCommands {
+    /// Registers each default client whose id has never been registered in this store (its
+    /// stream is empty). A default client an admin deleted has events, so it is not brought
+    /// back; a crash half-way through seeding is finished at the next start. Returns the ids
+    /// registered now.
+    ///
+    /// # Errors
+    /// Infrastructure failures. A concurrent registration by another process is not an
+    /// error.
+    pub async fn seed_default_clients(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, CommandError> {
+        let ctx = CommandContext {
+            actor: SYSTEM_ACTOR.to_owned(),
+            request_id: "seed-default-clients".to_owned(),
+            reason: Some("default client of the admin guide".to_owned()),
+            at,
+        };
+        let mut seeded = Vec::new();
+        for (client_id, settings) in default_clients() {
+            if self.load_client(client_id).await?.version() > 0 {
+                continue;
+            }
+            match self.register(&ctx, client_id, settings, None).await {
+                Ok(_) => seeded.push(client_id.to_owned()),
+                Err(CommandError::Conflict) => {}
+                Err(CommandError::Rejected(registry_domain::ClientError::AlreadyExists)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(seeded)
+    }
+}

@@ -1,0 +1,374 @@
+//! Executes client commands: load the client's stream, decide, hash secrets, append, project.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore, Query};
+use registry_domain::client::{
+    ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient, ValidationErrors,
+};
+use registry_domain::values::SecretRecord;
+use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata};
+
+use crate::database::Database;
+use crate::event_store::EventRepository;
+use crate::secrets::{dry_run_record, IssuedSecret, SecretHasher, SecretString};
+
+/// Who asks, when, in which request, and why: becomes the metadata of the events.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The authenticated principal (never taken from a request body).
+    pub actor: String,
+    /// The request id (`x-request-id`).
+    pub request_id: String,
+    /// The caller's reason for the change (`X-Change-Reason`), if given.
+    pub reason: Option<String>,
+    /// When the command is executed (microsecond precision, as stored).
+    pub at: DateTime<Utc>,
+}
+
+/// A secret a command created.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    /// Its id.
+    pub secret_id: String,
+    /// The plaintext, only when the server generated it; a caller-supplied secret is not
+    /// echoed back.
+    pub generated: Option<SecretString>,
+}
+
+/// What a successful command did.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The client's version after the command (unchanged for a no-op update).
+    pub version: u64,
+    /// The secret the command created, if any.
+    pub secret: Option<NewSecret>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The aggregate refused it: not found, already exists, stale version, invalid fields.
+    #[error(transparent)]
+    Rejected(#[from] ClientError),
+    /// Another command on the same client committed first; nothing was written.
+    #[error("the client was changed concurrently; reload it and retry")]
+    Conflict,
+    /// The database or hashing failed.
+    #[error("command could not be executed")]
+    Infrastructure(#[source] anyhow::Error),
+}
+
+impl From<AggregateError<ClientError>> for CommandError {
+    fn from(error: AggregateError<ClientError>) -> Self {
+        match error {
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e)
+            | AggregateError::DeserializationError(e)
+            | AggregateError::UnexpectedError(e) => Self::Infrastructure(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+type Context = EventStoreAggregateContext<Client>;
+
+/// The write side: runs the four client commands against the event store (cqrs-es in
+/// event-store mode) and applies their events to the read models before returning.
+///
+/// This is cqrs-es's `CqrsFramework::execute_with_metadata` (load, handle, commit, dispatch)
+/// written out, because the framework returns `()`: the API needs the new version for its
+/// `ETag`, and needs to look at the loaded client before hashing a secret (argon2 is paid only
+/// for commands that will be accepted).
+pub struct ClientCommands {
+    store: PersistedEventStore<EventRepository, Client>,
+    queries: Vec<Arc<dyn Query<Client>>>,
+    hasher: SecretHasher,
+}
+
+impl ClientCommands {
+    /// Commands on `database`, dispatching committed events to `queries`.
+    pub fn new(
+        database: &Database,
+        queries: Vec<Arc<dyn Query<Client>>>,
+        hasher: SecretHasher,
+    ) -> Self {
+        let store = PersistedEventStore::new_event_store(EventRepository::new(database))
+            .with_upcasters(registry_domain::upcasters());
+        Self {
+            store,
+            queries,
+            hasher,
+        }
+    }
+
+    /// Registers `client_id`. A confidential client without `client_secret` gets a generated
+    /// one, returned once in [`Executed::secret`].
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] with `AlreadyExists` or every invalid field;
+    /// [`CommandError::Conflict`] when registered concurrently; infrastructure failures.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn register(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        client_secret: Option<String>,
+    ) -> Result<Executed, CommandError> {
+        let context = self.load(client_id).await?;
+        let mut errors = ValidationErrors::default();
+        let given = parse_given_secret(client_secret, &mut errors);
+        let wants_secret = given.is_some() || settings.require_client_secret;
+        let command = |secret: Option<SecretRecord>| {
+            ClientCommand::Register(RegisterClient {
+                client_id: client_id.to_owned(),
+                settings: settings.clone(),
+                secret,
+                expected_version: None,
+            })
+        };
+        dry_run(&context, command(placeholder(wants_secret, ctx.at)?), errors)?;
+        let issued = self.issue(wants_secret, given, ctx.at).await?;
+        let version = self
+            .commit(context, command(issued.record()), ctx)
+            .await?;
+        Ok(Executed {
+            version,
+            secret: issued.into_new_secret(),
+        })
+    }
+
+    /// Replaces every editable setting of `client_id`. A client made confidential without an
+    /// active secret gets a generated one. An update that changes nothing writes no event.
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] with `NotFound`, `VersionMismatch` or every invalid field;
+    /// [`CommandError::Conflict`]; infrastructure failures.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn update(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        expected_version: Option<u64>,
+    ) -> Result<Executed, CommandError> {
+        let context = self.load(client_id).await?;
+        let needs_secret = context
+            .aggregate
+            .update_needs_secret(settings.require_client_secret, ctx.at);
+        let command = |new_secret: Option<SecretRecord>| {
+            ClientCommand::Update(UpdateClient {
+                settings: settings.clone(),
+                new_secret,
+                expected_version,
+                at: ctx.at,
+            })
+        };
+        dry_run(
+            &context,
+            command(placeholder(needs_secret, ctx.at)?),
+            ValidationErrors::default(),
+        )?;
+        let issued = self.issue(needs_secret, None, ctx.at).await?;
+        let version = self
+            .commit(context, command(issued.record()), ctx)
+            .await?;
+        Ok(Executed {
+            version,
+            secret: issued.into_new_secret(),
+        })
+    }
+
+    /// Gives `client_id` a new secret (`client_secret`, or a generated one). The previous
+    /// secrets stay valid until `previous_secrets_valid_until`, or stop at once.
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] with `NotFound`, `VersionMismatch`, a public client or an
+    /// unacceptable secret; [`CommandError::Conflict`]; infrastructure failures.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn rotate_secret(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        client_secret: Option<String>,
+        previous_secrets_valid_until: Option<DateTime<Utc>>,
+        expected_version: Option<u64>,
+    ) -> Result<Executed, CommandError> {
+        let context = self.load(client_id).await?;
+        let mut errors = ValidationErrors::default();
+        let given = parse_given_secret(client_secret, &mut errors);
+        let command = |secret: SecretRecord| {
+            ClientCommand::RotateSecret(RotateSecret {
+                secret,
+                previous_secrets_valid_until,
+                expected_version,
+            })
+        };
+        dry_run(&context, command(dry_run_record(ctx.at).map_err(infra)?), errors)?;
+        let issued = self.issue(true, given, ctx.at).await?;
+        let Some(record) = issued.record() else {
+            return Err(infra(anyhow::anyhow!("no secret issued for a rotation")));
+        };
+        let version = self.commit(context, command(record), ctx).await?;
+        Ok(Executed {
+            version,
+            secret: issued.into_new_secret(),
+        })
+    }
+
+    /// Deletes `client_id`. Its history stays; its id may be registered again.
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] with `NotFound` or `VersionMismatch`;
+    /// [`CommandError::Conflict`]; infrastructure failures.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn delete(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<Executed, CommandError> {
+        let context = self.load(client_id).await?;
+        let command = ClientCommand::Delete(DeleteClient { expected_version });
+        let version = self.commit(context, command, ctx).await?;
+        Ok(Executed {
+            version,
+            secret: None,
+        })
+    }
+
+    /// The client as its stream says it is now (the write model). `version` 0: never
+    /// registered.
+    ///
+    /// # Errors
+    /// Infrastructure failures.
+    pub async fn load_client(&self, client_id: &str) -> Result<Client, CommandError> {
+        Ok(self.load(client_id).await?.aggregate)
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Context, CommandError> {
+        Ok(self.store.load_aggregate(client_id).await?)
+    }
+
+    async fn issue(
+        &self,
+        wanted: bool,
+        given: Option<SecretString>,
+        at: DateTime<Utc>,
+    ) -> Result<Issued, CommandError> {
+        if !wanted {
+            return Ok(Issued::None);
+        }
+        let (plaintext, generated) = match given {
+            Some(given) => (given, false),
+            None => (SecretString::generate(), true),
+        };
+        let issued = self.hasher.issue(plaintext, at).await.map_err(infra)?;
+        Ok(Issued::Some { issued, generated })
+    }
+
+    async fn commit(
+        &self,
+        mut context: Context,
+        command: ClientCommand,
+        ctx: &CommandContext,
+    ) -> Result<u64, CommandError> {
+        let sink = EventSink::default();
+        context.aggregate.handle(command, &(), &sink).await?;
+        let events = sink.collect().await;
+        let version = context.aggregate.version();
+        if events.is_empty() {
+            return Ok(version);
+        }
+        let client_id = context.aggregate_id.clone();
+        let metadata = EventMetadata {
+            // One event per command, so one id per event.
+            event_id: uuid::Uuid::now_v7().to_string(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            recorded_at: ctx.at,
+            reason: ctx.reason.clone(),
+        };
+        let committed = self
+            .store
+            .commit(events, context, metadata.to_map())
+            .await?;
+        for query in &self.queries {
+            query.dispatch(&client_id, &committed).await;
+        }
+        Ok(version)
+    }
+}
+
+enum Issued {
+    None,
+    Some {
+        issued: IssuedSecret,
+        generated: bool,
+    },
+}
+
+impl Issued {
+    fn record(&self) -> Option<SecretRecord> {
+        match self {
+            Self::None => None,
+            Self::Some { issued, .. } => Some(issued.record.clone()),
+        }
+    }
+
+    fn into_new_secret(self) -> Option<NewSecret> {
+        match self {
+            Self::None => None,
+            Self::Some { issued, generated } => Some(NewSecret {
+                secret_id: issued.record.secret_id,
+                generated: generated.then_some(issued.plaintext),
+            }),
+        }
+    }
+}
+
+fn infra(error: impl Into<anyhow::Error>) -> CommandError {
+    CommandError::Infrastructure(error.into())
+}
+
+fn placeholder(
+    wanted: bool,
+    at: DateTime<Utc>,
+) -> Result<Option<SecretRecord>, CommandError> {
+    wanted
+        .then(|| dry_run_record(at))
+        .transpose()
+        .map_err(infra)
+}
+
+fn parse_given_secret(given: Option<String>, errors: &mut ValidationErrors) -> Option<SecretString> {
+    given.and_then(|raw| {
+        SecretString::parse(raw)
+            .map_err(|e| errors.add("client_secret", e.0))
+            .ok()
+    })
+}
+
+/// Runs `command` through the aggregate's rules without committing, adding `errors` found
+/// earlier (secret format), so every violation is reported together and nothing is hashed for
+/// a command that will be refused.
+fn dry_run(
+    context: &Context,
+    command: ClientCommand,
+    mut errors: ValidationErrors,
+) -> Result<(), CommandError> {
+    match context.aggregate.decide(command) {
+        Err(ClientError::Invalid(invalid)) => {
+            let mut all = invalid;
+            all.merge(std::mem::take(&mut errors));
+            Err(ClientError::Invalid(all).into())
+        }
+        Err(other) => Err(other.into()),
+        Ok(_) if errors.is_empty() => Ok(()),
+        Ok(_) => Err(ClientError::Invalid(errors).into()),
+    }
+}

@@ -1,0 +1,1 @@
+create index events_global_position on events (global_position);
