@@ -131,11 +131,13 @@ impl ClientCommands {
                 expected_version: None,
             })
         };
-        dry_run(&context, command(placeholder(wants_secret, ctx.at)?), errors)?;
+        dry_run(
+            &context,
+            command(placeholder(wants_secret, ctx.at)?),
+            errors,
+        )?;
         let issued = self.issue(wants_secret, given, ctx.at).await?;
-        let version = self
-            .commit(context, command(issued.record()), ctx)
-            .await?;
+        let version = self.commit(context, command(issued.record()), ctx).await?;
         Ok(Executed {
             version,
             secret: issued.into_new_secret(),
@@ -174,9 +176,7 @@ impl ClientCommands {
             ValidationErrors::default(),
         )?;
         let issued = self.issue(needs_secret, None, ctx.at).await?;
-        let version = self
-            .commit(context, command(issued.record()), ctx)
-            .await?;
+        let version = self.commit(context, command(issued.record()), ctx).await?;
         Ok(Executed {
             version,
             secret: issued.into_new_secret(),
@@ -208,7 +208,11 @@ impl ClientCommands {
                 expected_version,
             })
         };
-        dry_run(&context, command(dry_run_record(ctx.at).map_err(infra)?), errors)?;
+        dry_run(
+            &context,
+            command(dry_run_record(ctx.at).map_err(infra)?),
+            errors,
+        )?;
         let issued = self.issue(true, given, ctx.at).await?;
         let Some(record) = issued.record() else {
             return Err(infra(anyhow::anyhow!("no secret issued for a rotation")));
@@ -335,17 +339,17 @@ fn infra(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::Infrastructure(error.into())
 }
 
-fn placeholder(
-    wanted: bool,
-    at: DateTime<Utc>,
-) -> Result<Option<SecretRecord>, CommandError> {
+fn placeholder(wanted: bool, at: DateTime<Utc>) -> Result<Option<SecretRecord>, CommandError> {
     wanted
         .then(|| dry_run_record(at))
         .transpose()
         .map_err(infra)
 }
 
-fn parse_given_secret(given: Option<String>, errors: &mut ValidationErrors) -> Option<SecretString> {
+fn parse_given_secret(
+    given: Option<String>,
+    errors: &mut ValidationErrors,
+) -> Option<SecretString> {
     given.and_then(|raw| {
         SecretString::parse(raw)
             .map_err(|e| errors.add("client_secret", e.0))

@@ -35,7 +35,8 @@ impl EventMetadata {
             (REQUEST_ID.to_owned(), self.request_id.clone()),
             (
                 RECORDED_AT.to_owned(),
-                self.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                self.recorded_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
             ),
         ]);
         if let Some(reason) = &self.reason {

@@ -165,7 +165,10 @@ impl Cursor {
             (cursor.sort, &cursor.value),
             (SortKey::ClientId, CursorValue::None)
                 | (SortKey::ClientName, CursorValue::Text(_))
-                | (SortKey::CreatedAt | SortKey::UpdatedAt, CursorValue::Time(_))
+                | (
+                    SortKey::CreatedAt | SortKey::UpdatedAt,
+                    CursorValue::Time(_)
+                )
         );
         if cursor.sort != sort.key || cursor.descending != sort.descending || !value_fits {
             return Err(invalid());
@@ -232,7 +235,10 @@ impl ListQuery {
         if !(1..=MAX_LIMIT).contains(&limit) {
             errors.add("limit", format!("must be between 1 and {MAX_LIMIT}"));
         }
-        let after = match cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)) {
+        let after = match cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| Cursor::decode(c, sort))
+        {
             Some(Err(message)) => {
                 errors.add("cursor", message);
                 None
@@ -304,7 +310,9 @@ impl ClientPage {
         let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| Cursor::after(last, query.sort).encode())
+            items
+                .last()
+                .map(|last| Cursor::after(last, query.sort).encode())
         } else {
             None
         };

@@ -45,6 +45,17 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError>;
 
+    /// The client exactly as it was at `version` (after its `version`-th event), computed by
+    /// replaying its stream; `None` when it did not exist or was deleted then.
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied.
+    async fn client_at_version(
+        &self,
+        client_id: &str,
+        version: u64,
+    ) -> Result<Option<ClientView>, ReadError>;
+
     /// One page of the client list and the total count of matches.
     ///
     /// # Errors
@@ -77,6 +88,10 @@ const SQLITE: Dialect = Dialect {
 
 const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
      where client_id = $1";
+
+const SELECT_EVENTS_UP_TO: &str = "select aggregate_id, sequence, global_position, event_type, \
+     event_version, payload, metadata, recorded_at from events \
+     where aggregate_type = 'Client' and aggregate_id = $1 and sequence <= $2 order by sequence";
 
 const SELECT_EVENTS_AFTER: &str = "select aggregate_id, sequence, global_position, event_type, \
      event_version, payload, metadata, recorded_at from events \
@@ -116,6 +131,22 @@ macro_rules! push_filters {
         }
         if let Some(enabled) = $query.enabled {
             $qb.push(" and enabled = ").push_bind(enabled);
+        }
+    };
+}
+
+/// Reads an `events` row into a [`RawEvent`].
+macro_rules! raw_event {
+    ($row:expr) => {
+        RawEvent {
+            aggregate_id: $row.try_get("aggregate_id")?,
+            sequence: $row.try_get("sequence")?,
+            position: $row.try_get("global_position")?,
+            event_type: $row.try_get("event_type")?,
+            event_version: $row.try_get("event_version")?,
+            payload: $row.try_get("payload")?,
+            metadata: $row.try_get("metadata")?,
+            recorded_at: $row.try_get("recorded_at")?,
         }
     };
 }
@@ -173,16 +204,7 @@ macro_rules! read_store_impl {
                 }
                 let upcasters = upcasters();
                 for row in rows {
-                    let raw = RawEvent {
-                        aggregate_id: row.try_get("aggregate_id")?,
-                        sequence: row.try_get("sequence")?,
-                        position: row.try_get("global_position")?,
-                        event_type: row.try_get("event_type")?,
-                        event_version: row.try_get("event_version")?,
-                        payload: row.try_get("payload")?,
-                        metadata: row.try_get("metadata")?,
-                        recorded_at: row.try_get("recorded_at")?,
-                    };
+                    let raw = raw_event!(row);
                     record = Some(ClientRecord::apply(record, &raw.decode(&upcasters)?)?);
                 }
                 let Some(record) = record else {
@@ -232,9 +254,30 @@ macro_rules! read_store_impl {
                 Ok(document.map(|Json(view)| view))
             }
 
+            #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+            async fn client_at_version(
+                &self,
+                client_id: &str,
+                version: u64,
+            ) -> Result<Option<ClientView>, ReadError> {
+                let rows = sqlx::query(SELECT_EVENTS_UP_TO)
+                    .bind(client_id)
+                    .bind(i64::try_from(version).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let upcasters = upcasters();
+                let mut record = None;
+                for row in rows {
+                    let raw = raw_event!(row);
+                    record = Some(ClientRecord::apply(record, &raw.decode(&upcasters)?)?);
+                }
+                Ok(record.filter(|r| !r.deleted).map(|r| r.view))
+            }
+
             #[tracing::instrument(skip_all)]
             async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
-                let mut count = QueryBuilder::<$db>::new("select count(*) from client_list where true");
+                let mut count =
+                    QueryBuilder::<$db>::new("select count(*) from client_list where true");
                 push_filters!(count, query);
                 let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 

@@ -114,7 +114,10 @@ impl ClientRecord {
                 match payload {
                     ClientEvent::ClientUpdated { changes, secret } => {
                         changes.apply_to(&mut record.view.settings);
-                        record.view.secrets.extend(secret.iter().map(SecretView::from));
+                        record
+                            .view
+                            .secrets
+                            .extend(secret.iter().map(SecretView::from));
                     }
                     ClientEvent::ClientSecretRotated {
                         secret,

@@ -1,1 +1,485 @@
-//! placeholder
+//! Test harness for end-to-end tests: a fresh database per test (a new PostgreSQL database or
+//! a new SQLite file), the app built on it exactly as `serve` builds it, and a [`TestApp`]
+//! with one method per endpoint, driven in-process with `tower::ServiceExt::oneshot`.
+//!
+//! PostgreSQL tests connect to `REGISTRY_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and create a database per test, dropped at
+//! the end. Logs are silent unless `TEST_LOG=1`.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use registry_api::Config;
+use registry_commands::{Database, PoolOptions};
+use serde_json::Value;
+use sqlx::Connection;
+use tower::ServiceExt;
+
+/// The admin token every test app accepts.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh PostgreSQL database.
+    Postgres,
+    /// A fresh SQLite file.
+    Sqlite,
+}
+
+/// Generates, for each listed `async fn name(backend: Backend)`, a module `name` with one test
+/// per backend: `name::postgres` and `name::sqlite`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            }
+        )*
+    };
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "debug,sqlx=warn,hyper=info",
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// The server of the PostgreSQL test databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("REGISTRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test and is removed when dropped.
+pub struct TestDatabase {
+    /// Its URL.
+    pub url: String,
+    /// The SQLite file, for tests that read it raw.
+    pub sqlite_file: Option<PathBuf>,
+    postgres_name: Option<String>,
+    sqlite_dir: Option<PathBuf>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database on `backend`.
+    pub async fn create(backend: Backend) -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Postgres => {
+                let name = format!("registry_test_{unique}");
+                let admin = postgres_admin_url();
+                let mut connection = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must run for the tests (REGISTRY_TEST_DATABASE_URL)");
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                connection.close().await.unwrap();
+                let url = match admin.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("REGISTRY_TEST_DATABASE_URL must name a database"),
+                };
+                Self {
+                    url,
+                    sqlite_file: None,
+                    postgres_name: Some(name),
+                    sqlite_dir: None,
+                }
+            }
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("registry-test-{unique}"));
+                let file = dir.join("registry.db");
+                Self {
+                    url: format!("sqlite://{}", file.display()),
+                    sqlite_file: Some(file),
+                    postgres_name: None,
+                    sqlite_dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A new connection pool to it.
+    pub async fn connect(&self) -> Database {
+        Database::connect(&self.url, &PoolOptions::default())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.postgres_name.take() {
+            // Drop runs inside the test's runtime; a fresh thread with its own runtime may
+            // block on the DROP without starving it.
+            let admin = postgres_admin_url();
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async move {
+                        if let Ok(mut connection) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(&format!(
+                                "drop database if exists {name} with (force)"
+                            ))
+                            .execute(&mut connection)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `ETag` as a version number.
+    pub fn etag_version(&self) -> Option<u64> {
+        self.header("etag")?.trim_matches('"').parse().ok()
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// Asserts a problem document with this status and code; returns the fields it names.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Vec<String> {
+        self.assert_status(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "body: {body}");
+        assert_eq!(body["status"], status);
+        assert!(
+            body["title"].is_string() && body["detail"].is_string() && body["type"].is_string()
+        );
+        body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The app on a fresh database, with one method per endpoint.
+pub struct TestApp {
+    /// The router, as `serve` runs it.
+    pub router: Router,
+    /// The database under the app.
+    pub database: Database,
+    /// Which backend.
+    pub backend: Backend,
+    /// The configuration it was built with.
+    pub config: Config,
+    // Declared last: dropped after the pools above are closed.
+    test_database: TestDatabase,
+}
+
+impl TestApp {
+    /// The app on a fresh database of `backend`, with the default clients seeded.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`Self::spawn`], with the configuration adjusted first.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        init_logs();
+        let test_database = TestDatabase::create(backend).await;
+        let mut config = Config::with_database(&test_database.url);
+        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        adjust(&mut config);
+        let database = test_database.connect().await;
+        let prepared = registry_api::prepare(database.clone(), &config)
+            .await
+            .unwrap();
+        Self {
+            router: prepared.router,
+            database,
+            backend,
+            config,
+            test_database,
+        }
+    }
+
+    /// The app as a restarted process would build it on the same database.
+    pub async fn restart(&mut self) {
+        self.database.close().await;
+        self.database = self.test_database.connect().await;
+        let prepared = registry_api::prepare(self.database.clone(), &self.config)
+            .await
+            .unwrap();
+        self.router = prepared.router;
+    }
+
+    /// The SQLite file under the app, if on SQLite.
+    pub fn sqlite_file(&self) -> Option<&PathBuf> {
+        self.test_database.sqlite_file.as_ref()
+    }
+
+    /// Sends a request built by the caller.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// An authenticated request with an optional JSON body and extra headers.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    /// `POST /api/v1/clients`.
+    pub async fn create_client(&self, body: &Value) -> TestResponse {
+        self.request(Method::POST, "/api/v1/clients", Some(body), &[])
+            .await
+    }
+
+    /// `GET /api/v1/clients/{id}`.
+    pub async fn get_client(&self, client_id: &str) -> TestResponse {
+        self.request(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}"),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// `PUT /api/v1/clients/{id}`, with `If-Match` when `version` is given.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        body: &Value,
+        version: Option<u64>,
+    ) -> TestResponse {
+        let tag = version.map(|v| format!("\"{v}\""));
+        let headers: Vec<(&str, &str)> = tag.iter().map(|t| ("if-match", t.as_str())).collect();
+        self.request(
+            Method::PUT,
+            &format!("/api/v1/clients/{client_id}"),
+            Some(body),
+            &headers,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/clients/{id}/secret`.
+    pub async fn rotate_secret(&self, client_id: &str, body: Option<&Value>) -> TestResponse {
+        self.request(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/secret"),
+            body,
+            &[],
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/clients/{id}`.
+    pub async fn delete_client(&self, client_id: &str) -> TestResponse {
+        self.request(
+            Method::DELETE,
+            &format!("/api/v1/clients/{client_id}"),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /api/v1/clients?{query}`.
+    pub async fn list_clients(&self, query: &str) -> TestResponse {
+        self.request(Method::GET, &format!("/api/v1/clients?{query}"), None, &[])
+            .await
+    }
+
+    /// Every row of every table, as text (`row::text` on PostgreSQL, each column on SQLite).
+    pub async fn dump_tables(&self) -> String {
+        let mut dump = String::new();
+        match &self.database {
+            Database::Postgres(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "select table_name::text from information_schema.tables \
+                     where table_schema = 'public'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for table in tables {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("select t::text from \"{table}\" t"))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap();
+                    dump.push_str(&rows.join("\n"));
+                }
+            }
+            Database::Sqlite(pool) => {
+                let tables: Vec<String> =
+                    sqlx::query_scalar("select name from sqlite_master where type = 'table'")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                for table in tables {
+                    let columns: Vec<String> = sqlx::query_scalar(&format!(
+                        "select name from pragma_table_info('{table}')"
+                    ))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                    let concat = columns
+                        .iter()
+                        .map(|c| format!("quote(\"{c}\")"))
+                        .collect::<Vec<_>>()
+                        .join(" || ' ' || ");
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("select {concat} from \"{table}\""))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap();
+                    dump.push_str(&rows.join("\n"));
+                }
+            }
+        }
+        dump
+    }
+
+    /// The events of one client in stream order: `(event_type, metadata)`.
+    pub async fn events_of(&self, client_id: &str) -> Vec<(String, Value)> {
+        const SQL: &str = "select event_type, metadata from events \
+                           where aggregate_id = $1 order by sequence";
+        match &self.database {
+            Database::Postgres(pool) => sqlx::query_as(SQL)
+                .bind(client_id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Database::Sqlite(pool) => sqlx::query_as(SQL)
+                .bind(client_id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+/// A valid public SPA client body.
+pub fn spa_client(client_id: &str, name: &str) -> Value {
+    serde_json::json!({
+        "client_id": client_id,
+        "client_name": name,
+        "client_uri": "https://studio.example.com",
+        "require_client_secret": false,
+        "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://studio.example.com/callback"],
+        "allowed_cors_origins": ["https://studio.example.com"],
+        "allowed_scopes": ["openid", "profile"],
+    })
+}
+
+/// A valid confidential service client body (the secret is generated unless given).
+pub fn service_client(client_id: &str, secret: Option<&str>) -> Value {
+    let mut body = serde_json::json!({
+        "client_id": client_id,
+        "client_name": "Billing worker",
+        "grant_types": ["client_credentials"],
+        "allowed_scopes": ["octo_api"],
+    });
+    if let Some(secret) = secret {
+        body["client_secret"] = Value::from(secret);
+    }
+    body
+}

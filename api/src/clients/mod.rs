@@ -1,0 +1,311 @@
+//! `/api/v1/clients`: list, register, read, replace, rotate the secret of, and delete clients.
+
+pub mod wire;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Duration;
+use registry_projections::ListQuery;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
+use crate::state::AppState;
+use wire::{
+    ClientListResponse, ClientRequest, ClientResponse, ListClientsParams, RotateSecretRequest,
+    RotateSecretResponse, SecretResponse,
+};
+
+/// Longest grace period for a rotated-out secret: 30 days, in seconds.
+pub const MAX_PREVIOUS_SECRET_VALID_FOR: u64 = 30 * 24 * 3600;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(list_clients).post(create_client))
+        .route(
+            "/clients/{client_id}",
+            get(get_client).put(update_client).delete(delete_client),
+        )
+        .route("/clients/{client_id}/secret", post(rotate_secret))
+}
+
+fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Response {
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// List and search clients.
+#[utoipa::path(
+    get, path = "/api/v1/clients", tag = "clients",
+    params(ListClientsParams),
+    responses(
+        (status = 200, description = "A page of clients", body = ClientListResponse),
+        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_clients(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ListClientsParams>,
+) -> Result<Json<ClientListResponse>, ApiError> {
+    let query = ListQuery::parse(
+        params.search.as_deref(),
+        params.enabled,
+        params.sort.as_deref(),
+        params.limit,
+        params.cursor.as_deref(),
+    )
+    .map_err(|errors| ApiError::InvalidQuery(ApiError::from(errors).problem().errors))?;
+    let page = state.reads.list(&query).await?;
+    Ok(Json(page.into()))
+}
+
+/// Register a client. A confidential client without `client_secret` gets a generated secret,
+/// returned once as `client_secret`.
+#[utoipa::path(
+    post, path = "/api/v1/clients", tag = "clients",
+    request_body = ClientRequest,
+    params(("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)")),
+    responses(
+        (status = 201, description = "Registered", body = ClientResponse,
+         headers(("Location" = String, description = "URL of the client"), ("ETag" = String, description = "Version"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "client_id already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_client(
+    State(state): State<AppState>,
+    RequestContext(ctx): RequestContext,
+    AppJson(body): AppJson<ClientRequest>,
+) -> Result<Response, ApiError> {
+    let client_id = body.client_id.clone().unwrap_or_default();
+    let executed = state
+        .commands
+        .register(&ctx, &client_id, body.settings(), body.client_secret)
+        .await?;
+    let view = state
+        .client_after_write(&client_id, executed.version)
+        .await?;
+    let body = ClientResponse::new(view, executed.secret.as_ref());
+    let mut response = with_etag(StatusCode::CREATED, body.version, Json(&body));
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/clients/{client_id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Read a client.
+#[utoipa::path(
+    get, path = "/api/v1/clients/{client_id}", tag = "clients",
+    params(
+        ("client_id" = String, Path, description = "The client id"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy"),
+    ),
+    responses(
+        (status = 200, description = "The client", body = ClientResponse,
+         headers(("ETag" = String, description = "Version"))),
+        (status = 304, description = "Not modified since the given ETag"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn get_client(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = state
+        .reads
+        .client(&client_id)
+        .await?
+        .ok_or(ApiError::ClientNotFound)?;
+    let tag = etag(view.version);
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == tag)
+        });
+    if cached {
+        return Ok(with_etag(StatusCode::NOT_MODIFIED, view.version, ()));
+    }
+    let version = view.version;
+    Ok(with_etag(
+        StatusCode::OK,
+        version,
+        Json(ClientResponse::new(view, None)),
+    ))
+}
+
+/// Replace every editable setting of a client. `client_id` cannot change; secrets change
+/// through rotation. A client made confidential without a secret gets a generated one,
+/// returned once as `client_secret`.
+#[utoipa::path(
+    put, path = "/api/v1/clients/{client_id}", tag = "clients",
+    request_body = ClientRequest,
+    params(
+        ("client_id" = String, Path, description = "The client id"),
+        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
+        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
+    ),
+    responses(
+        (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
+         headers(("ETag" = String, description = "Version"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn update_client(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    IfMatch(expected_version): IfMatch,
+    RequestContext(ctx): RequestContext,
+    AppJson(body): AppJson<ClientRequest>,
+) -> Result<Response, ApiError> {
+    if body.client_id.as_ref().is_some_and(|id| id != &client_id) {
+        return Err(ApiError::invalid_field(
+            "client_id",
+            format!("cannot be changed: this client is {client_id}"),
+        ));
+    }
+    if body.client_secret.is_some() {
+        return Err(ApiError::invalid_field(
+            "client_secret",
+            format!("is set through POST /api/v1/clients/{client_id}/secret"),
+        ));
+    }
+    let executed = state
+        .commands
+        .update(&ctx, &client_id, body.settings(), expected_version)
+        .await?;
+    let view = state
+        .client_after_write(&client_id, executed.version)
+        .await?;
+    let body = ClientResponse::new(view, executed.secret.as_ref());
+    Ok(with_etag(StatusCode::OK, body.version, Json(&body)))
+}
+
+/// Give a confidential client a new secret. The previous secret stops working at once, or
+/// after `previous_secret_valid_for` seconds.
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/secret", tag = "clients",
+    request_body(content = Option<RotateSecretRequest>, description = "May be empty"),
+    params(
+        ("client_id" = String, Path, description = "The client id"),
+        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
+        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
+    ),
+    responses(
+        (status = 200, description = "Rotated", body = RotateSecretResponse,
+         headers(("ETag" = String, description = "Version"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Public client, or an unacceptable secret", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    IfMatch(expected_version): IfMatch,
+    RequestContext(ctx): RequestContext,
+    OptionalJson(body): OptionalJson<RotateSecretRequest>,
+) -> Result<Response, ApiError> {
+    let grace = body.previous_secret_valid_for.unwrap_or(0);
+    if grace > MAX_PREVIOUS_SECRET_VALID_FOR {
+        return Err(ApiError::invalid_field(
+            "previous_secret_valid_for",
+            format!("must be at most {MAX_PREVIOUS_SECRET_VALID_FOR} seconds (30 days)"),
+        ));
+    }
+    let valid_until =
+        (grace > 0).then(|| ctx.at + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)));
+    let executed = state
+        .commands
+        .rotate_secret(
+            &ctx,
+            &client_id,
+            body.client_secret,
+            valid_until,
+            expected_version,
+        )
+        .await?;
+    let view = state
+        .client_after_write(&client_id, executed.version)
+        .await?;
+    let secret = executed
+        .secret
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("rotation returned no secret")))?;
+    let response = RotateSecretResponse {
+        client_id: view.client_id,
+        secret_id: secret.secret_id,
+        client_secret: secret.generated.map(|s| s.expose().to_owned()),
+        secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
+        version: view.version,
+    };
+    Ok(with_etag(StatusCode::OK, response.version, Json(response)))
+}
+
+/// Delete a client: applications using its id can no longer authenticate. Its history stays;
+/// the id may be registered again.
+#[utoipa::path(
+    delete, path = "/api/v1/clients/{client_id}", tag = "clients",
+    params(
+        ("client_id" = String, Path, description = "The client id"),
+        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
+        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or already deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn delete_client(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    IfMatch(expected_version): IfMatch,
+    RequestContext(ctx): RequestContext,
+) -> Result<StatusCode, ApiError> {
+    state
+        .commands
+        .delete(&ctx, &client_id, expected_version)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,288 @@
+//! Request and response bodies of the `/clients` routes, kept apart from the domain types.
+//! Field names follow RFC 7591 / OIDC Dynamic Client Registration.
+
+use chrono::{DateTime, Utc};
+use registry_commands::NewSecret;
+use registry_domain::ClientSettingsInput;
+use registry_projections::{ClientPage, ClientView, ListItem, SecretView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The body of `POST /clients` (register) and `PUT /clients/{client_id}` (replace every
+/// editable setting). Omitted options take the admin guide's defaults.
+///
+/// The read-only fields of a client response (`version`, `created_at`, `updated_at`,
+/// `secrets`) are accepted and ignored, so a fetched client can be edited and sent back.
+/// Any other unknown field is refused (a misspelt `redirect_uri` would otherwise be lost).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    /// Unique, case-sensitive id: 1–128 of `A-Z a-z 0-9 - . _ ~`. Required to register; it
+    /// cannot change, so on `PUT` it must equal the path's id if given.
+    #[schema(example = "data-refinery-studio")]
+    pub client_id: Option<String>,
+    /// Register only: the secret of a confidential client (16–256 characters). Omitted, one
+    /// is generated and returned once. Refused on `PUT`: rotate the secret instead.
+    pub client_secret: Option<String>,
+    /// Display name (required, 1–200 characters).
+    #[schema(example = "Data Refinery Studio")]
+    pub client_name: Option<String>,
+    /// Base URL of the client application (`https`, or `http` on loopback).
+    #[schema(example = "https://studio.example.com")]
+    pub client_uri: Option<String>,
+    /// Confidential client that authenticates with a secret. Default `true`.
+    pub require_client_secret: Option<bool>,
+    /// Whether the client can be used for authentication. Default `true`.
+    pub enabled: Option<bool>,
+    /// Allow refresh tokens. Default `false`.
+    pub offline_access: Option<bool>,
+    /// Require PKCE for the authorization code grant. Default `true`.
+    pub require_pkce: Option<bool>,
+    /// Allowed grant types: `authorization_code`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`, `refresh_token`. Default
+    /// `["authorization_code"]` (RFC 7591 §2).
+    #[schema(example = json!(["authorization_code", "refresh_token"]))]
+    pub grant_types: Option<Vec<String>>,
+    /// Where to redirect after login: full URLs, no fragment, no wildcard.
+    #[schema(example = json!(["https://studio.example.com/callback"]))]
+    pub redirect_uris: Option<Vec<String>>,
+    /// Where to redirect after logout.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Origins allowed to call the identity service from a browser: `scheme://host[:port]`,
+    /// no trailing slash.
+    #[schema(example = json!(["https://studio.example.com"]))]
+    pub allowed_cors_origins: Option<Vec<String>>,
+    /// Scopes the client may request (RFC 6749 scope tokens).
+    #[schema(example = json!(["openid", "profile", "octo_api"]))]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Ignored (read-only).
+    #[schema(read_only, value_type = Option<u64>)]
+    pub version: Option<serde_json::Value>,
+    /// Ignored (read-only).
+    #[schema(read_only, value_type = Option<String>)]
+    pub created_at: Option<serde_json::Value>,
+    /// Ignored (read-only).
+    #[schema(read_only, value_type = Option<String>)]
+    pub updated_at: Option<serde_json::Value>,
+    /// Ignored (read-only).
+    #[schema(read_only, value_type = Option<Vec<SecretResponse>>)]
+    pub secrets: Option<serde_json::Value>,
+}
+
+impl ClientRequest {
+    /// The settings with the guide's defaults filled in.
+    pub fn settings(&self) -> ClientSettingsInput {
+        ClientSettingsInput {
+            client_name: self.client_name.clone(),
+            client_uri: self.client_uri.clone(),
+            require_client_secret: self.require_client_secret.unwrap_or(true),
+            enabled: self.enabled.unwrap_or(true),
+            offline_access: self.offline_access.unwrap_or(false),
+            require_pkce: self.require_pkce.unwrap_or(true),
+            grant_types: self
+                .grant_types
+                .clone()
+                .unwrap_or_else(|| vec!["authorization_code".to_owned()]),
+            redirect_uris: self.redirect_uris.clone().unwrap_or_default(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone().unwrap_or_default(),
+            allowed_cors_origins: self.allowed_cors_origins.clone().unwrap_or_default(),
+            allowed_scopes: self.allowed_scopes.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// `POST /clients/{client_id}/secret`: rotate the secret. The body may be empty.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// The new secret (16–256 characters). Omitted: one is generated and returned once.
+    pub client_secret: Option<String>,
+    /// Seconds the previous secret stays valid (0 – 2,592,000 = 30 days). Omitted or 0: it
+    /// stops at once.
+    #[schema(maximum = 2_592_000)]
+    pub previous_secret_valid_for: Option<u64>,
+}
+
+/// A secret, as the API shows it: never its value or hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecretResponse {
+    /// Opaque id.
+    pub secret_id: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working; `null` while current.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<SecretView> for SecretResponse {
+    fn from(secret: SecretView) -> Self {
+        Self {
+            secret_id: secret.secret_id,
+            created_at: secret.created_at,
+            expires_at: secret.expires_at,
+        }
+    }
+}
+
+/// A client.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientResponse {
+    /// Unique id.
+    pub client_id: String,
+    /// Display name.
+    pub client_name: String,
+    /// Base URL.
+    pub client_uri: Option<String>,
+    /// Confidential client.
+    pub require_client_secret: bool,
+    /// Can be used for authentication.
+    pub enabled: bool,
+    /// Refresh tokens allowed.
+    pub offline_access: bool,
+    /// PKCE required.
+    pub require_pkce: bool,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs after login.
+    pub redirect_uris: Vec<String>,
+    /// Redirect URIs after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed CORS origins.
+    pub allowed_cors_origins: Vec<String>,
+    /// Allowed scopes.
+    pub allowed_scopes: Vec<String>,
+    /// Current secrets (id and times only).
+    pub secrets: Vec<SecretResponse>,
+    /// Version (number of changes); the `ETag`.
+    pub version: u64,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Only in the response that generated it: the plaintext secret. Store it now; it is
+    /// never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+fn strings<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+impl ClientResponse {
+    /// The client, with the plaintext of a secret the server just generated.
+    pub fn new(view: ClientView, secret: Option<&NewSecret>) -> Self {
+        let settings = view.settings;
+        Self {
+            client_id: view.client_id,
+            client_name: settings.client_name.to_string(),
+            client_uri: settings.client_uri.map(String::from),
+            require_client_secret: settings.require_client_secret,
+            enabled: settings.enabled,
+            offline_access: settings.offline_access,
+            require_pkce: settings.require_pkce,
+            grant_types: strings(&settings.grant_types),
+            redirect_uris: strings(&settings.redirect_uris),
+            post_logout_redirect_uris: strings(&settings.post_logout_redirect_uris),
+            allowed_cors_origins: strings(&settings.allowed_cors_origins),
+            allowed_scopes: strings(&settings.allowed_scopes),
+            secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
+            version: view.version,
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            client_secret: secret
+                .and_then(|s| s.generated.as_ref())
+                .map(|plaintext| plaintext.expose().to_owned()),
+        }
+    }
+}
+
+/// The result of a rotation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RotateSecretResponse {
+    /// The client.
+    pub client_id: String,
+    /// Id of the new secret.
+    pub secret_id: String,
+    /// Only when generated: the new secret's plaintext. Store it now; it is never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The client's secrets after the rotation (previous ones only while in a grace period).
+    pub secrets: Vec<SecretResponse>,
+    /// The client's version after the rotation.
+    pub version: u64,
+}
+
+/// Query of `GET /clients`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListClientsParams {
+    /// Case-insensitive substring of the client id or name, matched literally (`%` and `_`
+    /// are ordinary characters). At most 200 characters.
+    pub search: Option<String>,
+    /// Only enabled (`true`) or disabled (`false`) clients.
+    pub enabled: Option<bool>,
+    /// `client_id` (default), `client_name`, `created_at` or `updated_at`; prefix `-` for
+    /// descending. Ties are broken by `client_id`.
+    pub sort: Option<String>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page (same search, filter and sort).
+    pub cursor: Option<String>,
+}
+
+/// One client in the list: the columns of the guide's list screen, plus grant types and times.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientListItem {
+    /// Unique id.
+    pub client_id: String,
+    /// Display name.
+    pub client_name: String,
+    /// Whether it is active.
+    pub enabled: bool,
+    /// Base URL.
+    pub client_uri: Option<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ListItem> for ClientListItem {
+    fn from(item: ListItem) -> Self {
+        Self {
+            client_id: item.client_id,
+            client_name: item.client_name,
+            enabled: item.enabled,
+            client_uri: item.client_uri,
+            grant_types: item.grant_types,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+/// A page of the client list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientListResponse {
+    /// The clients of this page.
+    pub clients: Vec<ClientListItem>,
+    /// Number of clients matching `search` and `enabled`, across all pages.
+    pub total: u64,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<ClientPage> for ClientListResponse {
+    fn from(page: ClientPage) -> Self {
+        Self {
+            clients: page.items.into_iter().map(ClientListItem::from).collect(),
+            total: page.total,
+            next_cursor: page.next_cursor,
+        }
+    }
+}

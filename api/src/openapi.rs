@@ -1,0 +1,59 @@
+//! The OpenAPI document of the service, served at `/openapi.json`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::clients::wire::{
+    ClientListItem, ClientListResponse, ClientRequest, ClientResponse, RotateSecretRequest,
+    RotateSecretResponse, SecretResponse,
+};
+use crate::error::{Problem, ProblemFieldError};
+use crate::health::HealthResponse;
+
+/// The OpenAPI 3.1 description of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "client-registry",
+        description = "Event-sourced registry of OAuth 2.0 / OpenID Connect clients. Every \
+                       `/api` route needs `Authorization: Bearer <token>`. Errors are \
+                       `application/problem+json` (RFC 9457) with a stable `code`."
+    ),
+    paths(
+        crate::clients::list_clients,
+        crate::clients::create_client,
+        crate::clients::get_client,
+        crate::clients::update_client,
+        crate::clients::rotate_secret,
+        crate::clients::delete_client,
+        crate::health::healthz,
+        crate::health::readyz,
+    ),
+    components(schemas(
+        ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,
+        RotateSecretRequest, RotateSecretResponse, Problem, ProblemFieldError, HealthResponse
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "clients", description = "OAuth client registrations"),
+        (name = "health", description = "Probes"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}

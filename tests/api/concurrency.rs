@@ -1,0 +1,120 @@
+//! Concurrent writes to one client: one winner per version, no lost update.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::Request;
+use registry_tests::{backend_tests, spa_client, Backend, TestApp, ADMIN_TOKEN};
+use tower::ServiceExt;
+
+backend_tests!(
+    sixteen_concurrent_updates_lose_nothing,
+    sixteen_concurrent_updates_with_if_match_have_one_winner,
+    concurrent_registrations_of_one_id_have_one_winner,
+);
+
+/// Sends 16 `PUT`s at once, each renaming the client to `writer-{i}`; returns
+/// (status, ETag version, name) of each.
+async fn race(app: &TestApp, if_match: Option<&str>) -> Vec<(u16, Option<u64>, String)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let name = format!("writer-{i:02}");
+        let mut request = Request::put("/api/v1/clients/app")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json");
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        let request = request
+            .body(Body::from(spa_client("app", &name).to_string()))
+            .unwrap();
+        let router = app.router.clone();
+        tasks.spawn(async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let version = response
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim_matches('"').parse().ok());
+            (status, version, name)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        results.push(result.unwrap());
+    }
+    results
+}
+
+async fn sixteen_concurrent_updates_lose_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("app", "start"))
+        .await
+        .assert_status(201);
+    let results = race(&app, None).await;
+
+    let winners: Vec<&(u16, Option<u64>, String)> = results.iter().filter(|r| r.0 == 200).collect();
+    for (status, _, _) in &results {
+        assert!(
+            *status == 200 || *status == 409,
+            "only success or conflict: {results:?}"
+        );
+    }
+    assert!(!winners.is_empty());
+    // Each success wrote exactly one new version; no two share one.
+    let versions: BTreeSet<u64> = winners.iter().map(|w| w.1.unwrap()).collect();
+    assert_eq!(versions.len(), winners.len(), "{results:?}");
+    let events = app.events_of("app").await;
+    assert_eq!(
+        events.len(),
+        1 + winners.len(),
+        "one event per success, none lost"
+    );
+    // The stored state is the last successful write.
+    let last = winners.iter().max_by_key(|w| w.1).unwrap();
+    let client = app.get_client("app").await;
+    assert_eq!(client.etag_version(), last.1);
+    assert_eq!(client.json()["client_name"], last.2.as_str());
+    assert_eq!(client.etag_version(), Some(1 + winners.len() as u64));
+}
+
+async fn sixteen_concurrent_updates_with_if_match_have_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("app", "start"))
+        .await
+        .assert_status(201);
+    let results = race(&app, Some("\"1\"")).await;
+    let winners: Vec<_> = results.iter().filter(|r| r.0 == 200).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(results.iter().all(|r| [200, 409, 412].contains(&r.0)));
+    let client = app.get_client("app").await;
+    assert_eq!(client.etag_version(), Some(2));
+    assert_eq!(client.json()["client_name"], winners[0].2.as_str());
+    assert_eq!(app.events_of("app").await.len(), 2);
+}
+
+async fn concurrent_registrations_of_one_id_have_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let request = Request::post("/api/v1/clients")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(spa_client("same", &format!("n{i}")).to_string()))
+            .unwrap();
+        let router = app.router.clone();
+        tasks.spawn(async move { router.oneshot(request).await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409));
+    assert_eq!(app.events_of("same").await.len(), 1);
+}
