@@ -75,6 +75,9 @@ pub enum ApiError {
     /// 404 `client_not_found`.
     #[error("no client with this client_id")]
     ClientNotFound,
+    /// 410 `client_deleted`: the client was deleted at the time asked for.
+    #[error("{0}")]
+    ClientDeleted(String),
     /// 404 `not_found`: no such route.
     #[error("no such resource")]
     RouteNotFound,
@@ -113,6 +116,17 @@ impl ApiError {
         }])
     }
 
+    /// Invalid query parameters.
+    pub fn invalid_query(errors: ValidationErrors) -> Self {
+        Self::InvalidQuery(
+            errors
+                .errors()
+                .iter()
+                .map(ProblemFieldError::from)
+                .collect(),
+        )
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::Validation(_) => (
@@ -139,6 +153,7 @@ impl ApiError {
                 "client_not_found",
                 "Client not found",
             ),
+            Self::ClientDeleted(_) => (StatusCode::GONE, "client_deleted", "Client deleted"),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -420,6 +435,7 @@ mod tests {
             ),
             (ApiError::RouteNotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::ClientDeleted("x".into()), 410, "client_deleted"),
         ];
         for (error, status, code) in cases {
             let (got, _, body) = render(error).await;

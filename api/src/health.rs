@@ -1,6 +1,8 @@
 //! Liveness and readiness probes, outside `/api` and without authentication.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -21,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// Liveness: the process serves requests.
@@ -43,4 +46,71 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
     Ok(Json(HealthResponse { status: "ok" }))
+}
+
+/// Prometheus metrics (text exposition format): the projector's checkpoint, the feed head, the
+/// lag between them, projection failures, and whether this process is the projector.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let status = state
+        .reads
+        .projector_status()
+        .await
+        .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
+    let projector = &state.projector;
+    let metrics: [(&str, &str, &str, u64); 6] = [
+        (
+            "registry_projector_checkpoint_position",
+            "gauge",
+            "Last global feed position the background projector applied.",
+            u64::try_from(status.checkpoint).unwrap_or_default(),
+        ),
+        (
+            "registry_feed_head_position",
+            "gauge",
+            "Last final position of the global feed.",
+            u64::try_from(status.head).unwrap_or_default(),
+        ),
+        (
+            "registry_projector_lag_events",
+            "gauge",
+            "Events in the feed after the projector's checkpoint.",
+            status.lag,
+        ),
+        (
+            "registry_projection_failures_total",
+            "counter",
+            "Projection attempts that failed in this process (inline or background).",
+            projector.failures(),
+        ),
+        (
+            "registry_projector_events_total",
+            "counter",
+            "Feed events the background projector of this process read.",
+            projector.applied(),
+        ),
+        (
+            "registry_projector_leader",
+            "gauge",
+            "1 when this process holds the projector lease.",
+            u64::from(projector.is_leader()),
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in metrics {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod config;
@@ -47,6 +48,16 @@ pub struct Prepared {
     pub generated_admin_token: Option<SecretString>,
     /// The default clients registered by this start.
     pub seeded: Vec<String>,
+    /// The projector, whose background loop [`Projector::run`] the caller spawns.
+    pub projector: Arc<Projector>,
+}
+
+/// The read side for `database`: the one place that looks at which backend it is.
+pub fn read_store(database: &Database) -> Arc<dyn ReadStore> {
+    match database {
+        Database::Postgres(pool) => Arc::new(PostgresReadStore::new(pool.clone())),
+        Database::Sqlite(pool) => Arc::new(SqliteReadStore::new(pool.clone())),
+    }
 }
 
 /// Migrates `database`, registers the default clients (once per store), provisions the admin
@@ -56,13 +67,14 @@ pub struct Prepared {
 /// When migrations, seeding or token provisioning fail.
 pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prepared> {
     database.migrate().await?;
-    let reads: Arc<dyn ReadStore> = match &database {
-        Database::Postgres(pool) => Arc::new(PostgresReadStore::new(pool.clone())),
-        Database::Sqlite(pool) => Arc::new(SqliteReadStore::new(pool.clone())),
-    };
+    let reads = read_store(&database);
     let projector = Arc::new(Projector::new(reads.clone()));
     let hasher = SecretHasher::new(config.hash_concurrency());
-    let commands = Arc::new(ClientCommands::new(&database, vec![projector], hasher));
+    let commands = Arc::new(ClientCommands::new(
+        &database,
+        vec![projector.clone()],
+        hasher,
+    ));
     let seeded = if config.seed_default_clients {
         commands
             .seed_default_clients(extract::now())
@@ -78,11 +90,13 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         reads,
         database,
         authenticator: Arc::new(authenticator),
+        projector: projector.clone(),
     };
     Ok(Prepared {
         router: router(state),
         generated_admin_token,
         seeded,
+        projector,
     })
 }
 
@@ -91,6 +105,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
 /// request tracing around everything.
 pub fn router(state: AppState) -> Router {
     let api = clients::router()
+        .merge(audit::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),
@@ -174,6 +189,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     database: Database,
+    projector: Arc<Projector>,
 }
 
 impl Application {
@@ -204,6 +220,7 @@ impl Application {
             listener,
             router: prepared.router,
             database,
+            projector: prepared.projector,
         })
     }
 
@@ -221,12 +238,14 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving");
-        axum::serve(self.listener, self.router)
+        let projector = tokio::spawn(self.projector.clone().run());
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        projector.abort();
         self.database.close().await;
-        Ok(())
+        served
     }
 }
 

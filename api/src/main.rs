@@ -1,7 +1,7 @@
 //! `client-registry`: the registry of OAuth 2.0 / OpenID Connect clients.
 
 use clap::{Parser, Subcommand};
-use registry_api::{connect, Application, Config};
+use registry_api::{connect, read_store, Application, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -19,6 +19,17 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Work on the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Empty the read models and replay every event from position 0, in one transaction.
+    Rebuild,
+    /// Print the projector's checkpoint, the feed head and the lag.
+    Status,
 }
 
 #[tokio::main]
@@ -40,6 +51,30 @@ async fn main() -> anyhow::Result<()> {
             let database = connect(&cli.config).await?;
             database.migrate().await?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Projections(command) => {
+            let database = connect(&cli.config).await?;
+            database.migrate().await?;
+            let reads = read_store(&database);
+            match command {
+                ProjectionsCommand::Rebuild => {
+                    let started = std::time::Instant::now();
+                    let events = reads.rebuild().await?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    println!(
+                        "rebuilt the read models from {events} events in {seconds:.2} s ({:.0} events/s)",
+                        events as f64 / seconds.max(1e-9)
+                    );
+                }
+                ProjectionsCommand::Status => {
+                    let status = reads.projector_status().await?;
+                    println!(
+                        "checkpoint {} head {} lag {} events",
+                        status.checkpoint, status.head, status.lag
+                    );
+                }
+            }
             Ok(())
         }
     }

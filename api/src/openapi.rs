@@ -3,6 +3,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::audit::{
+    EventMetadataResponse, EventsResponse, FeedEventResponse, FieldChangeResponse,
+    HistoryEventResponse, HistoryResponse,
+};
 use crate::clients::wire::{
     ClientListItem, ClientListResponse, ClientRequest, ClientResponse, RotateSecretRequest,
     RotateSecretResponse, SecretResponse,
@@ -26,17 +30,23 @@ use crate::health::HealthResponse;
         crate::clients::update_client,
         crate::clients::rotate_secret,
         crate::clients::delete_client,
+        crate::audit::client_history,
+        crate::audit::list_events,
         crate::health::healthz,
         crate::health::readyz,
+        crate::health::metrics,
     ),
     components(schemas(
         ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,
-        RotateSecretRequest, RotateSecretResponse, Problem, ProblemFieldError, HealthResponse
+        RotateSecretRequest, RotateSecretResponse, Problem, ProblemFieldError, HealthResponse,
+        HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
+        EventsResponse, FeedEventResponse
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "clients", description = "OAuth client registrations"),
-        (name = "health", description = "Probes"),
+        (name = "audit", description = "History, as-of views and the global feed"),
+        (name = "health", description = "Probes and metrics"),
     )
 )]
 pub struct ApiDoc;

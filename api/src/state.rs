@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use registry_commands::{ClientCommands, Database};
-use registry_projections::{ClientView, ReadStore};
+use registry_projections::{as_of, AsOf, ClientView, Projector, ReadStore};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub database: Database,
     /// Checks bearer tokens.
     pub authenticator: Arc<Authenticator>,
+    /// Keeps the read models in step (inline and in the background).
+    pub projector: Arc<Projector>,
 }
 
 impl AppState {
@@ -40,13 +42,12 @@ impl AppState {
                 return Ok(view);
             }
         }
-        self.reads
-            .client_at_version(client_id, version)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!(
-                    "client {client_id} does not exist at version {version} after a write"
-                ))
-            })
+        let events = self.reads.client_events(client_id).await?;
+        match as_of(&events, |e| e.sequence <= version).map_err(|e| ApiError::Internal(e.into()))? {
+            AsOf::Live(record) => Ok(record.view),
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "client {client_id} does not exist at version {version} after a write"
+            ))),
+        }
     }
 }

@@ -1,18 +1,27 @@
-//! The read models in SQL, on PostgreSQL and SQLite.
+//! The read models and the global feed in SQL, on PostgreSQL and SQLite.
 //!
-//! Both backends run the same statements (sqlx accepts `$N` placeholders on SQLite too); they
-//! differ only in how a client's rows are locked while its events are applied, which
-//! [`Dialect`] names. The code is written once, in `read_store_impl!`, and instantiated for each
-//! pool type: sqlx's generic bounds for "any database" are longer than the code itself.
+//! Both backends run the same statements (sqlx accepts `$N` placeholders on SQLite too, and
+//! both understand `->>` on JSON); they differ only in the few statements [`Dialect`] names:
+//! how a client's rows are locked while its events are applied, how far the feed is final,
+//! and how one projector is elected. The code is written once, in `read_store_impl!`, and
+//! instantiated for each pool type: sqlx's generic bounds for "any database" are longer than
+//! the code itself.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use registry_domain::upcasters;
 use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 
+use crate::feed::{FeedPage, FeedQuery};
 use crate::list::{ClientPage, CursorValue, ListItem, ListQuery, SortKey};
-use crate::stored::{DecodeError, RawEvent};
+use crate::stored::{DecodeError, RawEvent, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView, ListRow};
+
+/// The name of the client list and detail projection in `projection_checkpoints`.
+pub const CLIENTS_PROJECTION: &str = "clients";
 
 /// Why a read model could not be read or updated.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +37,36 @@ pub enum ReadError {
     Apply(#[from] ApplyError),
 }
 
-/// The read side: applies a client's new events to its rows, and answers queries.
+/// What one projector batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Events read from the feed (each applied once, or skipped when the rows already had it).
+    pub events: usize,
+    /// The checkpoint after the batch.
+    pub checkpoint: i64,
+}
+
+/// How far the projection is behind the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectorStatus {
+    /// The last feed position the projector applied.
+    pub checkpoint: i64,
+    /// The last final feed position.
+    pub head: i64,
+    /// Events in the feed after the checkpoint.
+    pub lag: u64,
+}
+
+/// The right to be the one projector: on PostgreSQL a session advisory lock on a connection
+/// of its own (released when the process or connection dies, so another process takes over);
+/// on SQLite (one process per file) always granted.
+#[async_trait]
+pub trait ProjectorLease: Send {
+    /// Whether the lease is still held (its connection alive).
+    async fn is_held(&mut self) -> bool;
+}
+
+/// The read side: applies events to the read models, and answers queries and the feed.
 #[async_trait]
 pub trait ReadStore: Send + Sync {
     /// Applies every event of `client_id` that its rows do not reflect yet, in one
@@ -45,57 +83,110 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError>;
 
-    /// The client exactly as it was at `version` (after its `version`-th event), computed by
-    /// replaying its stream; `None` when it did not exist or was deleted then.
+    /// Every event of one client, in stream order.
     ///
     /// # Errors
-    /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied.
-    async fn client_at_version(
-        &self,
-        client_id: &str,
-        version: u64,
-    ) -> Result<Option<ClientView>, ReadError>;
+    /// [`ReadError`] when the database fails or an event cannot be decoded.
+    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError>;
 
     /// One page of the client list and the total count of matches.
     ///
     /// # Errors
     /// [`ReadError::Database`].
     async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError>;
+
+    /// The last feed position that is final: every event at or before it has committed (or
+    /// never will), so a reader may pass it without ever missing one.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn head(&self) -> Result<i64, ReadError>;
+
+    /// A page of the global feed, never past [`ReadStore::head`].
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or an event cannot be decoded.
+    async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError>;
+
+    /// Applies up to `limit` feed events after the projection's checkpoint, and moves the
+    /// checkpoint, in one transaction.
+    ///
+    /// # Errors
+    /// [`ReadError`]; nothing is applied then.
+    async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError>;
+
+    /// Empties the read models and replays the whole feed into them, in one transaction
+    /// (readers see the old rows until it commits). Returns the number of events replayed.
+    ///
+    /// # Errors
+    /// [`ReadError`]; the old rows stay then.
+    async fn rebuild(&self) -> Result<u64, ReadError>;
+
+    /// The projector's checkpoint, the feed head and the lag between them.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn projector_status(&self) -> Result<ProjectorStatus, ReadError>;
+
+    /// Tries to become the one projector.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError>;
+
+    /// Returns when another process may have committed events, or after `timeout`.
+    async fn wait_for_events(&self, timeout: Duration);
 }
 
-/// How a backend serialises the projection of one client.
+/// The statements that differ between backends.
 struct Dialect {
-    /// Opens the projection transaction.
+    /// Opens a transaction that writes read models.
     begin: &'static str,
     /// Locks one client's rows for the transaction (`$1`: a key naming the client), if the
     /// `begin` statement does not already serialise writers.
     lock_client: Option<&'static str>,
+    /// The last final feed position.
+    head: &'static str,
+    /// Takes the projector lease without waiting; answers true when taken.
+    try_projector_lock: Option<&'static str>,
 }
 
-/// PostgreSQL: a transaction-scoped advisory lock per client id; rows of other clients are
-/// projected concurrently.
+/// PostgreSQL: a transaction-scoped advisory lock per client id (other clients are projected
+/// concurrently); the feed barrier of migration 0002; a session advisory lock for the
+/// projector.
 const POSTGRES: Dialect = Dialect {
     begin: "BEGIN",
     lock_client: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
+    head: "select events_safe_position()",
+    // 0x52454750 = 'REGP': the projector.
+    try_projector_lock: Some("select pg_try_advisory_lock(1380271952)"),
 };
 
-/// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front. A deferred transaction
-/// that reads and then writes fails with SQLITE_BUSY when another writer commits in between.
+/// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
+/// that reads and then writes fails with SQLITE_BUSY when another writer commits in between).
+/// Writers are serialised, so every stored position is final.
 const SQLITE: Dialect = Dialect {
     begin: "BEGIN IMMEDIATE",
     lock_client: None,
+    head: "select coalesce(max(global_position), 0) from events",
+    try_projector_lock: None,
 };
+
+const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type, \
+     event_version, payload, metadata, recorded_at";
 
 const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
      where client_id = $1";
 
-const SELECT_EVENTS_UP_TO: &str = "select aggregate_id, sequence, global_position, event_type, \
+const SELECT_CLIENT_EVENTS: &str = "select aggregate_id, sequence, global_position, event_type, \
      event_version, payload, metadata, recorded_at from events \
-     where aggregate_type = 'Client' and aggregate_id = $1 and sequence <= $2 order by sequence";
+     where aggregate_type = 'Client' and aggregate_id = $1 and sequence > $2 \
+     and sequence <= $3 order by sequence";
 
-const SELECT_EVENTS_AFTER: &str = "select aggregate_id, sequence, global_position, event_type, \
+const SELECT_FEED_RANGE: &str = "select aggregate_id, sequence, global_position, event_type, \
      event_version, payload, metadata, recorded_at from events \
-     where aggregate_type = 'Client' and aggregate_id = $1 and sequence > $2 order by sequence";
+     where global_position > $1 and global_position <= $2 \
+     order by global_position limit $3";
 
 const UPSERT_DETAIL: &str = "insert into client_detail \
      (client_id, version, last_position, deleted, document, created_at, updated_at) \
@@ -121,6 +212,19 @@ const UPSERT_LIST_ROW: &str = "insert into client_list \
 const SELECT_DETAIL: &str =
     "select document from client_detail where client_id = $1 and not deleted";
 
+const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
+
+/// Moves a checkpoint forward, never back.
+const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
+     values ($1, $2) on conflict (projection) do update set position = \
+     case when excluded.position > projection_checkpoints.position \
+     then excluded.position else projection_checkpoints.position end";
+
+const RESET_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
+     values ($1, 0) on conflict (projection) do update set position = 0";
+
+const COUNT_AFTER: &str = "select count(*) from events where global_position > $1";
+
 /// Appends the search and filter conditions of `query` (after a `WHERE true`).
 macro_rules! push_filters {
     ($qb:expr, $query:expr) => {
@@ -135,9 +239,9 @@ macro_rules! push_filters {
     };
 }
 
-/// Reads an `events` row into a [`RawEvent`].
-macro_rules! raw_event {
-    ($row:expr) => {
+/// Decodes an `events` row.
+macro_rules! stored_event {
+    ($row:expr, $upcasters:expr) => {
         RawEvent {
             aggregate_id: $row.try_get("aggregate_id")?,
             sequence: $row.try_get("sequence")?,
@@ -148,83 +252,98 @@ macro_rules! raw_event {
             metadata: $row.try_get("metadata")?,
             recorded_at: $row.try_get("recorded_at")?,
         }
+        .decode($upcasters)?
     };
 }
 
 macro_rules! read_store_impl {
-    ($store:ident, $pool:ty, $db:ty, $dialect:expr) => {
+    ($store:ident, $pool:ty, $db:ty, $dialect:expr, $waiter:ty) => {
         /// The read models on this backend.
-        #[derive(Debug, Clone)]
         pub struct $store {
             pool: $pool,
+            /// How to wait for other processes' commits (SQLite has none to wait for).
+            #[allow(dead_code)]
+            waiter: $waiter,
         }
 
         impl $store {
             /// Read models in the database behind `pool` (already migrated).
             pub fn new(pool: $pool) -> Self {
-                Self { pool }
+                Self {
+                    pool,
+                    waiter: Default::default(),
+                }
             }
-        }
 
-        #[async_trait]
-        impl ReadStore for $store {
-            #[tracing::instrument(skip_all, fields(client_id = %client_id))]
-            async fn catch_up(&self, client_id: &str) -> Result<(), ReadError> {
+            async fn load_record(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                client_id: &str,
+            ) -> Result<Option<ClientRecord>, ReadError> {
                 let dialect: &Dialect = &$dialect;
-                let mut tx = self.pool.begin_with(dialect.begin).await?;
                 if let Some(lock) = dialect.lock_client {
                     sqlx::query(lock)
                         .bind(format!("client:{client_id}"))
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                 }
-                let mut record = match sqlx::query(SELECT_RECORD)
+                let Some(row) = sqlx::query(SELECT_RECORD)
                     .bind(client_id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?
-                {
-                    None => None,
-                    Some(row) => {
-                        let Json(view): Json<ClientView> = row.try_get("document")?;
-                        Some(ClientRecord {
-                            view,
-                            deleted: row.try_get("deleted")?,
-                            last_position: row.try_get("last_position")?,
-                        })
-                    }
+                else {
+                    return Ok(None);
                 };
-                let version = record.as_ref().map_or(0, |r| r.view.version);
-                let rows = sqlx::query(SELECT_EVENTS_AFTER)
+                let Json(view): Json<ClientView> = row.try_get("document")?;
+                Ok(Some(ClientRecord {
+                    view,
+                    deleted: row.try_get("deleted")?,
+                    last_position: row.try_get("last_position")?,
+                }))
+            }
+
+            /// Events `after < sequence <= up_to` of one client.
+            async fn stream_range<'e, E>(
+                executor: E,
+                client_id: &str,
+                after: u64,
+                up_to: u64,
+            ) -> Result<Vec<StoredEvent>, ReadError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let rows = sqlx::query(SELECT_CLIENT_EVENTS)
                     .bind(client_id)
-                    .bind(i64::try_from(version).unwrap_or(i64::MAX))
-                    .fetch_all(&mut *tx)
+                    .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(up_to).unwrap_or(i64::MAX))
+                    .fetch_all(executor)
                     .await?;
-                if rows.is_empty() {
-                    return Ok(());
-                }
                 let upcasters = upcasters();
+                let mut events = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let raw = raw_event!(row);
-                    record = Some(ClientRecord::apply(record, &raw.decode(&upcasters)?)?);
+                    events.push(stored_event!(row, &upcasters));
                 }
-                let Some(record) = record else {
-                    return Ok(());
-                };
+                Ok(events)
+            }
+
+            async fn save_record(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                record: &ClientRecord,
+            ) -> Result<(), ReadError> {
                 let view = &record.view;
                 sqlx::query(UPSERT_DETAIL)
-                    .bind(client_id)
+                    .bind(&view.client_id)
                     .bind(i64::try_from(view.version).unwrap_or(i64::MAX))
                     .bind(record.last_position)
                     .bind(record.deleted)
                     .bind(Json(view))
                     .bind(view.created_at)
                     .bind(view.updated_at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 if record.deleted {
                     sqlx::query(DELETE_LIST_ROW)
-                        .bind(client_id)
-                        .execute(&mut *tx)
+                        .bind(&view.client_id)
+                        .execute(&mut **tx)
                         .await?;
                 } else {
                     let row = ListRow::from(view);
@@ -238,8 +357,105 @@ macro_rules! read_store_impl {
                         .bind(&row.search_text)
                         .bind(row.created_at)
                         .bind(row.updated_at)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
+                }
+                Ok(())
+            }
+
+            /// Applies feed events (in feed order) to the rows of their clients, each client
+            /// locked and loaded once, written once. An event the rows already reflect is
+            /// skipped; a gap (rows behind the event) is filled from the client's stream.
+            async fn apply_feed_events(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                events: Vec<StoredEvent>,
+            ) -> Result<(), ReadError> {
+                let mut touched: BTreeMap<String, (Option<ClientRecord>, bool)> = BTreeMap::new();
+                for event in events {
+                    if !touched.contains_key(&event.aggregate_id) {
+                        let record = Self::load_record(tx, &event.aggregate_id).await?;
+                        touched.insert(event.aggregate_id.clone(), (record, false));
+                    }
+                    let Some((record, dirty)) = touched.get_mut(&event.aggregate_id) else {
+                        continue;
+                    };
+                    let version = record.as_ref().map_or(0, |r| r.view.version);
+                    if event.sequence <= version {
+                        continue;
+                    }
+                    let missing = if event.sequence > version + 1 {
+                        Self::stream_range(
+                            &mut **tx,
+                            &event.aggregate_id,
+                            version,
+                            event.sequence - 1,
+                        )
+                        .await?
+                    } else {
+                        Vec::new()
+                    };
+                    for earlier in missing.iter().chain(std::iter::once(&event)) {
+                        *record = Some(ClientRecord::apply(record.take(), earlier)?);
+                    }
+                    *dirty = true;
+                }
+                for (record, dirty) in touched.values() {
+                    if let (Some(record), true) = (record, dirty) {
+                        Self::save_record(tx, record).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn checkpoint(
+                tx: &mut sqlx::Transaction<'static, $db>,
+            ) -> Result<i64, ReadError> {
+                let position: Option<i64> = sqlx::query_scalar(SELECT_CHECKPOINT)
+                    .bind(CLIENTS_PROJECTION)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(position.unwrap_or(0))
+            }
+
+            async fn feed_range(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                after: i64,
+                head: i64,
+                limit: usize,
+            ) -> Result<Vec<StoredEvent>, ReadError> {
+                let rows = sqlx::query(SELECT_FEED_RANGE)
+                    .bind(after)
+                    .bind(head)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let upcasters = upcasters();
+                let mut events = Vec::with_capacity(rows.len());
+                for row in rows {
+                    events.push(stored_event!(row, &upcasters));
+                }
+                Ok(events)
+            }
+        }
+
+        #[async_trait]
+        impl ReadStore for $store {
+            #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+            async fn catch_up(&self, client_id: &str) -> Result<(), ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let record = Self::load_record(&mut tx, client_id).await?;
+                let version = record.as_ref().map_or(0, |r| r.view.version);
+                let events = Self::stream_range(&mut *tx, client_id, version, u64::MAX).await?;
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut record = record;
+                for event in &events {
+                    record = Some(ClientRecord::apply(record, event)?);
+                }
+                if let Some(record) = record {
+                    Self::save_record(&mut tx, &record).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -255,23 +471,8 @@ macro_rules! read_store_impl {
             }
 
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
-            async fn client_at_version(
-                &self,
-                client_id: &str,
-                version: u64,
-            ) -> Result<Option<ClientView>, ReadError> {
-                let rows = sqlx::query(SELECT_EVENTS_UP_TO)
-                    .bind(client_id)
-                    .bind(i64::try_from(version).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
-                    .await?;
-                let upcasters = upcasters();
-                let mut record = None;
-                for row in rows {
-                    let raw = raw_event!(row);
-                    record = Some(ClientRecord::apply(record, &raw.decode(&upcasters)?)?);
-                }
-                Ok(record.filter(|r| !r.deleted).map(|r| r.view))
+            async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
+                Self::stream_range(&self.pool, client_id, 0, u64::MAX).await
             }
 
             #[tracing::instrument(skip_all)]
@@ -339,9 +540,236 @@ macro_rules! read_store_impl {
                     query,
                 ))
             }
+
+            async fn head(&self) -> Result<i64, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                Ok(sqlx::query_scalar(dialect.head)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(after = query.after))]
+            async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+                let head = self.head().await?;
+                let mut select = QueryBuilder::<$db>::new(format!(
+                    "select {EVENT_COLUMNS} from events where global_position > "
+                ));
+                select
+                    .push_bind(query.after)
+                    .push(" and global_position <= ")
+                    .push_bind(head);
+                if let Some(client_id) = &query.client_id {
+                    select
+                        .push(" and aggregate_id = ")
+                        .push_bind(client_id.clone());
+                }
+                if let Some(event_type) = &query.event_type {
+                    select
+                        .push(" and event_type = ")
+                        .push_bind(event_type.clone());
+                }
+                if let Some(actor) = &query.actor {
+                    select
+                        .push(" and metadata ->> 'actor' = ")
+                        .push_bind(actor.clone());
+                }
+                if let Some(from) = query.from {
+                    select
+                        .push(" and metadata ->> 'recorded_at' >= ")
+                        .push_bind(FeedQuery::stored_time(from));
+                }
+                if let Some(to) = query.to {
+                    select
+                        .push(" and metadata ->> 'recorded_at' < ")
+                        .push_bind(FeedQuery::stored_time(to));
+                }
+                select
+                    .push(" order by global_position limit ")
+                    .push_bind(i64::from(query.limit));
+                let rows = select.build().fetch_all(&self.pool).await?;
+                let upcasters = upcasters();
+                let mut events = Vec::with_capacity(rows.len());
+                for row in rows {
+                    events.push(stored_event!(row, &upcasters));
+                }
+                let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
+                let next_after = match events.last() {
+                    Some(last) if full => last.position,
+                    _ => head.max(query.after),
+                };
+                Ok(FeedPage { events, next_after })
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                // Read outside the batch's transaction: on PostgreSQL the barrier holds an
+                // exclusive lock until the end of the transaction that takes it.
+                let head = self.head().await?;
+                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let checkpoint = Self::checkpoint(&mut tx).await?;
+                if checkpoint >= head {
+                    return Ok(Batch {
+                        events: 0,
+                        checkpoint,
+                    });
+                }
+                let events = Self::feed_range(&mut tx, checkpoint, head, limit).await?;
+                let count = events.len();
+                // Fewer than asked: everything up to the head is applied (positions between
+                // are rolled-back transactions).
+                let reached = match events.last() {
+                    Some(last) if count >= limit => last.position,
+                    _ => head,
+                };
+                Self::apply_feed_events(&mut tx, events).await?;
+                sqlx::query(ADVANCE_CHECKPOINT)
+                    .bind(CLIENTS_PROJECTION)
+                    .bind(reached)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Batch {
+                    events: count,
+                    checkpoint: reached,
+                })
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn rebuild(&self) -> Result<u64, ReadError> {
+                const BATCH: usize = 2000;
+                let dialect: &Dialect = &$dialect;
+                let head = self.head().await?;
+                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                sqlx::query("delete from client_list")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("delete from client_detail")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(RESET_CHECKPOINT)
+                    .bind(CLIENTS_PROJECTION)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut position = 0;
+                let mut replayed = 0u64;
+                loop {
+                    let events = Self::feed_range(&mut tx, position, head, BATCH).await?;
+                    let Some(last) = events.last() else {
+                        break;
+                    };
+                    position = last.position;
+                    replayed += u64::try_from(events.len()).unwrap_or_default();
+                    Self::apply_feed_events(&mut tx, events).await?;
+                }
+                sqlx::query(ADVANCE_CHECKPOINT)
+                    .bind(CLIENTS_PROJECTION)
+                    .bind(head)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(replayed)
+            }
+
+            async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
+                let head = self.head().await?;
+                let checkpoint: Option<i64> = sqlx::query_scalar(SELECT_CHECKPOINT)
+                    .bind(CLIENTS_PROJECTION)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let checkpoint = checkpoint.unwrap_or(0);
+                let lag: i64 = sqlx::query_scalar(COUNT_AFTER)
+                    .bind(checkpoint)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(ProjectorStatus {
+                    checkpoint,
+                    head,
+                    lag: u64::try_from(lag).unwrap_or_default(),
+                })
+            }
+
+            async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let Some(lock) = dialect.try_projector_lock else {
+                    return Ok(Some(Box::new(AlwaysHeld)));
+                };
+                // A connection of its own, out of the pool: the lock lives as long as it.
+                let mut connection = self.pool.acquire().await?.detach();
+                let taken: bool = sqlx::query_scalar(lock).fetch_one(&mut connection).await?;
+                Ok(taken.then(|| {
+                    Box::new(ConnectionLease::<$db> { connection }) as Box<dyn ProjectorLease>
+                }))
+            }
+
+            async fn wait_for_events(&self, timeout: Duration) {
+                self.wait(timeout).await;
+            }
         }
     };
 }
 
-read_store_impl!(PostgresReadStore, PgPool, sqlx::Postgres, POSTGRES);
-read_store_impl!(SqliteReadStore, SqlitePool, sqlx::Sqlite, SQLITE);
+struct AlwaysHeld;
+
+#[async_trait]
+impl ProjectorLease for AlwaysHeld {
+    async fn is_held(&mut self) -> bool {
+        true
+    }
+}
+
+struct ConnectionLease<DB: sqlx::Database> {
+    connection: DB::Connection,
+}
+
+#[async_trait]
+impl<DB: sqlx::Database> ProjectorLease for ConnectionLease<DB> {
+    async fn is_held(&mut self) -> bool {
+        sqlx::Connection::ping(&mut self.connection).await.is_ok()
+    }
+}
+
+/// Listens for `NOTIFY registry_events` (migration 0002), connecting on first use.
+#[derive(Default)]
+pub struct PgWaiter(tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>);
+
+read_store_impl!(
+    PostgresReadStore,
+    PgPool,
+    sqlx::Postgres,
+    POSTGRES,
+    PgWaiter
+);
+read_store_impl!(SqliteReadStore, SqlitePool, sqlx::Sqlite, SQLITE, ());
+
+impl PostgresReadStore {
+    async fn wait(&self, timeout: Duration) {
+        let mut guard = self.waiter.0.lock().await;
+        if guard.is_none() {
+            match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(mut listener) => {
+                    if listener.listen("registry_events").await.is_ok() {
+                        *guard = Some(listener);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot listen for new events"),
+            }
+        }
+        match guard.as_mut() {
+            Some(listener) => match tokio::time::timeout(timeout, listener.try_recv()).await {
+                Ok(Ok(Some(_))) | Err(_) => {}
+                // Connection lost: reconnect next time.
+                Ok(Ok(None) | Err(_)) => *guard = None,
+            },
+            None => tokio::time::sleep(timeout).await,
+        }
+    }
+}
+
+impl SqliteReadStore {
+    /// One process per SQLite file: its own commits wake the projector in-process; this only
+    /// paces the timer.
+    async fn wait(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+}

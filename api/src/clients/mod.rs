@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Duration;
-use registry_projections::ListQuery;
+use registry_projections::{as_of, AsOf, ClientView, ListQuery, StoredEvent};
 
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
 use crate::state::AppState;
 use wire::{
-    ClientListResponse, ClientRequest, ClientResponse, ListClientsParams, RotateSecretRequest,
-    RotateSecretResponse, SecretResponse,
+    ClientListResponse, ClientRequest, ClientResponse, GetClientParams, ListClientsParams,
+    RotateSecretRequest, RotateSecretResponse, SecretResponse,
 };
 
 /// Longest grace period for a rotated-out secret: 30 days, in seconds.
@@ -63,7 +63,7 @@ pub async fn list_clients(
         params.limit,
         params.cursor.as_deref(),
     )
-    .map_err(|errors| ApiError::InvalidQuery(ApiError::from(errors).problem().errors))?;
+    .map_err(ApiError::invalid_query)?;
     let page = state.reads.list(&query).await?;
     Ok(Json(page.into()))
 }
@@ -108,19 +108,23 @@ pub async fn create_client(
     Ok(response)
 }
 
-/// Read a client.
+/// Read a client — as it is, or as it was at a version or a time (computed by replaying its
+/// events).
 #[utoipa::path(
     get, path = "/api/v1/clients/{client_id}", tag = "clients",
     params(
         ("client_id" = String, Path, description = "The client id"),
+        GetClientParams,
         ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy"),
     ),
     responses(
         (status = 200, description = "The client", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
         (status = 304, description = "Not modified since the given ETag"),
+        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, deleted, or not registered yet at that point", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Deleted at that point (as_of queries)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -128,13 +132,28 @@ pub async fn create_client(
 pub async fn get_client(
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
+    AppQuery(params): AppQuery<GetClientParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let view = state
-        .reads
-        .client(&client_id)
-        .await?
-        .ok_or(ApiError::ClientNotFound)?;
+    let view = match (params.as_of_version, params.as_of) {
+        (None, None) => state
+            .reads
+            .client(&client_id)
+            .await?
+            .ok_or(ApiError::ClientNotFound)?,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+                field: "as_of".to_owned(),
+                message: "give as_of or as_of_version, not both".to_owned(),
+            }]))
+        }
+        (Some(version), None) => {
+            client_as_of(&state, &client_id, |e| e.sequence <= version).await?
+        }
+        (None, Some(time)) => {
+            client_as_of(&state, &client_id, |e| e.metadata.recorded_at <= time).await?
+        }
+    };
     let tag = etag(view.version);
     let cached = headers
         .get(header::IF_NONE_MATCH)
@@ -152,6 +171,26 @@ pub async fn get_client(
         version,
         Json(ClientResponse::new(view, None)),
     ))
+}
+
+/// The client replayed over the prefix of its stream that `include` accepts.
+async fn client_as_of(
+    state: &AppState,
+    client_id: &str,
+    include: impl Fn(&StoredEvent) -> bool,
+) -> Result<ClientView, ApiError> {
+    let events = state.reads.client_events(client_id).await?;
+    match as_of(&events, include).map_err(|e| ApiError::Internal(e.into()))? {
+        AsOf::Live(record) => Ok(record.view),
+        AsOf::NotRegistered => Err(ApiError::ClientNotFound),
+        AsOf::Deleted {
+            version,
+            deleted_at,
+        } => Err(ApiError::ClientDeleted(format!(
+            "the client was deleted then (version {version}, deleted at {})",
+            deleted_at.to_rfc3339()
+        ))),
+    }
 }
 
 /// Replace every editable setting of a client. `client_id` cannot change; secrets change

@@ -233,6 +233,17 @@ pub struct ListClientsParams {
     pub cursor: Option<String>,
 }
 
+/// Query of `GET /clients/{client_id}`: read the client as it was.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetClientParams {
+    /// The client after its N-th event.
+    pub as_of_version: Option<u64>,
+    /// The client at this time (RFC 3339; write `+` as `%2B`).
+    pub as_of: Option<DateTime<Utc>>,
+}
+
 /// One client in the list: the columns of the guide's list screen, plus grant types and times.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientListItem {

@@ -1,0 +1,234 @@
+//! What auditors read: a client's history, the client as it was, and the global feed.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use registry_projections::{event_data, history, FeedQuery, FieldChange, StoredEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{AppPath, AppQuery};
+use crate::state::AppState;
+
+/// The routes of the audit views.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients/{client_id}/history", get(client_history))
+        .route("/events", get(list_events))
+}
+
+/// Who caused an event, when and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventMetadataResponse {
+    /// Unique id of the event (UUID v7).
+    pub event_id: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The authenticated principal that caused it (`system` for the default clients).
+    pub actor: String,
+    /// The request that caused it (`x-request-id`).
+    pub request_id: String,
+    /// The `X-Change-Reason` given with the change.
+    pub reason: Option<String>,
+}
+
+impl From<&StoredEvent> for EventMetadataResponse {
+    fn from(event: &StoredEvent) -> Self {
+        Self {
+            event_id: event.metadata.event_id.clone(),
+            recorded_at: event.metadata.recorded_at,
+            actor: event.metadata.actor.clone(),
+            request_id: event.metadata.request_id.clone(),
+            reason: event.metadata.reason.clone(),
+        }
+    }
+}
+
+/// One field an event changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldChangeResponse {
+    /// The field (`secrets` lists secret ids, never hashes; `deleted` marks a deletion).
+    pub field: String,
+    /// Its value before (`null` when unset).
+    #[schema(value_type = Object)]
+    pub before: Value,
+    /// Its value after.
+    #[schema(value_type = Object)]
+    pub after: Value,
+}
+
+impl From<FieldChange> for FieldChangeResponse {
+    fn from(change: FieldChange) -> Self {
+        Self {
+            field: change.field,
+            before: change.before,
+            after: change.after,
+        }
+    }
+}
+
+/// One event of a client's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEventResponse {
+    /// Position in the client's stream (its version after the event).
+    pub sequence: u64,
+    /// Position in the global feed.
+    pub position: i64,
+    /// `ClientRegistered`, `ClientUpdated`, `ClientSecretRotated` or `ClientDeleted`.
+    pub event_type: String,
+    /// Shape version the event was stored with.
+    pub event_version: String,
+    /// Who, when, why.
+    #[serde(flatten)]
+    pub metadata: EventMetadataResponse,
+    /// The fields it changed, with before and after.
+    pub changes: Vec<FieldChangeResponse>,
+}
+
+/// A client's whole history, both lifetimes of a re-registered id included.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryResponse {
+    /// The client.
+    pub client_id: String,
+    /// Every event, in stream order.
+    pub events: Vec<HistoryEventResponse>,
+}
+
+/// Every change of a client: who, when, why, and each field's before and after. A deleted
+/// client's history stays readable.
+#[utoipa::path(
+    get, path = "/api/v1/clients/{client_id}/history", tag = "audit",
+    params(("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The history", body = HistoryResponse),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn client_history(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let events = state.reads.client_events(&client_id).await?;
+    if events.is_empty() {
+        return Err(ApiError::ClientNotFound);
+    }
+    let entries = history(events).map_err(|e| ApiError::Internal(e.into()))?;
+    let events = entries
+        .into_iter()
+        .map(|entry| HistoryEventResponse {
+            sequence: entry.event.sequence,
+            position: entry.event.position,
+            event_type: entry.event.payload.type_name().to_owned(),
+            event_version: entry.event.event_version.clone(),
+            metadata: EventMetadataResponse::from(&entry.event),
+            changes: entry.changes.into_iter().map(Into::into).collect(),
+        })
+        .collect();
+    Ok(Json(HistoryResponse { client_id, events }))
+}
+
+/// Query of `GET /events`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Only events after this position (the previous page's `next_after`; default 0).
+    pub after: Option<i64>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Only this client's events.
+    pub client_id: Option<String>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
+    /// Only events caused by this actor.
+    pub actor: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339; write `+` as `%2B`).
+    pub from: Option<DateTime<Utc>>,
+    /// Only events recorded before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One event of the global feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeedEventResponse {
+    /// Position in the global feed: the cursor.
+    pub position: i64,
+    /// The client.
+    pub client_id: String,
+    /// Position in the client's stream.
+    pub sequence: u64,
+    /// `ClientRegistered`, `ClientUpdated`, `ClientSecretRotated` or `ClientDeleted`.
+    pub event_type: String,
+    /// Shape version the event was stored with.
+    pub event_version: String,
+    /// Who, when, why.
+    #[serde(flatten)]
+    pub metadata: EventMetadataResponse,
+    /// The event's data (the current shape), secret hashes removed.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A page of the global feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsResponse {
+    /// Events in feed order.
+    pub events: Vec<FeedEventResponse>,
+    /// Pass as `after` for the next page. It never moves past an event that is not yet
+    /// committed, so tailing the feed with it misses nothing.
+    pub next_after: i64,
+}
+
+/// The global feed: every event the registry stored, in one total order, for auditors and
+/// integrations. Keyset-paginated by `position`.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "audit",
+    params(EventsParams),
+    responses(
+        (status = 200, description = "A page of the feed", body = EventsResponse),
+        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<EventsParams>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let query = FeedQuery::parse(
+        params.after,
+        params.limit,
+        params.client_id,
+        params.event_type,
+        params.actor,
+        params.from,
+        params.to,
+    )
+    .map_err(ApiError::invalid_query)?;
+    let page = state.reads.feed(&query).await?;
+    let events = page
+        .events
+        .into_iter()
+        .map(|event| FeedEventResponse {
+            position: event.position,
+            client_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            event_type: event.payload.type_name().to_owned(),
+            event_version: event.event_version.clone(),
+            metadata: EventMetadataResponse::from(&event),
+            data: event_data(&event.payload),
+        })
+        .collect();
+    Ok(Json(EventsResponse {
+        events,
+        next_after: page.next_after,
+    }))
+}

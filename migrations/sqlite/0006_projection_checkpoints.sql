@@ -1,0 +1,5 @@
+-- How far each projection has applied the global feed.
+create table projection_checkpoints (
+    projection text    primary key,
+    position   integer not null
+) strict;
