@@ -2,10 +2,13 @@
 //! fresh database. One binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod concurrency;
 mod defaults;
 mod errors;
+mod feed;
 mod lifecycle;
+mod projector;
 mod search;
 mod secrets;
 mod service;

@@ -9,14 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use registry_api::Config;
-use registry_commands::{Database, PoolOptions};
+use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher};
+use registry_projections::{Projector, ReadStore};
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -237,6 +238,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The configuration it was built with.
     pub config: Config,
+    /// The app's projector (its background loop is not running unless a test spawns it).
+    pub projector: Arc<Projector>,
     // Declared last: dropped after the pools above are closed.
     test_database: TestDatabase,
 }
@@ -263,6 +266,7 @@ impl TestApp {
             database,
             backend,
             config,
+            projector: prepared.projector,
             test_database,
         }
     }
@@ -275,6 +279,55 @@ impl TestApp {
             .await
             .unwrap();
         self.router = prepared.router;
+        self.projector = prepared.projector;
+    }
+
+    /// The read side on the app's database.
+    pub fn reads(&self) -> Arc<dyn ReadStore> {
+        registry_api::read_store(&self.database)
+    }
+
+    /// A write side on the app's database that projects nothing: its commits are what a
+    /// crash between commit and projection leaves behind.
+    pub fn commands_without_projection(&self) -> ClientCommands {
+        ClientCommands::new(&self.database, Vec::new(), SecretHasher::new(1))
+    }
+
+    /// A second, independent connection pool to the app's database (another process).
+    pub async fn connect_again(&self) -> Database {
+        self.test_database.connect().await
+    }
+
+    /// `GET` with the admin token, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.request(Method::GET, path, None, &[]).await;
+        response.assert_status(200);
+        response.json()
+    }
+
+    /// The rows of the read models and the checkpoint, as text, in a stable order.
+    pub async fn read_model_rows(&self) -> Vec<String> {
+        const QUERIES: [&str; 3] = [
+            "select client_id || '|' || version || '|' || last_position || '|' || \
+             cast(deleted as text) || '|' || cast(document as text) || '|' || \
+             cast(created_at as text) || '|' || cast(updated_at as text) \
+             from client_detail order by client_id",
+            "select client_id || '|' || client_name || '|' || name_key || '|' || \
+             coalesce(client_uri, '-') || '|' || cast(enabled as text) || '|' || \
+             cast(grant_types as text) || '|' || search_text || '|' || \
+             cast(created_at as text) || '|' || cast(updated_at as text) \
+             from client_list order by client_id",
+            "select projection || '|' || position from projection_checkpoints order by projection",
+        ];
+        let mut rows = Vec::new();
+        for sql in QUERIES {
+            let part: Vec<String> = match &self.database {
+                Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+                Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+            };
+            rows.extend(part);
+        }
+        rows
     }
 
     /// The SQLite file under the app, if on SQLite.
@@ -453,6 +506,23 @@ impl TestApp {
                 .await
                 .unwrap(),
         }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds, failing after `seconds`. For waiting on
+/// background work (the projector), never as a stand-in for synchronisation of our own.
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
