@@ -12,6 +12,7 @@ pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -106,6 +107,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
 pub fn router(state: AppState) -> Router {
     let api = clients::router()
         .merge(audit::router())
+        .merge(exports::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),

@@ -31,6 +31,10 @@ use crate::health::HealthResponse;
         crate::clients::rotate_secret,
         crate::clients::delete_client,
         crate::audit::client_history,
+        crate::exports::export_clients_xlsx,
+        crate::exports::export_clients_pdf,
+        crate::exports::export_history_xlsx,
+        crate::exports::export_history_pdf,
         crate::audit::list_events,
         crate::health::healthz,
         crate::health::readyz,
@@ -46,6 +50,7 @@ use crate::health::HealthResponse;
     tags(
         (name = "clients", description = "OAuth client registrations"),
         (name = "audit", description = "History, as-of views and the global feed"),
+        (name = "exports", description = "Excel and PDF exports"),
         (name = "health", description = "Probes and metrics"),
     )
 )]

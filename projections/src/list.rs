@@ -38,7 +38,8 @@ impl SortKey {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The name the API uses for it.
+    pub fn name(self) -> &'static str {
         match self {
             Self::ClientId => "client_id",
             Self::ClientName => "client_name",

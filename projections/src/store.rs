@@ -16,7 +16,10 @@ use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 
 use crate::feed::{FeedPage, FeedQuery};
-use crate::list::{ClientPage, CursorValue, ListItem, ListQuery, SortKey};
+use tokio::sync::mpsc::Sender;
+
+use crate::export::{Chunk, EXPORT_BATCH};
+use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
 use crate::stored::{DecodeError, RawEvent, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView, ListRow};
 
@@ -95,6 +98,15 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError>;
 
+    /// Streams every client matching `query` (in its sort; its limit and cursor are ignored)
+    /// to `sink` from one consistent snapshot: first [`Chunk::Start`] with the feed position
+    /// the snapshot reflects and the row count, then the rows in batches. Stops early, without
+    /// error, when the receiver goes away.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
+
     /// The last feed position that is final: every event at or before it has committed (or
     /// never will), so a reader may pass it without ever missing one.
     ///
@@ -149,6 +161,8 @@ struct Dialect {
     head: &'static str,
     /// Takes the projector lease without waiting; answers true when taken.
     try_projector_lock: Option<&'static str>,
+    /// Opens a read-only transaction that sees one snapshot throughout.
+    begin_snapshot: &'static str,
 }
 
 /// PostgreSQL: a transaction-scoped advisory lock per client id (other clients are projected
@@ -160,6 +174,7 @@ const POSTGRES: Dialect = Dialect {
     head: "select events_safe_position()",
     // 0x52454750 = 'REGP': the projector.
     try_projector_lock: Some("select pg_try_advisory_lock(1380271952)"),
+    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 };
 
 /// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
@@ -170,6 +185,8 @@ const SQLITE: Dialect = Dialect {
     lock_client: None,
     head: "select coalesce(max(global_position), 0) from events",
     try_projector_lock: None,
+    // In WAL mode a read transaction reads one snapshot from its first read on.
+    begin_snapshot: "BEGIN",
 };
 
 const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type, \
@@ -407,6 +424,80 @@ macro_rules! read_store_impl {
                 Ok(())
             }
 
+            /// One page of the list (up to `limit + 1` rows, the extra one only says there
+            /// is more).
+            async fn page_rows<'e, E>(
+                executor: E,
+                query: &ListQuery,
+            ) -> Result<Vec<ListItem>, ReadError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let column = query.sort.key.column();
+                let direction = query.sort.direction();
+                let mut page = QueryBuilder::<$db>::new(
+                    "select client_id, client_name, client_uri, enabled, grant_types, \
+                     created_at, updated_at from client_list where true",
+                );
+                push_filters!(page, query);
+                if let Some(cursor) = &query.after {
+                    let operator = query.sort.after_operator();
+                    match &cursor.value {
+                        CursorValue::Text(text) => {
+                            page.push(format!(" and ({column}, client_id) {operator} ("))
+                                .push_bind(text.clone())
+                                .push(", ")
+                                .push_bind(cursor.client_id.clone())
+                                .push(")");
+                        }
+                        CursorValue::Time(time) => {
+                            page.push(format!(" and ({column}, client_id) {operator} ("))
+                                .push_bind(*time)
+                                .push(", ")
+                                .push_bind(cursor.client_id.clone())
+                                .push(")");
+                        }
+                        CursorValue::None => {
+                            page.push(format!(" and client_id {operator} "))
+                                .push_bind(cursor.client_id.clone());
+                        }
+                    }
+                }
+                if query.sort.key == SortKey::ClientId {
+                    page.push(format!(" order by client_id {direction}"));
+                } else {
+                    page.push(format!(
+                        " order by {column} {direction}, client_id {direction}"
+                    ));
+                }
+                page.push(" limit ").push_bind(i64::from(query.limit) + 1);
+                let rows = page.build().fetch_all(executor).await?;
+                let mut items = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let Json(grant_types): Json<Vec<String>> = row.try_get("grant_types")?;
+                    items.push(ListItem {
+                        client_id: row.try_get("client_id")?,
+                        client_name: row.try_get("client_name")?,
+                        enabled: row.try_get("enabled")?,
+                        client_uri: row.try_get("client_uri")?,
+                        grant_types,
+                        created_at: row.try_get("created_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                    });
+                }
+                Ok(items)
+            }
+
+            async fn count(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                query: &ListQuery,
+            ) -> Result<i64, ReadError> {
+                let mut count =
+                    QueryBuilder::<$db>::new("select count(*) from client_list where true");
+                push_filters!(count, query);
+                Ok(count.build_query_scalar().fetch_one(&mut **tx).await?)
+            }
+
             async fn checkpoint(
                 tx: &mut sqlx::Transaction<'static, $db>,
             ) -> Result<i64, ReadError> {
@@ -482,63 +573,50 @@ macro_rules! read_store_impl {
                 push_filters!(count, query);
                 let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
-                let column = query.sort.key.column();
-                let direction = query.sort.direction();
-                let mut page = QueryBuilder::<$db>::new(
-                    "select client_id, client_name, client_uri, enabled, grant_types, \
-                     created_at, updated_at from client_list where true",
-                );
-                push_filters!(page, query);
-                if let Some(cursor) = &query.after {
-                    let operator = query.sort.after_operator();
-                    match &cursor.value {
-                        CursorValue::Text(text) => {
-                            page.push(format!(" and ({column}, client_id) {operator} ("))
-                                .push_bind(text.clone())
-                                .push(", ")
-                                .push_bind(cursor.client_id.clone())
-                                .push(")");
-                        }
-                        CursorValue::Time(time) => {
-                            page.push(format!(" and ({column}, client_id) {operator} ("))
-                                .push_bind(*time)
-                                .push(", ")
-                                .push_bind(cursor.client_id.clone())
-                                .push(")");
-                        }
-                        CursorValue::None => {
-                            page.push(format!(" and client_id {operator} "))
-                                .push_bind(cursor.client_id.clone());
-                        }
-                    }
-                }
-                if query.sort.key == SortKey::ClientId {
-                    page.push(format!(" order by client_id {direction}"));
-                } else {
-                    page.push(format!(
-                        " order by {column} {direction}, client_id {direction}"
-                    ));
-                }
-                page.push(" limit ").push_bind(i64::from(query.limit) + 1);
-                let rows = page.build().fetch_all(&self.pool).await?;
-                let mut items = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let Json(grant_types): Json<Vec<String>> = row.try_get("grant_types")?;
-                    items.push(ListItem {
-                        client_id: row.try_get("client_id")?,
-                        client_name: row.try_get("client_name")?,
-                        enabled: row.try_get("enabled")?,
-                        client_uri: row.try_get("client_uri")?,
-                        grant_types,
-                        created_at: row.try_get("created_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                    });
-                }
+                let items = Self::page_rows(&self.pool, query).await?;
                 Ok(ClientPage::from_rows(
                     items,
                     u64::try_from(total).unwrap_or_default(),
                     query,
                 ))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn export_list(
+                &self,
+                query: &ListQuery,
+                sink: Sender<Chunk>,
+            ) -> Result<(), ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let mut tx = self.pool.begin_with(dialect.begin_snapshot).await?;
+                let position: i64 =
+                    sqlx::query_scalar("select coalesce(max(last_position), 0) from client_detail")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let total = Self::count(&mut tx, query).await?;
+                let start = Chunk::Start {
+                    position,
+                    total: u64::try_from(total).unwrap_or_default(),
+                };
+                if sink.send(start).await.is_err() {
+                    return Ok(());
+                }
+                let mut page = ListQuery {
+                    limit: EXPORT_BATCH,
+                    after: None,
+                    ..query.clone()
+                };
+                loop {
+                    let mut items = Self::page_rows(&mut *tx, &page).await?;
+                    let more = items.len() > usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX);
+                    items.truncate(usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX));
+                    page.after = items.last().map(|last| Cursor::after(last, page.sort));
+                    if sink.send(Chunk::Rows(items)).await.is_err() || !more {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn head(&self) -> Result<i64, ReadError> {

@@ -6,6 +6,7 @@ mod audit;
 mod concurrency;
 mod defaults;
 mod errors;
+mod exports;
 mod feed;
 mod lifecycle;
 mod projector;

@@ -1,0 +1,187 @@
+//! Exports: the client list (as the list route filters and sorts it, every page) and a
+//! client's history, to Excel and PDF.
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use registry_projections::export::{self, Export, ExportError, Format};
+use registry_projections::{history, ListQuery};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{now, AppPath, AppQuery};
+use crate::state::AppState;
+
+/// The header carrying the feed position an export reflects.
+pub const FEED_POSITION: &str = "x-feed-position";
+
+/// The export routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients/export.xlsx", get(export_clients_xlsx))
+        .route("/clients/export.pdf", get(export_clients_pdf))
+        .route(
+            "/clients/{client_id}/history.xlsx",
+            get(export_history_xlsx),
+        )
+        .route("/clients/{client_id}/history.pdf", get(export_history_pdf))
+}
+
+/// Query of the list exports: the list's filters and sort (every matching client is
+/// exported, so no `limit` or `cursor`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Case-insensitive substring of the client id or name, matched literally.
+    pub search: Option<String>,
+    /// Only enabled (`true`) or disabled (`false`) clients.
+    pub enabled: Option<bool>,
+    /// `client_id` (default), `client_name`, `created_at` or `updated_at`; `-` for descending.
+    pub sort: Option<String>,
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Read(e) => e.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+fn file_response(export: Export, format: Format, stem: &str) -> Response {
+    let filename = format!("{stem}-{}.{}", now().format("%Y-%m-%d"), format.extension());
+    let mut response = export.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        HeaderName::from_static(FEED_POSITION),
+        export.position.into(),
+    );
+    headers.insert(HeaderName::from_static("x-export-rows"), export.rows.into());
+    response
+}
+
+async fn export_clients(
+    state: AppState,
+    params: ExportParams,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(
+        params.search.as_deref(),
+        params.enabled,
+        params.sort.as_deref(),
+        None,
+        None,
+    )
+    .map_err(ApiError::invalid_query)?;
+    let export = export::clients(state.reads.as_ref(), &query, format, now()).await?;
+    Ok(file_response(export, format, "clients"))
+}
+
+async fn export_history(
+    state: AppState,
+    client_id: String,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let events = state.reads.client_events(&client_id).await?;
+    if events.is_empty() {
+        return Err(ApiError::ClientNotFound);
+    }
+    let entries = history(events).map_err(|e| ApiError::Internal(e.into()))?;
+    let export = export::history(&client_id, entries, format, now()).await?;
+    Ok(file_response(
+        export,
+        format,
+        &format!("client-{client_id}-history"),
+    ))
+}
+
+/// Export the client list (every client matching the filter, in the list's sort) to Excel.
+#[utoipa::path(
+    get, path = "/api/v1/clients/export.xlsx", tag = "exports",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The workbook; X-Feed-Position says which feed position it reflects",
+         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn export_clients_xlsx(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    export_clients(state, params, Format::Xlsx).await
+}
+
+/// Export the client list (every client matching the filter, in the list's sort) to PDF.
+#[utoipa::path(
+    get, path = "/api/v1/clients/export.pdf", tag = "exports",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects",
+         content_type = "application/pdf", body = Vec<u8>),
+        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn export_clients_pdf(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    export_clients(state, params, Format::Pdf).await
+}
+
+/// Export a client's history (one row per changed field) to Excel.
+#[utoipa::path(
+    get, path = "/api/v1/clients/{client_id}/history.xlsx", tag = "exports",
+    params(("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The workbook",
+         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn export_history_xlsx(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    export_history(state, client_id, Format::Xlsx).await
+}
+
+/// Export a client's history (one row per changed field) to PDF.
+#[utoipa::path(
+    get, path = "/api/v1/clients/{client_id}/history.pdf", tag = "exports",
+    params(("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The document", content_type = "application/pdf", body = Vec<u8>),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn export_history_pdf(
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    export_history(state, client_id, Format::Pdf).await
+}
