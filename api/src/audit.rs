@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::{AuditRead, Authorized};
 use crate::error::{ApiError, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::state::AppState;
@@ -105,12 +106,14 @@ pub struct HistoryResponse {
     responses(
         (status = 200, description = "The history", body = HistoryResponse),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn client_history(
+    _caller: Authorized<AuditRead>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
@@ -195,11 +198,13 @@ pub struct EventsResponse {
         (status = 200, description = "A page of the feed", body = EventsResponse),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list_events(
+    _caller: Authorized<AuditRead>,
     State(state): State<AppState>,
     AppQuery(params): AppQuery<EventsParams>,
 ) -> Result<Json<EventsResponse>, ApiError> {

@@ -1,5 +1,8 @@
 //! Configuration from flags and `REGISTRY_*` environment variables.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use clap::{ArgAction, Args};
 use registry_commands::DEFAULT_DATABASE_URL;
 
@@ -30,6 +33,55 @@ pub struct Config {
     /// Most argon2id hashes computed at once (default: the number of CPUs).
     #[arg(long, env = "REGISTRY_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+
+    /// API keys: `<name> <roles> sha256:<digest>` entries, one per line or separated by `;`
+    /// (make one with `client-registry api-key`).
+    #[arg(long, env = "REGISTRY_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+
+    /// A file of API key entries, one per line, `#` for comments.
+    #[arg(long, env = "REGISTRY_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Accept JWTs issued by this `iss` (needs an audience and a JWKS).
+    #[arg(long, env = "REGISTRY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` JWTs must carry.
+    #[arg(long, env = "REGISTRY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// The identity service's JWKS endpoint (https, or http on loopback).
+    #[arg(long, env = "REGISTRY_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// A JWKS file (instead of a URL).
+    #[arg(long, env = "REGISTRY_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// Scope to roles mapping: `scope=role,role` entries separated by spaces.
+    #[arg(
+        long,
+        env = "REGISTRY_JWT_SCOPE_ROLES",
+        default_value = "octo_api=clients:read,clients:write octo_api.read_only=clients:read"
+    )]
+    pub jwt_scope_roles: String,
+
+    /// Clock leeway for a JWT's `exp` and `nbf`, in seconds.
+    #[arg(long, env = "REGISTRY_JWT_LEEWAY_SECONDS", default_value_t = 30)]
+    pub jwt_leeway_seconds: u64,
+
+    /// Shortest time between two JWKS reloads caused by an unknown `kid`, in seconds.
+    #[arg(long, env = "REGISTRY_JWT_MIN_RELOAD_SECONDS", default_value_t = 10)]
+    pub jwt_min_reload_seconds: u64,
+
+    /// Longest a request may take before it is answered 503, in seconds.
+    #[arg(long, env = "REGISTRY_REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub request_timeout_seconds: u64,
+
+    /// Browser origins allowed to call this API (CORS), comma-separated. Unset: CORS off.
+    #[arg(long, env = "REGISTRY_CORS_ALLOWED_ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
 }
 
 impl Config {
@@ -42,7 +94,65 @@ impl Config {
             max_connections: 16,
             seed_default_clients: true,
             hash_concurrency: None,
+            api_keys: None,
+            api_keys_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_jwks_url: None,
+            jwt_jwks_file: None,
+            jwt_scope_roles: "octo_api=clients:read,clients:write octo_api.read_only=clients:read"
+                .to_owned(),
+            jwt_leeway_seconds: 30,
+            jwt_min_reload_seconds: 10,
+            request_timeout_seconds: 60,
+            cors_allowed_origins: None,
         }
+    }
+
+    /// The API keys of `api_keys` and `api_keys_file`.
+    ///
+    /// # Errors
+    /// An unreadable file or a malformed entry.
+    pub fn api_keys(&self) -> anyhow::Result<crate::auth::ApiKeys> {
+        let mut entries = self.api_keys.clone().unwrap_or_default();
+        if let Some(path) = &self.api_keys_file {
+            let file = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            entries.push('\n');
+            entries.push_str(&file);
+        }
+        crate::auth::ApiKeys::parse(&entries).map_err(anyhow::Error::msg)
+    }
+
+    /// The JWT verifier, when an issuer is configured.
+    ///
+    /// # Errors
+    /// An issuer without audience or JWKS, both a JWKS URL and file, or a bad scope mapping.
+    pub fn jwt(&self) -> anyhow::Result<Option<crate::auth::JwtVerifier>> {
+        use crate::auth::jwt::{parse_scope_roles, JwksSource, JwtConfig};
+        let Some(issuer) = &self.jwt_issuer else {
+            return Ok(None);
+        };
+        let audience = self
+            .jwt_audience
+            .clone()
+            .context("REGISTRY_JWT_AUDIENCE is required with REGISTRY_JWT_ISSUER")?;
+        let source = match (&self.jwt_jwks_url, &self.jwt_jwks_file) {
+            (Some(url), None) => JwksSource::Url(url.clone()),
+            (None, Some(path)) => JwksSource::File(path.clone()),
+            _ => anyhow::bail!(
+                "give exactly one of REGISTRY_JWT_JWKS_URL and REGISTRY_JWT_JWKS_FILE"
+            ),
+        };
+        let scope_roles = parse_scope_roles(&self.jwt_scope_roles).map_err(anyhow::Error::msg)?;
+        Ok(Some(crate::auth::JwtVerifier::new(JwtConfig {
+            issuer: issuer.clone(),
+            audience,
+            source,
+            scope_roles,
+            leeway: self.jwt_leeway_seconds,
+            min_reload_interval: std::time::Duration::from_secs(self.jwt_min_reload_seconds),
+        })?))
     }
 
     /// The argon2 concurrency: configured, else one per CPU.

@@ -72,6 +72,12 @@ pub enum ApiError {
         /// Whether a token was presented (RFC 6750 §3: then `error="invalid_token"`).
         token_presented: bool,
     },
+    /// 403 `forbidden`: authenticated, without the role the route needs.
+    #[error("this requires the role {0}")]
+    Forbidden(crate::auth::Role),
+    /// 503 `timeout`: the request took longer than the configured limit.
+    #[error("the request took longer than {0} seconds")]
+    Timeout(u64),
     /// 404 `client_not_found`.
     #[error("no client with this client_id")]
     ClientNotFound,
@@ -133,6 +139,12 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Invalid client",
+            ),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timed out",
             ),
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
             Self::InvalidQuery(_) => (
@@ -436,6 +448,12 @@ mod tests {
             (ApiError::RouteNotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::ClientDeleted("x".into()), 410, "client_deleted"),
+            (
+                ApiError::Forbidden(crate::auth::Role::AuditRead),
+                403,
+                "forbidden",
+            ),
+            (ApiError::Timeout(60), 503, "timeout"),
         ];
         for (error, status, code) in cases {
             let (got, _, body) = render(error).await;

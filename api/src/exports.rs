@@ -11,6 +11,7 @@ use registry_projections::{history, ListQuery};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::auth::{AuditRead, Authorized, ClientsRead};
 use crate::error::{ApiError, Problem};
 use crate::extract::{now, AppPath, AppQuery};
 use crate::state::AppState;
@@ -116,11 +117,13 @@ async fn export_history(
          content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn export_clients_xlsx(
+    _caller: Authorized<ClientsRead>,
     State(state): State<AppState>,
     AppQuery(params): AppQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
@@ -136,11 +139,13 @@ pub async fn export_clients_xlsx(
          content_type = "application/pdf", body = Vec<u8>),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn export_clients_pdf(
+    _caller: Authorized<ClientsRead>,
     State(state): State<AppState>,
     AppQuery(params): AppQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
@@ -155,12 +160,14 @@ pub async fn export_clients_pdf(
         (status = 200, description = "The workbook",
          content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn export_history_xlsx(
+    _caller: Authorized<AuditRead>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
 ) -> Result<Response, ApiError> {
@@ -174,12 +181,14 @@ pub async fn export_history_xlsx(
     responses(
         (status = 200, description = "The document", content_type = "application/pdf", body = Vec<u8>),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn export_history_pdf(
+    _caller: Authorized<AuditRead>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
 ) -> Result<Response, ApiError> {

@@ -9,6 +9,7 @@ use registry_commands::CommandContext;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
+
 use crate::error::{ApiError, ProblemFieldError};
 
 /// Largest accepted request body, in bytes. A client with the maximum number of the longest

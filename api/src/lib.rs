@@ -21,7 +21,7 @@ pub mod state;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,8 +84,13 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     } else {
         Vec::new()
     };
-    let (authenticator, generated_admin_token) =
-        auth::Authenticator::provision(&database, config.admin_token.as_deref()).await?;
+    let (authenticator, generated_admin_token) = auth::Authenticator::provision(
+        &database,
+        config.admin_token.as_deref(),
+        config.api_keys()?,
+        config.jwt()?,
+    )
+    .await?;
     let state = AppState {
         commands,
         reads,
@@ -94,7 +99,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         projector: projector.clone(),
     };
     Ok(Prepared {
-        router: router(state),
+        router: router(state, config)?,
         generated_admin_token,
         seeded,
         projector,
@@ -102,9 +107,12 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
 }
 
 /// The router: `/api/v1` behind bearer authentication, probes and the OpenAPI document
-/// beside it, problem+json for unknown routes and methods, a body limit, request ids and
-/// request tracing around everything.
-pub fn router(state: AppState) -> Router {
+/// beside it, problem+json for unknown routes and methods; around everything a body limit, a
+/// request timeout, security headers, CORS when configured, request ids and tracing.
+///
+/// # Errors
+/// A configured CORS origin that is not an origin.
+pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
     let api = clients::router()
         .merge(audit::router())
         .merge(exports::router())
@@ -114,7 +122,8 @@ pub fn router(state: AppState) -> Router {
             auth::require_bearer,
         ));
     let openapi = Arc::new(openapi::document());
-    Router::new()
+    let timeout = config.request_timeout_seconds;
+    let router = Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
         .route(
@@ -132,6 +141,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(timeout, request_timeout))
+        .layer(middleware::from_fn(security_headers));
+    let router = match cors(config)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    Ok(router
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request
@@ -149,7 +165,74 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .with_state(state))
+}
+
+/// Answers 503 `timeout` when a request takes longer than the configured limit.
+async fn request_timeout(State(seconds): State<u64>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(seconds), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(seconds).into_response(),
+    }
+}
+
+/// Headers that keep browsers from sniffing, framing or caching API responses (some carry
+/// a secret shown once).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// CORS for browser callers of this API: off unless origins are configured.
+fn cors(config: &Config) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let Some(list) = &config.cors_allowed_origins else {
+        return Ok(None);
+    };
+    let mut origins = Vec::new();
+    for raw in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin = registry_domain::values::CorsOrigin::parse(raw)
+            .map_err(|e| anyhow::anyhow!("REGISTRY_CORS_ALLOWED_ORIGINS: {raw}: {e}"))?;
+        origins.push(HeaderValue::from_str(origin.as_ref())?);
+    }
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                header::HeaderName::from_static("x-change-reason"),
+                header::HeaderName::from_static(REQUEST_ID),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::CONTENT_DISPOSITION,
+                header::HeaderName::from_static(REQUEST_ID),
+                header::HeaderName::from_static("x-feed-position"),
+                header::HeaderName::from_static("x-export-rows"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    ))
 }
 
 async fn not_found() -> ApiError {

@@ -1,6 +1,8 @@
 //! `client-registry`: the registry of OAuth 2.0 / OpenID Connect clients.
 
 use clap::{Parser, Subcommand};
+use registry_api::auth::api_keys::generate as generate_api_key;
+use registry_api::auth::Roles;
 use registry_api::{connect, read_store, Application, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +24,16 @@ enum Command {
     /// Work on the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Make an API key: prints the key (once) and the line to add to REGISTRY_API_KEYS.
+    ApiKey {
+        /// The key's name, recorded as the actor of its changes.
+        #[arg(long)]
+        name: String,
+        /// Its roles, comma-separated: clients:read, clients:write, audit:read,
+        /// secrets:verify, or admin for all.
+        #[arg(long)]
+        roles: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +53,22 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
+        Command::ApiKey { name, roles } => {
+            anyhow::ensure!(
+                !name.is_empty() && !name.contains(char::is_whitespace),
+                "the name must be one word"
+            );
+            let roles = Roles::parse(&roles).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(!roles.is_empty(), "give at least one role");
+            let (key, line) = generate_api_key(&name, roles);
+            println!(
+                "API key (shown only now; store it in the caller's secret store):\n\n    {key}\n"
+            );
+            println!(
+                "Add this line to REGISTRY_API_KEYS (or REGISTRY_API_KEYS_FILE):\n\n    {line}"
+            );
+            Ok(())
+        }
         Command::Serve => {
             Application::build(&cli.config)
                 .await?

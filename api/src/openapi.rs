@@ -9,7 +9,7 @@ use crate::audit::{
 };
 use crate::clients::wire::{
     ClientListItem, ClientListResponse, ClientRequest, ClientResponse, RotateSecretRequest,
-    RotateSecretResponse, SecretResponse,
+    RotateSecretResponse, SecretResponse, VerifySecretRequest, VerifySecretResponse,
 };
 use crate::error::{Problem, ProblemFieldError};
 use crate::health::HealthResponse;
@@ -30,6 +30,7 @@ use crate::health::HealthResponse;
         crate::clients::update_client,
         crate::clients::rotate_secret,
         crate::clients::delete_client,
+        crate::clients::verify_secret,
         crate::audit::client_history,
         crate::exports::export_clients_xlsx,
         crate::exports::export_clients_pdf,
@@ -42,7 +43,8 @@ use crate::health::HealthResponse;
     ),
     components(schemas(
         ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,
-        RotateSecretRequest, RotateSecretResponse, Problem, ProblemFieldError, HealthResponse,
+        RotateSecretRequest, RotateSecretResponse, VerifySecretRequest, VerifySecretResponse,
+        Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
         EventsResponse, FeedEventResponse
     )),

@@ -50,7 +50,14 @@ impl LoadResult {
 ///
 /// # Panics
 /// When a connection cannot be opened (the server is gone: the run is meaningless).
-pub fn run<F>(addr: &str, token: &str, connections: usize, total: usize, ok: &[u16], make: F) -> LoadResult
+pub fn run<F>(
+    addr: &str,
+    token: &str,
+    connections: usize,
+    total: usize,
+    ok: &[u16],
+    make: F,
+) -> LoadResult
 where
     F: Fn(usize) -> Request + Sync,
 {
@@ -71,8 +78,8 @@ where
                         }
                         let request = make(i);
                         let sent = Instant::now();
-                        let response = connection
-                            .send(request.method, &request.path, request.body.as_deref());
+                        let response =
+                            connection.send(request.method, &request.path, request.body.as_deref());
                         latencies.push(sent.elapsed());
                         match response {
                             Ok(response) if ok.contains(&response.status) => {}

@@ -82,14 +82,20 @@ fn fresh_database(backend: &str, admin_url: &str) -> anyhow::Result<BenchDatabas
     let name = format!("registry_bench_{}", uuid::Uuid::new_v4().simple());
     match backend {
         "postgres" => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let admin = admin_url.to_owned();
             runtime.block_on(async {
                 let mut connection = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("create database {name}")).execute(&mut connection).await?;
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&mut connection)
+                    .await?;
                 anyhow::Ok(())
             })?;
-            let (server, _) = admin_url.rsplit_once('/').context("the URL must name a database")?;
+            let (server, _) = admin_url
+                .rsplit_once('/')
+                .context("the URL must name a database")?;
             let url = format!("{server}/{name}");
             let cleanup = Box::new(move || {
                 let _ = runtime.block_on(async {
@@ -119,7 +125,16 @@ fn fresh_database(backend: &str, admin_url: &str) -> anyhow::Result<BenchDatabas
 
 /// Varied names, some non-Latin.
 fn client_name(i: usize) -> String {
-    const WORDS: [&str; 8] = ["Billing", "Portal", "Analytics", "Gateway", "Studio", "Worker", "Importer", "Reports"];
+    const WORDS: [&str; 8] = [
+        "Billing",
+        "Portal",
+        "Analytics",
+        "Gateway",
+        "Studio",
+        "Worker",
+        "Importer",
+        "Reports",
+    ];
     match i % 13 {
         3 => format!("Łódź Portal {i}"),
         7 => format!("東京 サービス {i}"),
@@ -156,19 +171,35 @@ fn seed(server: &Server, count: usize) -> load::LoadResult {
     })
 }
 
-fn exports(server: &Server, backend: &str, clients: usize, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+fn exports(
+    server: &Server,
+    backend: &str,
+    clients: usize,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
     for format in ["xlsx", "pdf"] {
         let before = server.rss_kib();
         let (response, peak) = server.sample_rss(|| {
             let started = Instant::now();
             let mut connection = http::Connection::open(&server.addr, &server.token)?;
-            let response = connection.send("GET", &format!("/api/v1/clients/export.{format}"), None)?;
+            let response =
+                connection.send("GET", &format!("/api/v1/clients/export.{format}"), None)?;
             anyhow::Ok((response, started.elapsed()))
         });
         let (response, elapsed) = response?;
-        anyhow::ensure!(response.status == 200, "export.{format} answered {}", response.status);
-        let rows: usize = response.header("x-export-rows").and_then(|v| v.parse().ok()).unwrap_or(0);
-        anyhow::ensure!(rows == clients, "export.{format} had {rows} rows, not {clients}");
+        anyhow::ensure!(
+            response.status == 200,
+            "export.{format} answered {}",
+            response.status
+        );
+        let rows: usize = response
+            .header("x-export-rows")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        anyhow::ensure!(
+            rows == clients,
+            "export.{format} had {rows} rows, not {clients}"
+        );
         figures.push(Figure {
             backend: backend.into(),
             what: format!("export of {clients} clients to {format}"),
@@ -200,7 +231,10 @@ fn run_backend(args: &Args, backend: &str, figures: &mut Vec<Figure>) -> anyhow:
         anyhow::ensure!(seeded.errors == 0, "{} registrations failed", seeded.errors);
         figures.push(Figure {
             backend: backend.into(),
-            what: format!("seeding: {} public registrations, 16 connections", args.clients),
+            what: format!(
+                "seeding: {} public registrations, 16 connections",
+                args.clients
+            ),
             value: format!("{:.0} /s", seeded.rate()),
             note: format!(
                 "p50 {:.1} ms, p99 {:.1} ms, {:.1} s in all",
@@ -238,10 +272,17 @@ fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
         .and_then(|kib| kib.parse::<u64>().ok())
         .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {:.0} GiB RAM", memory as f64 / 1_048_576.0)
+    format!(
+        "{cores} cores ({cpu}), {:.0} GiB RAM",
+        memory as f64 / 1_048_576.0
+    )
 }
 
 fn render(figures: &[Figure], args: &Args, elapsed: Duration) -> String {
@@ -254,9 +295,16 @@ fn render(figures: &[Figure], args: &Args, elapsed: Duration) -> String {
         args.clients,
         elapsed.as_secs_f64()
     );
-    let _ = writeln!(out, "| backend | what | value | notes |\n| --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| backend | what | value | notes |\n| --- | --- | --- | --- |"
+    );
     for f in figures {
-        let _ = writeln!(out, "| {} | {} | {} | {} |", f.backend, f.what, f.value, f.note);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            f.backend, f.what, f.value, f.note
+        );
     }
     out
 }
@@ -266,11 +314,9 @@ fn write_results(path: &str, table: &str) -> anyhow::Result<()> {
     const END: &str = "<!-- results:end -->";
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let updated = match (existing.find(START), existing.find(END)) {
-        (Some(start), Some(end)) if start < end => format!(
-            "{}{START}\n{table}{}",
-            &existing[..start],
-            &existing[end..]
-        ),
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{START}\n{table}{}", &existing[..start], &existing[end..])
+        }
         _ => format!("{existing}\n{START}\n{table}{END}\n"),
     };
     std::fs::write(path, updated)?;

@@ -34,7 +34,9 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Server {
@@ -63,7 +65,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut connection) = Connection::open(&server.addr, &server.token) {
-                if connection.send("GET", "/healthz", None).is_ok_and(|r| r.status == 200) {
+                if connection
+                    .send("GET", "/healthz", None)
+                    .is_ok_and(|r| r.status == 200)
+                {
                     return Ok(server);
                 }
             }

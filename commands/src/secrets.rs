@@ -1,10 +1,10 @@
 //! Client secrets: generated, validated and hashed here, so the domain never sees a plaintext.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -126,6 +126,54 @@ impl SecretHasher {
     }
 }
 
+impl SecretHasher {
+    /// Whether `plaintext` matches one of `hashes`, compared in constant time (argon2's own
+    /// comparison). Every hash is checked (no early exit); with no hash at all (unknown,
+    /// deleted, disabled or public client) a dummy hash with the same parameters is checked
+    /// and the answer is `false`, so the time taken does not tell whether the client exists.
+    ///
+    /// # Errors
+    /// When the blocking task is lost.
+    pub async fn verify(&self, plaintext: String, hashes: Vec<SecretHash>) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let span = tracing::info_span!("argon2id_verify");
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let argon2 = Argon2::default();
+            let matches = |hash: &str| {
+                PasswordHash::new(hash).is_ok_and(|parsed| {
+                    argon2
+                        .verify_password(plaintext.as_bytes(), &parsed)
+                        .is_ok()
+                })
+            };
+            if hashes.is_empty() {
+                let _ = matches(dummy_hash());
+                return false;
+            }
+            hashes
+                .iter()
+                .fold(false, |found, hash| matches(hash.as_ref()) | found)
+        })
+        .in_current_span()
+        .await
+        .map_err(Into::into)
+    }
+}
+
+/// An argon2id hash with the production parameters, of nothing anyone knows; checked when
+/// there is no real hash so that "no such client" costs the same as "wrong secret".
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(SecretString::generate().expose().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
 /// A stand-in record for dry-running a command through the aggregate's rules before paying
 /// for argon2: the rules look at whether a secret is present, never at its hash. Never stored.
 pub(crate) fn dry_run_record(at: DateTime<Utc>) -> Result<SecretRecord, ValueError> {
@@ -140,7 +188,6 @@ pub(crate) fn dry_run_record(at: DateTime<Utc>) -> Result<SecretRecord, ValueErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argon2::{PasswordHash, PasswordVerifier};
 
     #[test]
     fn generated_secrets_are_256_bit_url_safe_and_distinct() {
@@ -164,6 +211,20 @@ mod tests {
     fn debug_never_shows_the_plaintext() {
         let secret = SecretString::parse("correct horse battery staple".to_owned());
         assert!(!format!("{secret:?}").contains("horse"));
+    }
+
+    #[tokio::test]
+    async fn verify_accepts_only_the_right_plaintext() {
+        let hasher = SecretHasher::new(1);
+        let issued = hasher
+            .issue(SecretString::generate(), DateTime::<Utc>::default())
+            .await
+            .unwrap();
+        let hashes = vec![issued.record.hash.clone()];
+        let right = issued.plaintext.expose().to_owned();
+        assert!(hasher.verify(right.clone(), hashes.clone()).await.unwrap());
+        assert!(!hasher.verify(format!("{right}x"), hashes).await.unwrap());
+        assert!(!hasher.verify(right, Vec::new()).await.unwrap());
     }
 
     #[tokio::test]

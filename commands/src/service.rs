@@ -245,6 +245,33 @@ impl ClientCommands {
         })
     }
 
+    /// Whether `plaintext` is a valid secret of `client_id` at `at`: the client exists, is not
+    /// deleted, is enabled and confidential, and the secret matches one of its unexpired
+    /// secrets. Read from the event store (not a read model), so a delete, a disable or a
+    /// rotation counts at once. An unknown client costs the same argon2 work as a known one.
+    ///
+    /// # Errors
+    /// Infrastructure failures.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn verify_secret(
+        &self,
+        client_id: &str,
+        plaintext: String,
+        at: DateTime<Utc>,
+    ) -> Result<bool, CommandError> {
+        let client = self.load(client_id).await?.aggregate;
+        let hashes = match client.live() {
+            Some(state) if state.settings.enabled && state.settings.require_client_secret => state
+                .secrets
+                .iter()
+                .filter(|secret| secret.is_active_at(at))
+                .map(|secret| secret.hash.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.hasher.verify(plaintext, hashes).await.map_err(infra)
+    }
+
     /// The client as its stream says it is now (the write model). `version` 0: never
     /// registered.
     ///

@@ -10,12 +10,14 @@ use axum::{Json, Router};
 use chrono::Duration;
 use registry_projections::{as_of, AsOf, ClientView, ListQuery, StoredEvent};
 
+use crate::auth::{Authorized, ClientsRead, ClientsWrite, Role, SecretsVerify};
 use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
 use crate::state::AppState;
 use wire::{
     ClientListResponse, ClientRequest, ClientResponse, GetClientParams, ListClientsParams,
-    RotateSecretRequest, RotateSecretResponse, SecretResponse,
+    RotateSecretRequest, RotateSecretResponse, SecretResponse, VerifySecretRequest,
+    VerifySecretResponse,
 };
 
 /// Longest grace period for a rotated-out secret: 30 days, in seconds.
@@ -30,6 +32,7 @@ pub fn router() -> Router<AppState> {
             get(get_client).put(update_client).delete(delete_client),
         )
         .route("/clients/{client_id}/secret", post(rotate_secret))
+        .route("/clients/{client_id}/secret/verify", post(verify_secret))
 }
 
 fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Response {
@@ -48,11 +51,13 @@ fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Respo
         (status = 200, description = "A page of clients", body = ClientListResponse),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list_clients(
+    _caller: Authorized<ClientsRead>,
     State(state): State<AppState>,
     AppQuery(params): AppQuery<ListClientsParams>,
 ) -> Result<Json<ClientListResponse>, ApiError> {
@@ -79,6 +84,7 @@ pub async fn list_clients(
          headers(("Location" = String, description = "URL of the client"), ("ETag" = String, description = "Version"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "client_id already registered", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -88,6 +94,7 @@ pub async fn list_clients(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn create_client(
+    _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     RequestContext(ctx): RequestContext,
     AppJson(body): AppJson<ClientRequest>,
@@ -123,6 +130,7 @@ pub async fn create_client(
         (status = 304, description = "Not modified since the given ETag"),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, deleted, or not registered yet at that point", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Deleted at that point (as_of queries)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -130,11 +138,15 @@ pub async fn create_client(
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn get_client(
+    Authorized(caller, _): Authorized<ClientsRead>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
     AppQuery(params): AppQuery<GetClientParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if params.as_of_version.is_some() || params.as_of.is_some() {
+        caller.require(Role::AuditRead)?;
+    }
     let view = match (params.as_of_version, params.as_of) {
         (None, None) => state
             .reads
@@ -209,6 +221,7 @@ async fn client_as_of(
          headers(("ETag" = String, description = "Version"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -220,6 +233,7 @@ async fn client_as_of(
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn update_client(
+    _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
     IfMatch(expected_version): IfMatch,
@@ -264,6 +278,7 @@ pub async fn update_client(
          headers(("ETag" = String, description = "Version"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -275,6 +290,7 @@ pub async fn update_client(
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn rotate_secret(
+    _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
     IfMatch(expected_version): IfMatch,
@@ -329,6 +345,7 @@ pub async fn rotate_secret(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or already deleted", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -337,6 +354,7 @@ pub async fn rotate_secret(
 )]
 #[tracing::instrument(skip_all, fields(client_id = %client_id))]
 pub async fn delete_client(
+    _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
     IfMatch(expected_version): IfMatch,
@@ -347,4 +365,36 @@ pub async fn delete_client(
         .delete(&ctx, &client_id, expected_version)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Check a client secret, for the identity service's token endpoint. An unknown, deleted,
+/// disabled or public client gets the same `{"valid": false}` as a wrong secret, after the
+/// same argon2 work; a delete, a disable or a rotation counts at once.
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/secret/verify", tag = "clients",
+    request_body = VerifySecretRequest,
+    params(("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "Whether the secret is valid", body = VerifySecretResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks secrets:verify", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No client_secret in the body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn verify_secret(
+    _caller: Authorized<SecretsVerify>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    AppJson(body): AppJson<VerifySecretRequest>,
+) -> Result<Json<VerifySecretResponse>, ApiError> {
+    let valid = state
+        .commands
+        .verify_secret(&client_id, body.client_secret, crate::extract::now())
+        .await?;
+    Ok(Json(VerifySecretResponse { valid }))
 }

@@ -103,6 +103,23 @@ pub struct RotateSecretRequest {
     pub previous_secret_valid_for: Option<u64>,
 }
 
+/// `POST /clients/{client_id}/secret/verify`: check a secret.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySecretRequest {
+    /// The secret the client presented.
+    #[schema(max_length = 1024)]
+    pub client_secret: String,
+}
+
+/// Whether the secret is valid.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VerifySecretResponse {
+    /// True only for an existing, enabled, confidential client with a matching, unexpired
+    /// secret.
+    pub valid: bool,
+}
+
 /// A secret, as the API shows it: never its value or hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SecretResponse {

@@ -272,8 +272,12 @@ impl TableWriter for PdfTable {
         let bottom = self.y - ROW_HEIGHT;
         if self.rows_on_page % 2 == 1 {
             self.background.push(Op::SetFillColor { col: grey(0.95) });
-            self.background
-                .push(filled(MARGIN, bottom, PAGE_WIDTH - 2.0 * MARGIN, ROW_HEIGHT));
+            self.background.push(filled(
+                MARGIN,
+                bottom,
+                PAGE_WIDTH - 2.0 * MARGIN,
+                ROW_HEIGHT,
+            ));
         }
         let fonts = self.fonts;
         let mut items = Vec::with_capacity(cells.len() * 2);
