@@ -12,4 +12,5 @@ mod lifecycle;
 mod projector;
 mod search;
 mod secrets;
+mod security;
 mod service;

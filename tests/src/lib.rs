@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
+
+use tracing_subscriber::Layer as _;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -55,18 +57,63 @@ macro_rules! backend_tests {
     };
 }
 
+/// Every log line of this test process, at debug level, whether or not `TEST_LOG` prints
+/// them: the leak tests scan it for secrets and tokens.
+static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+#[derive(Clone, Copy)]
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut captured) = CAPTURED.lock() {
+            captured.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
 fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(
+        let capture = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(Capture)
+            .with_filter(tracing_subscriber::EnvFilter::new("debug"));
+        let print = std::env::var_os("TEST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new(
                     "debug,sqlx=warn,hyper=info",
                 ))
-                .with_test_writer()
-                .try_init();
-        }
+        });
+        let _ = tracing_subscriber::registry()
+            .with(capture)
+            .with(print)
+            .try_init();
     });
+}
+
+/// Everything logged so far by this test process (all tests), at debug level.
+pub fn captured_logs() -> String {
+    CAPTURED
+        .lock()
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .unwrap_or_default()
 }
 
 /// The server of the PostgreSQL test databases.
