@@ -53,11 +53,9 @@ impl From<&StoredEvent> for EventMetadataResponse {
 pub struct FieldChangeResponse {
     /// The field (`secrets` lists secret ids, never hashes; `deleted` marks a deletion).
     pub field: String,
-    /// Its value before (`null` when unset).
-    #[schema(value_type = Object)]
+    /// Its value before (`null` when unset): a string, boolean, list or null.
     pub before: Value,
     /// Its value after.
-    #[schema(value_type = Object)]
     pub after: Value,
 }
 

@@ -72,5 +72,35 @@ impl Modify for BearerAuth {
 
 /// The document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    fix_link_keys(&mut document);
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+/// utoipa 5.5 writes response links with snake_case keys (`operation_id`); OpenAPI spells
+/// them `operationId`, `operationRef`, `requestBody`, and tools ignore links otherwise.
+fn fix_link_keys(document: &mut serde_json::Value) {
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let links = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(|link| link.as_object_mut());
+    for link in links {
+        for (from, to) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(from) {
+                link.insert(to.to_owned(), value);
+            }
+        }
+    }
 }

@@ -81,7 +81,15 @@ pub async fn list_clients(
     params(("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)")),
     responses(
         (status = 201, description = "Registered", body = ClientResponse,
-         headers(("Location" = String, description = "URL of the client"), ("ETag" = String, description = "Version"))),
+         headers(("Location" = String, description = "URL of the client"), ("ETag" = String, description = "Version")),
+         links(
+            ("GetClient" = (operation_id = "get_client", parameters(("client_id" = "$response.body#/client_id")))),
+            ("UpdateClient" = (operation_id = "update_client", parameters(("client_id" = "$response.body#/client_id")))),
+            ("RotateSecret" = (operation_id = "rotate_secret", parameters(("client_id" = "$response.body#/client_id")))),
+            ("VerifySecret" = (operation_id = "verify_secret", parameters(("client_id" = "$response.body#/client_id")))),
+            ("ClientHistory" = (operation_id = "client_history", parameters(("client_id" = "$response.body#/client_id")))),
+            ("DeleteClient" = (operation_id = "delete_client", parameters(("client_id" = "$response.body#/client_id")))),
+         )),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),

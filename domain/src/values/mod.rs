@@ -13,6 +13,9 @@ mod scope;
 mod secret;
 mod uri;
 
+#[cfg(test)]
+mod properties;
+
 pub use client_id::ClientId;
 pub use client_name::ClientName;
 pub use cors_origin::CorsOrigin;
