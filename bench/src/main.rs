@@ -1,6 +1,8 @@
 //! `registry-bench`: builds its own data set, starts the release service on a fresh PostgreSQL
-//! database and a fresh SQLite file, drives it over HTTP, and writes what it measured to
-//! `BENCHMARKS.md` (between the `results` markers).
+//! database and a fresh SQLite file, drives it over HTTP with its own closed-loop load
+//! generator, measures the machine's limits in the same run (pgbench with the same SQL,
+//! argon2id hashes per second), and writes the figures, limits and ratios to `BENCHMARKS.md`
+//! (between the `results` markers).
 //!
 //! ```sh
 //! cargo build --release -p registry-api -p registry-bench
@@ -17,7 +19,9 @@
     missing_docs
 )]
 
+mod bulk;
 mod http;
+mod limits;
 mod load;
 mod server;
 
@@ -25,68 +29,93 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use load::Request;
+use load::{LoadResult, Request};
 use server::Server;
 use sqlx::Connection as _;
 
 struct Args {
     clients: usize,
+    events: usize,
     backends: Vec<String>,
-    scenarios: Vec<String>,
     write: Option<String>,
     postgres_url: String,
+    quick: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         clients: 100_000,
+        events: 1_000_000,
         backends: vec!["postgres".into(), "sqlite".into()],
-        scenarios: vec!["exports".into()],
         write: None,
         postgres_url: std::env::var("REGISTRY_BENCH_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        quick: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--clients" => args.clients = value()?.parse()?,
+            "--events" => args.events = value()?.parse()?,
             "--backends" => args.backends = value()?.split(',').map(str::to_owned).collect(),
-            "--scenarios" => args.scenarios = value()?.split(',').map(str::to_owned).collect(),
             "--write" => args.write = Some(value()?),
             "--postgres-url" => args.postgres_url = value()?,
+            "--quick" => args.quick = true,
             other => anyhow::bail!(
-                "unknown flag {other}; flags: --clients N --backends postgres,sqlite \
-                 --scenarios exports --write BENCHMARKS.md --postgres-url URL"
+                "unknown flag {other}; flags: --clients N --events N --backends postgres,sqlite \
+                 --write BENCHMARKS.md --postgres-url URL --quick"
             ),
         }
     }
     Ok(args)
 }
 
-/// One measured figure.
+/// One measured figure, with the limit it is compared to where there is one.
 struct Figure {
     backend: String,
     what: String,
     value: String,
+    limit: String,
+    ratio: String,
     note: String,
+}
+
+fn ratio(value: f64, limit: f64) -> String {
+    if limit > 0.0 {
+        format!("{:.0} %", value / limit * 100.0)
+    } else {
+        String::new()
+    }
 }
 
 /// A fresh database for one backend; dropped (PostgreSQL) or deleted (SQLite) afterwards.
 struct BenchDatabase {
     url: String,
-    cleanup: Box<dyn FnOnce()>,
+    cleanup: Option<Box<dyn FnOnce()>>,
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 fn fresh_database(backend: &str, admin_url: &str) -> anyhow::Result<BenchDatabase> {
     let name = format!("registry_bench_{}", uuid::Uuid::new_v4().simple());
     match backend {
         "postgres" => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let admin = admin_url.to_owned();
-            runtime.block_on(async {
+            runtime().block_on(async {
                 let mut connection = sqlx::PgConnection::connect(&admin).await?;
                 sqlx::query(&format!("create database {name}"))
                     .execute(&mut connection)
@@ -96,27 +125,27 @@ fn fresh_database(backend: &str, admin_url: &str) -> anyhow::Result<BenchDatabas
             let (server, _) = admin_url
                 .rsplit_once('/')
                 .context("the URL must name a database")?;
-            let url = format!("{server}/{name}");
-            let cleanup = Box::new(move || {
-                let _ = runtime.block_on(async {
-                    let mut connection = sqlx::PgConnection::connect(&admin).await?;
-                    sqlx::query(&format!("drop database if exists {name} with (force)"))
-                        .execute(&mut connection)
-                        .await?;
-                    anyhow::Ok(())
-                });
-            });
-            Ok(BenchDatabase { url, cleanup })
+            Ok(BenchDatabase {
+                url: format!("{server}/{name}"),
+                cleanup: Some(Box::new(move || {
+                    let _ = runtime().block_on(async {
+                        let mut connection = sqlx::PgConnection::connect(&admin).await?;
+                        sqlx::query(&format!("drop database if exists {name} with (force)"))
+                            .execute(&mut connection)
+                            .await?;
+                        anyhow::Ok(())
+                    });
+                })),
+            })
         }
         "sqlite" => {
             let dir = std::env::temp_dir().join(&name);
             std::fs::create_dir_all(&dir)?;
-            let url = format!("sqlite://{}/registry.db", dir.display());
             Ok(BenchDatabase {
-                url,
-                cleanup: Box::new(move || {
+                url: format!("sqlite://{}/registry.db", dir.display()),
+                cleanup: Some(Box::new(move || {
                     let _ = std::fs::remove_dir_all(dir);
-                }),
+                })),
             })
         }
         other => anyhow::bail!("unknown backend {other}"),
@@ -155,12 +184,415 @@ fn public_client(id: &str, name: &str) -> String {
     .to_string()
 }
 
+fn confidential_client(id: &str) -> String {
+    serde_json::json!({
+        "client_id": id,
+        "client_name": format!("Service {id}"),
+        "client_secret": format!("secret-of-{id}-0123456789"),
+        "grant_types": ["client_credentials"],
+        "allowed_scopes": ["octo_api"],
+    })
+    .to_string()
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+fn latency_note(result: &LoadResult) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, {} requests, {} errors",
+        result.percentile_ms(50.0),
+        result.percentile_ms(99.0),
+        result.requests,
+        result.errors
+    )
+}
+
+struct Bench<'a> {
+    args: &'a Args,
+    backend: String,
+    database: BenchDatabase,
+    figures: &'a mut Vec<Figure>,
+    /// Clients registered so far by this run (ids bench-000000 …).
+    seeded: usize,
+}
+
+impl Bench<'_> {
+    fn figure(
+        &mut self,
+        what: impl Into<String>,
+        value: impl Into<String>,
+        limit: impl Into<String>,
+        ratio: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.figures.push(Figure {
+            backend: self.backend.clone(),
+            what: what.into(),
+            value: value.into(),
+            limit: limit.into(),
+            ratio: ratio.into(),
+            note: note.into(),
+        });
+    }
+
+    fn scaled(&self, n: usize) -> usize {
+        if self.args.quick {
+            (n / 10).max(20)
+        } else {
+            n
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.backend == "postgres"
+    }
+
+    fn load(
+        &self,
+        server: &Server,
+        connections: usize,
+        total: usize,
+        ok: &[u16],
+        make: impl Fn(usize) -> Request + Sync,
+    ) -> LoadResult {
+        load::run(&server.addr, &server.token, connections, total, ok, make)
+    }
+
+    fn registrations(
+        &mut self,
+        server: &Server,
+        limit: Option<&limits::PgbenchResult>,
+        argon2: f64,
+    ) {
+        for connections in [1, 16] {
+            let total = self.scaled(if connections == 1 { 2000 } else { 8000 });
+            let prefix = format!("pub{connections}");
+            let result = self.load(server, connections, total, &[201], |i| Request {
+                method: "POST",
+                path: "/api/v1/clients".into(),
+                body: Some(public_client(&format!("{prefix}-{i:06}"), &client_name(i))),
+            });
+            let (limit_text, ratio_text) = match limit {
+                Some(l) if connections == 16 => (
+                    format!("{:.0} /s (pgbench, same SQL, 16 conn)", l.tps),
+                    ratio(result.rate(), l.tps),
+                ),
+                _ => (String::new(), String::new()),
+            };
+            self.figure(
+                format!("POST /clients, public, {connections} conn"),
+                format!("{:.0} /s", result.rate()),
+                limit_text,
+                ratio_text,
+                latency_note(&result),
+            );
+        }
+        for connections in [1, 16] {
+            let total = self.scaled(if connections == 1 { 60 } else { 240 });
+            let prefix = format!("conf{connections}");
+            let result = self.load(server, connections, total, &[201], |i| Request {
+                method: "POST",
+                path: "/api/v1/clients".into(),
+                body: Some(confidential_client(&format!("{prefix}-{i:06}"))),
+            });
+            let limit = if connections == 1 {
+                argon2 / 2.0
+            } else {
+                argon2
+            };
+            self.figure(
+                format!("POST /clients, confidential (given secret), {connections} conn"),
+                format!("{:.1} /s", result.rate()),
+                format!(
+                    "{limit:.1} hashes/s (argon2id, {} core{})",
+                    if connections == 1 { 1 } else { 2 },
+                    if connections == 1 { "" } else { "s" }
+                ),
+                ratio(result.rate(), limit),
+                latency_note(&result),
+            );
+        }
+    }
+
+    fn updates(&mut self, server: &Server) {
+        for connections in [1, 16] {
+            let total = self.scaled(if connections == 1 { 2000 } else { 8000 });
+            let seeded = self.seeded;
+            let result = self.load(server, connections, total, &[200], |i| {
+                let n = (i * 7919 + connections) % seeded;
+                let id = format!("bench-{n:06}");
+                Request {
+                    method: "PUT",
+                    path: format!("/api/v1/clients/{id}"),
+                    body: Some(public_client(
+                        &id,
+                        &format!("{} (edit {i})", client_name(n)),
+                    )),
+                }
+            });
+            self.figure(
+                format!("PUT /clients/{{id}}, {connections} conn"),
+                format!("{:.0} /s", result.rate()),
+                "",
+                "",
+                latency_note(&result),
+            );
+        }
+    }
+
+    fn reads(&mut self, server: &Server) -> anyhow::Result<()> {
+        let terms = [
+            ("portal", "high selectivity"),
+            ("gateway", "high selectivity"),
+            ("bench-04213", "low selectivity"),
+            ("t_x%", "LIKE wildcards, literal"),
+        ];
+        for (term, kind) in terms {
+            let total_matches = {
+                let mut connection = http::Connection::open(&server.addr, &server.token)?;
+                let response = connection.send(
+                    "GET",
+                    &format!("/api/v1/clients?search={}&limit=1", encode(term)),
+                    None,
+                )?;
+                serde_json::from_slice::<serde_json::Value>(&response.body)?["total"]
+                    .as_u64()
+                    .unwrap_or(0)
+            };
+            let pattern = format!(
+                "%{}%",
+                term.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let limit = if self.is_postgres() {
+                limits::pgbench(&self.database.url, &limits::search_sql(&pattern), 16, 5).ok()
+            } else {
+                None
+            };
+            for connections in [1, 16] {
+                let total = self.scaled(if connections == 1 { 300 } else { 2000 });
+                let result = self.load(server, connections, total, &[200], |_| Request {
+                    method: "GET",
+                    path: format!("/api/v1/clients?search={}", encode(term)),
+                    body: None,
+                });
+                let (limit_text, ratio_text) = match &limit {
+                    Some(l) if connections == 16 => (
+                        format!("{:.0} /s (pgbench, same SQL, 16 conn)", l.tps),
+                        ratio(result.rate(), l.tps),
+                    ),
+                    _ => (String::new(), String::new()),
+                };
+                self.figure(
+                    format!("GET /clients?search={term} ({kind}, {total_matches} matches, with total), {connections} conn"),
+                    format!("p99 {:.1} ms", result.percentile_ms(99.0)),
+                    limit_text,
+                    ratio_text,
+                    format!("{:.0} /s; {}", result.rate(), latency_note(&result)),
+                );
+            }
+        }
+        let seeded = self.seeded;
+        let result = self.load(server, 16, self.scaled(5000), &[200], |i| Request {
+            method: "GET",
+            path: format!("/api/v1/clients/bench-{:06}", (i * 104_729) % seeded),
+            body: None,
+        });
+        self.figure(
+            "GET /clients/{id}, 16 conn",
+            format!("{:.0} /s", result.rate()),
+            "",
+            "",
+            latency_note(&result),
+        );
+        Ok(())
+    }
+
+    fn secrets(&mut self, server: &Server, argon2: f64) {
+        let confidential = self.scaled(240);
+        let result = self.load(server, 16, self.scaled(240), &[200], |i| {
+            let id = format!("conf16-{:06}", i % confidential);
+            Request {
+                method: "POST",
+                path: format!("/api/v1/clients/{id}/secret/verify"),
+                body: Some(
+                    serde_json::json!({"client_secret": format!("secret-of-{id}-0123456789")})
+                        .to_string(),
+                ),
+            }
+        });
+        self.figure(
+            "POST /clients/{id}/secret/verify, 16 conn",
+            format!("{:.1} /s", result.rate()),
+            format!("{argon2:.1} hashes/s (argon2id, 2 cores)"),
+            ratio(result.rate(), argon2),
+            latency_note(&result),
+        );
+
+        // The list endpoint while secret verifications saturate the hashing pool.
+        let flood_total = self.scaled(400);
+        let (list, _) = std::thread::scope(|scope| {
+            let flood = scope.spawn(|| {
+                load::run(&server.addr, &server.token, 8, flood_total, &[200], |i| {
+                    let id = format!("conf16-{:06}", i % confidential);
+                    Request {
+                        method: "POST",
+                        path: format!("/api/v1/clients/{id}/secret/verify"),
+                        body: Some(
+                            serde_json::json!({"client_secret": "wrong-secret-0123456789"})
+                                .to_string(),
+                        ),
+                    }
+                })
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            let list = load::run(
+                &server.addr,
+                &server.token,
+                1,
+                self.scaled(300),
+                &[200],
+                |_| Request {
+                    method: "GET",
+                    path: "/api/v1/clients?limit=50".into(),
+                    body: None,
+                },
+            );
+            (list, flood.join())
+        });
+        self.figure(
+            "GET /clients (first page) while 8 conn flood secret verification",
+            format!("p99 {:.1} ms", list.percentile_ms(99.0)),
+            "",
+            "",
+            latency_note(&list),
+        );
+    }
+
+    fn exports(&mut self, server: &Server) -> anyhow::Result<()> {
+        for format in ["xlsx", "pdf"] {
+            let before = server.rss_kib();
+            let (response, peak) = server.sample_rss(|| {
+                let started = Instant::now();
+                let mut connection = http::Connection::open(&server.addr, &server.token)?;
+                let response =
+                    connection.send("GET", &format!("/api/v1/clients/export.{format}"), None)?;
+                anyhow::Ok((response, started.elapsed()))
+            });
+            let (response, elapsed) = response?;
+            anyhow::ensure!(
+                response.status == 200,
+                "export.{format} answered {}",
+                response.status
+            );
+            let rows: usize = response
+                .header("x-export-rows")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            self.figure(
+                format!("export of {rows} clients to {format}"),
+                format!("{:.2} s", elapsed.as_secs_f64()),
+                "",
+                "",
+                format!(
+                    "{:.1} MiB file; server RSS {} before, peak {} during (+{})",
+                    response.body.len() as f64 / 1_048_576.0,
+                    mib(before),
+                    mib(peak),
+                    mib(peak.saturating_sub(before))
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn long_stream(&mut self, server: &Server) -> anyhow::Result<()> {
+        let events = 10_000;
+        let inserted = bulk::insert(&self.database.url, "long", 1, events)?;
+        anyhow::ensure!(inserted == events, "inserted {inserted} events");
+        // Let the background projector apply them before measuring.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let mut connection = http::Connection::open(&server.addr, &server.token)?;
+            let metrics = connection.send("GET", "/metrics", None)?;
+            let text = String::from_utf8_lossy(&metrics.body).into_owned();
+            if text.lines().any(|l| l == "registry_projector_lag_events 0") {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the projector did not catch up");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let id = bulk::client_id("long", 1);
+        let result = self.load(server, 1, 20, &[200], |i| Request {
+            method: "PUT",
+            path: format!("/api/v1/clients/{id}"),
+            body: Some(serde_json::json!({
+                "client_id": id, "client_name": format!("Long stream edit {i}"), "require_client_secret": false,
+                "redirect_uris": ["https://x.example.com/cb"],
+            }).to_string()),
+        });
+        self.figure(
+            format!("PUT on a client with {events} events, 1 conn"),
+            format!("p50 {:.1} ms", result.percentile_ms(50.0)),
+            "",
+            "",
+            latency_note(&result),
+        );
+        Ok(())
+    }
+
+    fn rebuild(&mut self) -> anyhow::Result<()> {
+        let existing = bulk::count_events(&self.database.url)?;
+        let wanted = self.args.events.max(existing);
+        let missing = wanted.saturating_sub(existing);
+        let per_client = 10;
+        let clients = missing.div_ceil(per_client);
+        let started = Instant::now();
+        let inserted = bulk::insert(&self.database.url, "bulk", clients, per_client)?;
+        let insert_time = started.elapsed();
+        let total = existing + inserted;
+        let started = Instant::now();
+        let output = std::process::Command::new(server::binary()?)
+            .args(["projections", "rebuild"])
+            .env("REGISTRY_DATABASE_URL", &self.database.url)
+            .env("REGISTRY_LOG", "warn")
+            .output()?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            output.status.success(),
+            "rebuild failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rate = total as f64 / elapsed.as_secs_f64();
+        self.figure(
+            format!("projections rebuild over {total} events"),
+            format!("{rate:.0} events/s"),
+            "",
+            "",
+            format!(
+                "{:.1} s (process start and migrations included); bulk insert of {inserted} events took {:.1} s",
+                elapsed.as_secs_f64(),
+                insert_time.as_secs_f64()
+            ),
+        );
+        Ok(())
+    }
+}
+
+fn encode(term: &str) -> String {
+    term.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Registers `count` public clients over 16 connections.
-fn seed(server: &Server, count: usize) -> load::LoadResult {
+fn seed(server: &Server, count: usize) -> LoadResult {
     load::run(&server.addr, &server.token, 16, count, &[201], |i| {
         let id = format!("bench-{i:06}");
         Request {
@@ -171,92 +603,82 @@ fn seed(server: &Server, count: usize) -> load::LoadResult {
     })
 }
 
-fn exports(
-    server: &Server,
+fn run_backend(
+    args: &Args,
     backend: &str,
-    clients: usize,
     figures: &mut Vec<Figure>,
+    argon2: f64,
 ) -> anyhow::Result<()> {
-    for format in ["xlsx", "pdf"] {
-        let before = server.rss_kib();
-        let (response, peak) = server.sample_rss(|| {
-            let started = Instant::now();
-            let mut connection = http::Connection::open(&server.addr, &server.token)?;
-            let response =
-                connection.send("GET", &format!("/api/v1/clients/export.{format}"), None)?;
-            anyhow::Ok((response, started.elapsed()))
-        });
-        let (response, elapsed) = response?;
-        anyhow::ensure!(
-            response.status == 200,
-            "export.{format} answered {}",
-            response.status
-        );
-        let rows: usize = response
-            .header("x-export-rows")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        anyhow::ensure!(
-            rows == clients,
-            "export.{format} had {rows} rows, not {clients}"
-        );
-        figures.push(Figure {
-            backend: backend.into(),
-            what: format!("export of {clients} clients to {format}"),
-            value: format!("{:.2} s", elapsed.as_secs_f64()),
-            note: format!(
-                "{:.1} MiB file; server RSS {} before, peak {} during (+{})",
-                response.body.len() as f64 / 1_048_576.0,
-                mib(before),
-                mib(peak),
-                mib(peak.saturating_sub(before))
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn run_backend(args: &Args, backend: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let database = fresh_database(backend, &args.postgres_url)?;
-    let result = (|| {
-        let server = Server::start(&database.url, &[])?;
-        figures.push(Figure {
-            backend: backend.into(),
-            what: "idle RSS after start".into(),
-            value: mib(server.rss_kib()),
-            note: String::new(),
-        });
-        eprintln!("[{backend}] registering {} clients…", args.clients);
-        let seeded = seed(&server, args.clients);
-        anyhow::ensure!(seeded.errors == 0, "{} registrations failed", seeded.errors);
-        figures.push(Figure {
-            backend: backend.into(),
-            what: format!(
-                "seeding: {} public registrations, 16 connections",
-                args.clients
-            ),
-            value: format!("{:.0} /s", seeded.rate()),
-            note: format!(
-                "p50 {:.1} ms, p99 {:.1} ms, {:.1} s in all",
-                seeded.percentile_ms(50.0),
-                seeded.percentile_ms(99.0),
-                seeded.elapsed.as_secs_f64()
-            ),
-        });
-        if args.scenarios.iter().any(|s| s == "exports") {
-            eprintln!("[{backend}] exports…");
-            exports(&server, backend, args.clients, figures)?;
-        }
-        figures.push(Figure {
-            backend: backend.into(),
-            what: "server peak RSS over the whole run".into(),
-            value: mib(server.peak_kib()),
-            note: String::new(),
-        });
-        anyhow::Ok(())
-    })();
-    (database.cleanup)();
-    result
+    let mut bench = Bench {
+        args,
+        backend: backend.to_owned(),
+        database,
+        figures,
+        seeded: 0,
+    };
+    let server = Server::start(&bench.database.url, &[])?;
+    bench.figure("idle RSS after start", mib(server.rss_kib()), "", "", "");
+    eprintln!("[{backend}] registering {} clients…", args.clients);
+    let seeded = seed(&server, args.clients);
+    anyhow::ensure!(seeded.errors == 0, "{} registrations failed", seeded.errors);
+    bench.seeded = args.clients;
+    bench.figure(
+        format!("seeding: {} public registrations, 16 conn", args.clients),
+        format!("{:.0} /s", seeded.rate()),
+        "",
+        "",
+        format!(
+            "{:.1} s; {}",
+            seeded.elapsed.as_secs_f64(),
+            latency_note(&seeded)
+        ),
+    );
+    let registration_limit = if bench.is_postgres() {
+        eprintln!("[{backend}] pgbench, registration SQL…");
+        let limit = limits::pgbench(&bench.database.url, limits::REGISTRATION_SQL, 16, 10)?;
+        let single = limits::pgbench(&bench.database.url, limits::REGISTRATION_SQL, 1, 5)?;
+        bench.figure(
+            "limit: pgbench, registration SQL, 1 conn",
+            format!("{:.0} /s", single.tps),
+            "",
+            "",
+            format!("latency {:.2} ms", single.latency_ms),
+        );
+        bench.figure(
+            "limit: pgbench, registration SQL, 16 conn",
+            format!("{:.0} /s", limit.tps),
+            "",
+            "",
+            format!("latency {:.2} ms", limit.latency_ms),
+        );
+        Some(limit)
+    } else {
+        None
+    };
+    eprintln!("[{backend}] registrations…");
+    bench.registrations(&server, registration_limit.as_ref(), argon2);
+    eprintln!("[{backend}] updates…");
+    bench.updates(&server);
+    eprintln!("[{backend}] reads…");
+    bench.reads(&server)?;
+    eprintln!("[{backend}] secrets…");
+    bench.secrets(&server, argon2);
+    eprintln!("[{backend}] exports…");
+    bench.exports(&server)?;
+    eprintln!("[{backend}] long stream…");
+    bench.long_stream(&server)?;
+    bench.figure(
+        "server peak RSS over the whole run",
+        mib(server.peak_kib()),
+        "",
+        "",
+        "",
+    );
+    drop(server);
+    eprintln!("[{backend}] rebuild…");
+    bench.rebuild()?;
+    Ok(())
 }
 
 fn machine() -> String {
@@ -279,8 +701,13 @@ fn machine() -> String {
         })
         .and_then(|kib| kib.parse::<u64>().ok())
         .unwrap_or(0);
+    let postgres = std::process::Command::new("psql")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     format!(
-        "{cores} cores ({cpu}), {:.0} GiB RAM",
+        "{cores} cores ({cpu}), {:.0} GiB RAM, {postgres} on the same host",
         memory as f64 / 1_048_576.0
     )
 }
@@ -289,7 +716,7 @@ fn render(figures: &[Figure], args: &Args, elapsed: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Run {} on {}; {} clients; {:.0} s in all.\n",
+        "Run {} on {}; {} clients seeded; {:.0} s in all.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         machine(),
         args.clients,
@@ -297,13 +724,13 @@ fn render(figures: &[Figure], args: &Args, elapsed: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "| backend | what | value | notes |\n| --- | --- | --- | --- |"
+        "| backend | what | value | limit | ratio | notes |\n| --- | --- | --- | --- | --- | --- |"
     );
     for f in figures {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
-            f.backend, f.what, f.value, f.note
+            "| {} | {} | {} | {} | {} | {} |",
+            f.backend, f.what, f.value, f.limit, f.ratio, f.note
         );
     }
     out
@@ -327,8 +754,18 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let started = Instant::now();
     let mut figures = Vec::new();
+    eprintln!("argon2id limit…");
+    let argon2 = limits::argon2_rate(2, Duration::from_secs(3));
+    figures.push(Figure {
+        backend: "-".into(),
+        what: "limit: argon2id hashes/s, our parameters (m=19 MiB, t=2, p=1), 2 threads".into(),
+        value: format!("{argon2:.1} /s"),
+        limit: String::new(),
+        ratio: String::new(),
+        note: format!("1 thread ≈ {:.1} /s", argon2 / 2.0),
+    });
     for backend in &args.backends {
-        run_backend(&args, backend, &mut figures)?;
+        run_backend(&args, backend, &mut figures, argon2)?;
     }
     let table = render(&figures, &args, started.elapsed());
     print!("{table}");

@@ -295,9 +295,10 @@ macro_rules! read_store_impl {
             async fn load_record(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 client_id: &str,
+                lock_client: bool,
             ) -> Result<Option<ClientRecord>, ReadError> {
                 let dialect: &Dialect = &$dialect;
-                if let Some(lock) = dialect.lock_client {
+                if let Some(lock) = dialect.lock_client.filter(|_| lock_client) {
                     sqlx::query(lock)
                         .bind(format!("client:{client_id}"))
                         .execute(&mut **tx)
@@ -383,14 +384,20 @@ macro_rules! read_store_impl {
             /// Applies feed events (in feed order) to the rows of their clients, each client
             /// locked and loaded once, written once. An event the rows already reflect is
             /// skipped; a gap (rows behind the event) is filled from the client's stream.
+            ///
+            /// `lock_clients`: take each client's lock (the projector, concurrent with the
+            /// inline path). A rebuild does not: it rewrites every row in one transaction,
+            /// and a lock per client would exhaust PostgreSQL's lock table.
             async fn apply_feed_events(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 events: Vec<StoredEvent>,
+                lock_clients: bool,
             ) -> Result<(), ReadError> {
                 let mut touched: BTreeMap<String, (Option<ClientRecord>, bool)> = BTreeMap::new();
                 for event in events {
                     if !touched.contains_key(&event.aggregate_id) {
-                        let record = Self::load_record(tx, &event.aggregate_id).await?;
+                        let record =
+                            Self::load_record(tx, &event.aggregate_id, lock_clients).await?;
                         touched.insert(event.aggregate_id.clone(), (record, false));
                     }
                     let Some((record, dirty)) = touched.get_mut(&event.aggregate_id) else {
@@ -535,7 +542,7 @@ macro_rules! read_store_impl {
             async fn catch_up(&self, client_id: &str) -> Result<(), ReadError> {
                 let dialect: &Dialect = &$dialect;
                 let mut tx = self.pool.begin_with(dialect.begin).await?;
-                let record = Self::load_record(&mut tx, client_id).await?;
+                let record = Self::load_record(&mut tx, client_id, true).await?;
                 let version = record.as_ref().map_or(0, |r| r.view.version);
                 let events = Self::stream_range(&mut *tx, client_id, version, u64::MAX).await?;
                 if events.is_empty() {
@@ -700,7 +707,7 @@ macro_rules! read_store_impl {
                     Some(last) if count >= limit => last.position,
                     _ => head,
                 };
-                Self::apply_feed_events(&mut tx, events).await?;
+                Self::apply_feed_events(&mut tx, events, true).await?;
                 sqlx::query(ADVANCE_CHECKPOINT)
                     .bind(CLIENTS_PROJECTION)
                     .bind(reached)
@@ -738,7 +745,7 @@ macro_rules! read_store_impl {
                     };
                     position = last.position;
                     replayed += u64::try_from(events.len()).unwrap_or_default();
-                    Self::apply_feed_events(&mut tx, events).await?;
+                    Self::apply_feed_events(&mut tx, events, false).await?;
                 }
                 sqlx::query(ADVANCE_CHECKPOINT)
                     .bind(CLIENTS_PROJECTION)
