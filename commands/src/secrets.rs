@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use registry_domain::values::{SecretHash, SecretRecord, ValueError};
-use tokio::sync::Semaphore;
-use tracing::Instrument as _;
+use std::sync::{mpsc, Mutex};
+
+use tokio::sync::oneshot;
 
 /// Shortest client-supplied secret, in characters.
 pub const MIN_SECRET_LEN: usize = 16;
@@ -76,44 +77,92 @@ pub struct IssuedSecret {
     pub plaintext: SecretString,
 }
 
-/// Hashes secrets with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1, the `argon2`
-/// crate's defaults) on blocking threads, at most `permits` at a time, so a flood of secret
-/// operations cannot take every thread from the rest of the service.
-#[derive(Debug, Clone)]
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies secrets with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1,
+/// the `argon2` crate's defaults) on a fixed set of threads of its own, so that
+/// - a flood of secret operations queues instead of taking every thread of the runtime or
+///   growing the blocking pool, and the list endpoint keeps its CPU share;
+/// - memory stays bounded: each hash needs 19 MiB, and the allocator keeps a freed block in
+///   the arena of the thread that used it, so a few long-lived threads hold at most a few
+///   such blocks (with tokio's growing blocking pool the server reached ~500 MiB).
+#[derive(Clone)]
 pub struct SecretHasher {
-    permits: Arc<Semaphore>,
+    jobs: Arc<Mutex<mpsc::Sender<Job>>>,
+}
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHasher")
+    }
 }
 
 impl SecretHasher {
-    /// A hasher running at most `concurrency` hashes at once.
+    /// A hasher with `concurrency` threads. They end when the last clone is dropped.
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..concurrency.max(1) {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a hashing thread");
+            }
         }
+        Self {
+            jobs: Arc::new(Mutex::new(sender)),
+        }
+    }
+
+    /// Runs `work` on a hashing thread, in the caller's span.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            let _entered = span.enter();
+            let _ = reply.send(work());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
+        Ok(answer.await?)
     }
 
     /// Hashes `plaintext` into a new [`SecretRecord`] created at `at`.
     ///
     /// # Errors
-    /// When hashing fails or the blocking task is lost (both are server faults).
+    /// When hashing fails or the hashing threads are gone (both are server faults).
     pub async fn issue(
         &self,
         plaintext: SecretString,
         at: DateTime<Utc>,
     ) -> anyhow::Result<IssuedSecret> {
-        let _permit = self.permits.acquire().await?;
-        let span = tracing::info_span!("argon2id_hash");
         let to_hash = plaintext.clone();
-        let hash = tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(to_hash.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-        })
-        .in_current_span()
-        .await?
-        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+        let hash = self
+            .run(move || {
+                let salt = SaltString::generate(&mut OsRng);
+                Argon2::default()
+                    .hash_password(to_hash.expose().as_bytes(), &salt)
+                    .map(|h| h.to_string())
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
         Ok(IssuedSecret {
             record: SecretRecord {
                 secret_id: uuid::Uuid::now_v7().to_string(),
@@ -124,21 +173,16 @@ impl SecretHasher {
             plaintext,
         })
     }
-}
 
-impl SecretHasher {
     /// Whether `plaintext` matches one of `hashes`, compared in constant time (argon2's own
     /// comparison). Every hash is checked (no early exit); with no hash at all (unknown,
     /// deleted, disabled or public client) a dummy hash with the same parameters is checked
     /// and the answer is `false`, so the time taken does not tell whether the client exists.
     ///
     /// # Errors
-    /// When the blocking task is lost.
+    /// When the hashing threads are gone.
     pub async fn verify(&self, plaintext: String, hashes: Vec<SecretHash>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
-        let span = tracing::info_span!("argon2id_verify");
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        self.run(move || {
             let argon2 = Argon2::default();
             let matches = |hash: &str| {
                 PasswordHash::new(hash).is_ok_and(|parsed| {
@@ -155,9 +199,7 @@ impl SecretHasher {
                 .iter()
                 .fold(false, |found, hash| matches(hash.as_ref()) | found)
         })
-        .in_current_span()
         .await
-        .map_err(Into::into)
     }
 }
 

@@ -27,6 +27,11 @@ pub const BATCH_SIZE: usize = 1000;
 pub const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// How often a process without the lease tries to take it.
 pub const LEASE_RETRY: Duration = Duration::from_secs(1);
+/// Shortest pause between two batches once the projector has caught up. The inline path
+/// already keeps the rows current; the background pass only moves the checkpoint and
+/// repairs, so it need not run after every single commit (on PostgreSQL each pass also takes
+/// the feed barrier, which makes writers wait for an instant).
+pub const MIN_PAUSE: Duration = Duration::from_millis(250);
 
 /// Applies committed events to the read models, inline and in the background.
 pub struct Projector {
@@ -98,6 +103,9 @@ impl Projector {
                         u64::try_from(batch.events).unwrap_or_default(),
                         Ordering::Relaxed,
                     );
+                    if batch.events < BATCH_SIZE {
+                        tokio::time::sleep(MIN_PAUSE).await;
+                    }
                 }
                 Ok(_) => {
                     tokio::select! {

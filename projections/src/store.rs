@@ -163,6 +163,9 @@ struct Dialect {
     try_projector_lock: Option<&'static str>,
     /// Opens a read-only transaction that sees one snapshot throughout.
     begin_snapshot: &'static str,
+    /// Run first in a transaction that writes only read models: they are rebuilt from the
+    /// events, so their commits need not wait for the disk.
+    relaxed_commit: Option<&'static str>,
 }
 
 /// PostgreSQL: a transaction-scoped advisory lock per client id (other clients are projected
@@ -175,6 +178,9 @@ const POSTGRES: Dialect = Dialect {
     // 0x52454750 = 'REGP': the projector.
     try_projector_lock: Some("select pg_try_advisory_lock(1380271952)"),
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
+    // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
+    relaxed_commit: Some("set local synchronous_commit = off"),
 };
 
 /// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
@@ -187,6 +193,7 @@ const SQLITE: Dialect = Dialect {
     try_projector_lock: None,
     // In WAL mode a read transaction reads one snapshot from its first read on.
     begin_snapshot: "BEGIN",
+    relaxed_commit: None,
 };
 
 const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type, \
@@ -213,6 +220,20 @@ const UPSERT_DETAIL: &str = "insert into client_detail \
      document = excluded.document, created_at = excluded.created_at, \
      updated_at = excluded.updated_at \
      where client_detail.version < excluded.version";
+
+/// The conflict clause of [`UPSERT_DETAIL`], for multi-row inserts.
+const UPSERT_DETAIL_CONFLICT: &str = " on conflict (client_id) do update set \
+     version = excluded.version, last_position = excluded.last_position, \
+     deleted = excluded.deleted, document = excluded.document, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at \
+     where client_detail.version < excluded.version";
+
+/// The conflict clause of [`UPSERT_LIST_ROW`], for multi-row inserts.
+const UPSERT_LIST_CONFLICT: &str = " on conflict (client_id) do update set \
+     client_name = excluded.client_name, name_key = excluded.name_key, \
+     client_uri = excluded.client_uri, enabled = excluded.enabled, \
+     grant_types = excluded.grant_types, search_text = excluded.search_text, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at";
 
 const DELETE_LIST_ROW: &str = "delete from client_list where client_id = $1";
 
@@ -290,6 +311,16 @@ macro_rules! read_store_impl {
                     pool,
                     waiter: Default::default(),
                 }
+            }
+
+            /// Opens a transaction that writes read models.
+            async fn begin_projection(&self) -> Result<sqlx::Transaction<'static, $db>, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                if let Some(relax) = dialect.relaxed_commit {
+                    sqlx::query(relax).execute(&mut *tx).await?;
+                }
+                Ok(tx)
             }
 
             async fn load_record(
@@ -393,13 +424,22 @@ macro_rules! read_store_impl {
                 events: Vec<StoredEvent>,
                 lock_clients: bool,
             ) -> Result<(), ReadError> {
-                let mut touched: BTreeMap<String, (Option<ClientRecord>, bool)> = BTreeMap::new();
-                for event in events {
-                    if !touched.contains_key(&event.aggregate_id) {
-                        let record =
-                            Self::load_record(tx, &event.aggregate_id, lock_clients).await?;
-                        touched.insert(event.aggregate_id.clone(), (record, false));
+                let mut ids: Vec<String> = events.iter().map(|e| e.aggregate_id.clone()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let dialect: &Dialect = &$dialect;
+                if let Some(lock) = dialect.lock_client.filter(|_| lock_clients) {
+                    // In id order, so two transactions locking several clients cannot deadlock.
+                    for id in &ids {
+                        sqlx::query(lock)
+                            .bind(format!("client:{id}"))
+                            .execute(&mut **tx)
+                            .await?;
                     }
+                }
+                let mut touched: BTreeMap<String, (Option<ClientRecord>, bool)> =
+                    Self::load_records(tx, &ids).await?;
+                for event in events {
                     let Some((record, dirty)) = touched.get_mut(&event.aggregate_id) else {
                         continue;
                     };
@@ -423,9 +463,105 @@ macro_rules! read_store_impl {
                     }
                     *dirty = true;
                 }
-                for (record, dirty) in touched.values() {
-                    if let (Some(record), true) = (record, dirty) {
-                        Self::save_record(tx, record).await?;
+                let changed: Vec<&ClientRecord> = touched
+                    .values()
+                    .filter_map(|(record, dirty)| record.as_ref().filter(|_| *dirty))
+                    .collect();
+                Self::save_records(tx, &changed).await
+            }
+
+            /// The detail rows of `ids` (sorted, distinct), one statement per 500 ids.
+            async fn load_records(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                ids: &[String],
+            ) -> Result<BTreeMap<String, (Option<ClientRecord>, bool)>, ReadError> {
+                let mut records: BTreeMap<String, (Option<ClientRecord>, bool)> =
+                    ids.iter().map(|id| (id.clone(), (None, false))).collect();
+                for chunk in ids.chunks(500) {
+                    let mut select = QueryBuilder::<$db>::new(
+                        "select client_id, document, deleted, last_position from client_detail \
+                         where client_id in (",
+                    );
+                    let mut list = select.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    select.push(")");
+                    for row in select.build().fetch_all(&mut **tx).await? {
+                        let id: String = row.try_get("client_id")?;
+                        let Json(view): Json<ClientView> = row.try_get("document")?;
+                        let record = ClientRecord {
+                            view,
+                            deleted: row.try_get("deleted")?,
+                            last_position: row.try_get("last_position")?,
+                        };
+                        records.insert(id, (Some(record), false));
+                    }
+                }
+                Ok(records)
+            }
+
+            /// Writes detail and list rows of many clients, a few statements per 500 clients.
+            async fn save_records(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                records: &[&ClientRecord],
+            ) -> Result<(), ReadError> {
+                for chunk in records.chunks(500) {
+                    let mut detail = QueryBuilder::<$db>::new(
+                        "insert into client_detail \
+                         (client_id, version, last_position, deleted, document, created_at, updated_at) ",
+                    );
+                    detail.push_values(chunk, |mut row, record| {
+                        let view = &record.view;
+                        row.push_bind(view.client_id.clone())
+                            .push_bind(i64::try_from(view.version).unwrap_or(i64::MAX))
+                            .push_bind(record.last_position)
+                            .push_bind(record.deleted)
+                            .push_bind(Json(view.clone()))
+                            .push_bind(view.created_at)
+                            .push_bind(view.updated_at);
+                    });
+                    detail.push(UPSERT_DETAIL_CONFLICT);
+                    detail.build().execute(&mut **tx).await?;
+
+                    let deleted: Vec<&String> = chunk
+                        .iter()
+                        .filter(|r| r.deleted)
+                        .map(|r| &r.view.client_id)
+                        .collect();
+                    if !deleted.is_empty() {
+                        let mut delete =
+                            QueryBuilder::<$db>::new("delete from client_list where client_id in (");
+                        let mut list = delete.separated(", ");
+                        for id in deleted {
+                            list.push_bind(id.clone());
+                        }
+                        delete.push(")");
+                        delete.build().execute(&mut **tx).await?;
+                    }
+                    let live: Vec<ListRow> = chunk
+                        .iter()
+                        .filter(|r| !r.deleted)
+                        .map(|r| ListRow::from(&r.view))
+                        .collect();
+                    if !live.is_empty() {
+                        let mut list = QueryBuilder::<$db>::new(
+                            "insert into client_list (client_id, client_name, name_key, client_uri, \
+                             enabled, grant_types, search_text, created_at, updated_at) ",
+                        );
+                        list.push_values(live, |mut row, r| {
+                            row.push_bind(r.client_id)
+                                .push_bind(r.client_name)
+                                .push_bind(r.name_key)
+                                .push_bind(r.client_uri)
+                                .push_bind(r.enabled)
+                                .push_bind(Json(r.grant_types))
+                                .push_bind(r.search_text)
+                                .push_bind(r.created_at)
+                                .push_bind(r.updated_at);
+                        });
+                        list.push(UPSERT_LIST_CONFLICT);
+                        list.build().execute(&mut **tx).await?;
                     }
                 }
                 Ok(())
@@ -540,8 +676,7 @@ macro_rules! read_store_impl {
         impl ReadStore for $store {
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
             async fn catch_up(&self, client_id: &str) -> Result<(), ReadError> {
-                let dialect: &Dialect = &$dialect;
-                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let mut tx = self.begin_projection().await?;
                 let record = Self::load_record(&mut tx, client_id, true).await?;
                 let version = record.as_ref().map_or(0, |r| r.view.version);
                 let events = Self::stream_range(&mut *tx, client_id, version, u64::MAX).await?;
@@ -687,11 +822,10 @@ macro_rules! read_store_impl {
 
             #[tracing::instrument(skip_all)]
             async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
-                let dialect: &Dialect = &$dialect;
                 // Read outside the batch's transaction: on PostgreSQL the barrier holds an
                 // exclusive lock until the end of the transaction that takes it.
                 let head = self.head().await?;
-                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let mut tx = self.begin_projection().await?;
                 let checkpoint = Self::checkpoint(&mut tx).await?;
                 if checkpoint >= head {
                     return Ok(Batch {
@@ -723,9 +857,8 @@ macro_rules! read_store_impl {
             #[tracing::instrument(skip_all)]
             async fn rebuild(&self) -> Result<u64, ReadError> {
                 const BATCH: usize = 2000;
-                let dialect: &Dialect = &$dialect;
                 let head = self.head().await?;
-                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let mut tx = self.begin_projection().await?;
                 sqlx::query("delete from client_list")
                     .execute(&mut *tx)
                     .await?;
