@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventRepository;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, EventStore, Query};
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore, Query};
 use registry_domain::client::{
     ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient, ValidationErrors,
 };
@@ -15,6 +16,7 @@ use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata};
 use crate::database::Database;
 use crate::event_store::EventRepository;
 use crate::secrets::{dry_run_record, IssuedSecret, SecretHasher, SecretString};
+use crate::snapshots::SNAPSHOT_EVERY;
 
 /// Who asks, when, in which request, and why: becomes the metadata of the events.
 #[derive(Debug, Clone)]
@@ -85,6 +87,9 @@ type Context = EventStoreAggregateContext<Client>;
 /// for commands that will be accepted).
 pub struct ClientCommands {
     store: PersistedEventStore<EventRepository, Client>,
+    /// The same repository, read directly to load a stream's tail after a snapshot.
+    repository: EventRepository,
+    database: Database,
     queries: Vec<Arc<dyn Query<Client>>>,
     hasher: SecretHasher,
 }
@@ -100,6 +105,8 @@ impl ClientCommands {
             .with_upcasters(registry_domain::upcasters());
         Self {
             store,
+            repository: EventRepository::new(database),
+            database: database.clone(),
             queries,
             hasher,
         }
@@ -281,8 +288,43 @@ impl ClientCommands {
         Ok(self.load(client_id).await?.aggregate)
     }
 
+    /// Loads a client: its latest snapshot (if any) and the events after it, upcast. The
+    /// context is the one cqrs-es's event store builds, so `commit` numbers new events after
+    /// `current_sequence` as usual.
     async fn load(&self, client_id: &str) -> Result<Context, CommandError> {
-        Ok(self.store.load_aggregate(client_id).await?)
+        let snapshot = match self.database.load_snapshot(client_id).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "snapshot unreadable; replaying the whole stream");
+                None
+            }
+        };
+        let (mut version, mut aggregate) = snapshot.unwrap_or_default();
+        let tail = self
+            .repository
+            .get_last_events::<Client>(client_id, usize::try_from(version).unwrap_or(usize::MAX))
+            .await
+            .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
+        let upcasters = registry_domain::upcasters();
+        for serialized in tail {
+            let upcast = upcasters.iter().fold(serialized, |event, upcaster| {
+                if upcaster.can_upcast(&event.event_type, &event.event_version) {
+                    upcaster.upcast(event)
+                } else {
+                    event
+                }
+            });
+            let envelope = EventEnvelope::<Client>::try_from(upcast)
+                .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
+            version = u64::try_from(envelope.sequence).unwrap_or(u64::MAX);
+            aggregate.apply(envelope.payload);
+        }
+        Ok(EventStoreAggregateContext {
+            aggregate_id: client_id.to_owned(),
+            aggregate,
+            current_sequence: usize::try_from(version).unwrap_or(usize::MAX),
+            current_snapshot: None,
+        })
     }
 
     async fn issue(
@@ -324,10 +366,22 @@ impl ClientCommands {
             recorded_at: ctx.at,
             reason: ctx.reason.clone(),
         };
+        let before = u64::try_from(context.current_sequence).unwrap_or(u64::MAX);
+        let state = context.aggregate.clone();
         let committed = self
             .store
             .commit(events, context, metadata.to_map())
             .await?;
+        if version / SNAPSHOT_EVERY > before / SNAPSHOT_EVERY {
+            // A cache: failing to write one costs a longer load later, nothing else.
+            if let Err(error) = self
+                .database
+                .save_snapshot(&client_id, version, &state)
+                .await
+            {
+                tracing::warn!(%error, "snapshot not saved");
+            }
+        }
         for query in &self.queries {
             query.dispatch(&client_id, &committed).await;
         }

@@ -14,3 +14,4 @@ mod search;
 mod secrets;
 mod security;
 mod service;
+mod snapshots;
