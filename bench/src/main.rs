@@ -656,14 +656,30 @@ fn run_backend(
     } else {
         None
     };
+    let mut rss = vec![("seeding", server.rss_kib())];
     eprintln!("[{backend}] registrations…");
     bench.registrations(&server, registration_limit.as_ref(), argon2);
+    rss.push(("registrations", server.rss_kib()));
     eprintln!("[{backend}] updates…");
     bench.updates(&server);
+    rss.push(("updates", server.rss_kib()));
     eprintln!("[{backend}] reads…");
     bench.reads(&server)?;
+    rss.push(("reads", server.rss_kib()));
     eprintln!("[{backend}] secrets…");
     bench.secrets(&server, argon2);
+    rss.push(("secrets", server.rss_kib()));
+    let phases: Vec<String> = rss
+        .iter()
+        .map(|(phase, kib)| format!("after {phase} {}", mib(*kib)))
+        .collect();
+    bench.figure(
+        "server RSS by phase",
+        mib(server.rss_kib()),
+        "",
+        "",
+        phases.join(", "),
+    );
     eprintln!("[{backend}] exports…");
     bench.exports(&server)?;
     eprintln!("[{backend}] long stream…");

@@ -299,7 +299,8 @@ impl ClientCommands {
                 None
             }
         };
-        let (mut version, mut aggregate) = snapshot.unwrap_or_default();
+        let (snapshot_version, mut aggregate) = snapshot.unwrap_or_default();
+        let mut version = snapshot_version;
         let tail = self
             .repository
             .get_last_events::<Client>(client_id, usize::try_from(version).unwrap_or(usize::MAX))
@@ -323,7 +324,9 @@ impl ClientCommands {
             aggregate_id: client_id.to_owned(),
             aggregate,
             current_sequence: usize::try_from(version).unwrap_or(usize::MAX),
-            current_snapshot: None,
+            // cqrs-es's field for its own snapshot store, unused in event-store mode: here, the
+            // version of the snapshot this load started from (0 when none).
+            current_snapshot: Some(usize::try_from(snapshot_version).unwrap_or(usize::MAX)),
         })
     }
 
@@ -366,13 +369,16 @@ impl ClientCommands {
             recorded_at: ctx.at,
             reason: ctx.reason.clone(),
         };
-        let before = u64::try_from(context.current_sequence).unwrap_or(u64::MAX);
+        let snapshot_version = context
+            .current_snapshot
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or_default();
         let state = context.aggregate.clone();
         let committed = self
             .store
             .commit(events, context, metadata.to_map())
             .await?;
-        if version / SNAPSHOT_EVERY > before / SNAPSHOT_EVERY {
+        if version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY {
             // A cache: failing to write one costs a longer load later, nothing else.
             if let Err(error) = self
                 .database
