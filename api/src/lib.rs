@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher, SecretString};
-use registry_projections::{PostgresReadStore, Projector, ReadStore, SqliteReadStore};
+use registry_projections::{PostgresReadStore, Projector, ReadStore, SearchIndex, SqliteReadStore};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -51,6 +51,10 @@ pub struct Prepared {
     pub seeded: Vec<String>,
     /// The projector, whose background loop [`Projector::run`] the caller spawns.
     pub projector: Arc<Projector>,
+    /// The search index, whose feed follower [`SearchIndex::follow`] the caller spawns.
+    pub search: Arc<SearchIndex>,
+    /// The read side.
+    pub reads: Arc<dyn ReadStore>,
 }
 
 /// The read side for `database`: the one place that looks at which backend it is.
@@ -69,7 +73,8 @@ pub fn read_store(database: &Database) -> Arc<dyn ReadStore> {
 pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prepared> {
     database.migrate().await?;
     let reads = read_store(&database);
-    let projector = Arc::new(Projector::new(reads.clone()));
+    let search = Arc::new(SearchIndex::new());
+    let projector = Arc::new(Projector::new(reads.clone()).with_search(search.clone()));
     let hasher = SecretHasher::new(config.hash_concurrency());
     let commands = Arc::new(ClientCommands::new(
         &database,
@@ -84,6 +89,11 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     } else {
         Vec::new()
     };
+    let indexed = search
+        .load(reads.as_ref())
+        .await
+        .context("loading the search index")?;
+    tracing::info!(clients = indexed, "search index loaded");
     let (authenticator, generated_admin_token) = auth::Authenticator::provision(
         &database,
         config.admin_token.as_deref(),
@@ -93,16 +103,19 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     .await?;
     let state = AppState {
         commands,
-        reads,
+        reads: reads.clone(),
         database,
         authenticator: Arc::new(authenticator),
         projector: projector.clone(),
+        search: search.clone(),
     };
     Ok(Prepared {
         router: router(state, config)?,
         generated_admin_token,
         seeded,
         projector,
+        search,
+        reads,
     })
 }
 
@@ -275,6 +288,8 @@ pub struct Application {
     router: Router,
     database: Database,
     projector: Arc<Projector>,
+    search: Arc<SearchIndex>,
+    reads: Arc<dyn ReadStore>,
 }
 
 impl Application {
@@ -306,6 +321,8 @@ impl Application {
             router: prepared.router,
             database,
             projector: prepared.projector,
+            search: prepared.search,
+            reads: prepared.reads,
         })
     }
 
@@ -324,11 +341,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving");
         let projector = tokio::spawn(self.projector.clone().run());
+        let follower = tokio::spawn(self.search.clone().follow(self.reads.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP");
         projector.abort();
+        follower.abort();
         self.database.close().await;
         served
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use registry_commands::{ClientCommands, Database};
-use registry_projections::{as_of, AsOf, ClientView, Projector, ReadStore};
+use registry_projections::{as_of, AsOf, ClientView, Projector, ReadStore, SearchIndex};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// Keeps the read models in step (inline and in the background).
     pub projector: Arc<Projector>,
+    /// The client list in memory, for search.
+    pub search: Arc<SearchIndex>,
 }
 
 impl AppState {

@@ -19,6 +19,7 @@ use cqrs_es::{EventEnvelope, Query};
 use registry_domain::Client;
 use tokio::sync::Notify;
 
+use crate::search::SearchIndex;
 use crate::store::ReadStore;
 
 /// Events applied per background transaction.
@@ -36,6 +37,7 @@ pub const MIN_PAUSE: Duration = Duration::from_millis(250);
 /// Applies committed events to the read models, inline and in the background.
 pub struct Projector {
     store: Arc<dyn ReadStore>,
+    search: Option<Arc<SearchIndex>>,
     failures: AtomicU64,
     applied: AtomicU64,
     leader: AtomicBool,
@@ -47,10 +49,24 @@ impl Projector {
     pub fn new(store: Arc<dyn ReadStore>) -> Self {
         Self {
             store,
+            search: None,
             failures: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             leader: AtomicBool::new(false),
             wake: Notify::new(),
+        }
+    }
+
+    /// Also keeps `search` up to date with every record this projector writes.
+    #[must_use]
+    pub fn with_search(mut self, search: Arc<SearchIndex>) -> Self {
+        self.search = Some(search);
+        self
+    }
+
+    fn index(&self, records: &[crate::view::ClientRecord]) {
+        if let Some(search) = &self.search {
+            search.apply_all(records);
         }
     }
 
@@ -99,6 +115,7 @@ impl Projector {
             }
             match self.store.project_batch(BATCH_SIZE).await {
                 Ok(batch) if batch.events > 0 => {
+                    self.index(&batch.records);
                     self.applied.fetch_add(
                         u64::try_from(batch.events).unwrap_or_default(),
                         Ordering::Relaxed,
@@ -134,6 +151,7 @@ impl Projector {
             if batch.events == 0 {
                 return Ok(total);
             }
+            self.index(&batch.records);
             total += u64::try_from(batch.events).unwrap_or_default();
         }
     }
@@ -145,9 +163,13 @@ impl Query<Client> for Projector {
         // The envelopes only say which client changed: catching up from the stored stream
         // keeps the rows right even when two commands on one client commit and project in
         // opposite orders.
-        if let Err(error) = self.store.catch_up(aggregate_id).await {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(client_id = aggregate_id, %error, "projection failed");
+        match self.store.catch_up(aggregate_id).await {
+            Ok(Some(record)) => self.index(std::slice::from_ref(&record)),
+            Ok(None) => {}
+            Err(error) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(client_id = aggregate_id, %error, "projection failed");
+            }
         }
         // Let the background projector move its checkpoint past this commit.
         self.wake.notify_one();

@@ -20,6 +20,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::export::{Chunk, EXPORT_BATCH};
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
+use crate::search::IndexRow;
 use crate::stored::{DecodeError, RawEvent, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView, ListRow};
 
@@ -41,12 +42,14 @@ pub enum ReadError {
 }
 
 /// What one projector batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Events read from the feed (each applied once, or skipped when the rows already had it).
     pub events: usize,
     /// The checkpoint after the batch.
     pub checkpoint: i64,
+    /// The records the batch changed.
+    pub records: Vec<ClientRecord>,
 }
 
 /// How far the projection is behind the feed.
@@ -73,12 +76,26 @@ pub trait ProjectorLease: Send {
 #[async_trait]
 pub trait ReadStore: Send + Sync {
     /// Applies every event of `client_id` that its rows do not reflect yet, in one
-    /// transaction, under a per-client lock. Idempotent: running it twice, or concurrently,
-    /// applies each event once.
+    /// transaction, under a per-client lock, and returns the client's record as it now is.
+    /// Idempotent: running it twice, or concurrently, applies each event once.
     ///
     /// # Errors
     /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied.
-    async fn catch_up(&self, client_id: &str) -> Result<(), ReadError>;
+    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+
+    /// The read-model record of one client (deleted ones included); `None` when never
+    /// registered.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+
+    /// Every client's list row and version, and the feed position they reflect, from one
+    /// snapshot (to load the search index).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError>;
 
     /// The detail of a live client; `None` when unknown or deleted.
     ///
@@ -249,6 +266,10 @@ const UPSERT_LIST_ROW: &str = "insert into client_list \
 
 const SELECT_DETAIL: &str =
     "select document from client_detail where client_id = $1 and not deleted";
+
+const SELECT_INDEX_ROWS: &str = "select d.client_id, d.version, d.deleted, l.client_name, \
+     l.name_key, l.client_uri, l.enabled, l.grant_types, l.search_text, l.created_at, \
+     l.updated_at from client_detail d left join client_list l on l.client_id = d.client_id";
 
 const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
 
@@ -423,7 +444,7 @@ macro_rules! read_store_impl {
                 tx: &mut sqlx::Transaction<'static, $db>,
                 events: Vec<StoredEvent>,
                 lock_clients: bool,
-            ) -> Result<(), ReadError> {
+            ) -> Result<Vec<ClientRecord>, ReadError> {
                 let mut ids: Vec<String> = events.iter().map(|e| e.aggregate_id.clone()).collect();
                 ids.sort_unstable();
                 ids.dedup();
@@ -467,7 +488,8 @@ macro_rules! read_store_impl {
                     .values()
                     .filter_map(|(record, dirty)| record.as_ref().filter(|_| *dirty))
                     .collect();
-                Self::save_records(tx, &changed).await
+                Self::save_records(tx, &changed).await?;
+                Ok(changed.into_iter().cloned().collect())
             }
 
             /// The detail rows of `ids` (sorted, distinct), one statement per 500 ids.
@@ -675,23 +697,82 @@ macro_rules! read_store_impl {
         #[async_trait]
         impl ReadStore for $store {
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
-            async fn catch_up(&self, client_id: &str) -> Result<(), ReadError> {
+            async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
                 let mut tx = self.begin_projection().await?;
                 let record = Self::load_record(&mut tx, client_id, true).await?;
                 let version = record.as_ref().map_or(0, |r| r.view.version);
                 let events = Self::stream_range(&mut *tx, client_id, version, u64::MAX).await?;
                 if events.is_empty() {
-                    return Ok(());
+                    return Ok(record);
                 }
                 let mut record = record;
                 for event in &events {
                     record = Some(ClientRecord::apply(record, event)?);
                 }
-                if let Some(record) = record {
-                    Self::save_record(&mut tx, &record).await?;
+                if let Some(record) = &record {
+                    Self::save_record(&mut tx, record).await?;
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(record)
+            }
+
+            async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
+                let row = sqlx::query(SELECT_RECORD)
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let Json(view): Json<ClientView> = row.try_get("document")?;
+                Ok(Some(ClientRecord {
+                    view,
+                    deleted: row.try_get("deleted")?,
+                    last_position: row.try_get("last_position")?,
+                }))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let mut tx = self.pool.begin_with(dialect.begin_snapshot).await?;
+                let position: i64 = sqlx::query_scalar(
+                    "select coalesce(max(last_position), 0) from client_detail",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let rows = sqlx::query(SELECT_INDEX_ROWS).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let client_id: String = row.try_get("client_id")?;
+                    let version: i64 = row.try_get("version")?;
+                    let deleted: bool = row.try_get("deleted")?;
+                    let name: Option<String> = row.try_get("client_name")?;
+                    let list = match (deleted, name) {
+                        (false, Some(client_name)) => {
+                            let Json(grant_types): Json<Vec<String>> = row.try_get("grant_types")?;
+                            Some(ListRow {
+                                client_id: client_id.clone(),
+                                client_name,
+                                name_key: row.try_get("name_key")?,
+                                client_uri: row.try_get("client_uri")?,
+                                enabled: row.try_get("enabled")?,
+                                grant_types,
+                                search_text: row.try_get("search_text")?,
+                                created_at: row.try_get("created_at")?,
+                                updated_at: row.try_get("updated_at")?,
+                            })
+                        }
+                        _ => None,
+                    };
+                    out.push(IndexRow {
+                        client_id,
+                        version: u64::try_from(version).unwrap_or_default(),
+                        row: list,
+                    });
+                }
+                Ok((out, position))
             }
 
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
@@ -831,6 +912,7 @@ macro_rules! read_store_impl {
                     return Ok(Batch {
                         events: 0,
                         checkpoint,
+                        records: Vec::new(),
                     });
                 }
                 let events = Self::feed_range(&mut tx, checkpoint, head, limit).await?;
@@ -841,7 +923,7 @@ macro_rules! read_store_impl {
                     Some(last) if count >= limit => last.position,
                     _ => head,
                 };
-                Self::apply_feed_events(&mut tx, events, true).await?;
+                let records = Self::apply_feed_events(&mut tx, events, true).await?;
                 sqlx::query(ADVANCE_CHECKPOINT)
                     .bind(CLIENTS_PROJECTION)
                     .bind(reached)
@@ -851,6 +933,7 @@ macro_rules! read_store_impl {
                 Ok(Batch {
                     events: count,
                     checkpoint: reached,
+                    records,
                 })
             }
 

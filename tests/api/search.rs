@@ -6,6 +6,8 @@ use registry_tests::{backend_tests, spa_client, Backend, TestApp};
 use serde_json::{json, Value};
 
 backend_tests!(
+    index_and_sql_answer_alike,
+    another_process_sees_writes_through_the_feed,
     search_is_case_insensitive_and_literal,
     pages_cover_every_client_once_in_order,
     filters_and_sorts_combine_with_pages,
@@ -288,4 +290,85 @@ async fn bad_list_parameters_are_named(backend: Backend) {
         .await
         .assert_problem(400, "invalid_query");
     assert_eq!(fields, ["cursor"]);
+}
+
+/// The in-memory index (what the API answers from) and the SQL list (its fallback, and what
+/// exports read) agree on every page of every query.
+async fn index_and_sql_answer_alike(backend: Backend) {
+    use registry_projections::ListQuery;
+    let app = without_defaults(backend).await;
+    populate(&app).await;
+    app.delete_client("app-007").await.assert_status(204);
+    let mut renamed = spa_client("app-008", "Zzz renamed");
+    renamed["enabled"] = json!(false);
+    app.update_client("app-008", &renamed, None)
+        .await
+        .assert_status(200);
+    let reads = app.reads();
+    type Query<'a> = (Option<&'a str>, Option<bool>, Option<&'a str>, u32);
+    let queries: [Query; 8] = [
+        (None, None, None, 50),
+        (Some("portal"), None, Some("-client_name"), 17),
+        (Some("ŁÓDŹ"), Some(true), Some("created_at"), 9),
+        (Some("_"), None, None, 5),
+        (Some("%"), None, Some("-updated_at"), 5),
+        (Some("app-0"), Some(false), Some("client_name"), 11),
+        (Some("zzz"), None, Some("-client_id"), 3),
+        (Some("no such thing"), None, None, 10),
+    ];
+    for (search, enabled, sort, limit) in queries {
+        let mut query = ListQuery::parse(search, enabled, sort, Some(limit), None).unwrap();
+        let mut pages = 0;
+        loop {
+            let from_sql = reads.list(&query).await.unwrap();
+            let from_index = app.search.search(&query);
+            assert_eq!(
+                from_index, from_sql,
+                "{search:?} {enabled:?} {sort:?} page {pages}"
+            );
+            pages += 1;
+            match from_sql.next_cursor {
+                Some(cursor) => {
+                    query = ListQuery::parse(search, enabled, sort, Some(limit), Some(&cursor))
+                        .unwrap();
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// With several processes on one database, each one's search sees the others' writes by
+/// following the global feed.
+async fn another_process_sees_writes_through_the_feed(backend: Backend) {
+    let first = without_defaults(backend).await;
+    let second = first.second_process().await;
+    first
+        .create_client(&spa_client("from-first", "Written by the first process"))
+        .await
+        .assert_status(201);
+    let total = |app: &TestApp| {
+        let query =
+            registry_projections::ListQuery::parse(Some("first process"), None, None, None, None)
+                .unwrap();
+        app.search.search(&query).total
+    };
+    assert_eq!(total(&first), 1, "read-your-writes in the writing process");
+    assert_eq!(
+        total(&second),
+        0,
+        "the other process has not followed the feed yet"
+    );
+    let reads = second.reads();
+    registry_tests::eventually(10, "the second process to follow the feed", || async {
+        second.search.follow_once(reads.as_ref()).await.unwrap();
+        total(&second) == 1
+    })
+    .await;
+    first.delete_client("from-first").await.assert_status(204);
+    registry_tests::eventually(10, "the delete to reach the second process", || async {
+        second.search.follow_once(reads.as_ref()).await.unwrap();
+        total(&second) == 0
+    })
+    .await;
 }

@@ -19,7 +19,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use registry_api::Config;
 use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher};
-use registry_projections::{Projector, ReadStore};
+use registry_projections::{Projector, ReadStore, SearchIndex};
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -287,6 +287,8 @@ pub struct TestApp {
     pub config: Config,
     /// The app's projector (its background loop is not running unless a test spawns it).
     pub projector: Arc<Projector>,
+    /// The app's search index (its feed follower is not running unless a test spawns it).
+    pub search: Arc<SearchIndex>,
     // Declared last: dropped after the pools above are closed.
     test_database: TestDatabase,
 }
@@ -314,7 +316,31 @@ impl TestApp {
             backend,
             config,
             projector: prepared.projector,
+            search: prepared.search,
             test_database,
+        }
+    }
+
+    /// A second app on the same database: another process of a multi-process deployment.
+    pub async fn second_process(&self) -> Self {
+        let database = self.test_database.connect().await;
+        let prepared = registry_api::prepare(database.clone(), &self.config)
+            .await
+            .unwrap();
+        Self {
+            router: prepared.router,
+            database,
+            backend: self.backend,
+            config: self.config.clone(),
+            projector: prepared.projector,
+            search: prepared.search,
+            test_database: TestDatabase {
+                url: self.test_database.url.clone(),
+                sqlite_file: self.test_database.sqlite_file.clone(),
+                // The first app owns the database and removes it.
+                postgres_name: None,
+                sqlite_dir: None,
+            },
         }
     }
 
@@ -327,6 +353,7 @@ impl TestApp {
             .unwrap();
         self.router = prepared.router;
         self.projector = prepared.projector;
+        self.search = prepared.search;
     }
 
     /// The read side on the app's database.

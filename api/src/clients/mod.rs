@@ -69,7 +69,11 @@ pub async fn list_clients(
         params.cursor.as_deref(),
     )
     .map_err(ApiError::invalid_query)?;
-    let page = state.reads.list(&query).await?;
+    let page = if state.search.is_ready() {
+        state.search.search(&query)
+    } else {
+        state.reads.list(&query).await?
+    };
     Ok(Json(page.into()))
 }
 
