@@ -61,7 +61,9 @@ pub struct Prepared {
 pub fn read_store(database: &Database) -> Arc<dyn ReadStore> {
     match database {
         Database::Postgres(pool) => Arc::new(PostgresReadStore::new(pool.clone())),
-        Database::Sqlite(pool) => Arc::new(SqliteReadStore::new(pool.clone())),
+        Database::Sqlite(pool) => Arc::new(SqliteReadStore::new(
+            registry_commands::database::relaxed_sqlite_pool(pool),
+        )),
     }
 }
 

@@ -10,13 +10,15 @@ use argon2::Argon2;
 
 /// One public registration, statement for statement as the service runs it: the stream read
 /// (cqrs-es), the event insert in its own transaction (postgres-es), then the projection's
-/// transaction (lock, read the detail row, read the events after it, upsert detail and list).
+/// transaction (relaxed commit, lock, read the detail row, read the events after it, upsert
+/// detail and list).
 pub const REGISTRATION_SQL: &str = r#"\set n random(1, 1000000000000)
 SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'Client' AND aggregate_id = 'pgb-' || cast(:n as text) ORDER BY sequence;
 BEGIN;
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('Client', 'pgb-' || cast(:n as text), 1, 'ClientRegistered', '1.0', jsonb_build_object('ClientRegistered', jsonb_build_object('client_id', 'pgb-' || cast(:n as text), 'settings', '{"client_name": "pgbench client", "client_uri": null, "require_client_secret": false, "enabled": true, "offline_access": false, "require_pkce": true, "grant_types": ["authorization_code"], "redirect_uris": ["https://pgb.example.com/cb"], "post_logout_redirect_uris": [], "allowed_cors_origins": [], "allowed_scopes": ["openid"]}'::jsonb)), '{"actor": "bench", "event_id": "0", "request_id": "pgbench", "recorded_at": "2026-01-01T00:00:00.000000Z"}'::jsonb);
 COMMIT;
 BEGIN;
+SET LOCAL synchronous_commit = off;
 SELECT pg_advisory_xact_lock(hashtextextended('client' || chr(58) || 'pgb-' || cast(:n as text), 0));
 SELECT document, deleted, last_position FROM client_detail WHERE client_id = 'pgb-' || cast(:n as text);
 SELECT aggregate_id, sequence, global_position, event_type, event_version, payload, metadata, recorded_at FROM events WHERE aggregate_type = 'Client' AND aggregate_id = 'pgb-' || cast(:n as text) AND sequence > 0 AND sequence <= 9223372036854775807 ORDER BY sequence;

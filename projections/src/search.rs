@@ -39,6 +39,9 @@ pub struct IndexRow {
 }
 use crate::view::{ClientRecord, ListRow};
 
+/// Pause of the feed follower after each step that moved.
+pub const FOLLOW_PAUSE: Duration = Duration::from_millis(250);
+
 /// Separates entries in the packed buffer; ids and names cannot contain it.
 const SEPARATOR: u8 = b'\n';
 
@@ -46,53 +49,30 @@ const SEPARATOR: u8 = b'\n';
 struct Entry {
     item: ListItem,
     name_key: String,
-    slot: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// One client's text in the buffer, with its entry while it is the client's current one.
+#[derive(Debug, Clone)]
 struct Slot {
     start: usize,
     end: usize,
-    live: bool,
+    entry: Option<Entry>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Live clients by id.
-    entries: HashMap<String, Entry>,
+    /// The slot of each live client.
+    by_id: HashMap<String, usize>,
     /// The version each id ever seen is at (deleted ones included), the idempotence guard.
     versions: HashMap<String, u64>,
-    /// `search_text` of entries, in slot order, each followed by [`SEPARATOR`].
+    /// `search_text` of every slot, in slot order, each followed by [`SEPARATOR`].
     buffer: Vec<u8>,
-    /// Where each entry's text is; a replaced or deleted entry leaves a dead slot.
+    /// Entries in buffer order, so a scan reads them sequentially; a replaced or deleted
+    /// client leaves an empty slot until the next compaction.
     slots: Vec<Slot>,
-    /// The id of each slot's entry.
-    slot_ids: Vec<String>,
 }
 
 impl Inner {
-    fn push_slot(&mut self, client_id: &str, search_text: &str) -> usize {
-        let start = self.buffer.len();
-        self.buffer.extend_from_slice(search_text.as_bytes());
-        let end = self.buffer.len();
-        self.buffer.push(SEPARATOR);
-        self.slots.push(Slot {
-            start,
-            end,
-            live: true,
-        });
-        self.slot_ids.push(client_id.to_owned());
-        self.slots.len() - 1
-    }
-
-    fn kill(&mut self, client_id: &str) {
-        if let Some(entry) = self.entries.remove(client_id) {
-            if let Some(slot) = self.slots.get_mut(entry.slot) {
-                slot.live = false;
-            }
-        }
-    }
-
     /// Applies a client's list row at `version` (`None`: deleted) unless the index already
     /// reflects that version or a later one.
     fn apply(&mut self, client_id: &str, version: u64, row: Option<ListRow>) -> bool {
@@ -100,86 +80,96 @@ impl Inner {
             return false;
         }
         self.versions.insert(client_id.to_owned(), version);
-        self.kill(client_id);
+        if let Some(old) = self.by_id.remove(client_id) {
+            if let Some(slot) = self.slots.get_mut(old) {
+                slot.entry = None;
+            }
+        }
         if let Some(row) = row {
-            let slot = self.push_slot(&row.client_id, &row.search_text);
-            let entry = Entry {
-                item: ListItem {
-                    client_id: row.client_id.clone(),
-                    client_name: row.client_name,
-                    enabled: row.enabled,
-                    client_uri: row.client_uri,
-                    grant_types: row.grant_types,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                },
-                name_key: row.name_key,
-                slot,
-            };
-            self.entries.insert(row.client_id, entry);
+            let start = self.buffer.len();
+            self.buffer.extend_from_slice(row.search_text.as_bytes());
+            let end = self.buffer.len();
+            self.buffer.push(SEPARATOR);
+            self.by_id.insert(row.client_id.clone(), self.slots.len());
+            self.slots.push(Slot {
+                start,
+                end,
+                entry: Some(Entry {
+                    item: ListItem {
+                        client_id: row.client_id,
+                        client_name: row.client_name,
+                        enabled: row.enabled,
+                        client_uri: row.client_uri,
+                        grant_types: row.grant_types,
+                        created_at: row.created_at,
+                        updated_at: row.updated_at,
+                    },
+                    name_key: row.name_key,
+                }),
+            });
         }
         self.compact_if_sparse();
         true
     }
 
-    /// Rebuilds the buffer when dead slots outnumber live ones.
+    /// Drops empty slots (and their text) once they outnumber live ones.
     fn compact_if_sparse(&mut self) {
-        if self.slots.len() < 1024 || self.slots.len() < 2 * self.entries.len() {
+        if self.slots.len() < 1024 || self.slots.len() < 2 * self.by_id.len() {
             return;
         }
         let mut buffer = Vec::with_capacity(self.buffer.len() / 2);
-        let mut slots = Vec::with_capacity(self.entries.len());
-        let mut slot_ids = Vec::with_capacity(self.entries.len());
-        for (id, entry) in &mut self.entries {
-            let old = self.slots[entry.slot];
+        let mut slots = Vec::with_capacity(self.by_id.len());
+        for slot in std::mem::take(&mut self.slots) {
+            let Some(entry) = slot.entry else {
+                continue;
+            };
             let start = buffer.len();
-            buffer.extend_from_slice(&self.buffer[old.start..old.end]);
+            buffer.extend_from_slice(&self.buffer[slot.start..slot.end]);
             let end = buffer.len();
             buffer.push(SEPARATOR);
-            entry.slot = slots.len();
+            self.by_id.insert(entry.item.client_id.clone(), slots.len());
             slots.push(Slot {
                 start,
                 end,
-                live: true,
+                entry: Some(entry),
             });
-            slot_ids.push(id.clone());
         }
         self.buffer = buffer;
         self.slots = slots;
-        self.slot_ids = slot_ids;
     }
 
-    /// The live entries whose text contains `term` (all of them without a term).
-    fn matching(&self, term: Option<&str>) -> Vec<&Entry> {
+    /// Calls `visit` with every live entry whose text contains `term` (every live entry
+    /// without a term), in buffer order.
+    fn for_each_match<'a>(&'a self, term: Option<&str>, mut visit: impl FnMut(&'a Entry)) {
         let Some(term) = term else {
-            return self.entries.values().collect();
+            self.slots
+                .iter()
+                .filter_map(|s| s.entry.as_ref())
+                .for_each(visit);
+            return;
         };
         if term.as_bytes().contains(&SEPARATOR) {
-            return Vec::new();
+            return;
         }
-        let mut found = Vec::new();
-        let mut last_slot = usize::MAX;
+        // Matches come in buffer order, so the slot of each is found by walking forward (a
+        // binary search per match cost ~1.5 µs of cache misses: 40 ms for 28,000 matches).
+        let mut index = 0;
+        let mut last = usize::MAX;
         for offset in memmem::find_iter(&self.buffer, term.as_bytes()) {
-            let slot_index = self
-                .slots
-                .partition_point(|s| s.start <= offset)
-                .saturating_sub(1);
-            let Some(slot) = self.slots.get(slot_index) else {
-                continue;
+            while self.slots.get(index).is_some_and(|s| s.end < offset) {
+                index += 1;
+            }
+            let Some(slot) = self.slots.get(index) else {
+                break;
             };
-            if slot_index == last_slot || !slot.live || offset + term.len() > slot.end {
+            if index == last || offset < slot.start || offset + term.len() > slot.end {
                 continue;
             }
-            last_slot = slot_index;
-            if let Some(entry) = self
-                .slot_ids
-                .get(slot_index)
-                .and_then(|id| self.entries.get(id))
-            {
-                found.push(entry);
+            last = index;
+            if let Some(entry) = &slot.entry {
+                visit(entry);
             }
         }
-        found
     }
 }
 
@@ -269,7 +259,7 @@ impl SearchIndex {
 
     /// Live clients in the index.
     pub fn len(&self) -> usize {
-        self.inner.read().map_or(0, |inner| inner.entries.len())
+        self.inner.read().map_or(0, |inner| inner.by_id.len())
     }
 
     /// Whether the index holds no client.
@@ -277,26 +267,14 @@ impl SearchIndex {
         self.len() == 0
     }
 
-    /// One page of the list, as [`ReadStore::list`] would answer it.
+    /// One page of the list, as [`ReadStore::list`] would answer it: one scan counts the
+    /// matches and keeps the first `limit + 1` after the cursor in a small sorted buffer.
     pub fn search(&self, query: &ListQuery) -> ClientPage {
         let Ok(inner) = self.inner.read() else {
             return ClientPage::from_rows(Vec::new(), 0, query);
         };
-        let mut matches: Vec<&Entry> = inner
-            .matching(query.search.as_deref())
-            .into_iter()
-            .filter(|e| {
-                query
-                    .enabled
-                    .is_none_or(|enabled| e.item.enabled == enabled)
-            })
-            .collect();
-        let total = u64::try_from(matches.len()).unwrap_or(u64::MAX);
-        if let Some(cursor) = &query.after {
-            matches.retain(|e| after(e, cursor, query));
-        }
         let key = query.sort.key;
-        let order = |a: &&Entry, b: &&Entry| {
+        let order = |a: &Entry, b: &Entry| {
             let order = compare(a, b, key);
             if query.sort.descending {
                 order.reverse()
@@ -307,12 +285,35 @@ impl SearchIndex {
         let wanted = usize::try_from(query.limit)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        if matches.len() > wanted {
-            matches.select_nth_unstable_by(wanted - 1, order);
-            matches.truncate(wanted);
-        }
-        matches.sort_unstable_by(order);
-        let items = matches.into_iter().map(|e| e.item.clone()).collect();
+        let mut total = 0u64;
+        let mut top: Vec<&Entry> = Vec::with_capacity(wanted + 1);
+        inner.for_each_match(query.search.as_deref(), |entry| {
+            if query
+                .enabled
+                .is_some_and(|enabled| entry.item.enabled != enabled)
+            {
+                return;
+            }
+            total += 1;
+            if query
+                .after
+                .as_ref()
+                .is_some_and(|cursor| !after(entry, cursor, query))
+            {
+                return;
+            }
+            if top.len() == wanted
+                && top
+                    .last()
+                    .is_some_and(|last| order(entry, last) != Ordering::Less)
+            {
+                return;
+            }
+            let at = top.partition_point(|kept| order(kept, entry) == Ordering::Less);
+            top.insert(at, entry);
+            top.truncate(wanted);
+        });
+        let items = top.into_iter().map(|e| e.item.clone()).collect();
         ClientPage::from_rows(items, total, query)
     }
 
@@ -322,7 +323,10 @@ impl SearchIndex {
     pub async fn follow(self: Arc<Self>, store: Arc<dyn ReadStore>) {
         loop {
             match self.follow_once(store.as_ref()).await {
-                Ok(true) => continue,
+                // This process's own writes are already indexed (inline); the follower is for
+                // other processes' writes, which may wait a moment. Pausing also spares
+                // PostgreSQL the feed barrier after every single commit.
+                Ok(true) => tokio::time::sleep(FOLLOW_PAUSE).await,
                 Ok(false) => store.wait_for_events(Duration::from_secs(1)).await,
                 Err(error) => {
                     tracing::warn!(%error, "search index could not follow the feed");
