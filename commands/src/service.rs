@@ -90,6 +90,7 @@ pub struct ClientCommands {
     /// The same repository, read directly to load a stream's tail after a snapshot.
     repository: EventRepository,
     database: Database,
+    writer_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     queries: Vec<Arc<dyn Query<Client>>>,
     hasher: SecretHasher,
 }
@@ -107,6 +108,7 @@ impl ClientCommands {
             store,
             repository: EventRepository::new(database),
             database: database.clone(),
+            writer_gate: database.writer_gate(),
             queries,
             hasher,
         }
@@ -360,6 +362,11 @@ impl ClientCommands {
         if events.is_empty() {
             return Ok(version);
         }
+        // Append and project under the database's writer gate (see `Database::writer_gate`).
+        let _turn = match &self.writer_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
         let client_id = context.aggregate_id.clone();
         let metadata = EventMetadata {
             // One event per command, so one id per event.
