@@ -194,14 +194,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let principal =
-            parts
-                .extensions
-                .get::<Principal>()
-                .cloned()
-                .ok_or(ApiError::Unauthorized {
-                    token_presented: false,
-                })?;
+        let principal = Principal::of(parts)?;
         let request_id = parts
             .headers
             .get("x-request-id")

@@ -298,6 +298,20 @@ macro_rules! push_filters {
     };
 }
 
+/// Reads a `client_detail` row (`document`, `deleted`, `last_position`) into a record.
+macro_rules! record_from_row {
+    ($row:expr) => {
+        (|| -> Result<ClientRecord, ReadError> {
+            let Json(view): Json<ClientView> = $row.try_get("document")?;
+            Ok(ClientRecord {
+                view,
+                deleted: $row.try_get("deleted")?,
+                last_position: $row.try_get("last_position")?,
+            })
+        })()
+    };
+}
+
 /// Decodes an `events` row.
 macro_rules! stored_event {
     ($row:expr, $upcasters:expr) => {
@@ -363,12 +377,7 @@ macro_rules! read_store_impl {
                 else {
                     return Ok(None);
                 };
-                let Json(view): Json<ClientView> = row.try_get("document")?;
-                Ok(Some(ClientRecord {
-                    view,
-                    deleted: row.try_get("deleted")?,
-                    last_position: row.try_get("last_position")?,
-                }))
+                record_from_row!(row).map(Some)
             }
 
             /// Events `after < sequence <= up_to` of one client.
@@ -511,13 +520,7 @@ macro_rules! read_store_impl {
                     select.push(")");
                     for row in select.build().fetch_all(&mut **tx).await? {
                         let id: String = row.try_get("client_id")?;
-                        let Json(view): Json<ClientView> = row.try_get("document")?;
-                        let record = ClientRecord {
-                            view,
-                            deleted: row.try_get("deleted")?,
-                            last_position: row.try_get("last_position")?,
-                        };
-                        records.insert(id, (Some(record), false));
+                        records.insert(id, (Some(record_from_row!(row)?), false));
                     }
                 }
                 Ok(records)
@@ -724,12 +727,7 @@ macro_rules! read_store_impl {
                 let Some(row) = row else {
                     return Ok(None);
                 };
-                let Json(view): Json<ClientView> = row.try_get("document")?;
-                Ok(Some(ClientRecord {
-                    view,
-                    deleted: row.try_get("deleted")?,
-                    last_position: row.try_get("last_position")?,
-                }))
+                record_from_row!(row).map(Some)
             }
 
             #[tracing::instrument(skip_all)]

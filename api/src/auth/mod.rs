@@ -213,20 +213,27 @@ impl<S: Send + Sync, R: RequiredRole> FromRequestParts<S> for Authorized<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let principal =
-            parts
-                .extensions
-                .get::<Principal>()
-                .cloned()
-                .ok_or(ApiError::Unauthorized {
-                    token_presented: false,
-                })?;
+        let principal = Principal::of(parts)?;
         principal.require(R::ROLE)?;
         Ok(Self(principal, PhantomData))
     }
 }
 
 impl Principal {
+    /// The principal the authentication middleware attached to the request.
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthorized`] on a route outside the authenticated router.
+    pub fn of(parts: &Parts) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized {
+                token_presented: false,
+            })
+    }
+
     /// `Ok` when the principal holds `role`.
     ///
     /// # Errors
