@@ -51,14 +51,6 @@ struct Entry {
     name_key: String,
 }
 
-/// One client's text in the buffer, with its entry while it is the client's current one.
-#[derive(Debug, Clone)]
-struct Slot {
-    start: usize,
-    end: usize,
-    entry: Option<Entry>,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
     /// The slot of each live client.
@@ -67,12 +59,20 @@ struct Inner {
     versions: HashMap<String, u64>,
     /// `search_text` of every slot, in slot order, each followed by [`SEPARATOR`].
     buffer: Vec<u8>,
-    /// Entries in buffer order, so a scan reads them sequentially; a replaced or deleted
-    /// client leaves an empty slot until the next compaction.
-    slots: Vec<Slot>,
+    /// Where each slot's text ends in `buffer` (it starts after the previous one's
+    /// separator). Kept apart from the entries so a scan walks 8 bytes per slot.
+    ends: Vec<usize>,
+    /// The entry of each slot while it is its client's current one; a replaced or deleted
+    /// client leaves `None` until the next compaction.
+    entries: Vec<Option<Entry>>,
 }
 
 impl Inner {
+    fn start_of(&self, slot: usize) -> usize {
+        slot.checked_sub(1)
+            .map_or(0, |previous| self.ends[previous] + 1)
+    }
+
     /// Applies a client's list row at `version` (`None`: deleted) unless the index already
     /// reflects that version or a later one.
     fn apply(&mut self, client_id: &str, version: u64, row: Option<ListRow>) -> bool {
@@ -81,32 +81,27 @@ impl Inner {
         }
         self.versions.insert(client_id.to_owned(), version);
         if let Some(old) = self.by_id.remove(client_id) {
-            if let Some(slot) = self.slots.get_mut(old) {
-                slot.entry = None;
+            if let Some(entry) = self.entries.get_mut(old) {
+                *entry = None;
             }
         }
         if let Some(row) = row {
-            let start = self.buffer.len();
             self.buffer.extend_from_slice(row.search_text.as_bytes());
-            let end = self.buffer.len();
+            self.ends.push(self.buffer.len());
             self.buffer.push(SEPARATOR);
-            self.by_id.insert(row.client_id.clone(), self.slots.len());
-            self.slots.push(Slot {
-                start,
-                end,
-                entry: Some(Entry {
-                    item: ListItem {
-                        client_id: row.client_id,
-                        client_name: row.client_name,
-                        enabled: row.enabled,
-                        client_uri: row.client_uri,
-                        grant_types: row.grant_types,
-                        created_at: row.created_at,
-                        updated_at: row.updated_at,
-                    },
-                    name_key: row.name_key,
-                }),
-            });
+            self.by_id.insert(row.client_id.clone(), self.entries.len());
+            self.entries.push(Some(Entry {
+                item: ListItem {
+                    client_id: row.client_id,
+                    client_name: row.client_name,
+                    enabled: row.enabled,
+                    client_uri: row.client_uri,
+                    grant_types: row.grant_types,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                },
+                name_key: row.name_key,
+            }));
         }
         self.compact_if_sparse();
         true
@@ -114,59 +109,57 @@ impl Inner {
 
     /// Drops empty slots (and their text) once they outnumber live ones.
     fn compact_if_sparse(&mut self) {
-        if self.slots.len() < 1024 || self.slots.len() < 2 * self.by_id.len() {
+        if self.entries.len() < 1024 || self.entries.len() < 2 * self.by_id.len() {
             return;
         }
         let mut buffer = Vec::with_capacity(self.buffer.len() / 2);
-        let mut slots = Vec::with_capacity(self.by_id.len());
-        for slot in std::mem::take(&mut self.slots) {
-            let Some(entry) = slot.entry else {
+        let mut ends = Vec::with_capacity(self.by_id.len());
+        let mut entries = Vec::with_capacity(self.by_id.len());
+        let old = std::mem::take(&mut self.entries);
+        for (slot, entry) in old.into_iter().enumerate() {
+            let Some(entry) = entry else {
                 continue;
             };
-            let start = buffer.len();
-            buffer.extend_from_slice(&self.buffer[slot.start..slot.end]);
-            let end = buffer.len();
+            let start = self.start_of(slot);
+            buffer.extend_from_slice(&self.buffer[start..self.ends[slot]]);
+            ends.push(buffer.len());
             buffer.push(SEPARATOR);
-            self.by_id.insert(entry.item.client_id.clone(), slots.len());
-            slots.push(Slot {
-                start,
-                end,
-                entry: Some(entry),
-            });
+            self.by_id
+                .insert(entry.item.client_id.clone(), entries.len());
+            entries.push(Some(entry));
         }
         self.buffer = buffer;
-        self.slots = slots;
+        self.ends = ends;
+        self.entries = entries;
     }
 
     /// Calls `visit` with every live entry whose text contains `term` (every live entry
     /// without a term), in buffer order.
     fn for_each_match<'a>(&'a self, term: Option<&str>, mut visit: impl FnMut(&'a Entry)) {
         let Some(term) = term else {
-            self.slots
-                .iter()
-                .filter_map(|s| s.entry.as_ref())
-                .for_each(visit);
+            self.entries.iter().flatten().for_each(visit);
             return;
         };
         if term.as_bytes().contains(&SEPARATOR) {
             return;
         }
-        // Matches come in buffer order, so the slot of each is found by walking forward (a
-        // binary search per match cost ~1.5 µs of cache misses: 40 ms for 28,000 matches).
-        let mut index = 0;
+        // Matches come in buffer order, so the slot of each is found by walking forward over
+        // the slot ends (a binary search per match cost ~1.5 µs of cache misses: 40 ms for
+        // 28,000 matches).
+        let mut slot = 0;
         let mut last = usize::MAX;
         for offset in memmem::find_iter(&self.buffer, term.as_bytes()) {
-            while self.slots.get(index).is_some_and(|s| s.end < offset) {
-                index += 1;
+            while self.ends.get(slot).is_some_and(|end| *end < offset) {
+                slot += 1;
             }
-            let Some(slot) = self.slots.get(index) else {
+            let Some(end) = self.ends.get(slot) else {
                 break;
             };
-            if index == last || offset < slot.start || offset + term.len() > slot.end {
+            if slot == last || offset < self.start_of(slot) || offset + term.len() > *end {
                 continue;
             }
-            last = index;
-            if let Some(entry) = &slot.entry {
+            last = slot;
+            if let Some(Some(entry)) = self.entries.get(slot) {
                 visit(entry);
             }
         }
@@ -381,5 +374,78 @@ impl SearchIndex {
         }
         self.position.fetch_max(reached, AtomicOrdering::AcqRel);
         Ok(reached > after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, name: &str, enabled: bool) -> ListRow {
+        ListRow {
+            client_id: id.to_owned(),
+            client_name: name.to_owned(),
+            name_key: name.to_lowercase(),
+            client_uri: None,
+            enabled,
+            grant_types: vec!["authorization_code".to_owned()],
+            search_text: format!("{}\u{1f}{}", id.to_lowercase(), name.to_lowercase()),
+            created_at: DateTime::<Utc>::default(),
+            updated_at: DateTime::<Utc>::default(),
+        }
+    }
+
+    fn ids(index: &SearchIndex, search: Option<&str>, enabled: Option<bool>) -> (Vec<String>, u64) {
+        let query = ListQuery::parse(search, enabled, None, Some(500), None).unwrap();
+        let page = index.search(&query);
+        (
+            page.items.into_iter().map(|i| i.client_id).collect(),
+            page.total,
+        )
+    }
+
+    #[test]
+    fn compaction_keeps_every_live_client_findable() {
+        let index = SearchIndex::new();
+        let mut inner = index.inner.write().unwrap();
+        for i in 0..3000 {
+            inner.apply(
+                &format!("c{i:04}"),
+                1,
+                Some(row(&format!("c{i:04}"), &format!("first {i}"), true)),
+            );
+        }
+        // Rename every client twice and delete every tenth: dead slots outnumber live ones
+        // several times over, so the buffer is compacted along the way.
+        for version in 2..=3 {
+            for i in 0..3000 {
+                let id = format!("c{i:04}");
+                let next = (i % 10 != 0 || version == 2)
+                    .then(|| row(&id, &format!("name {version} {i}"), i % 2 == 0));
+                inner.apply(&id, version, next);
+            }
+        }
+        // An old version arriving late changes nothing.
+        assert!(!inner.apply("c0001", 2, Some(row("c0001", "stale", true))));
+        assert!(
+            inner.ends.len() < 2 * 2700 + 1024,
+            "compacted: {} slots",
+            inner.ends.len()
+        );
+        drop(inner);
+        assert_eq!(index.len(), 2700);
+        let (found, total) = ids(&index, Some("name 3 123"), None);
+        assert_eq!(total, 10, "123 and 1231..1239 (1230 is deleted): {found:?}");
+        assert!(found.contains(&"c0123".to_owned()) && !found.contains(&"c1230".to_owned()));
+        assert_eq!(ids(&index, Some("first"), None).1, 0, "old names are gone");
+        assert_eq!(ids(&index, Some("stale"), None).1, 0);
+        assert_eq!(
+            ids(&index, None, Some(true)).1,
+            1200,
+            "even ids, less the deleted tenths"
+        );
+        let (page, total) = ids(&index, Some("c00"), None);
+        assert_eq!(total, 90);
+        assert_eq!(page.first().map(String::as_str), Some("c0001"));
     }
 }
