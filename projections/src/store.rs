@@ -348,6 +348,18 @@ macro_rules! read_store_impl {
                 }
             }
 
+            /// Decodes `events` rows (upcast to the current shapes).
+            fn decode_events(
+                rows: Vec<<$db as sqlx::Database>::Row>,
+            ) -> Result<Vec<StoredEvent>, ReadError> {
+                let upcasters = upcasters();
+                let mut events = Vec::with_capacity(rows.len());
+                for row in rows {
+                    events.push(stored_event!(row, &upcasters));
+                }
+                Ok(events)
+            }
+
             /// Opens a transaction that writes read models.
             async fn begin_projection(&self) -> Result<sqlx::Transaction<'static, $db>, ReadError> {
                 let dialect: &Dialect = &$dialect;
@@ -396,12 +408,7 @@ macro_rules! read_store_impl {
                     .bind(i64::try_from(up_to).unwrap_or(i64::MAX))
                     .fetch_all(executor)
                     .await?;
-                let upcasters = upcasters();
-                let mut events = Vec::with_capacity(rows.len());
-                for row in rows {
-                    events.push(stored_event!(row, &upcasters));
-                }
-                Ok(events)
+                Self::decode_events(rows)
             }
 
             async fn save_record(
@@ -688,12 +695,7 @@ macro_rules! read_store_impl {
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                     .fetch_all(&mut **tx)
                     .await?;
-                let upcasters = upcasters();
-                let mut events = Vec::with_capacity(rows.len());
-                for row in rows {
-                    events.push(stored_event!(row, &upcasters));
-                }
-                Ok(events)
+                Self::decode_events(rows)
             }
         }
 
@@ -886,11 +888,7 @@ macro_rules! read_store_impl {
                     .push(" order by global_position limit ")
                     .push_bind(i64::from(query.limit));
                 let rows = select.build().fetch_all(&self.pool).await?;
-                let upcasters = upcasters();
-                let mut events = Vec::with_capacity(rows.len());
-                for row in rows {
-                    events.push(stored_event!(row, &upcasters));
-                }
+                let events = Self::decode_events(rows)?;
                 let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
                 let next_after = match events.last() {
                     Some(last) if full => last.position,
