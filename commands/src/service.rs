@@ -380,12 +380,14 @@ impl ClientCommands {
             .current_snapshot
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or_default();
-        let state = context.aggregate.clone();
+        // Cloned only when a snapshot is due (one commit in a hundred on a long stream).
+        let snapshot = (version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY)
+            .then(|| context.aggregate.clone());
         let committed = self
             .store
             .commit(events, context, metadata.to_map())
             .await?;
-        if version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY {
+        if let Some(state) = snapshot {
             // A cache: failing to write one costs a longer load later, nothing else.
             if let Err(error) = self
                 .database

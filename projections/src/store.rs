@@ -229,40 +229,19 @@ const SELECT_FEED_RANGE: &str = "select aggregate_id, sequence, global_position,
      where global_position > $1 and global_position <= $2 \
      order by global_position limit $3";
 
-const UPSERT_DETAIL: &str = "insert into client_detail \
-     (client_id, version, last_position, deleted, document, created_at, updated_at) \
-     values ($1, $2, $3, $4, $5, $6, $7) \
-     on conflict (client_id) do update set version = excluded.version, \
-     last_position = excluded.last_position, deleted = excluded.deleted, \
-     document = excluded.document, created_at = excluded.created_at, \
-     updated_at = excluded.updated_at \
-     where client_detail.version < excluded.version";
-
-/// The conflict clause of [`UPSERT_DETAIL`], for multi-row inserts.
+/// The conflict clause of the multi-row `client_detail` upsert: a row only moves forward.
 const UPSERT_DETAIL_CONFLICT: &str = " on conflict (client_id) do update set \
      version = excluded.version, last_position = excluded.last_position, \
      deleted = excluded.deleted, document = excluded.document, \
      created_at = excluded.created_at, updated_at = excluded.updated_at \
      where client_detail.version < excluded.version";
 
-/// The conflict clause of [`UPSERT_LIST_ROW`], for multi-row inserts.
+/// The conflict clause of the multi-row `client_list` upsert.
 const UPSERT_LIST_CONFLICT: &str = " on conflict (client_id) do update set \
      client_name = excluded.client_name, name_key = excluded.name_key, \
      client_uri = excluded.client_uri, enabled = excluded.enabled, \
      grant_types = excluded.grant_types, search_text = excluded.search_text, \
      created_at = excluded.created_at, updated_at = excluded.updated_at";
-
-const DELETE_LIST_ROW: &str = "delete from client_list where client_id = $1";
-
-const UPSERT_LIST_ROW: &str = "insert into client_list \
-     (client_id, client_name, name_key, client_uri, enabled, grant_types, search_text, \
-      created_at, updated_at) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-     on conflict (client_id) do update set client_name = excluded.client_name, \
-     name_key = excluded.name_key, client_uri = excluded.client_uri, \
-     enabled = excluded.enabled, grant_types = excluded.grant_types, \
-     search_text = excluded.search_text, created_at = excluded.created_at, \
-     updated_at = excluded.updated_at";
 
 const SELECT_DETAIL: &str =
     "select document from client_detail where client_id = $1 and not deleted";
@@ -409,44 +388,6 @@ macro_rules! read_store_impl {
                     .fetch_all(executor)
                     .await?;
                 Self::decode_events(rows)
-            }
-
-            async fn save_record(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                record: &ClientRecord,
-            ) -> Result<(), ReadError> {
-                let view = &record.view;
-                sqlx::query(UPSERT_DETAIL)
-                    .bind(&view.client_id)
-                    .bind(i64::try_from(view.version).unwrap_or(i64::MAX))
-                    .bind(record.last_position)
-                    .bind(record.deleted)
-                    .bind(Json(view))
-                    .bind(view.created_at)
-                    .bind(view.updated_at)
-                    .execute(&mut **tx)
-                    .await?;
-                if record.deleted {
-                    sqlx::query(DELETE_LIST_ROW)
-                        .bind(&view.client_id)
-                        .execute(&mut **tx)
-                        .await?;
-                } else {
-                    let row = ListRow::from(view);
-                    sqlx::query(UPSERT_LIST_ROW)
-                        .bind(&row.client_id)
-                        .bind(&row.client_name)
-                        .bind(&row.name_key)
-                        .bind(&row.client_uri)
-                        .bind(row.enabled)
-                        .bind(Json(&row.grant_types))
-                        .bind(&row.search_text)
-                        .bind(row.created_at)
-                        .bind(row.updated_at)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                Ok(())
             }
 
             /// Applies feed events (in feed order) to the rows of their clients, each client
@@ -715,7 +656,7 @@ macro_rules! read_store_impl {
                     record = Some(ClientRecord::apply(record, event)?);
                 }
                 if let Some(record) = &record {
-                    Self::save_record(&mut tx, record).await?;
+                    Self::save_records(&mut tx, &[record]).await?;
                 }
                 tx.commit().await?;
                 Ok(record)
