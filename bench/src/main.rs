@@ -582,13 +582,9 @@ impl Bench<'_> {
     }
 }
 
+/// `term` percent-encoded for a query string.
 fn encode(term: &str) -> String {
-    term.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(term.as_bytes()).collect()
 }
 
 /// Registers `count` public clients over 16 connections.

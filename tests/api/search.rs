@@ -89,13 +89,9 @@ async fn search_ids(app: &TestApp, term: &str) -> BTreeSet<String> {
     found
 }
 
+/// `term` percent-encoded for a query string.
 fn form_encode(term: &str) -> String {
-    term.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(term.as_bytes()).collect()
 }
 
 async fn search_is_case_insensitive_and_literal(backend: Backend) {
