@@ -311,20 +311,58 @@ impl From<ReadError> for ApiError {
     }
 }
 
-/// A database that cannot be reached (connection refused, pool exhausted) is a 503, so
-/// callers and load balancers retry; anything else is a 500.
+/// A database that cannot be reached or is failing over is a 503, so callers and load
+/// balancers retry; anything else is a 500.
 fn infrastructure(error: anyhow::Error) -> ApiError {
     let unreachable = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
-        )
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_transient)
     });
     if unreachable {
         ApiError::Unavailable(error)
     } else {
         ApiError::Internal(error)
     }
+}
+
+/// Whether a database error says "not now" rather than "wrong": the connection was refused
+/// or lost, the pool is exhausted or closed, the server is shutting down or restarting
+/// (PostgreSQL class 08 connection exceptions, 57P01–57P03, 53300 too many connections), a
+/// lock or statement wait ran out (55P03, 57014), or SQLite stayed busy (5, 6 and their
+/// extended codes).
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            let sqlite = database
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some();
+            database.code().is_some_and(|code| {
+                let code = code.as_ref();
+                if sqlite {
+                    sqlite_busy(code)
+                } else {
+                    code.starts_with("08")
+                        || matches!(
+                            code,
+                            "57P01" | "57P02" | "57P03" | "53300" | "55P03" | "57014"
+                        )
+                }
+            })
+        }
+        _ => false,
+    }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes (`code | n << 8`).
+fn sqlite_busy(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use registry_commands::{ClientCommands, Database};
-use registry_projections::{as_of, AsOf, ClientView, Projector, ReadStore, SearchIndex};
+use registry_commands::{ClientCommands, Database, Executed};
+use registry_projections::{ClientView, Projector, ReadStore, SearchIndex};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -26,30 +26,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The client exactly as a write left it, at `version` (read-your-writes, and the right
-    /// `ETag` even when another write followed at once). The command's own projection ran
-    /// before it returned, so the read model usually is at `version`; when it is not (a later
-    /// write already landed, or the projection failed), the client's stream is replayed up to
-    /// `version`.
+    /// The client exactly as a command left it: built from the state the command committed
+    /// (read-your-writes, and the right `ETag` even when another write followed at once),
+    /// never from a read after the commit, which could fail and lose a one-time secret.
     ///
     /// # Errors
-    /// [`ApiError::Internal`] when the client does not exist at `version`.
-    pub async fn client_after_write(
-        &self,
-        client_id: &str,
-        version: u64,
-    ) -> Result<ClientView, ApiError> {
-        if let Some(view) = self.reads.client(client_id).await? {
-            if view.version == version {
-                return Ok(view);
-            }
-        }
-        let events = self.reads.client_events(client_id).await?;
-        match as_of(&events, |e| e.sequence <= version).map_err(|e| ApiError::Internal(e.into()))? {
-            AsOf::Live(record) => Ok(record.view),
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
-                "client {client_id} does not exist at version {version} after a write"
-            ))),
-        }
+    /// [`ApiError::Internal`] when the command left no live client (a bug).
+    pub fn client_after_write(executed: &Executed) -> Result<ClientView, ApiError> {
+        ClientView::from_write_model(&executed.client).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "no live client at version {} after a write",
+                executed.version
+            ))
+        })
     }
 }

@@ -1,12 +1,15 @@
 //! The database behind the registry, chosen once at start-up from its URL.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgPool, SqlitePool};
 
 /// The default database: an embedded SQLite file, no server needed.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/registry.db";
@@ -39,6 +42,58 @@ impl Default for PoolOptions {
     }
 }
 
+/// PostgreSQL session settings of every connection of the service.
+///
+/// - `lock_timeout`: no statement waits longer than this for a lock (a row, the feed barrier,
+///   a client's projection lock); it fails with SQLSTATE 55P03 instead, answered 503, so one
+///   stuck transaction cannot queue every writer behind it for ever.
+/// - `idle_in_transaction_session_timeout`: PostgreSQL ends a session that sits inside a
+///   transaction doing nothing for this long. The service never does (its transactions run in
+///   tasks of their own, see `ClientCommands`); this bounds the damage of a bug or a stuck
+///   client of the same database holding the feed barrier.
+pub const POSTGRES_SESSION_SETTINGS: [(&str, &str); 2] = [
+    ("lock_timeout", "5s"),
+    ("idle_in_transaction_session_timeout", "15s"),
+];
+
+/// Whether a connection coming back to the pool may be handed out again: not if it is still
+/// inside a transaction. sqlx leaves one open when a future is dropped at the wrong moment
+/// (SQLite: a custom `BEGIN` acknowledged but not yet wrapped in a `Transaction`); handing such
+/// a connection to the next caller would run its statements inside a stale transaction that
+/// holds SQLite's write lock. Closing it rolls the transaction back.
+///
+/// A dropped `Transaction` only *queues* its rollback on SQLite's connection thread, so the
+/// queue is flushed (a ping, answered after every command sent before it) before the depth is
+/// read. PostgreSQL counts a queued rollback at once; there the depth is read directly (a
+/// `BEGIN` interrupted before the server answered is not counted at all, which is why every
+/// transaction of the service starts in a task of its own).
+fn sqlite_release(
+    connection: &mut sqlx::SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        connection.ping().await?;
+        Ok(still_usable(connection.is_in_transaction()))
+    })
+}
+
+/// [`sqlite_release`] for PostgreSQL.
+fn postgres_release(
+    connection: &mut sqlx::PgConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(std::future::ready(Ok(still_usable(
+        connection.is_in_transaction(),
+    ))))
+}
+
+fn still_usable(in_transaction: bool) -> bool {
+    if in_transaction {
+        tracing::warn!("a connection came back to the pool inside a transaction; closing it");
+    }
+    !in_transaction
+}
+
 impl Database {
     /// Connects to `url` (`postgres://…`, `postgresql://…` or `sqlite://…`). For SQLite the
     /// file and its directory are created if missing; the file runs in WAL mode with full
@@ -48,10 +103,14 @@ impl Database {
     /// When the URL has another scheme or the database cannot be reached.
     pub async fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)
+                .context("parsing the PostgreSQL database URL")?
+                .options(POSTGRES_SESSION_SETTINGS);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
-                .connect(url)
+                .after_release(postgres_release)
+                .connect_with(connect)
                 .await
                 .context("connecting to PostgreSQL")?;
             Ok(Self::Postgres(pool))
@@ -71,6 +130,7 @@ impl Database {
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.min(8))
                 .acquire_timeout(options.acquire_timeout)
+                .after_release(sqlite_release)
                 .connect_with(connect)
                 .await
                 .context("opening the SQLite database")?;
@@ -177,5 +237,6 @@ pub fn relaxed_sqlite_pool(pool: &SqlitePool) -> SqlitePool {
     SqlitePoolOptions::new()
         .max_connections(pool.options().get_max_connections())
         .acquire_timeout(pool.options().get_acquire_timeout())
+        .after_release(sqlite_release)
         .connect_lazy_with(options)
 }

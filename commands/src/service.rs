@@ -11,7 +11,7 @@ use registry_domain::client::{
     ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient, ValidationErrors,
 };
 use registry_domain::values::SecretRecord;
-use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata};
+use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata, StampedClient};
 
 use crate::database::Database;
 use crate::event_store::EventRepository;
@@ -48,6 +48,10 @@ pub struct Executed {
     pub version: u64,
     /// The secret the command created, if any.
     pub secret: Option<NewSecret>,
+    /// The client exactly as the command left it (what was committed, or what was loaded
+    /// for a no-op update): the answer is built from this, never from a read after the
+    /// commit that could fail or already show a later write.
+    pub client: StampedClient,
 }
 
 /// Why a command failed.
@@ -71,12 +75,26 @@ impl From<AggregateError<ClientError>> for CommandError {
             AggregateError::AggregateConflict => Self::Conflict,
             AggregateError::DatabaseConnectionError(e)
             | AggregateError::DeserializationError(e)
-            | AggregateError::UnexpectedError(e) => Self::Infrastructure(anyhow::anyhow!(e)),
+            | AggregateError::UnexpectedError(e) => Self::Infrastructure(unbox(e)),
         }
     }
 }
 
 type Context = EventStoreAggregateContext<Client>;
+
+/// A client loaded for a command: the context cqrs-es commits against, and the times of its
+/// registration and last change.
+struct Loaded {
+    context: Context,
+    registered_at: Option<DateTime<Utc>>,
+    changed_at: Option<DateTime<Utc>>,
+}
+
+impl Loaded {
+    fn aggregate(&self) -> &Client {
+        &self.context.aggregate
+    }
+}
 
 /// The write side: runs the four client commands against the event store (cqrs-es in
 /// event-store mode) and applies their events to the read models before returning.
@@ -86,13 +104,24 @@ type Context = EventStoreAggregateContext<Client>;
 /// `ETag`, and needs to look at the loaded client before hashing a secret (argon2 is paid only
 /// for commands that will be accepted).
 pub struct ClientCommands {
-    store: PersistedEventStore<EventRepository, Client>,
+    /// Appends and projects; shared with the task each commit runs in.
+    writer: Arc<Writer>,
     /// The same repository, read directly to load a stream's tail after a snapshot.
     repository: EventRepository,
     database: Database,
+    hasher: SecretHasher,
+}
+
+/// The part of a command that holds the writer gate, a transaction or a per-client lock:
+/// append the events, save a due snapshot, apply the inline projections. It runs as a task of
+/// its own ([`Writer::spawn_commit`]), so a caller that goes away (a client disconnect, a
+/// request timeout: axum drops the handler's future) cannot stop it half-way; it finishes or
+/// fails on its own, and every lock and connection it took is released either way.
+struct Writer {
+    store: PersistedEventStore<EventRepository, Client>,
+    database: Database,
     writer_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     queries: Vec<Arc<dyn Query<Client>>>,
-    hasher: SecretHasher,
 }
 
 impl ClientCommands {
@@ -105,11 +134,14 @@ impl ClientCommands {
         let store = PersistedEventStore::new_event_store(EventRepository::new(database))
             .with_upcasters(registry_domain::upcasters());
         Self {
-            store,
+            writer: Arc::new(Writer {
+                store,
+                database: database.clone(),
+                writer_gate: database.writer_gate(),
+                queries,
+            }),
             repository: EventRepository::new(database),
             database: database.clone(),
-            writer_gate: database.writer_gate(),
-            queries,
             hasher,
         }
     }
@@ -128,7 +160,7 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         client_secret: Option<String>,
     ) -> Result<Executed, CommandError> {
-        let context = self.load(client_id).await?;
+        let loaded = self.load(client_id).await?;
         let mut errors = ValidationErrors::default();
         let given = parse_given_secret(client_secret, &mut errors);
         let wants_secret = given.is_some() || settings.require_client_secret;
@@ -140,17 +172,10 @@ impl ClientCommands {
                 expected_version: None,
             })
         };
-        dry_run(
-            &context,
-            command(placeholder(wants_secret, ctx.at)?),
-            errors,
-        )?;
+        dry_run(&loaded, command(placeholder(wants_secret, ctx.at)?), errors)?;
         let issued = self.issue(wants_secret, given, ctx.at).await?;
-        let version = self.commit(context, command(issued.record()), ctx).await?;
-        Ok(Executed {
-            version,
-            secret: issued.into_new_secret(),
-        })
+        let client = self.commit(loaded, command(issued.record()), ctx).await?;
+        Ok(issued.executed(client))
     }
 
     /// Replaces every editable setting of `client_id`. A client made confidential without an
@@ -167,9 +192,9 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let context = self.load(client_id).await?;
-        let needs_secret = context
-            .aggregate
+        let loaded = self.load(client_id).await?;
+        let needs_secret = loaded
+            .aggregate()
             .update_needs_secret(settings.require_client_secret, ctx.at);
         let command = |new_secret: Option<SecretRecord>| {
             ClientCommand::Update(UpdateClient {
@@ -180,16 +205,13 @@ impl ClientCommands {
             })
         };
         dry_run(
-            &context,
+            &loaded,
             command(placeholder(needs_secret, ctx.at)?),
             ValidationErrors::default(),
         )?;
         let issued = self.issue(needs_secret, None, ctx.at).await?;
-        let version = self.commit(context, command(issued.record()), ctx).await?;
-        Ok(Executed {
-            version,
-            secret: issued.into_new_secret(),
-        })
+        let client = self.commit(loaded, command(issued.record()), ctx).await?;
+        Ok(issued.executed(client))
     }
 
     /// Gives `client_id` a new secret (`client_secret`, or a generated one). The previous
@@ -207,7 +229,7 @@ impl ClientCommands {
         previous_secrets_valid_until: Option<DateTime<Utc>>,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let context = self.load(client_id).await?;
+        let loaded = self.load(client_id).await?;
         let mut errors = ValidationErrors::default();
         let given = parse_given_secret(client_secret, &mut errors);
         let command = |secret: SecretRecord| {
@@ -218,7 +240,7 @@ impl ClientCommands {
             })
         };
         dry_run(
-            &context,
+            &loaded,
             command(dry_run_record(ctx.at).map_err(infra)?),
             errors,
         )?;
@@ -226,11 +248,8 @@ impl ClientCommands {
         let Some(record) = issued.record() else {
             return Err(infra(anyhow::anyhow!("no secret issued for a rotation")));
         };
-        let version = self.commit(context, command(record), ctx).await?;
-        Ok(Executed {
-            version,
-            secret: issued.into_new_secret(),
-        })
+        let client = self.commit(loaded, command(record), ctx).await?;
+        Ok(issued.executed(client))
     }
 
     /// Deletes `client_id`. Its history stays; its id may be registered again.
@@ -245,13 +264,10 @@ impl ClientCommands {
         client_id: &str,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let context = self.load(client_id).await?;
+        let loaded = self.load(client_id).await?;
         let command = ClientCommand::Delete(DeleteClient { expected_version });
-        let version = self.commit(context, command, ctx).await?;
-        Ok(Executed {
-            version,
-            secret: None,
-        })
+        let client = self.commit(loaded, command, ctx).await?;
+        Ok(Issued::None.executed(client))
     }
 
     /// Whether `plaintext` is a valid secret of `client_id` at `at`: the client exists, is not
@@ -268,8 +284,8 @@ impl ClientCommands {
         plaintext: String,
         at: DateTime<Utc>,
     ) -> Result<bool, CommandError> {
-        let client = self.load(client_id).await?.aggregate;
-        let hashes = match client.live() {
+        let loaded = self.load(client_id).await?;
+        let hashes = match loaded.aggregate().live() {
             Some(state) if state.settings.enabled && state.settings.require_client_secret => state
                 .secrets
                 .iter()
@@ -287,13 +303,13 @@ impl ClientCommands {
     /// # Errors
     /// Infrastructure failures.
     pub async fn load_client(&self, client_id: &str) -> Result<Client, CommandError> {
-        Ok(self.load(client_id).await?.aggregate)
+        Ok(self.load(client_id).await?.context.aggregate)
     }
 
     /// Loads a client: its latest snapshot (if any) and the events after it, upcast. The
     /// context is the one cqrs-es's event store builds, so `commit` numbers new events after
     /// `current_sequence` as usual.
-    async fn load(&self, client_id: &str) -> Result<Context, CommandError> {
+    async fn load(&self, client_id: &str) -> Result<Loaded, CommandError> {
         let snapshot = match self.database.load_snapshot(client_id).await {
             Ok(snapshot) => snapshot,
             Err(error) => {
@@ -301,7 +317,7 @@ impl ClientCommands {
                 None
             }
         };
-        let (snapshot_version, mut aggregate) = snapshot.unwrap_or_default();
+        let (snapshot_version, mut stamped) = snapshot.unwrap_or_default();
         let mut version = snapshot_version;
         let tail = self
             .repository
@@ -320,15 +336,31 @@ impl ClientCommands {
             let envelope = EventEnvelope::<Client>::try_from(upcast)
                 .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
             version = u64::try_from(envelope.sequence).unwrap_or(u64::MAX);
-            aggregate.apply(envelope.payload);
+            let recorded_at = EventMetadata::from_map(&envelope.metadata)
+                .map(|m| m.recorded_at)
+                .ok_or_else(|| {
+                    infra(anyhow::anyhow!(
+                        "event {version} of client {client_id} has no recorded_at"
+                    ))
+                })?;
+            stamped.apply(envelope.payload, recorded_at);
         }
-        Ok(EventStoreAggregateContext {
-            aggregate_id: client_id.to_owned(),
-            aggregate,
-            current_sequence: usize::try_from(version).unwrap_or(usize::MAX),
-            // cqrs-es's field for its own snapshot store, unused in event-store mode: here, the
-            // version of the snapshot this load started from (0 when none).
-            current_snapshot: Some(usize::try_from(snapshot_version).unwrap_or(usize::MAX)),
+        let StampedClient {
+            client: aggregate,
+            registered_at,
+            changed_at,
+        } = stamped;
+        Ok(Loaded {
+            context: EventStoreAggregateContext {
+                aggregate_id: client_id.to_owned(),
+                aggregate,
+                current_sequence: usize::try_from(version).unwrap_or(usize::MAX),
+                // cqrs-es's field for its own snapshot store, unused in event-store mode: here,
+                // the version of the snapshot this load started from (0 when none).
+                current_snapshot: Some(usize::try_from(snapshot_version).unwrap_or(usize::MAX)),
+            },
+            registered_at,
+            changed_at,
         })
     }
 
@@ -349,25 +381,33 @@ impl ClientCommands {
         Ok(Issued::Some { issued, generated })
     }
 
+    /// Decides `command` on the loaded client and, when it produces events, commits them in a
+    /// task of their own (see [`Writer`]). Returns the client as committed.
     async fn commit(
         &self,
-        mut context: Context,
+        loaded: Loaded,
         command: ClientCommand,
         ctx: &CommandContext,
-    ) -> Result<u64, CommandError> {
+    ) -> Result<StampedClient, CommandError> {
+        let Loaded {
+            mut context,
+            registered_at,
+            changed_at,
+        } = loaded;
         let sink = EventSink::default();
         context.aggregate.handle(command, &(), &sink).await?;
         let events = sink.collect().await;
-        let version = context.aggregate.version();
-        if events.is_empty() {
-            return Ok(version);
-        }
-        // Append and project under the database's writer gate (see `Database::writer_gate`).
-        let _turn = match &self.writer_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
+        let mut client = StampedClient {
+            client: context.aggregate.clone(),
+            registered_at,
+            changed_at,
         };
-        let client_id = context.aggregate_id.clone();
+        if events.is_empty() {
+            return Ok(client);
+        }
+        for event in &events {
+            client.stamp(event, ctx.at);
+        }
         let metadata = EventMetadata {
             // One event per command, so one id per event.
             event_id: uuid::Uuid::now_v7().to_string(),
@@ -376,22 +416,46 @@ impl ClientCommands {
             recorded_at: ctx.at,
             reason: ctx.reason.clone(),
         };
+        let writer = self.writer.clone();
+        let committed = client.clone();
+        tokio::spawn(async move { writer.append(context, events, metadata, committed).await })
+            .await
+            .map_err(|e| infra(anyhow::anyhow!("the commit task failed: {e}")))??;
+        Ok(client)
+    }
+}
+
+impl Writer {
+    /// Appends `events` (under the writer gate where the database needs one), saves a
+    /// snapshot when one is due, and dispatches the commit to the inline projections.
+    async fn append(
+        &self,
+        context: Context,
+        events: Vec<registry_domain::ClientEvent>,
+        metadata: EventMetadata,
+        client: StampedClient,
+    ) -> Result<(), CommandError> {
+        // Append and project under the database's writer gate (see `Database::writer_gate`).
+        let _turn = match &self.writer_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let client_id = context.aggregate_id.clone();
+        let version = client.client.version();
         let snapshot_version = context
             .current_snapshot
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or_default();
-        // Cloned only when a snapshot is due (one commit in a hundred on a long stream).
-        let snapshot = (version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY)
-            .then(|| context.aggregate.clone());
+        let snapshot_due = version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY;
         let committed = self
             .store
             .commit(events, context, metadata.to_map())
             .await?;
-        if let Some(state) = snapshot {
+        if snapshot_due {
             // A cache: failing to write one costs a longer load later, nothing else.
             if let Err(error) = self
                 .database
-                .save_snapshot(&client_id, version, &state)
+                .save_snapshot(&client_id, version, &client)
                 .await
             {
                 tracing::warn!(%error, "snapshot not saved");
@@ -400,7 +464,7 @@ impl ClientCommands {
         for query in &self.queries {
             query.dispatch(&client_id, &committed).await;
         }
-        Ok(version)
+        Ok(())
     }
 }
 
@@ -420,14 +484,28 @@ impl Issued {
         }
     }
 
-    fn into_new_secret(self) -> Option<NewSecret> {
-        match self {
+    fn executed(self, client: StampedClient) -> Executed {
+        let secret = match self {
             Self::None => None,
             Self::Some { issued, generated } => Some(NewSecret {
                 secret_id: issued.record.secret_id,
                 generated: generated.then_some(issued.plaintext),
             }),
+        };
+        Executed {
+            version: client.client.version(),
+            secret,
+            client,
         }
+    }
+}
+
+/// The error cqrs-es boxed, as an `anyhow` chain whose causes can be downcast again (a
+/// `sqlx::Error` must stay recognisable: a lost connection is a 503, not a 500).
+fn unbox(error: Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error {
+    match error.downcast::<sqlx::Error>() {
+        Ok(sqlx) => anyhow::Error::new(*sqlx),
+        Err(other) => anyhow::anyhow!(other),
     }
 }
 
@@ -457,11 +535,11 @@ fn parse_given_secret(
 /// earlier (secret format), so every violation is reported together and nothing is hashed for
 /// a command that will be refused.
 fn dry_run(
-    context: &Context,
+    loaded: &Loaded,
     command: ClientCommand,
     mut errors: ValidationErrors,
 ) -> Result<(), CommandError> {
-    match context.aggregate.decide(command) {
+    match loaded.aggregate().decide(command) {
         Err(ClientError::Invalid(invalid)) => {
             let mut all = invalid;
             all.merge(std::mem::take(&mut errors));

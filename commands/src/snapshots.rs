@@ -2,7 +2,7 @@
 //! [`SNAPSHOT_EVERY`] events, so loading a long stream reads one row and a short tail.
 
 use cqrs_es::Aggregate;
-use registry_domain::Client;
+use registry_domain::{Client, StampedClient};
 use sqlx::types::Json;
 
 use crate::database::Database;
@@ -21,14 +21,15 @@ const UPSERT: &str =
 
 impl Database {
     /// The latest snapshot of `client_id`: its version and state. A snapshot that no longer
-    /// reads as the current `Client` shape is ignored (the stream is replayed instead).
+    /// reads as the current [`StampedClient`] shape is ignored (the stream is replayed
+    /// instead).
     ///
     /// # Errors
     /// The database error.
     pub async fn load_snapshot(
         &self,
         client_id: &str,
-    ) -> Result<Option<(u64, Client)>, sqlx::Error> {
+    ) -> Result<Option<(u64, StampedClient)>, sqlx::Error> {
         let row: Option<(i64, Json<serde_json::Value>)> = match self {
             Self::Postgres(pool) => {
                 sqlx::query_as(SELECT)
@@ -46,7 +47,7 @@ impl Database {
             }
         };
         Ok(row.and_then(|(version, Json(state))| {
-            let client = serde_json::from_value::<Client>(state).ok()?;
+            let client = serde_json::from_value::<StampedClient>(state).ok()?;
             Some((u64::try_from(version).ok()?, client))
         }))
     }
@@ -60,7 +61,7 @@ impl Database {
         &self,
         client_id: &str,
         version: u64,
-        client: &Client,
+        client: &StampedClient,
     ) -> Result<(), sqlx::Error> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
         match self {

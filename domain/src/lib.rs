@@ -14,7 +14,7 @@ use cqrs_es::persist::EventUpcaster;
 
 pub use client::{
     Client, ClientCommand, ClientError, ClientEvent, ClientSettings, ClientSettingsInput,
-    ClientState,
+    ClientState, StampedClient,
 };
 pub use metadata::EventMetadata;
 

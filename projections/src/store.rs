@@ -39,6 +39,9 @@ pub enum ReadError {
     /// A stored event could not be applied.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// The task running a database step panicked or was cancelled.
+    #[error("a database task failed")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// What one projector batch did.
@@ -339,10 +342,24 @@ macro_rules! read_store_impl {
                 Ok(events)
             }
 
+            /// Opens a transaction with `statement` in a task of its own, so that the caller
+            /// going away (a client disconnect drops the request's future) cannot interrupt
+            /// the `BEGIN` half-way: sqlx 0.8 then leaves the connection inside a transaction
+            /// it does not know about (PostgreSQL: the depth is counted only once the server
+            /// answered), and the pool hands that connection to the next caller. Once the
+            /// `Transaction` exists, dropping it rolls back.
+            async fn begin_detached(
+                &self,
+                statement: &'static str,
+            ) -> Result<sqlx::Transaction<'static, $db>, ReadError> {
+                let pool = self.pool.clone();
+                Ok(tokio::spawn(async move { pool.begin_with(statement).await }).await??)
+            }
+
             /// Opens a transaction that writes read models.
             async fn begin_projection(&self) -> Result<sqlx::Transaction<'static, $db>, ReadError> {
                 let dialect: &Dialect = &$dialect;
-                let mut tx = self.pool.begin_with(dialect.begin).await?;
+                let mut tx = self.begin_detached(dialect.begin).await?;
                 if let Some(relax) = dialect.relaxed_commit {
                     sqlx::query(relax).execute(&mut *tx).await?;
                 }
@@ -676,7 +693,7 @@ macro_rules! read_store_impl {
             #[tracing::instrument(skip_all)]
             async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
                 let dialect: &Dialect = &$dialect;
-                let mut tx = self.pool.begin_with(dialect.begin_snapshot).await?;
+                let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
                 let position: i64 = sqlx::query_scalar(
                     "select coalesce(max(last_position), 0) from client_detail",
                 )
@@ -752,7 +769,7 @@ macro_rules! read_store_impl {
                 sink: Sender<Chunk>,
             ) -> Result<(), ReadError> {
                 let dialect: &Dialect = &$dialect;
-                let mut tx = self.pool.begin_with(dialect.begin_snapshot).await?;
+                let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
                 let position: i64 =
                     sqlx::query_scalar("select coalesce(max(last_position), 0) from client_detail")
                         .fetch_one(&mut *tx)

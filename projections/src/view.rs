@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use registry_domain::client::{ClientEvent, ClientSettings};
 use registry_domain::values::SecretRecord;
+use registry_domain::StampedClient;
 use serde::{Deserialize, Serialize};
 
 use crate::stored::StoredEvent;
@@ -44,6 +45,23 @@ pub struct ClientView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl ClientView {
+    /// The view of a live client as the write side holds it (the state a command committed):
+    /// the same view the projection builds from the same events. `None` unless the client is
+    /// registered and not deleted.
+    pub fn from_write_model(stamped: &StampedClient) -> Option<Self> {
+        let state = stamped.client.live()?;
+        Some(Self {
+            client_id: state.client_id.to_string(),
+            settings: state.settings.clone(),
+            secrets: state.secrets.iter().map(SecretView::from).collect(),
+            version: stamped.client.version(),
+            created_at: stamped.registered_at?,
+            updated_at: stamped.changed_at?,
+        })
+    }
 }
 
 /// The detail row of one client id: its view, whether it is deleted, and the feed position of

@@ -7,6 +7,7 @@ mod concurrency;
 mod defaults;
 mod errors;
 mod exports;
+mod faults;
 mod feed;
 mod lifecycle;
 mod projector;

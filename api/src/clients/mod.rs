@@ -116,9 +116,7 @@ pub async fn create_client(
         .commands
         .register(&ctx, &client_id, body.settings(), body.client_secret)
         .await?;
-    let view = state
-        .client_after_write(&client_id, executed.version)
-        .await?;
+    let view = AppState::client_after_write(&executed)?;
     let body = ClientResponse::new(view, executed.secret.as_ref());
     let mut response = with_etag(StatusCode::CREATED, body.version, Json(&body));
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/clients/{client_id}")) {
@@ -268,9 +266,7 @@ pub async fn update_client(
         .commands
         .update(&ctx, &client_id, body.settings(), expected_version)
         .await?;
-    let view = state
-        .client_after_write(&client_id, executed.version)
-        .await?;
+    let view = AppState::client_after_write(&executed)?;
     let body = ClientResponse::new(view, executed.secret.as_ref());
     Ok(with_etag(StatusCode::OK, body.version, Json(&body)))
 }
@@ -328,9 +324,7 @@ pub async fn rotate_secret(
             expected_version,
         )
         .await?;
-    let view = state
-        .client_after_write(&client_id, executed.version)
-        .await?;
+    let view = AppState::client_after_write(&executed)?;
     let secret = executed
         .secret
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("rotation returned no secret")))?;

@@ -5,6 +5,7 @@ mod commands;
 mod errors;
 mod events;
 mod settings;
+mod stamped;
 
 #[cfg(test)]
 mod tests;
@@ -17,3 +18,4 @@ pub use settings::{
     ClientChanges, ClientSettings, ClientSettingsInput, MAX_CORS_ORIGINS, MAX_GRANT_TYPES,
     MAX_REDIRECT_URIS, MAX_SCOPES,
 };
+pub use stamped::StampedClient;

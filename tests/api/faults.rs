@@ -1,0 +1,253 @@
+//! Faults: clients that abandon requests at any moment, and what must hold afterwards.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use registry_commands::Database;
+use registry_tests::{
+    backend_tests, eventually, service_client, spa_client, Backend, TestApp, ADMIN_TOKEN,
+};
+use tower::ServiceExt;
+
+backend_tests!(
+    abandoned_requests_leave_no_transaction_or_lock_behind,
+    a_committed_write_keeps_its_secret_when_the_read_model_fails,
+);
+
+/// A small xorshift generator: the test needs spread, not quality, and prints its seed.
+struct Random(u64);
+
+impl Random {
+    fn seeded() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("abandon schedule seed: {seed}");
+        Self(seed)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+fn authed(builder: axum::http::request::Builder) -> axum::http::request::Builder {
+    builder
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+}
+
+/// One request of the mix that abandoned clients send: every kind of write, and the reads
+/// that open transactions (exports).
+fn request(kind: u64, i: u64) -> Request<Body> {
+    let target = format!("target-{}", i % 8);
+    let builder = match kind {
+        0 => authed(Request::post("/api/v1/clients")),
+        1 => authed(Request::post("/api/v1/clients")),
+        2 => authed(Request::put(format!("/api/v1/clients/{target}"))),
+        3 => authed(Request::post(format!("/api/v1/clients/{target}/secret"))),
+        4 => authed(Request::get("/api/v1/clients/export.xlsx?search=abandon")),
+        5 => authed(Request::delete(format!("/api/v1/clients/gone-{i}"))),
+        _ => authed(Request::post(format!(
+            "/api/v1/clients/{target}/secret/verify"
+        ))),
+    };
+    let body = match kind {
+        0 => spa_client(&format!("abandon-{i}"), &format!("Abandoned {i}")).to_string(),
+        1 => service_client(&format!("abandon-{i}"), None).to_string(),
+        2 => {
+            let mut body = service_client(&target, None);
+            body["client_name"] = format!("Renamed {i}").into();
+            body.as_object_mut().map(|b| b.remove("client_secret"));
+            body.to_string()
+        }
+        3 => "{}".to_owned(),
+        6 => r#"{"client_secret": "not-the-secret-of-anything"}"#.to_owned(),
+        _ => String::new(),
+    };
+    builder.body(Body::from(body)).unwrap()
+}
+
+/// Whether any session of the app's database sits inside a transaction (PostgreSQL), or
+/// another connection holds SQLite's write lock.
+async fn transaction_left_open(app: &TestApp) -> bool {
+    match &app.database {
+        Database::Postgres(pool) => {
+            let open: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where datname = current_database() \
+                 and pid <> pg_backend_pid() and state like 'idle in transaction%'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            open > 0
+        }
+        Database::Sqlite(_) => {
+            use sqlx::{ConnectOptions, Connection};
+            let file = app.sqlite_file().unwrap();
+            let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(file)
+                .busy_timeout(Duration::from_millis(200))
+                .connect()
+                .await
+                .unwrap();
+            let taken = sqlx::query("begin immediate")
+                .execute(&mut connection)
+                .await
+                .is_ok();
+            if taken {
+                sqlx::query("rollback")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            connection.close().await.unwrap();
+            !taken
+        }
+    }
+}
+
+/// Hundreds of requests abandoned by their clients at random moments of their life (before,
+/// during and after the commit; during an export's read transaction); then writes succeed at
+/// once and no connection is left inside a transaction.
+async fn abandoned_requests_leave_no_transaction_or_lock_behind(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    for i in 0..8 {
+        app.create_client(&service_client(&format!("target-{i}"), None))
+            .await
+            .assert_status(201);
+    }
+    let mut random = Random::seeded();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let kind = random.below(7);
+        // Most cut within a few milliseconds (mid-flight), some never (complete normally).
+        let cut = Duration::from_micros(random.below(30_000));
+        let request = request(kind, i);
+        let router = app.router.clone();
+        tasks.spawn(async move {
+            let _ = tokio::time::timeout(cut, router.oneshot(request)).await;
+        });
+        if i % 16 == 15 {
+            tokio::time::sleep(Duration::from_millis(random.below(5))).await;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+
+    // Everything abandoned has finished or rolled back within moments (a generous bound: a
+    // leaked transaction stays open for ever).
+    eventually(20, "no transaction left open", || async {
+        !transaction_left_open(&app).await
+    })
+    .await;
+
+    // Writes succeed at once, through every pooled connection (16 at a time).
+    let after = async {
+        let mut writers = tokio::task::JoinSet::new();
+        for i in 0..32 {
+            let router = app.router.clone();
+            writers.spawn(async move {
+                let create = authed(Request::post("/api/v1/clients"))
+                    .body(Body::from(
+                        spa_client(&format!("after-{i}"), "After").to_string(),
+                    ))
+                    .unwrap();
+                let status = router.clone().oneshot(create).await.unwrap().status();
+                let update = authed(Request::put(format!("/api/v1/clients/target-{}", i % 8)))
+                    .body(Body::from({
+                        let mut body = service_client(&format!("target-{}", i % 8), None);
+                        body["client_name"] = format!("After {i}").into();
+                        body.as_object_mut().map(|b| b.remove("client_secret"));
+                        body.to_string()
+                    }))
+                    .unwrap();
+                let updated = router.oneshot(update).await.unwrap().status();
+                (status.as_u16(), updated.as_u16())
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(result) = writers.join_next().await {
+            statuses.push(result.unwrap());
+        }
+        statuses
+    };
+    let statuses = tokio::time::timeout(Duration::from_secs(60), after)
+        .await
+        .expect("writes after abandoned requests never finished: the store is wedged");
+    for (created, updated) in &statuses {
+        assert_eq!(*created, 201, "{statuses:?}");
+        assert!(
+            *updated == 200 || *updated == 409,
+            "update: {updated} ({statuses:?})"
+        );
+    }
+    let list = app
+        .get_json("/api/v1/clients?search=after-&limit=100")
+        .await;
+    assert_eq!(list["total"], 32);
+    assert!(!transaction_left_open(&app).await);
+}
+
+/// Runs one statement on the app's database.
+async fn execute(app: &TestApp, sql: &str) {
+    match &app.database {
+        Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Database::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+    }
+    .unwrap();
+}
+
+/// A write whose events committed is answered from the state it committed: when the read
+/// model cannot be read or written afterwards, the caller still gets its one-time secret
+/// (and the old secret, revoked by the rotation, is not the only one left to anybody).
+async fn a_committed_write_keeps_its_secret_when_the_read_model_fails(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    execute(
+        &app,
+        "alter table client_detail rename to client_detail_away",
+    )
+    .await;
+
+    let created = app.create_client(&service_client("billing", None)).await;
+    created.assert_status(201);
+    let secret = created.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(created.json()["version"], 1);
+    assert_eq!(created.etag_version(), Some(1));
+
+    let rotated = app.rotate_secret("billing", None).await;
+    rotated.assert_status(200);
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    assert_eq!(rotated.json()["version"], 2);
+
+    execute(
+        &app,
+        "alter table client_detail_away rename to client_detail",
+    )
+    .await;
+    let verify = |plaintext: String| {
+        let app = &app;
+        async move {
+            app.request(
+                axum::http::Method::POST,
+                "/api/v1/clients/billing/secret/verify",
+                Some(&serde_json::json!({ "client_secret": plaintext })),
+                &[],
+            )
+            .await
+            .json()["valid"]
+                .as_bool()
+                .unwrap()
+        }
+    };
+    assert!(verify(new_secret).await, "the secret handed out works");
+    assert!(!verify(secret).await, "the rotated-out one does not");
+    // The projector repairs the read model.
+    app.projector.drain().await.unwrap();
+    assert_eq!(app.get_client("billing").await.etag_version(), Some(2));
+}
