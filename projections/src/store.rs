@@ -255,6 +255,12 @@ const SELECT_INDEX_ROWS: &str = "select d.client_id, d.version, d.deleted, l.cli
 
 const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
 
+/// The first event in `($1, $2]` that the client rows do not reflect.
+const FIRST_UNPROJECTED: &str = "select min(e.global_position) from events e \
+     left join client_detail d on d.client_id = e.aggregate_id \
+     where e.global_position > $1 and e.global_position <= $2 \
+     and (d.version is null or d.version < e.sequence)";
+
 /// Moves a checkpoint forward, never back.
 const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
      values ($1, $2) on conflict (projection) do update set position = \
@@ -631,6 +637,29 @@ macro_rules! read_store_impl {
                 Ok(count.build_query_scalar().fetch_one(&mut **tx).await?)
             }
 
+            /// The last feed position up to which the rows `tx` sees reflect every event: the
+            /// checkpoint (read in the same snapshot as the rows), moved forward over the
+            /// events after it that the rows already reflect (inline projections), up to
+            /// `head`. `head` is the final position read *before* the snapshot began, so every
+            /// event up to it is visible in the snapshot. Never `max(last_position)`: on
+            /// PostgreSQL a row for position 101 can be written while 100 (another client) is
+            /// committed and not projected yet.
+            async fn complete_position(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                head: i64,
+            ) -> Result<i64, ReadError> {
+                let checkpoint = Self::checkpoint(tx).await?;
+                if checkpoint >= head {
+                    return Ok(checkpoint);
+                }
+                let first_missing: Option<i64> = sqlx::query_scalar(FIRST_UNPROJECTED)
+                    .bind(checkpoint)
+                    .bind(head)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(first_missing.map_or(head, |missing| (missing - 1).max(checkpoint)))
+            }
+
             async fn checkpoint(
                 tx: &mut sqlx::Transaction<'static, $db>,
             ) -> Result<i64, ReadError> {
@@ -693,12 +722,9 @@ macro_rules! read_store_impl {
             #[tracing::instrument(skip_all)]
             async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
                 let dialect: &Dialect = &$dialect;
+                let head = self.head().await?;
                 let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
-                let position: i64 = sqlx::query_scalar(
-                    "select coalesce(max(last_position), 0) from client_detail",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
+                let position = Self::complete_position(&mut tx, head).await?;
                 let rows = sqlx::query(SELECT_INDEX_ROWS).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -769,11 +795,9 @@ macro_rules! read_store_impl {
                 sink: Sender<Chunk>,
             ) -> Result<(), ReadError> {
                 let dialect: &Dialect = &$dialect;
+                let head = self.head().await?;
                 let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
-                let position: i64 =
-                    sqlx::query_scalar("select coalesce(max(last_position), 0) from client_detail")
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let position = Self::complete_position(&mut tx, head).await?;
                 let total = Self::count(&mut tx, query).await?;
                 let start = Chunk::Start {
                     position,

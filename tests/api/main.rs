@@ -10,6 +10,7 @@ mod exports;
 mod faults;
 mod feed;
 mod lifecycle;
+mod processes;
 mod projector;
 mod search;
 mod secrets;
