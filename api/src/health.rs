@@ -48,8 +48,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse
     Ok(Json(HealthResponse { status: "ok" }))
 }
 
-/// Prometheus metrics (text exposition format): the projector's checkpoint, the feed head, the
-/// lag between them, projection failures, and whether this process is the projector.
+/// Prometheus metrics (text exposition format): the projector's checkpoint, the latest
+/// committed position, the lag between them, this process's search index position and lag,
+/// projection failures, and whether this process is the projector. Two index lookups and
+/// in-memory counters: a scrape never takes a lock a writer waits for.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
@@ -62,7 +64,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
     let projector = &state.projector;
-    let metrics: [(&str, &str, &str, u64); 6] = [
+    let index_position = state.search.position();
+    let metrics: [(&str, &str, &str, u64); 8] = [
         (
             "registry_projector_checkpoint_position",
             "gauge",
@@ -72,13 +75,25 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         (
             "registry_feed_head_position",
             "gauge",
-            "Last final position of the global feed.",
+            "Latest committed position of the global feed.",
             u64::try_from(status.head).unwrap_or_default(),
+        ),
+        (
+            "registry_search_index_position",
+            "gauge",
+            "Feed position up to which this process's search index reflects every event.",
+            u64::try_from(index_position).unwrap_or_default(),
+        ),
+        (
+            "registry_search_index_lag_positions",
+            "gauge",
+            "Feed positions between this process's search index and the latest committed one.",
+            u64::try_from(status.head - index_position).unwrap_or_default(),
         ),
         (
             "registry_projector_lag_events",
             "gauge",
-            "Events in the feed after the projector's checkpoint.",
+            "Feed positions after the projector's checkpoint (events, less rolled-back inserts).",
             status.lag,
         ),
         (

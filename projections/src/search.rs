@@ -213,6 +213,12 @@ impl SearchIndex {
         Self::default()
     }
 
+    /// The feed position up to which the index reflects every event (it may also reflect
+    /// later events of this process's own writes, applied inline).
+    pub fn position(&self) -> i64 {
+        self.position.load(AtomicOrdering::Acquire)
+    }
+
     /// Whether the index is loaded and may answer searches.
     pub fn is_ready(&self) -> bool {
         self.ready.load(AtomicOrdering::Acquire)

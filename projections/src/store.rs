@@ -55,14 +55,16 @@ pub struct Batch {
     pub records: Vec<ClientRecord>,
 }
 
-/// How far the projection is behind the feed.
+/// How far the projection is behind the feed. Read without the feed barrier (two index
+/// lookups), so asking never makes a writer wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectorStatus {
     /// The last feed position the projector applied.
     pub checkpoint: i64,
-    /// The last final feed position.
+    /// The latest committed feed position (an event below it may still be in flight on
+    /// PostgreSQL: this is not the safe position the feed stops at).
     pub head: i64,
-    /// Events in the feed after the checkpoint.
+    /// Positions between the checkpoint and the head (events, less rolled-back inserts).
     pub lag: u64,
 }
 
@@ -154,7 +156,8 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError`]; the old rows stay then.
     async fn rebuild(&self) -> Result<u64, ReadError>;
 
-    /// The projector's checkpoint, the feed head and the lag between them.
+    /// The projector's checkpoint, the latest committed position and the lag between them,
+    /// without taking the feed barrier.
     ///
     /// # Errors
     /// [`ReadError::Database`].
@@ -270,7 +273,9 @@ const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection
 const RESET_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
      values ($1, 0) on conflict (projection) do update set position = 0";
 
-const COUNT_AFTER: &str = "select count(*) from events where global_position > $1";
+/// The latest committed position, without the feed barrier (for status and metrics, which
+/// must never make writers wait).
+const LATEST_POSITION: &str = "select coalesce(max(global_position), 0) from events";
 
 /// Appends the search and filter conditions of `query` (after a `WHERE true`).
 macro_rules! push_filters {
@@ -951,20 +956,18 @@ macro_rules! read_store_impl {
             }
 
             async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
-                let head = self.head().await?;
+                let head: i64 = sqlx::query_scalar(LATEST_POSITION)
+                    .fetch_one(&self.pool)
+                    .await?;
                 let checkpoint: Option<i64> = sqlx::query_scalar(SELECT_CHECKPOINT)
                     .bind(CLIENTS_PROJECTION)
                     .fetch_optional(&self.pool)
                     .await?;
                 let checkpoint = checkpoint.unwrap_or(0);
-                let lag: i64 = sqlx::query_scalar(COUNT_AFTER)
-                    .bind(checkpoint)
-                    .fetch_one(&self.pool)
-                    .await?;
                 Ok(ProjectorStatus {
                     checkpoint,
                     head,
-                    lag: u64::try_from(lag).unwrap_or_default(),
+                    lag: u64::try_from(head - checkpoint).unwrap_or_default(),
                 })
             }
 

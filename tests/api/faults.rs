@@ -13,6 +13,7 @@ use tower::ServiceExt;
 backend_tests!(
     abandoned_requests_leave_no_transaction_or_lock_behind,
     a_committed_write_keeps_its_secret_when_the_read_model_fails,
+    metrics_never_wait_for_writers,
 );
 
 /// A small xorshift generator: the test needs spread, not quality, and prints its seed.
@@ -250,4 +251,31 @@ async fn a_committed_write_keeps_its_secret_when_the_read_model_fails(backend: B
     // The projector repairs the read model.
     app.projector.drain().await.unwrap();
     assert_eq!(app.get_client("billing").await.etag_version(), Some(2));
+}
+
+/// `/metrics` is anonymous: it must never take the feed barrier's exclusive lock (which waits
+/// for every writer in flight and makes every later writer wait behind it). A writer that
+/// holds its share of the barrier (an insert not committed yet) does not delay a scrape.
+async fn metrics_never_wait_for_writers(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let other = app.connect_again().await;
+    // A writer in the middle of its transaction.
+    let held = match &other {
+        Database::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("select pg_advisory_xact_lock_shared(1380273993)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            Some(tx)
+        }
+        Database::Sqlite(_) => None,
+    };
+    let scrape = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    scrape.assert_status(200);
+    let text = String::from_utf8(scrape.body).unwrap();
+    assert!(text.contains("registry_search_index_position "), "{text}");
+    drop(held);
 }

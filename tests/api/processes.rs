@@ -37,7 +37,12 @@ async fn a_process_started_before_a_projection_catches_up_still_indexes_it(backe
     };
     first
         .commands_without_projection()
-        .register(&context, "slow-projection", public_settings("Slow projection"), None)
+        .register(
+            &context,
+            "slow-projection",
+            public_settings("Slow projection"),
+            None,
+        )
         .await
         .unwrap();
     first
