@@ -158,7 +158,8 @@ where
     }
 }
 
-/// Query parameters. Rejections are 400 `invalid_query`, naming the parameter.
+/// Query parameters. Rejections are 400 `invalid_query`, naming the parameter; a value with
+/// U+0000 is refused before it can reach a query (PostgreSQL text cannot hold it).
 #[derive(Debug)]
 pub struct AppQuery<T>(pub T);
 
@@ -171,6 +172,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0'))
+        {
+            return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+                field: name.into_owned(),
+                message: "must not contain the NUL character (U+0000)".to_owned(),
+            }]));
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)

@@ -10,7 +10,7 @@ use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore, Query};
 use registry_domain::client::{
     ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient, ValidationErrors,
 };
-use registry_domain::values::SecretRecord;
+use registry_domain::values::{ClientId, SecretRecord};
 use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata, StampedClient};
 
 use crate::database::Database;
@@ -310,6 +310,20 @@ impl ClientCommands {
     /// context is the one cqrs-es's event store builds, so `commit` numbers new events after
     /// `current_sequence` as usual.
     async fn load(&self, client_id: &str) -> Result<Loaded, CommandError> {
+        if ClientId::parse(client_id).is_err() {
+            // No stream can exist under an id the rules refuse (nothing is looked up: such an
+            // id may hold characters the database cannot, such as U+0000 on PostgreSQL).
+            return Ok(Loaded {
+                context: EventStoreAggregateContext {
+                    aggregate_id: client_id.to_owned(),
+                    aggregate: Client::default(),
+                    current_sequence: 0,
+                    current_snapshot: Some(0),
+                },
+                registered_at: None,
+                changed_at: None,
+            });
+        }
         let snapshot = match self.database.load_snapshot(client_id).await {
             Ok(snapshot) => snapshot,
             Err(error) => {

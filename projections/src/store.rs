@@ -714,6 +714,9 @@ macro_rules! read_store_impl {
             }
 
             async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
+                if !storable(client_id) {
+                    return Ok(None);
+                }
                 let row = sqlx::query(SELECT_RECORD)
                     .bind(client_id)
                     .fetch_optional(&self.pool)
@@ -766,6 +769,9 @@ macro_rules! read_store_impl {
 
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
             async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
+                if !storable(client_id) {
+                    return Ok(None);
+                }
                 let document: Option<Json<ClientView>> = sqlx::query_scalar(SELECT_DETAIL)
                     .bind(client_id)
                     .fetch_optional(&self.pool)
@@ -775,6 +781,9 @@ macro_rules! read_store_impl {
 
             #[tracing::instrument(skip_all, fields(client_id = %client_id))]
             async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
+                if !storable(client_id) {
+                    return Ok(Vec::new());
+                }
                 Self::stream_range(&self.pool, client_id, 0, u64::MAX).await
             }
 
@@ -989,6 +998,13 @@ macro_rules! read_store_impl {
             }
         }
     };
+}
+
+/// Whether `client_id` can be stored at all: PostgreSQL text cannot hold U+0000 (a query
+/// binding it fails), and no registered id contains it, so such an id names no client and is
+/// never sent to the database.
+fn storable(client_id: &str) -> bool {
+    !client_id.contains('\0')
 }
 
 struct AlwaysHeld;

@@ -14,6 +14,7 @@ backend_tests!(
     abandoned_requests_leave_no_transaction_or_lock_behind,
     a_committed_write_keeps_its_secret_when_the_read_model_fails,
     metrics_never_wait_for_writers,
+    nul_characters_never_reach_the_database,
 );
 
 /// A small xorshift generator: the test needs spread, not quality, and prints its seed.
@@ -278,4 +279,72 @@ async fn metrics_never_wait_for_writers(backend: Backend) {
     let text = String::from_utf8(scrape.body).unwrap();
     assert!(text.contains("registry_search_index_position "), "{text}");
     drop(held);
+}
+
+/// U+0000 cannot be stored in PostgreSQL text: an id or filter holding it must be answered
+/// like any other unknown id or bad filter, never with a 500, on both backends.
+async fn nul_characters_never_reach_the_database(backend: Backend) {
+    use axum::http::Method;
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let mut put_body = service_client("a", None);
+    put_body.as_object_mut().unwrap().remove("client_id");
+    let verify_body = serde_json::json!({"client_secret": "0123456789abcdef0123"});
+    let cases: Vec<(Method, &str, Option<&serde_json::Value>, u16)> = vec![
+        (Method::GET, "/api/v1/clients/a%00b", None, 404),
+        (Method::PUT, "/api/v1/clients/a%00b", Some(&put_body), 404),
+        (Method::DELETE, "/api/v1/clients/a%00b", None, 404),
+        (Method::GET, "/api/v1/clients/a%00b/history", None, 404),
+        (Method::GET, "/api/v1/clients/a%00b/history.xlsx", None, 404),
+        (
+            Method::GET,
+            "/api/v1/clients/a%00b?as_of_version=1",
+            None,
+            404,
+        ),
+        (Method::POST, "/api/v1/clients/a%00b/secret", None, 404),
+        (
+            Method::POST,
+            "/api/v1/clients/a%00b/secret/verify",
+            Some(&verify_body),
+            200,
+        ),
+        (Method::GET, "/api/v1/events?client_id=a%00b", None, 400),
+        (Method::GET, "/api/v1/events?actor=a%00b", None, 400),
+        (Method::GET, "/api/v1/events?event_type=a%00b", None, 400),
+        (Method::GET, "/api/v1/clients?search=a%00b", None, 400),
+        (
+            Method::GET,
+            "/api/v1/clients/export.xlsx?search=a%00b",
+            None,
+            400,
+        ),
+        (
+            Method::GET,
+            "/api/v1/clients/export.pdf?search=%00",
+            None,
+            400,
+        ),
+    ];
+    for (method, path, body, status) in cases {
+        let response = app.request(method.clone(), path, body, &[]).await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    let mut hostile = spa_client("a\u{0}b", "Nul");
+    let fields = app
+        .create_client(&hostile)
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["client_id"]);
+    hostile["client_id"] = "fine".into();
+    hostile["client_name"] = "a\u{0}b".into();
+    let fields = app
+        .create_client(&hostile)
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["client_name"]);
 }
