@@ -10,7 +10,7 @@ pub mod client;
 pub mod metadata;
 pub mod values;
 
-use cqrs_es::persist::EventUpcaster;
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 
 pub use client::{
     Client, ClientCommand, ClientError, ClientEvent, ClientSettings, ClientSettingsInput,
@@ -20,7 +20,26 @@ pub use metadata::EventMetadata;
 
 /// The upcasters that bring stored events of older `event_version`s to the current shape.
 /// Every reader of stored events (aggregate loading, projections, the feed) applies them.
-/// Empty while every event is at its first version.
+///
+/// - `ClientUpdated` 1.0 → 1.1: 1.1 added `revoked_secrets`. A 1.0 event revoked none (a
+///   client made public kept its secrets then), which is what the field's absence already
+///   reads as; the payload is unchanged, the version says it was read as 1.1.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
-    Vec::new()
+    vec![Box::new(ClientUpdatedRevokedNothing)]
+}
+
+/// `ClientUpdated` 1.0 → 1.1 (see [`upcasters`]).
+struct ClientUpdatedRevokedNothing;
+
+impl EventUpcaster for ClientUpdatedRevokedNothing {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        event_type == "ClientUpdated" && event_version == "1.0"
+    }
+
+    fn upcast(&self, event: SerializedEvent) -> SerializedEvent {
+        SerializedEvent {
+            event_version: client::CLIENT_UPDATED_VERSION.to_owned(),
+            ..event
+        }
+    }
 }

@@ -130,8 +130,16 @@ impl ClientRecord {
             },
             (Some(mut record), payload) if !record.deleted => {
                 match payload {
-                    ClientEvent::ClientUpdated { changes, secret } => {
+                    ClientEvent::ClientUpdated {
+                        changes,
+                        secret,
+                        revoked_secrets,
+                    } => {
                         changes.apply_to(&mut record.view.settings);
+                        record
+                            .view
+                            .secrets
+                            .retain(|s| !revoked_secrets.contains(&s.secret_id));
                         record
                             .view
                             .secrets

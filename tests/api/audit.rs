@@ -76,7 +76,12 @@ async fn history_lists_every_change_with_before_and_after(backend: Backend) {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     for event in events {
         assert_eq!(event["actor"], "admin");
-        assert_eq!(event["event_version"], "1.0");
+        let version = if event["event_type"] == "ClientUpdated" {
+            "1.1"
+        } else {
+            "1.0"
+        };
+        assert_eq!(event["event_version"], version);
         assert!(event["request_id"].as_str().is_some_and(|r| !r.is_empty()));
         assert!(event["recorded_at"].is_string() && event["event_id"].is_string());
     }

@@ -1,10 +1,90 @@
 //! Secrets: the plaintext appears once, in the response that created it, and nowhere in the
 //! database.
 
-use registry_tests::{backend_tests, service_client, Backend, TestApp};
+use axum::http::Method;
+use registry_tests::{backend_tests, service_client, spa_client, Backend, TestApp};
 use serde_json::json;
 
-backend_tests!(no_plaintext_secret_is_stored_anywhere);
+backend_tests!(
+    no_plaintext_secret_is_stored_anywhere,
+    a_secret_revoked_by_going_public_never_comes_back,
+);
+
+async fn verifies(app: &TestApp, client_id: &str, secret: &str) -> bool {
+    let response = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/secret/verify"),
+            Some(&json!({ "client_secret": secret })),
+            &[],
+        )
+        .await;
+    response.assert_status(200);
+    response.json()["valid"].as_bool().unwrap()
+}
+
+/// Confidential → public revokes every secret (recorded in the event); public →
+/// confidential issues a new one, shown once, and the old (possibly leaked) one never
+/// verifies again.
+async fn a_secret_revoked_by_going_public_never_comes_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut web = spa_client("web", "Web app");
+    web["require_client_secret"] = true.into();
+    let created = app.create_client(&web).await;
+    created.assert_status(201);
+    let old = created.json()["client_secret"].as_str().unwrap().to_owned();
+    let old_id = created.json()["secrets"][0]["secret_id"].clone();
+    assert!(verifies(&app, "web", &old).await);
+
+    web["require_client_secret"] = false.into();
+    let public = app.update_client("web", &web, Some(1)).await;
+    public.assert_status(200);
+    assert_eq!(public.json()["secrets"], json!([]));
+    assert!(public.json().get("client_secret").is_none());
+    assert!(!verifies(&app, "web", &old).await);
+
+    web["require_client_secret"] = true.into();
+    let confidential = app.update_client("web", &web, Some(2)).await;
+    confidential.assert_status(200);
+    let new = confidential.json()["client_secret"]
+        .as_str()
+        .expect("a new secret, shown once")
+        .to_owned();
+    assert_ne!(new, old);
+    let secrets = confidential.json()["secrets"].as_array().unwrap().clone();
+    assert_eq!(secrets.len(), 1);
+    assert_ne!(secrets[0]["secret_id"], old_id);
+    assert!(
+        !verifies(&app, "web", &old).await,
+        "the old secret stays revoked"
+    );
+    assert!(verifies(&app, "web", &new).await);
+    assert_eq!(
+        app.get_client("web").await.json()["secrets"],
+        json!(secrets)
+    );
+
+    // The history records the revocation.
+    let history = app.get_json("/api/v1/clients/web/history").await;
+    let to_public = &history["events"][1];
+    let secrets_change = to_public["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "secrets")
+        .unwrap_or_else(|| panic!("no secrets change in {to_public}"));
+    assert_eq!(secrets_change["before"], json!([old_id]));
+    assert_eq!(secrets_change["after"], json!([]));
+    assert_eq!(to_public["event_version"], "1.1");
+    let stored = app.events_of("web").await;
+    assert_eq!(stored[1].0, "ClientUpdated");
+    let feed = app.get_json("/api/v1/events?client_id=web").await;
+    let payload = feed["events"][1].to_string();
+    assert!(
+        payload.contains("revoked_secrets") && payload.contains(old_id.as_str().unwrap()),
+        "the event names the revoked secret: {payload}"
+    );
+}
 
 async fn no_plaintext_secret_is_stored_anywhere(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -67,11 +67,14 @@ impl Client {
     }
 
     /// Whether an update that sets `require_client_secret` at `at` needs a newly generated
-    /// secret: the client becomes (or stays) confidential without an active secret. The write
-    /// side asks this before hashing, so it only pays for argon2 when a secret will be used.
+    /// secret: the client becomes confidential (a public client's old secrets never come
+    /// back), or stays confidential without an active secret. The write side asks this before
+    /// hashing, so it only pays for argon2 when a secret will be used.
     pub fn update_needs_secret(&self, require_client_secret: bool, at: DateTime<Utc>) -> bool {
-        self.live()
-            .is_some_and(|state| require_client_secret && !state.has_active_secret(at))
+        self.live().is_some_and(|state| {
+            require_client_secret
+                && (!state.settings.require_client_secret || !state.has_active_secret(at))
+        })
     }
 
     /// Decides which event, if any, `command` produces. Pure: no I/O, no clock.
@@ -163,12 +166,21 @@ impl Client {
             return Err(ClientError::Invalid(errors));
         };
         let changes = ClientChanges::between(&state.settings, &settings);
+        // A client made public loses every secret; one made confidential again loses any a
+        // 1.0 event left behind (it gets a new one above).
+        let revoked_secrets: Vec<String> =
+            if state.settings.require_client_secret != settings.require_client_secret {
+                state.secrets.iter().map(|s| s.secret_id.clone()).collect()
+            } else {
+                Vec::new()
+            };
         if changes.is_empty() && cmd.new_secret.is_none() {
             return Ok(None);
         }
         Ok(Some(ClientEvent::ClientUpdated {
             changes,
             secret: cmd.new_secret,
+            revoked_secrets,
         }))
     }
 
@@ -233,8 +245,18 @@ impl Aggregate for Client {
                 settings,
                 secrets: secret.into_iter().collect(),
             }),
-            (Lifecycle::Active(mut state), ClientEvent::ClientUpdated { changes, secret }) => {
+            (
+                Lifecycle::Active(mut state),
+                ClientEvent::ClientUpdated {
+                    changes,
+                    secret,
+                    revoked_secrets,
+                },
+            ) => {
                 changes.apply_to(&mut state.settings);
+                state
+                    .secrets
+                    .retain(|s| !revoked_secrets.contains(&s.secret_id));
                 state.secrets.extend(secret);
                 Lifecycle::Active(state)
             }

@@ -5,9 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::settings::{ClientChanges, ClientSettings};
 use crate::values::{ClientId, SecretRecord};
 
-/// The current shape of every event. A change of shape gets a new version and an upcaster
-/// (see [`crate::upcasters`]); stored events are never rewritten.
+/// The shape version of `ClientRegistered`, `ClientSecretRotated` and `ClientDeleted`. A
+/// change of shape gets a new version and an upcaster (see [`crate::upcasters`]); stored
+/// events are never rewritten.
 pub const EVENT_VERSION: &str = "1.0";
+
+/// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets`. A 1.0 event revoked
+/// nothing (making a client public kept its secrets then); its upcaster says so explicitly.
+pub const CLIENT_UPDATED_VERSION: &str = "1.1";
 
 /// What happened to a client. Past tense, immutable once stored. Secrets appear only as
 /// [`SecretRecord`]s (id and argon2id hash), never in plaintext.
@@ -27,9 +32,15 @@ pub enum ClientEvent {
     ClientUpdated {
         /// The changed fields with their new values.
         changes: ClientChanges,
-        /// A secret generated because the client became confidential without an active one.
+        /// A secret generated because the client became confidential (or stayed so) without
+        /// an active one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<SecretRecord>,
+        /// Ids of the secrets this change revoked: every secret of a client made public (a
+        /// public client has none, and one made confidential again gets a new one, never an
+        /// old, possibly leaked one back). Since event version 1.1.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        revoked_secrets: Vec<String>,
     },
     /// A new secret replaced the previous ones.
     ClientSecretRotated {
@@ -61,6 +72,10 @@ impl DomainEvent for ClientEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_owned()
+        match self {
+            Self::ClientUpdated { .. } => CLIENT_UPDATED_VERSION,
+            _ => EVENT_VERSION,
+        }
+        .to_owned()
     }
 }

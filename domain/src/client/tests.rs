@@ -335,6 +335,7 @@ fn update_records_only_the_changed_fields() {
                 ..ClientChanges::default()
             },
             secret: None,
+            revoked_secrets: vec![],
         }]);
 }
 
@@ -401,7 +402,124 @@ fn making_a_public_client_confidential_needs_a_secret() {
                 ..ClientChanges::default()
             },
             secret: Some(secret("s9", t0())),
+            revoked_secrets: vec![],
         }]);
+}
+
+/// A confidential web app (authorization code, secret `s1`).
+fn web_app() -> ClientSettingsInput {
+    ClientSettingsInput {
+        require_client_secret: true,
+        ..spa()
+    }
+}
+
+fn made_public() -> ClientEvent {
+    ClientEvent::ClientUpdated {
+        changes: ClientChanges {
+            require_client_secret: Some(false),
+            ..ClientChanges::default()
+        },
+        secret: None,
+        revoked_secrets: vec!["s1".into()],
+    }
+}
+
+#[test]
+fn making_a_confidential_client_public_revokes_every_secret() {
+    ClientTest::with(())
+        .given(vec![registered(web_app())])
+        .when(update(spa()))
+        .then_expect_events(vec![made_public()]);
+    let mut client = Client::default();
+    client.apply(registered(web_app()));
+    client.apply(made_public());
+    assert!(client.live().unwrap().secrets.is_empty());
+}
+
+#[test]
+fn a_client_made_confidential_again_gets_a_new_secret_never_an_old_one() {
+    let given = vec![registered(web_app()), made_public()];
+    let mut client = Client::default();
+    given.iter().cloned().for_each(|e| client.apply(e));
+    assert!(client.update_needs_secret(true, t0()));
+    assert_eq!(
+        refused_fields(given.clone(), update(web_app())),
+        ["client_secret"]
+    );
+}
+
+#[test]
+fn a_secret_a_version_1_0_update_left_on_a_public_client_is_revoked_when_it_turns_confidential() {
+    // Before event version 1.1, making a client public kept its secrets.
+    let legacy_public = ClientEvent::ClientUpdated {
+        changes: ClientChanges {
+            require_client_secret: Some(false),
+            ..ClientChanges::default()
+        },
+        secret: None,
+        revoked_secrets: vec![],
+    };
+    let given = vec![registered(web_app()), legacy_public];
+    let mut client = Client::default();
+    given.iter().cloned().for_each(|e| client.apply(e));
+    assert_eq!(
+        client.live().unwrap().secrets.len(),
+        1,
+        "left behind by 1.0"
+    );
+    assert!(
+        client.update_needs_secret(true, t0()),
+        "the lingering secret does not count"
+    );
+    ClientTest::with(())
+        .given(given)
+        .when(ClientCommand::Update(UpdateClient {
+            settings: web_app(),
+            new_secret: Some(secret("s9", t0())),
+            expected_version: None,
+            at: t0(),
+        }))
+        .then_expect_events(vec![ClientEvent::ClientUpdated {
+            changes: ClientChanges {
+                require_client_secret: Some(true),
+                ..ClientChanges::default()
+            },
+            secret: Some(secret("s9", t0())),
+            revoked_secrets: vec!["s1".into()],
+        }]);
+}
+
+#[test]
+fn client_updated_is_event_version_1_1_and_1_0_payloads_still_read() {
+    use cqrs_es::DomainEvent;
+    assert_eq!(made_public().event_version(), "1.1");
+    assert_eq!(ClientEvent::ClientDeleted {}.event_version(), "1.0");
+    let stored_1_0 = serde_json::json!({"ClientUpdated": {"changes": {"enabled": false}}});
+    let event = cqrs_es::persist::SerializedEvent {
+        aggregate_id: "studio".into(),
+        sequence: 2,
+        aggregate_type: "Client".into(),
+        event_type: "ClientUpdated".into(),
+        event_version: "1.0".into(),
+        payload: stored_1_0,
+        metadata: serde_json::Value::Null,
+    };
+    let upcasters = crate::upcasters();
+    let upcaster = upcasters
+        .iter()
+        .find(|u| u.can_upcast("ClientUpdated", "1.0"))
+        .unwrap();
+    let upcast = upcaster.upcast(event);
+    assert_eq!(upcast.event_version, "1.1");
+    let read: ClientEvent = serde_json::from_value(upcast.payload).unwrap();
+    assert!(matches!(
+        read,
+        ClientEvent::ClientUpdated { revoked_secrets, .. } if revoked_secrets.is_empty()
+    ));
+    assert!(!upcasters
+        .iter()
+        .any(|u| u.can_upcast("ClientUpdated", "1.1")));
 }
 
 #[test]
@@ -455,6 +573,7 @@ fn a_stale_expected_version_is_refused() {
                 ..ClientChanges::default()
             },
             secret: None,
+            revoked_secrets: vec![],
         },
     ];
     ClientTest::with(())
