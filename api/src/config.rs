@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
+    /// Most argon2id jobs waiting for a hashing thread; past it, secret operations answer 503
+    /// `overloaded` with `Retry-After` (default: 32 per hashing thread).
+    #[arg(long, env = "REGISTRY_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
+
     /// API keys: `<name> <roles> sha256:<digest>` entries, one per line or separated by `;`
     /// (make one with `client-registry api-key`).
     #[arg(long, env = "REGISTRY_API_KEYS", hide_env_values = true)]
@@ -94,6 +99,7 @@ impl Config {
             max_connections: 16,
             seed_default_clients: true,
             hash_concurrency: None,
+            hash_queue: None,
             api_keys: None,
             api_keys_file: None,
             jwt_issuer: None,
@@ -153,6 +159,13 @@ impl Config {
             leeway: self.jwt_leeway_seconds,
             min_reload_interval: std::time::Duration::from_secs(self.jwt_min_reload_seconds),
         })?))
+    }
+
+    /// The argon2id queue bound: the configured one or 32 per hashing thread.
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue.unwrap_or_else(|| {
+            self.hash_concurrency() * registry_commands::secrets::DEFAULT_QUEUE_PER_THREAD
+        })
     }
 
     /// The argon2 concurrency: configured, else one per CPU.

@@ -105,6 +105,9 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// 503 `overloaded`: every hashing thread is busy and its queue is full; `Retry-After`.
+    #[error("the service is busy; retry in a moment")]
+    Overloaded,
     /// 503 `unavailable`: the database cannot be reached.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -202,6 +205,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Service overloaded",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -252,6 +260,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if matches!(self, Self::Overloaded) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Self::Unauthorized { token_presented } = self {
             let challenge = if token_presented {
                 r#"Bearer realm="client-registry", error="invalid_token""#
@@ -297,6 +310,7 @@ impl From<CommandError> for ApiError {
         match error {
             CommandError::Rejected(e) => e.into(),
             CommandError::Conflict => Self::ConcurrentModification,
+            CommandError::Busy => Self::Overloaded,
             CommandError::Infrastructure(e) => infrastructure(e),
         }
     }

@@ -77,7 +77,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     let reads = read_store(&database);
     let search = Arc::new(SearchIndex::new());
     let projector = Arc::new(Projector::new(reads.clone()).with_search(search.clone()));
-    let hasher = SecretHasher::new(config.hash_concurrency());
+    let hasher = SecretHasher::with_queue(config.hash_concurrency(), config.hash_queue());
     let commands = Arc::new(ClientCommands::new(
         &database,
         vec![projector.clone()],

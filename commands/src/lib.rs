@@ -15,5 +15,5 @@ pub mod service;
 pub mod snapshots;
 
 pub use database::{Database, PoolOptions, DEFAULT_DATABASE_URL};
-pub use secrets::{SecretHasher, SecretString};
+pub use secrets::{HashingError, SecretHasher, SecretString};
 pub use service::{ClientCommands, CommandContext, CommandError, Executed, NewSecret};

@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use registry_domain::values::{SecretHash, SecretRecord, ValueError};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use subtle::ConstantTimeEq;
 
 use tokio::sync::oneshot;
@@ -82,16 +83,37 @@ pub struct IssuedSecret {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Why the hashing threads did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every hashing thread is busy and the queue is full: try again shortly (503 with
+    /// `Retry-After`). Bounding the queue keeps a flood from turning into minutes of waiting
+    /// for every later caller.
+    #[error("every hashing thread is busy and the queue is full")]
+    Busy,
+    /// The hashing threads are gone (a server fault).
+    #[error("the hashing threads are gone")]
+    Gone,
+    /// argon2 refused its input (a server fault: the parameters are ours).
+    #[error("argon2 failed: {0}")]
+    Argon2(String),
+}
+
 /// Hashes and verifies secrets with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1,
 /// the `argon2` crate's defaults) on a fixed set of threads of its own, so that
 /// - a flood of secret operations queues instead of taking every thread of the runtime or
 ///   growing the blocking pool, and the list endpoint keeps its CPU share;
+/// - the queue is bounded: past it, callers are refused at once ([`HashingError::Busy`]);
+/// - a job whose caller went away (a client that disconnected or timed out) is dropped when
+///   its turn comes, not computed for nobody;
 /// - memory stays bounded: each hash needs 19 MiB, and the allocator keeps a freed block in
 ///   the arena of the thread that used it, so a few long-lived threads hold at most a few
 ///   such blocks (with tokio's growing blocking pool the server reached ~500 MiB).
 #[derive(Clone)]
 pub struct SecretHasher {
-    jobs: Arc<Mutex<mpsc::Sender<Job>>>,
+    jobs: mpsc::SyncSender<Job>,
+    queued: Arc<AtomicUsize>,
+    skipped: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for SecretHasher {
@@ -100,11 +122,20 @@ impl fmt::Debug for SecretHasher {
     }
 }
 
+/// Jobs that may wait for a hashing thread, per thread, unless configured.
+pub const DEFAULT_QUEUE_PER_THREAD: usize = 32;
+
 impl SecretHasher {
-    /// A hasher with `concurrency` threads. They end when the last clone is dropped.
+    /// A hasher with `concurrency` threads and room for [`DEFAULT_QUEUE_PER_THREAD`] waiting
+    /// jobs per thread. The threads end when the last clone is dropped.
     pub fn new(concurrency: usize) -> Self {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        Self::with_queue(concurrency, concurrency.max(1) * DEFAULT_QUEUE_PER_THREAD)
+    }
+
+    /// A hasher with `concurrency` threads and at most `queue` jobs waiting for one.
+    pub fn with_queue(concurrency: usize, queue: usize) -> Self {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
         for i in 0..concurrency.max(1) {
             let receiver = receiver.clone();
             let spawned = std::thread::Builder::new()
@@ -124,47 +155,70 @@ impl SecretHasher {
             }
         }
         Self {
-            jobs: Arc::new(Mutex::new(sender)),
+            jobs: sender,
+            queued: Arc::new(AtomicUsize::new(0)),
+            skipped: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Runs `work` on a hashing thread, in the caller's span.
+    /// Jobs waiting for a hashing thread now.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Jobs dropped since start-up because their caller had gone away before their turn.
+    pub fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on a hashing thread, in the caller's span, unless the caller is gone by
+    /// the time a thread is free.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, HashingError> {
         let (reply, answer) = oneshot::channel();
         let span = tracing::Span::current();
+        let queued = self.queued.clone();
+        let skipped = self.skipped.clone();
         let job: Job = Box::new(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            if reply.is_closed() {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let _entered = span.enter();
             let _ = reply.send(work());
         });
-        self.jobs
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
-        Ok(answer.await?)
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = self.jobs.try_send(job) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(match error {
+                mpsc::TrySendError::Full(_) => HashingError::Busy,
+                mpsc::TrySendError::Disconnected(_) => HashingError::Gone,
+            });
+        }
+        answer.await.map_err(|_| HashingError::Gone)
     }
 
     /// Hashes `plaintext` into a new [`SecretRecord`] created at `at`.
     ///
     /// # Errors
-    /// When hashing fails or the hashing threads are gone (both are server faults).
+    /// [`HashingError::Busy`] when the queue is full; a server fault otherwise.
     pub async fn issue(
         &self,
         plaintext: SecretString,
         at: DateTime<Utc>,
-    ) -> anyhow::Result<IssuedSecret> {
+    ) -> Result<IssuedSecret, HashingError> {
         let to_hash = plaintext.clone();
         let hash = self
             .run(move || phc_hash(to_hash.expose().as_bytes()))
             .await?
-            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+            .map_err(|e| HashingError::Argon2(e.to_string()))?;
         Ok(IssuedSecret {
             record: SecretRecord {
                 secret_id: uuid::Uuid::now_v7().to_string(),
-                hash: SecretHash::parse(&hash)?,
+                hash: SecretHash::parse(&hash).map_err(|e| HashingError::Argon2(e.0))?,
                 created_at: at,
                 expires_at: None,
             },
@@ -177,8 +231,12 @@ impl SecretHasher {
     /// and the answer is `false`, so the time taken does not tell whether the client exists.
     ///
     /// # Errors
-    /// When the hashing threads are gone.
-    pub async fn verify(&self, plaintext: String, hashes: Vec<SecretHash>) -> anyhow::Result<bool> {
+    /// [`HashingError::Busy`] when the queue is full; [`HashingError::Gone`].
+    pub async fn verify(
+        &self,
+        plaintext: String,
+        hashes: Vec<SecretHash>,
+    ) -> Result<bool, HashingError> {
         self.run(move || {
             let matches = |hash: &str| phc_verify(plaintext.as_bytes(), hash);
             if hashes.is_empty() {
@@ -316,6 +374,67 @@ mod tests {
         assert!(hasher.verify(right.clone(), hashes.clone()).await.unwrap());
         assert!(!hasher.verify(format!("{right}x"), hashes).await.unwrap());
         assert!(!hasher.verify(right, Vec::new()).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_of_callers_that_went_away_are_dropped_not_computed() {
+        let hasher = SecretHasher::with_queue(1, 64);
+        let issued = hasher
+            .issue(SecretString::generate(), DateTime::<Utc>::default())
+            .await
+            .unwrap();
+        let hashes = vec![issued.record.hash.clone()];
+        // The one thread is busy until released.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let busy = hasher.clone();
+        let blocker = tokio::spawn(async move {
+            busy.run(move || {
+                let _ = started.send(());
+                wait.recv().is_ok()
+            })
+            .await
+        });
+        running.await.unwrap();
+        // 32 callers enqueue a verification and go away before their turn.
+        for _ in 0..32 {
+            let abandoned = hasher.verify("wrong-secret-0123456789".into(), hashes.clone());
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, abandoned).await;
+        }
+        assert_eq!(hasher.queue_depth(), 32);
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        // The genuine caller after them is answered, and none of theirs was computed.
+        let right = issued.plaintext.expose().to_owned();
+        assert!(hasher.verify(right, hashes).await.unwrap());
+        assert_eq!(hasher.skipped(), 32);
+        assert_eq!(hasher.queue_depth(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = SecretHasher::with_queue(1, 2);
+        let mut waiting = Vec::new();
+        for _ in 0..8 {
+            let hasher = hasher.clone();
+            waiting.push(tokio::spawn(async move {
+                hasher
+                    .verify("a-secret-0123456789".into(), Vec::new())
+                    .await
+            }));
+        }
+        let mut busy = 0;
+        let mut answered = 0;
+        for task in waiting {
+            match task.await.unwrap() {
+                Err(HashingError::Busy) => busy += 1,
+                Ok(false) => answered += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(busy >= 1, "8 callers, 1 thread, 2 places: some are refused");
+        assert!(answered >= 1);
+        assert_eq!(busy + answered, 8);
     }
 
     #[tokio::test]

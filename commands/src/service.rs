@@ -15,7 +15,7 @@ use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata, S
 
 use crate::database::Database;
 use crate::event_store::EventRepository;
-use crate::secrets::{dry_run_record, IssuedSecret, SecretHasher, SecretString};
+use crate::secrets::{dry_run_record, HashingError, IssuedSecret, SecretHasher, SecretString};
 use crate::snapshots::SNAPSHOT_EVERY;
 
 /// Who asks, when, in which request, and why: becomes the metadata of the events.
@@ -63,9 +63,22 @@ pub enum CommandError {
     /// Another command on the same client committed first; nothing was written.
     #[error("the client was changed concurrently; reload it and retry")]
     Conflict,
+    /// Every hashing thread is busy and the queue is full; nothing was written. Try again
+    /// shortly.
+    #[error("the service is busy hashing secrets; retry shortly")]
+    Busy,
     /// The database or hashing failed.
     #[error("command could not be executed")]
     Infrastructure(#[source] anyhow::Error),
+}
+
+impl From<HashingError> for CommandError {
+    fn from(error: HashingError) -> Self {
+        match error {
+            HashingError::Busy => Self::Busy,
+            other => Self::Infrastructure(other.into()),
+        }
+    }
 }
 
 impl From<AggregateError<ClientError>> for CommandError {
@@ -276,7 +289,7 @@ impl ClientCommands {
     /// rotation counts at once. An unknown client costs the same argon2 work as a known one.
     ///
     /// # Errors
-    /// Infrastructure failures.
+    /// [`CommandError::Busy`] when the hashing queue is full; infrastructure failures.
     #[tracing::instrument(skip_all, fields(client_id = %client_id))]
     pub async fn verify_secret(
         &self,
@@ -294,7 +307,17 @@ impl ClientCommands {
                 .collect(),
             _ => Vec::new(),
         };
-        self.hasher.verify(plaintext, hashes).await.map_err(infra)
+        Ok(self.hasher.verify(plaintext, hashes).await?)
+    }
+
+    /// Jobs waiting for a hashing thread now.
+    pub fn hashing_queue_depth(&self) -> usize {
+        self.hasher.queue_depth()
+    }
+
+    /// Hashing jobs dropped because their caller had gone away.
+    pub fn hashing_jobs_skipped(&self) -> usize {
+        self.hasher.skipped()
     }
 
     /// The client as its stream says it is now (the write model). `version` 0: never
@@ -391,7 +414,7 @@ impl ClientCommands {
             Some(given) => (given, false),
             None => (SecretString::generate(), true),
         };
-        let issued = self.hasher.issue(plaintext, at).await.map_err(infra)?;
+        let issued = self.hasher.issue(plaintext, at).await?;
         Ok(Issued::Some { issued, generated })
     }
 

@@ -15,6 +15,7 @@ backend_tests!(
     a_committed_write_keeps_its_secret_when_the_read_model_fails,
     metrics_never_wait_for_writers,
     nul_characters_never_reach_the_database,
+    a_flood_of_verifications_is_refused_past_the_queue,
 );
 
 /// A small xorshift generator: the test needs spread, not quality, and prints its seed.
@@ -347,4 +348,59 @@ async fn nul_characters_never_reach_the_database(backend: Backend) {
         .await
         .assert_problem(422, "validation_failed");
     assert_eq!(fields, ["client_name"]);
+}
+
+/// The argon2 queue is bounded: past it, secret operations are refused at once with 503 and
+/// `Retry-After`, never queued for minutes; an over-long presented secret is refused before
+/// any hashing.
+async fn a_flood_of_verifications_is_refused_past_the_queue(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.seed_default_clients = false;
+        c.hash_concurrency = Some(1);
+        c.hash_queue = Some(1);
+    })
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let router = app.router.clone();
+        tasks.spawn(async move {
+            let request = authed(Request::post("/api/v1/clients/nobody/secret/verify"))
+                .body(Body::from(r#"{"client_secret": "0123456789abcdef"}"#))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(!refused.is_empty(), "{answers:?}");
+    assert!(refused
+        .iter()
+        .all(|(_, retry)| retry.as_deref() == Some("1")));
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|(s, _)| *s == 200));
+
+    let long = serde_json::json!({ "client_secret": "x".repeat(257) });
+    let fields = app
+        .request(
+            axum::http::Method::POST,
+            "/api/v1/clients/nobody/secret/verify",
+            Some(&long),
+            &[],
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["client_secret"]);
 }

@@ -10,6 +10,8 @@ use axum::{Json, Router};
 use chrono::Duration;
 use registry_projections::{as_of, AsOf, ClientView, ListQuery, StoredEvent};
 
+use registry_commands::secrets::MAX_SECRET_LEN;
+
 use crate::auth::{Authorized, ClientsRead, ClientsWrite, Role, SecretsVerify};
 use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
@@ -387,7 +389,8 @@ pub async fn delete_client(
         (status = 403, description = "The token lacks secrets:verify", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No client_secret in the body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No client_secret in the body, or one longer than any secret", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every hashing thread is busy and the queue is full (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -398,6 +401,14 @@ pub async fn verify_secret(
     AppPath(client_id): AppPath<String>,
     AppJson(body): AppJson<VerifySecretRequest>,
 ) -> Result<Json<VerifySecretResponse>, ApiError> {
+    // Bounded here, not only in the OpenAPI document: argon2 over a 256 KiB body would cost
+    // a hashing thread for nothing (no secret is longer than this).
+    if body.client_secret.chars().count() > MAX_SECRET_LEN {
+        return Err(ApiError::invalid_field(
+            "client_secret",
+            format!("must be at most {MAX_SECRET_LEN} characters"),
+        ));
+    }
     let valid = state
         .commands
         .verify_secret(&client_id, body.client_secret, crate::extract::now())

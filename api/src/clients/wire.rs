@@ -107,8 +107,8 @@ pub struct RotateSecretRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySecretRequest {
-    /// The secret the client presented.
-    #[schema(max_length = 1024)]
+    /// The secret the client presented (no secret is longer than 256 characters).
+    #[schema(max_length = 256)]
     pub client_secret: String,
 }
 
