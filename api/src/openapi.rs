@@ -28,6 +28,7 @@ use crate::health::HealthResponse;
         crate::clients::create_client,
         crate::clients::get_client,
         crate::clients::update_client,
+        crate::clients::patch_client,
         crate::clients::rotate_secret,
         crate::clients::delete_client,
         crate::clients::verify_secret,

@@ -104,7 +104,7 @@ impl ClientCommands {
         };
         let mut seeded = Vec::new();
         for (client_id, settings) in default_clients() {
-            if self.load_client(client_id).await?.version() > 0 {
+            if self.load_client(client_id).await?.client.version() > 0 {
                 continue;
             }
             match self.register(&ctx, client_id, settings, None).await {

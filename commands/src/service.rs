@@ -325,8 +325,13 @@ impl ClientCommands {
     ///
     /// # Errors
     /// Infrastructure failures.
-    pub async fn load_client(&self, client_id: &str) -> Result<Client, CommandError> {
-        Ok(self.load(client_id).await?.context.aggregate)
+    pub async fn load_client(&self, client_id: &str) -> Result<StampedClient, CommandError> {
+        let loaded = self.load(client_id).await?;
+        Ok(StampedClient {
+            client: loaded.context.aggregate,
+            registered_at: loaded.registered_at,
+            changed_at: loaded.changed_at,
+        })
     }
 
     /// Loads a client: its latest snapshot (if any) and the events after it, upcast. The

@@ -11,6 +11,7 @@ backend_tests!(
     sixteen_concurrent_updates_lose_nothing,
     sixteen_concurrent_updates_with_if_match_have_one_winner,
     concurrent_registrations_of_one_id_have_one_winner,
+    concurrent_patches_without_if_match_lose_nothing,
 );
 
 /// Sends 16 `PUT`s at once, each renaming the client to `writer-{i}`; returns
@@ -117,4 +118,44 @@ async fn concurrent_registrations_of_one_id_have_one_winner(backend: Backend) {
     );
     assert!(statuses.iter().all(|s| *s == 201 || *s == 409));
     assert_eq!(app.events_of("same").await.len(), 1);
+}
+
+/// A merge patch applies to the version it was merged with: of 16 concurrent patches each
+/// renaming the client, every success is a version of its own and the rest are 409s, never
+/// an overwrite of a change the patch did not see.
+async fn concurrent_patches_without_if_match_lose_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("app", "start"))
+        .await
+        .assert_status(201);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let request = Request::patch("/api/v1/clients/app")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(Body::from(
+                serde_json::json!({ "client_name": format!("patch-{i:02}") }).to_string(),
+            ))
+            .unwrap();
+        let router = app.router.clone();
+        tasks.spawn(async move {
+            let response = router.oneshot(request).await.unwrap();
+            response.status().as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    let successes = statuses.iter().filter(|s| **s == 200).count();
+    assert!(successes >= 1);
+    assert_eq!(
+        app.events_of("app").await.len(),
+        1 + successes,
+        "{statuses:?}"
+    );
 }

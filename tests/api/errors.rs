@@ -195,7 +195,7 @@ async fn unknown_clients_routes_and_methods(backend: Backend) {
     app.request(Method::GET, "/api/v1/nothing-here", None, &[])
         .await
         .assert_problem(404, "not_found");
-    app.request(Method::PATCH, "/api/v1/clients/octo-cli", None, &[])
+    app.request(Method::POST, "/api/v1/clients/octo-cli", None, &[])
         .await
         .assert_problem(405, "method_not_allowed");
     app.request(Method::GET, "/api/v1/clients/%FF%FE", None, &[])

@@ -12,7 +12,166 @@ backend_tests!(
     deleted_client_can_be_registered_again,
     get_honours_if_none_match,
     change_reason_and_actor_are_recorded,
+    register_fills_in_the_guide_defaults,
+    put_needs_every_editable_field,
+    patch_changes_only_what_it_names,
 );
+
+async fn patch(
+    app: &TestApp,
+    client_id: &str,
+    body: serde_json::Value,
+    tag: Option<&str>,
+) -> registry_tests::TestResponse {
+    let mut headers = vec![("content-type", "application/merge-patch+json")];
+    if let Some(tag) = tag {
+        headers.push(("if-match", tag));
+    }
+    let request = axum::http::Request::builder()
+        .method(Method::PATCH)
+        .uri(format!("/api/v1/clients/{client_id}"))
+        .header(
+            "authorization",
+            format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+        );
+    let request = headers
+        .iter()
+        .fold(request, |r, (name, value)| r.header(*name, *value));
+    app.send(
+        request
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn register_fills_in_the_guide_defaults(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app
+        .create_client(&json!({
+            "client_id": "minimal",
+            "client_name": "Minimal",
+            "redirect_uris": ["https://app.example.com/cb"],
+        }))
+        .await;
+    created.assert_status(201);
+    let body = created.json();
+    assert_eq!(body["require_client_secret"], true);
+    assert!(
+        body["client_secret"].is_string(),
+        "a confidential default gets a secret"
+    );
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["offline_access"], false);
+    assert_eq!(body["require_pkce"], true);
+    assert_eq!(body["grant_types"], json!(["authorization_code"]));
+    assert_eq!(body["client_uri"], serde_json::Value::Null);
+}
+
+/// `PUT` replaces every editable field, so each must be there: omitting `enabled` must not
+/// re-enable a disabled client, nor omitting `require_client_secret` make a public one
+/// confidential.
+async fn put_needs_every_editable_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut spa = spa_client("spa", "SPA");
+    spa["enabled"] = false.into();
+    app.create_client(&spa).await.assert_status(201);
+
+    let mut partial = spa.clone();
+    let fields = partial.as_object_mut().unwrap();
+    fields.remove("enabled");
+    fields.remove("require_client_secret");
+    fields.remove("client_uri");
+    fields.insert("client_name".into(), "Renamed".into());
+    let missing = app
+        .update_client("spa", &partial, Some(1))
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(missing, ["client_uri", "require_client_secret", "enabled"]);
+    let unchanged = app.get_client("spa").await;
+    assert_eq!(unchanged.etag_version(), Some(1));
+    assert_eq!(unchanged.json()["enabled"], false);
+    assert_eq!(unchanged.json()["require_client_secret"], false);
+
+    // A fetched client sent back whole is a valid PUT (read-only fields ignored).
+    let mut fetched = unchanged.json();
+    fetched["client_uri"] = serde_json::Value::Null;
+    let updated = app.update_client("spa", &fetched, Some(1)).await;
+    updated.assert_status(200);
+    assert_eq!(updated.json()["client_uri"], serde_json::Value::Null);
+    assert_eq!(updated.json()["enabled"], false);
+}
+
+/// `PATCH` with a JSON Merge Patch changes only the fields it names, with the same
+/// validation, `If-Match` and history as `PUT`.
+async fn patch_changes_only_what_it_names(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut web = spa_client("web", "Web");
+    web["require_client_secret"] = true.into();
+    let created = app.create_client(&web).await;
+    created.assert_status(201);
+
+    let disabled = patch(&app, "web", json!({"enabled": false}), None).await;
+    disabled.assert_status(200);
+    assert_eq!(disabled.etag_version(), Some(2));
+    let body = disabled.json();
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["client_name"], "Web");
+    assert_eq!(body["redirect_uris"], web["redirect_uris"]);
+    assert_eq!(
+        body["secrets"],
+        created.json()["secrets"],
+        "secrets untouched"
+    );
+    let history = app.get_json("/api/v1/clients/web/history").await;
+    let changes = &history["events"][1]["changes"];
+    assert_eq!(changes.as_array().unwrap().len(), 1, "{changes}");
+    assert_eq!(changes[0]["field"], "enabled");
+
+    // null removes an optional field; lists are replaced whole.
+    let patched = patch(
+        &app,
+        "web",
+        json!({"client_uri": null, "allowed_scopes": ["openid"]}),
+        Some("\"2\""),
+    )
+    .await;
+    patched.assert_status(200);
+    assert_eq!(patched.json()["client_uri"], serde_json::Value::Null);
+    assert_eq!(patched.json()["allowed_scopes"], json!(["openid"]));
+
+    // Stale If-Match: 412, nothing written.
+    patch(&app, "web", json!({"enabled": true}), Some("\"2\""))
+        .await
+        .assert_problem(412, "precondition_failed");
+    // Invalid values, required fields removed, secrets and unknown fields: 422, all named.
+    let fields = patch(
+        &app,
+        "web",
+        json!({"client_name": null, "redirect_uris": ["https://x.example.com/cb#frag"], "client_secret": "0123456789abcdef0123"}),
+        None,
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    assert!(fields.contains(&"client_name".to_owned()), "{fields:?}");
+    assert!(fields.contains(&"client_secret".to_owned()), "{fields:?}");
+    let fields = patch(&app, "web", json!({"redirect_uri": []}), None)
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["redirect_uri"]);
+    patch(&app, "web", json!({"enabled": "no"}), None)
+        .await
+        .assert_problem(422, "validation_failed");
+    patch(&app, "nobody", json!({"enabled": false}), None)
+        .await
+        .assert_problem(404, "client_not_found");
+    assert_eq!(app.get_client("web").await.etag_version(), Some(3));
+
+    // Making it public through PATCH revokes its secrets, as PUT does.
+    let public = patch(&app, "web", json!({"require_client_secret": false}), None).await;
+    public.assert_status(200);
+    assert_eq!(public.json()["secrets"], json!([]));
+}
 
 async fn full_lifecycle(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -600,26 +600,39 @@ where
     }
 }
 
-/// A valid public SPA client body.
+/// A valid public SPA client body, with every editable field (so `PUT` takes it too).
 pub fn spa_client(client_id: &str, name: &str) -> Value {
     serde_json::json!({
         "client_id": client_id,
         "client_name": name,
         "client_uri": "https://studio.example.com",
         "require_client_secret": false,
+        "enabled": true,
+        "offline_access": false,
+        "require_pkce": true,
         "grant_types": ["authorization_code"],
         "redirect_uris": ["https://studio.example.com/callback"],
+        "post_logout_redirect_uris": [],
         "allowed_cors_origins": ["https://studio.example.com"],
         "allowed_scopes": ["openid", "profile"],
     })
 }
 
-/// A valid confidential service client body (the secret is generated unless given).
+/// A valid confidential service client body (the secret is generated unless given), with
+/// every editable field.
 pub fn service_client(client_id: &str, secret: Option<&str>) -> Value {
     let mut body = serde_json::json!({
         "client_id": client_id,
         "client_name": "Billing worker",
+        "client_uri": null,
+        "require_client_secret": true,
+        "enabled": true,
+        "offline_access": false,
+        "require_pkce": true,
         "grant_types": ["client_credentials"],
+        "redirect_uris": [],
+        "post_logout_redirect_uris": [],
+        "allowed_cors_origins": [],
         "allowed_scopes": ["octo_api"],
     });
     if let Some(secret) = secret {

@@ -16,10 +16,12 @@ use crate::auth::{Authorized, ClientsRead, ClientsWrite, Role, SecretsVerify};
 use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
 use crate::state::AppState;
+use registry_commands::CommandError;
+use registry_domain::{ClientError, ClientSettingsInput};
 use wire::{
-    ClientListResponse, ClientRequest, ClientResponse, GetClientParams, ListClientsParams,
-    RotateSecretRequest, RotateSecretResponse, SecretResponse, VerifySecretRequest,
-    VerifySecretResponse,
+    editable_document, merge_patch, ClientListResponse, ClientRequest, ClientResponse,
+    GetClientParams, ListClientsParams, RotateSecretRequest, RotateSecretResponse, SecretResponse,
+    VerifySecretRequest, VerifySecretResponse,
 };
 
 /// Longest grace period for a rotated-out secret: 30 days, in seconds.
@@ -31,7 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/clients", get(list_clients).post(create_client))
         .route(
             "/clients/{client_id}",
-            get(get_client).put(update_client).delete(delete_client),
+            get(get_client)
+                .put(update_client)
+                .patch(patch_client)
+                .delete(delete_client),
         )
         .route("/clients/{client_id}/secret", post(rotate_secret))
         .route("/clients/{client_id}/secret/verify", post(verify_secret))
@@ -252,22 +257,117 @@ pub async fn update_client(
     RequestContext(ctx): RequestContext,
     AppJson(body): AppJson<ClientRequest>,
 ) -> Result<Response, ApiError> {
-    if body.client_id.as_ref().is_some_and(|id| id != &client_id) {
-        return Err(ApiError::invalid_field(
-            "client_id",
-            format!("cannot be changed: this client is {client_id}"),
-        ));
-    }
-    if body.client_secret.is_some() {
-        return Err(ApiError::invalid_field(
-            "client_secret",
-            format!("is set through POST /api/v1/clients/{client_id}/secret"),
-        ));
-    }
+    let settings = replacement(&client_id, &body)?;
     let executed = state
         .commands
-        .update(&ctx, &client_id, body.settings(), expected_version)
+        .update(&ctx, &client_id, settings, expected_version)
         .await?;
+    let view = AppState::client_after_write(&executed)?;
+    let body = ClientResponse::new(view, executed.secret.as_ref());
+    Ok(with_etag(StatusCode::OK, body.version, Json(&body)))
+}
+
+/// The settings a `PUT` body (or a merged `PATCH` document) replaces the client's with:
+/// `client_id` cannot change, secrets change through rotation, and every editable field must
+/// be there (all missing ones are named at once).
+fn replacement(client_id: &str, body: &ClientRequest) -> Result<ClientSettingsInput, ApiError> {
+    let mut errors = Vec::new();
+    if body.client_id.as_ref().is_some_and(|id| id != client_id) {
+        errors.push(ProblemFieldError {
+            field: "client_id".to_owned(),
+            message: format!("cannot be changed: this client is {client_id}"),
+        });
+    }
+    if body.client_secret.is_some() {
+        errors.push(ProblemFieldError {
+            field: "client_secret".to_owned(),
+            message: format!("is set through POST /api/v1/clients/{client_id}/secret"),
+        });
+    }
+    for field in body.missing_for_replace() {
+        errors.push(ProblemFieldError {
+            field: field.to_owned(),
+            message: "is required: PUT replaces every editable field (PATCH changes some)"
+                .to_owned(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(body.settings())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Change some settings of a client: a JSON Merge Patch (RFC 7396) of its editable fields,
+/// e.g. `{"enabled": false}` or `{"client_uri": null}`. Validated, versioned and recorded
+/// like `PUT`. Without `If-Match`, the patch applies to the version it was merged with: a
+/// concurrent change is a 409, never silently overwritten.
+#[utoipa::path(
+    patch, path = "/api/v1/clients/{client_id}", tag = "clients",
+    request_body(content = ClientRequest, content_type = "application/merge-patch+json",
+        description = "The fields to change; null removes an optional one (client_uri)"),
+    params(
+        ("client_id" = String, Path, description = "The client id"),
+        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
+        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
+    ),
+    responses(
+        (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
+         headers(("ETag" = String, description = "Version"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Hashing queue full (Retry-After) or database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(client_id = %client_id))]
+pub async fn patch_client(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    IfMatch(expected_version): IfMatch,
+    RequestContext(ctx): RequestContext,
+    AppJson(patch): AppJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let current = state.commands.load_client(&client_id).await?;
+    let view = ClientView::from_write_model(&current).ok_or(ApiError::ClientNotFound)?;
+    let merged_with = view.version;
+    let mut document = editable_document(&ClientResponse::new(view, None))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    merge_patch(&mut document, &patch);
+    if let Some(fields) = document.as_object_mut() {
+        // The one optional field: removed by the patch means none.
+        fields
+            .entry("client_uri")
+            .or_insert(serde_json::Value::Null);
+    }
+    let body: ClientRequest = crate::extract::parse_json(document.to_string().as_bytes())?;
+    let settings = replacement(&client_id, &body)?;
+    let executed = state
+        .commands
+        .update(
+            &ctx,
+            &client_id,
+            settings,
+            Some(expected_version.unwrap_or(merged_with)),
+        )
+        .await
+        .map_err(|error| match error {
+            // The version the patch was merged with is gone: another write came first.
+            CommandError::Rejected(ClientError::VersionMismatch { .. })
+                if expected_version.is_none() =>
+            {
+                ApiError::ConcurrentModification
+            }
+            other => other.into(),
+        })?;
     let view = AppState::client_after_write(&executed)?;
     let body = ClientResponse::new(view, executed.secret.as_ref());
     Ok(with_etag(StatusCode::OK, body.version, Json(&body)))

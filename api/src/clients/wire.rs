@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// The body of `POST /clients` (register) and `PUT /clients/{client_id}` (replace every
-/// editable setting). Omitted options take the admin guide's defaults.
+/// editable setting). On `POST`, omitted options take the admin guide's defaults; `PUT`
+/// needs every editable field (a missing one is a 422, never a silent reset to a default:
+/// use `PATCH` to change some).
 ///
 /// The read-only fields of a client response (`version`, `created_at`, `updated_at`,
 /// `secrets`) are accepted and ignored, so a fetched client can be edited and sent back.
@@ -27,9 +29,10 @@ pub struct ClientRequest {
     /// Display name (required, 1–200 characters).
     #[schema(example = "Data Refinery Studio")]
     pub client_name: Option<String>,
-    /// Base URL of the client application (`https`, or `http` on loopback).
-    #[schema(example = "https://studio.example.com")]
-    pub client_uri: Option<String>,
+    /// Base URL of the client application (`https`, or `http` on loopback); `null` for none.
+    #[schema(example = "https://studio.example.com", value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub client_uri: Option<Option<String>>,
     /// Confidential client that authenticates with a secret. Default `true`.
     pub require_client_secret: Option<bool>,
     /// Whether the client can be used for authentication. Default `true`.
@@ -69,12 +72,49 @@ pub struct ClientRequest {
     pub secrets: Option<serde_json::Value>,
 }
 
+/// Reads a field that is present (`null` included) as `Some`, so that an absent field
+/// (`None`, through `#[serde(default)]`) and an explicit `null` differ.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 impl ClientRequest {
+    /// The editable fields this body leaves out: `PUT` replaces every one, so each must be
+    /// given (`client_uri` may be `null`).
+    pub fn missing_for_replace(&self) -> Vec<&'static str> {
+        [
+            ("client_name", self.client_name.is_none()),
+            ("client_uri", self.client_uri.is_none()),
+            (
+                "require_client_secret",
+                self.require_client_secret.is_none(),
+            ),
+            ("enabled", self.enabled.is_none()),
+            ("offline_access", self.offline_access.is_none()),
+            ("require_pkce", self.require_pkce.is_none()),
+            ("grant_types", self.grant_types.is_none()),
+            ("redirect_uris", self.redirect_uris.is_none()),
+            (
+                "post_logout_redirect_uris",
+                self.post_logout_redirect_uris.is_none(),
+            ),
+            ("allowed_cors_origins", self.allowed_cors_origins.is_none()),
+            ("allowed_scopes", self.allowed_scopes.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(field, missing)| missing.then_some(field))
+        .collect()
+    }
+
     /// The settings with the guide's defaults filled in.
     pub fn settings(&self) -> ClientSettingsInput {
         ClientSettingsInput {
             client_name: self.client_name.clone(),
-            client_uri: self.client_uri.clone(),
+            client_uri: self.client_uri.clone().flatten(),
             require_client_secret: self.require_client_secret.unwrap_or(true),
             enabled: self.enabled.unwrap_or(true),
             offline_access: self.offline_access.unwrap_or(false),
@@ -311,6 +351,97 @@ impl From<ClientPage> for ClientListResponse {
             clients: page.items.into_iter().map(ClientListItem::from).collect(),
             total: page.total,
             next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// The editable fields of a client response, as a JSON object: what `PATCH` merges into.
+///
+/// # Errors
+/// Serialisation failures (none in practice).
+pub fn editable_document(client: &ClientResponse) -> Result<serde_json::Value, serde_json::Error> {
+    let mut document = serde_json::to_value(client)?;
+    if let Some(fields) = document.as_object_mut() {
+        for read_only in [
+            "client_id",
+            "secrets",
+            "version",
+            "created_at",
+            "updated_at",
+            "client_secret",
+        ] {
+            fields.remove(read_only);
+        }
+    }
+    Ok(document)
+}
+
+/// JSON Merge Patch (RFC 7396 §2): `patch` applied to `target`. An object merges member by
+/// member, `null` removes a member, anything else replaces the target whole.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(fields) = target {
+        for (name, value) in members {
+            if value.is_null() {
+                fields.remove(name);
+            } else {
+                merge_patch(
+                    fields
+                        .entry(name.clone())
+                        .or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_the_examples_of_rfc_7396() {
+        // RFC 7396 Appendix A, every case.
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a":"b"}), json!(["c"]), json!(["c"])),
+            (json!({"a":"foo"}), json!(null), json!(null)),
+            (json!({"a":"foo"}), json!("bar"), json!("bar")),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (mut target, patch, expected) in cases {
+            merge_patch(&mut target, &patch);
+            assert_eq!(target, expected, "patch {patch}");
         }
     }
 }
