@@ -105,6 +105,9 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// 503 `not_ready`: a background task of this process is down or stuck (readiness).
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// 503 `overloaded`: every hashing thread is busy and its queue is full; `Retry-After`.
     #[error("the service is busy; retry in a moment")]
     Overloaded,
@@ -205,6 +208,7 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Self::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",

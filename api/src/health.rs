@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
+use crate::supervisor::STUCK_AFTER;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,11 +34,12 @@ pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok" })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers, and this process's background tasks (projector, search
+/// index follower) run and make progress.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable, or a background task down or stuck", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse>, ApiError> {
     state
@@ -45,6 +47,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
+    let problems = state.supervisor.problems(STUCK_AFTER);
+    if !problems.is_empty() {
+        return Err(ApiError::NotReady(problems.join("; ")));
+    }
     Ok(Json(HealthResponse { status: "ok" }))
 }
 
@@ -119,6 +125,29 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     for (name, kind, help, value) in metrics {
         body.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    let tasks = state.supervisor.tasks();
+    body.push_str(
+        "# HELP registry_background_task_up 1 while a supervised background task runs.\n\
+         # TYPE registry_background_task_up gauge\n",
+    );
+    for task in &tasks {
+        body.push_str(&format!(
+            "registry_background_task_up{{task=\"{}\"}} {}\n",
+            task.name(),
+            u8::from(task.is_running())
+        ));
+    }
+    body.push_str(
+        "# HELP registry_background_task_restarts_total Times a background task panicked or \
+         ended and was started again.\n# TYPE registry_background_task_restarts_total counter\n",
+    );
+    for task in &tasks {
+        body.push_str(&format!(
+            "registry_background_task_restarts_total{{task=\"{}\"}} {}\n",
+            task.name(),
+            task.restarts()
         ));
     }
     Ok((

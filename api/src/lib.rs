@@ -17,6 +17,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod state;
+pub mod supervisor;
 
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ pub struct Prepared {
     pub search: Arc<SearchIndex>,
     /// The read side.
     pub reads: Arc<dyn ReadStore>,
+    /// Supervises the background tasks (the caller starts them through it).
+    pub supervisor: Arc<supervisor::Supervisor>,
 }
 
 /// The read side for `database`: the one place that looks at which backend it is.
@@ -83,14 +86,10 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         vec![projector.clone()],
         hasher,
     ));
-    let seeded = if config.seed_default_clients {
-        commands
-            .seed_default_clients(extract::now())
-            .await
-            .context("registering the default clients")?
-    } else {
-        Vec::new()
-    };
+    let seeded = commands
+        .set_up_store(config.seed_default_clients, extract::now())
+        .await
+        .context("registering the default clients")?;
     let indexed = search
         .load(reads.as_ref())
         .await
@@ -103,6 +102,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         config.jwt()?,
     )
     .await?;
+    let supervisor = Arc::new(supervisor::Supervisor::new());
     let state = AppState {
         commands,
         reads: reads.clone(),
@@ -110,6 +110,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         authenticator: Arc::new(authenticator),
         projector: projector.clone(),
         search: search.clone(),
+        supervisor: supervisor.clone(),
     };
     Ok(Prepared {
         router: router(state, config)?,
@@ -118,6 +119,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         projector,
         search,
         reads,
+        supervisor,
     })
 }
 
@@ -298,6 +300,7 @@ pub struct Application {
     projector: Arc<Projector>,
     search: Arc<SearchIndex>,
     reads: Arc<dyn ReadStore>,
+    supervisor: Arc<supervisor::Supervisor>,
 }
 
 impl Application {
@@ -331,6 +334,7 @@ impl Application {
             projector: prepared.projector,
             search: prepared.search,
             reads: prepared.reads,
+            supervisor: prepared.supervisor,
         })
     }
 
@@ -348,8 +352,23 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving");
-        let projector = tokio::spawn(self.projector.clone().run());
-        let follower = tokio::spawn(self.search.clone().follow(self.reads.clone()));
+        let projector = {
+            let (run, steps) = (self.projector.clone(), self.projector.clone());
+            self.supervisor.supervise(
+                "projector",
+                move || steps.steps(),
+                move || run.clone().run(),
+            )
+        };
+        let follower = {
+            let (search, steps) = (self.search.clone(), self.search.clone());
+            let reads = self.reads.clone();
+            self.supervisor.supervise(
+                "search_follower",
+                move || steps.follower_steps(),
+                move || search.clone().follow(reads.clone()),
+            )
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await

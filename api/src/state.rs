@@ -7,6 +7,7 @@ use registry_projections::{ClientView, Projector, ReadStore, SearchIndex};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
+use crate::supervisor::Supervisor;
 
 /// The application state: the write side, the read side, and the database behind both.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct AppState {
     pub projector: Arc<Projector>,
     /// The client list in memory, for search.
     pub search: Arc<SearchIndex>,
+    /// This process's background tasks, for readiness and metrics.
+    pub supervisor: Arc<Supervisor>,
 }
 
 impl AppState {

@@ -204,6 +204,41 @@ impl Database {
         Ok(result == 1)
     }
 
+    /// Stores `value` under `key`, replacing what was there.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), sqlx::Error> {
+        const SQL: &str = "insert into registry_settings (key, value) values ($1, $2) \
+                           on conflict (key) do update set value = excluded.value";
+        match self {
+            Self::Postgres(pool) => sqlx::query(SQL)
+                .bind(key)
+                .bind(value)
+                .execute(pool)
+                .await
+                .map(drop),
+            Self::Sqlite(pool) => sqlx::query(SQL)
+                .bind(key)
+                .bind(value)
+                .execute(pool)
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Whether any event was ever stored.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn has_events(&self) -> Result<bool, sqlx::Error> {
+        const SQL: &str = "select exists (select 1 from events)";
+        match self {
+            Self::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Self::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+        }
+    }
+
     /// A lock that writers of this process take in turn, where the database needs one:
     /// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps in
     /// its busy handler (1, 2, 5, 10 … ms), so 16 concurrent writers spend most of their time

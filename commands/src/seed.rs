@@ -83,7 +83,66 @@ pub fn default_clients() -> Vec<(&'static str, ClientSettingsInput)> {
     ]
 }
 
+/// The `registry_settings` key recording what the store's first set-up decided about the
+/// default clients: `pending` (seed them; still so if a crash interrupted it), `done`, or
+/// `skipped` (the store was set up with seeding off).
+pub const DEFAULT_CLIENTS_SETTING: &str = "default_clients";
+
 impl ClientCommands {
+    /// Sets the store up the first time it is started: whether the guide's default clients
+    /// are registered is decided then, from `seed`, and recorded; later starts follow that
+    /// decision whatever `seed` says (a store first created with seeding off never gets them
+    /// on a later start, and one whose admin deleted them never gets them back). A store set
+    /// up before this was recorded, and holding events, counts as done. Returns the ids
+    /// registered now.
+    ///
+    /// # Errors
+    /// Infrastructure failures.
+    pub async fn set_up_store(
+        &self,
+        seed: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, CommandError> {
+        let database = self.database();
+        let infra = |e: sqlx::Error| CommandError::Infrastructure(e.into());
+        let decided = match database
+            .setting(DEFAULT_CLIENTS_SETTING)
+            .await
+            .map_err(infra)?
+        {
+            Some(decided) => decided,
+            None => {
+                let first = if database.has_events().await.map_err(infra)? {
+                    "done"
+                } else if seed {
+                    "pending"
+                } else {
+                    "skipped"
+                };
+                // Several processes may start on a new store at once: the first to record
+                // its decision sets it for all.
+                database
+                    .insert_setting_if_absent(DEFAULT_CLIENTS_SETTING, first)
+                    .await
+                    .map_err(infra)?;
+                database
+                    .setting(DEFAULT_CLIENTS_SETTING)
+                    .await
+                    .map_err(infra)?
+                    .unwrap_or_else(|| first.to_owned())
+            }
+        };
+        if decided != "pending" {
+            return Ok(Vec::new());
+        }
+        let seeded = self.seed_default_clients(at).await?;
+        database
+            .set_setting(DEFAULT_CLIENTS_SETTING, "done")
+            .await
+            .map_err(infra)?;
+        Ok(seeded)
+    }
+
     /// Registers each default client whose id has never been registered in this store (its
     /// stream is empty). A default client an admin deleted has events, so it is not brought
     /// back; a crash half-way through seeding is finished at the next start. Returns the ids

@@ -310,6 +310,11 @@ impl ClientCommands {
         Ok(self.hasher.verify(plaintext, hashes).await?)
     }
 
+    /// The database under the write side.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// Jobs waiting for a hashing thread now.
     pub fn hashing_queue_depth(&self) -> usize {
         self.hasher.queue_depth()

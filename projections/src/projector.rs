@@ -41,6 +41,7 @@ pub struct Projector {
     failures: AtomicU64,
     applied: AtomicU64,
     leader: AtomicBool,
+    steps: AtomicU64,
     wake: Notify,
 }
 
@@ -53,6 +54,7 @@ impl Projector {
             failures: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             leader: AtomicBool::new(false),
+            steps: AtomicU64::new(0),
             wake: Notify::new(),
         }
     }
@@ -80,6 +82,12 @@ impl Projector {
         self.applied.load(Ordering::Relaxed)
     }
 
+    /// Steps the background loop completed (a batch, an idle wait, a lease attempt that got an
+    /// answer): moves while the loop is alive and the database answers.
+    pub fn steps(&self) -> u64 {
+        self.steps.load(Ordering::Relaxed)
+    }
+
     /// Whether this process holds the projector lease.
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Relaxed)
@@ -91,6 +99,7 @@ impl Projector {
             let lease = match self.store.try_lease().await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
+                    self.steps.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(LEASE_RETRY).await;
                     continue;
                 }
@@ -113,7 +122,11 @@ impl Projector {
             if !lease.is_held().await {
                 return;
             }
-            match self.store.project_batch(BATCH_SIZE).await {
+            let step = self.store.project_batch(BATCH_SIZE).await;
+            if step.is_ok() {
+                self.steps.fetch_add(1, Ordering::Relaxed);
+            }
+            match step {
                 Ok(batch) if batch.events > 0 => {
                     self.index(&batch.records);
                     self.applied.fetch_add(

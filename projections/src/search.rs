@@ -205,6 +205,8 @@ pub struct SearchIndex {
     /// Feed position up to which the index has followed the feed.
     position: AtomicI64,
     ready: AtomicBool,
+    /// Steps of the feed follower that got an answer.
+    steps: std::sync::atomic::AtomicU64,
 }
 
 impl SearchIndex {
@@ -217,6 +219,11 @@ impl SearchIndex {
     /// later events of this process's own writes, applied inline).
     pub fn position(&self) -> i64 {
         self.position.load(AtomicOrdering::Acquire)
+    }
+
+    /// Steps of the feed follower that got an answer from the database (moved or not).
+    pub fn follower_steps(&self) -> u64 {
+        self.steps.load(AtomicOrdering::Relaxed)
     }
 
     /// Whether the index is loaded and may answer searches.
@@ -321,7 +328,11 @@ impl SearchIndex {
     /// event once the read model reflects it (another process may not have projected it yet).
     pub async fn follow(self: Arc<Self>, store: Arc<dyn ReadStore>) {
         loop {
-            match self.follow_once(store.as_ref()).await {
+            let step = self.follow_once(store.as_ref()).await;
+            if step.is_ok() {
+                self.steps.fetch_add(1, AtomicOrdering::Relaxed);
+            }
+            match step {
                 // This process's own writes are already indexed (inline); the follower is for
                 // other processes' writes, which may wait a moment. Pausing also spares
                 // PostgreSQL the feed barrier after every single commit.

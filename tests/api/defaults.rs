@@ -4,7 +4,25 @@
 use registry_tests::{backend_tests, Backend, TestApp};
 use serde_json::json;
 
-backend_tests!(default_clients_are_seeded_once);
+backend_tests!(
+    default_clients_are_seeded_once,
+    a_store_set_up_without_defaults_never_gets_them_later,
+);
+
+/// Seeding is decided when the store is first set up: turning it on for a later start of a
+/// store created with it off registers nothing.
+async fn a_store_set_up_without_defaults_never_gets_them_later(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    app.get_client("octo-cli")
+        .await
+        .assert_problem(404, "client_not_found");
+    app.config.seed_default_clients = true;
+    app.restart().await;
+    app.get_client("octo-cli")
+        .await
+        .assert_problem(404, "client_not_found");
+    assert!(app.events_of("octo-cli").await.is_empty());
+}
 
 async fn default_clients_are_seeded_once(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;

@@ -16,6 +16,7 @@ backend_tests!(
     metrics_never_wait_for_writers,
     nul_characters_never_reach_the_database,
     a_flood_of_verifications_is_refused_past_the_queue,
+    a_dead_background_task_is_restarted_and_reported,
 );
 
 /// A small xorshift generator: the test needs spread, not quality, and prints its seed.
@@ -403,4 +404,41 @@ async fn a_flood_of_verifications_is_refused_past_the_queue(backend: Backend) {
         .await
         .assert_problem(422, "validation_failed");
     assert_eq!(fields, ["client_secret"]);
+}
+
+/// A background task that dies is restarted, counted in `/metrics`, and `/readyz` says so
+/// while it is down.
+async fn a_dead_background_task_is_restarted_and_reported(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let probe = |path: &'static str| {
+        let app = &app;
+        async move {
+            app.send(Request::get(path).body(Body::empty()).unwrap())
+                .await
+        }
+    };
+    probe("/readyz").await.assert_status(200);
+    let handle = app.supervisor.supervise(
+        "doomed",
+        || 0,
+        || async {
+            panic!("a background task that always fails");
+        },
+    );
+    eventually(10, "the dead task to be reported", || async {
+        let ready = probe("/readyz").await;
+        ready.status == 503 && ready.json()["detail"].as_str().unwrap().contains("doomed")
+    })
+    .await;
+    eventually(10, "its restarts to be counted", || async {
+        let text = String::from_utf8(probe("/metrics").await.body).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("registry_background_task_restarts_total{task=\"doomed\"} ")
+            })
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|restarts| restarts >= 1)
+    })
+    .await;
+    handle.abort();
 }

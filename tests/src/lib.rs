@@ -289,6 +289,8 @@ pub struct TestApp {
     pub projector: Arc<Projector>,
     /// The app's search index (its feed follower is not running unless a test spawns it).
     pub search: Arc<SearchIndex>,
+    /// The app's supervisor of background tasks (none run unless a test starts them).
+    pub supervisor: Arc<registry_api::supervisor::Supervisor>,
     // Declared last: dropped after the pools above are closed.
     test_database: TestDatabase,
 }
@@ -317,6 +319,7 @@ impl TestApp {
             config,
             projector: prepared.projector,
             search: prepared.search,
+            supervisor: prepared.supervisor,
             test_database,
         }
     }
@@ -334,6 +337,7 @@ impl TestApp {
             config: self.config.clone(),
             projector: prepared.projector,
             search: prepared.search,
+            supervisor: prepared.supervisor,
             test_database: TestDatabase {
                 url: self.test_database.url.clone(),
                 sqlite_file: self.test_database.sqlite_file.clone(),
@@ -354,6 +358,7 @@ impl TestApp {
         self.router = prepared.router;
         self.projector = prepared.projector;
         self.search = prepared.search;
+        self.supervisor = prepared.supervisor;
     }
 
     /// The read side on the app's database.

@@ -131,10 +131,20 @@ impl std::fmt::Debug for JwtVerifier {
 
 /// Whether a JWKS URL may be used: `https`, or `http` on a loopback host.
 pub fn jwks_url_allowed(url: &str) -> bool {
-    url.starts_with("https://")
-        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|prefix| url.starts_with(prefix))
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        // Compared as a parsed host: a prefix test let http://localhost.evil.net/ through.
+        "http" => match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 impl JwtVerifier {
@@ -284,4 +294,36 @@ pub fn looks_like_jwt(token: &str) -> bool {
         && token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '='))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::jwks_url_allowed;
+
+    #[test]
+    fn jwks_url_must_be_https_or_http_on_a_loopback_host() {
+        for allowed in [
+            "https://id.example.com/.well-known/jwks.json",
+            "http://localhost:5001/jwks",
+            "http://LOCALHOST/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.0.0.2/jwks",
+            "http://[::1]:5001/jwks",
+        ] {
+            assert!(jwks_url_allowed(allowed), "{allowed}");
+        }
+        for refused in [
+            "http://localhost.evil.net/jwks",
+            "http://127.0.0.1.evil.net/jwks",
+            "http://localhost@evil.net/jwks",
+            "http://evil.net/?http://localhost",
+            "http://[::1].evil.net/",
+            "http://10.0.0.1/jwks",
+            "ftp://localhost/jwks",
+            "file:///etc/jwks.json",
+            "not a url",
+        ] {
+            assert!(!jwks_url_allowed(refused), "{refused}");
+        }
+    }
 }

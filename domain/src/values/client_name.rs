@@ -27,7 +27,7 @@ impl ClientName {
         }
         if has_control(trimmed) {
             return Err(ValueError::new(
-                "must not contain control characters (newlines, tabs, …)",
+                "must not contain control characters (newlines, tabs, bidirectional overrides, …)",
             ));
         }
         Ok(Self(trimmed.to_owned()))
@@ -51,6 +51,23 @@ mod tests {
     #[test]
     fn client_name_in_any_script_is_accepted() {
         assert!(ClientName::parse("Łódź 東京 Ωmega").is_ok());
+    }
+
+    #[test]
+    fn client_name_with_bidirectional_controls_is_rejected() {
+        for spoof in [
+            "Admin\u{202e}gnp.exe",
+            "a\u{202a}b",
+            "a\u{2066}b\u{2069}",
+            "x\u{200f}y",
+            "x\u{61c}y",
+        ] {
+            assert!(ClientName::parse(spoof).is_err(), "{spoof:?}");
+        }
+        assert!(
+            ClientName::parse("مرحبا بالعالم").is_ok(),
+            "right-to-left text itself is fine"
+        );
     }
 
     #[test]

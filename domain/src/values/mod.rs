@@ -82,7 +82,17 @@ macro_rules! string_value {
 }
 pub(crate) use string_value;
 
-/// True for characters no identifier, name or URL of ours may contain (C0, DEL, C1 controls).
+/// True for characters no identifier, name or URL of ours may contain: C0, DEL and C1
+/// controls, and the Unicode bidirectional controls (the embeddings, overrides and isolates
+/// U+202A–U+202E and U+2066–U+2069, and the marks U+200E, U+200F, U+061C). The latter make
+/// text display in another order than it is stored: `Admin\u{202e}gnp.exe` reads as
+/// `Adminexe.png` in a list, an export or a console (the "Trojan Source" trick).
 pub(crate) fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+    s.chars().any(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
+            )
+    })
 }
