@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use registry_projections::{event_data, history, FeedQuery, FieldChange, StoredEvent};
+use registry_domain::EventMetadata;
+use registry_projections::{event_data, history, FeedEntry, FeedQuery, FieldChange, StoredEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -36,15 +37,21 @@ pub struct EventMetadataResponse {
     pub reason: Option<String>,
 }
 
+impl From<&EventMetadata> for EventMetadataResponse {
+    fn from(metadata: &EventMetadata) -> Self {
+        Self {
+            event_id: metadata.event_id.clone(),
+            recorded_at: metadata.recorded_at,
+            actor: metadata.actor.clone(),
+            request_id: metadata.request_id.clone(),
+            reason: metadata.reason.clone(),
+        }
+    }
+}
+
 impl From<&StoredEvent> for EventMetadataResponse {
     fn from(event: &StoredEvent) -> Self {
-        Self {
-            event_id: event.metadata.event_id.clone(),
-            recorded_at: event.metadata.recorded_at,
-            actor: event.metadata.actor.clone(),
-            request_id: event.metadata.request_id.clone(),
-            reason: event.metadata.reason.clone(),
-        }
+        Self::from(&event.metadata)
     }
 }
 
@@ -172,9 +179,41 @@ pub struct FeedEventResponse {
     /// Who, when, why.
     #[serde(flatten)]
     pub metadata: EventMetadataResponse,
-    /// The event's data (the current shape), secret hashes removed.
-    #[schema(value_type = Object)]
+    /// The event's data (the current shape), secret hashes removed; `null` when the stored
+    /// row cannot be read (see `unreadable`).
+    #[schema(value_type = Option<Object>)]
     pub data: Value,
+    /// Only for a stored row that cannot be read as any event type of this version (a
+    /// malformed or foreign row): why. The projections park such an event and go on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+impl From<FeedEntry> for FeedEventResponse {
+    fn from(entry: FeedEntry) -> Self {
+        match entry {
+            FeedEntry::Event(event) => Self {
+                position: event.position,
+                client_id: event.aggregate_id.clone(),
+                sequence: event.sequence,
+                event_type: event.payload.type_name().to_owned(),
+                event_version: event.event_version.clone(),
+                metadata: EventMetadataResponse::from(&event),
+                data: event_data(&event.payload),
+                unreadable: None,
+            },
+            FeedEntry::Unreadable(row) => Self {
+                position: row.position,
+                client_id: row.aggregate_id.clone(),
+                sequence: row.sequence,
+                event_type: row.event_type.clone(),
+                event_version: row.event_version.clone(),
+                metadata: EventMetadataResponse::from(&row.metadata),
+                data: Value::Null,
+                unreadable: Some(row.error),
+            },
+        }
+    }
 }
 
 /// A page of the global feed.
@@ -220,15 +259,7 @@ pub async fn list_events(
     let events = page
         .events
         .into_iter()
-        .map(|event| FeedEventResponse {
-            position: event.position,
-            client_id: event.aggregate_id.clone(),
-            sequence: event.sequence,
-            event_type: event.payload.type_name().to_owned(),
-            event_version: event.event_version.clone(),
-            metadata: EventMetadataResponse::from(&event),
-            data: event_data(&event.payload),
-        })
+        .map(FeedEventResponse::from)
         .collect();
     Ok(Json(EventsResponse {
         events,

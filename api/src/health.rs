@@ -71,7 +71,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
     let projector = &state.projector;
     let index_position = state.search.position();
-    let metrics: [(&str, &str, &str, u64); 8] = [
+    let metrics: [(&str, &str, &str, u64); 9] = [
         (
             "registry_projector_checkpoint_position",
             "gauge",
@@ -101,6 +101,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "gauge",
             "Feed positions after the projector's checkpoint (events, less rolled-back inserts).",
             status.lag,
+        ),
+        (
+            "registry_projection_parked_events",
+            "gauge",
+            "Events the projection parked because they cannot be applied (see projections status).",
+            status.parked,
         ),
         (
             "registry_projection_failures_total",

@@ -38,10 +38,13 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ProjectionsCommand {
-    /// Empty the read models and replay every event from position 0, in one transaction.
+    /// Replay every event into fresh read-model tables while the service keeps running, then
+    /// swap them in.
     Rebuild,
-    /// Print the projector's checkpoint, the feed head and the lag.
+    /// Print the projector's checkpoint, the feed head, the lag and the parked events.
     Status,
+    /// Try the parked events again (after an upgrade that can read them).
+    Retry,
 }
 
 #[tokio::main]
@@ -98,8 +101,26 @@ async fn main() -> anyhow::Result<()> {
                 ProjectionsCommand::Status => {
                     let status = reads.projector_status().await?;
                     println!(
-                        "checkpoint {} head {} lag {} events",
-                        status.checkpoint, status.head, status.lag
+                        "checkpoint {} head {} lag {} positions, {} parked events",
+                        status.checkpoint, status.head, status.lag, status.parked
+                    );
+                    for parked in reads.parked().await? {
+                        println!(
+                            "parked: position {} client {} sequence {} {} (tried {}x): {}",
+                            parked.position,
+                            parked.client_id,
+                            parked.sequence,
+                            parked.event_type,
+                            parked.attempts,
+                            parked.error
+                        );
+                    }
+                }
+                ProjectionsCommand::Retry => {
+                    let report = reads.retry_parked().await?;
+                    println!(
+                        "{} parked events now projected, {} still parked",
+                        report.resolved, report.still_parked
                     );
                 }
             }

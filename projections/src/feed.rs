@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use registry_domain::client::ValidationErrors;
-use registry_domain::ClientEvent;
+use registry_domain::{ClientEvent, EventMetadata};
 use serde_json::Value;
 
 use crate::stored::StoredEvent;
@@ -92,11 +92,91 @@ impl FeedQuery {
     }
 }
 
+/// A stored event that cannot be read as any current event type (a malformed or foreign row,
+/// or a shape no upcaster knows). The feed still shows where it is and what the row says it
+/// is, so one bad row neither hides the events after it nor fails every page that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableEvent {
+    /// The client id the row names.
+    pub aggregate_id: String,
+    /// Its sequence in that client's stream.
+    pub sequence: u64,
+    /// Its position in the feed.
+    pub position: i64,
+    /// The event type the row names.
+    pub event_type: String,
+    /// The shape version the row names.
+    pub event_version: String,
+    /// Its metadata, as far as it could be read.
+    pub metadata: EventMetadata,
+    /// Why it cannot be read.
+    pub error: String,
+}
+
+/// One entry of the feed: an event, or a row that cannot be read as one.
+// Pages hold at most 1,000 entries, nearly all events: boxing either variant saves nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEntry {
+    /// A readable event.
+    Event(StoredEvent),
+    /// A row that cannot be decoded.
+    Unreadable(Box<UnreadableEvent>),
+}
+
+impl FeedEntry {
+    /// Its position in the feed.
+    pub fn position(&self) -> i64 {
+        match self {
+            Self::Event(event) => event.position,
+            Self::Unreadable(row) => row.position,
+        }
+    }
+}
+
+/// Where one event sits: its client, its sequence there, its feed position, and whether the
+/// projection parked it (it cannot be applied; the read model will not reflect it). What a
+/// search index needs to follow the feed, without reading any payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedMark<'a> {
+    /// The client id.
+    pub aggregate_id: &'a str,
+    /// Its sequence in that client's stream.
+    pub sequence: u64,
+    /// Its feed position.
+    pub position: i64,
+    /// Parked by the projection.
+    pub parked: bool,
+}
+
+/// The marks of a stretch of the feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarkPage {
+    /// `(client id, sequence, position, parked)` in feed order.
+    pub marks: Vec<(String, u64, i64, bool)>,
+    /// Pass as `after` next time (as [`FeedPage::next_after`]).
+    pub next_after: i64,
+}
+
+impl MarkPage {
+    /// The marks, borrowed.
+    pub fn iter(&self) -> impl Iterator<Item = FeedMark<'_>> {
+        self.marks
+            .iter()
+            .map(|(aggregate_id, sequence, position, parked)| FeedMark {
+                aggregate_id,
+                sequence: *sequence,
+                position: *position,
+                parked: *parked,
+            })
+    }
+}
+
 /// A page of the feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
     /// The events, in feed order.
-    pub events: Vec<StoredEvent>,
+    pub events: Vec<FeedEntry>,
     /// Pass as `after` for the next page. Past every event examined, so a filtered read never
     /// examines the same events twice; it stays put when nothing new is final yet.
     pub next_after: i64,

@@ -20,11 +20,14 @@ pub mod store;
 pub mod stored;
 pub mod view;
 
-pub use feed::{event_data, FeedPage, FeedQuery};
+pub use feed::{event_data, FeedEntry, FeedMark, FeedPage, FeedQuery, MarkPage, UnreadableEvent};
 pub use history::{as_of, history, AsOf, FieldChange, HistoryEntry};
 pub use list::{ClientPage, ListItem, ListQuery, Sort, SortKey};
 pub use projector::Projector;
 pub use search::SearchIndex;
-pub use store::{Batch, PostgresReadStore, ProjectorStatus, ReadError, ReadStore, SqliteReadStore};
+pub use store::{
+    Batch, ParkedEvent, PostgresReadStore, ProjectorStatus, ReadError, ReadStore, RetryReport,
+    SqliteReadStore,
+};
 pub use stored::StoredEvent;
 pub use view::{ClientRecord, ClientView, SecretView};

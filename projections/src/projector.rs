@@ -42,6 +42,7 @@ pub struct Projector {
     applied: AtomicU64,
     leader: AtomicBool,
     steps: AtomicU64,
+    parked: AtomicU64,
     wake: Notify,
 }
 
@@ -55,6 +56,7 @@ impl Projector {
             applied: AtomicU64::new(0),
             leader: AtomicBool::new(false),
             steps: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
             wake: Notify::new(),
         }
     }
@@ -86,6 +88,11 @@ impl Projector {
     /// answer): moves while the loop is alive and the database answers.
     pub fn steps(&self) -> u64 {
         self.steps.load(Ordering::Relaxed)
+    }
+
+    /// Events this process's projector parked since start-up.
+    pub fn parked(&self) -> u64 {
+        self.parked.load(Ordering::Relaxed)
     }
 
     /// Whether this process holds the projector lease.
@@ -128,6 +135,12 @@ impl Projector {
             }
             match step {
                 Ok(batch) if batch.events > 0 => {
+                    if batch.parked > 0 {
+                        self.parked.fetch_add(
+                            u64::try_from(batch.parked).unwrap_or_default(),
+                            Ordering::Relaxed,
+                        );
+                    }
                     self.index(&batch.records);
                     self.applied.fetch_add(
                         u64::try_from(batch.events).unwrap_or_default(),

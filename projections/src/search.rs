@@ -22,7 +22,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use memchr::memmem;
 
-use crate::feed::FeedQuery;
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
 use crate::store::{ReadError, ReadStore};
 
@@ -346,40 +345,29 @@ impl SearchIndex {
         }
     }
 
-    /// One step of [`Self::follow`]; true when it moved.
+    /// One step of [`Self::follow`]; true when it moved. Reads only where each event sits
+    /// (never a payload, so a row nobody can decode cannot stop it); an event the projection
+    /// parked is passed (the read model will not reflect it).
     ///
     /// # Errors
     /// [`ReadError`] from the database.
     pub async fn follow_once(&self, store: &dyn ReadStore) -> Result<bool, ReadError> {
         let after = self.position.load(AtomicOrdering::Acquire);
-        let query = FeedQuery {
-            after,
-            limit: 1000,
-            ..FeedQuery::default()
-        };
-        let page = store.feed(&query).await?;
+        let page = store.feed_marks(after, 1000).await?;
         if page.next_after <= after {
             return Ok(false);
         }
         let mut reached = page.next_after;
         let mut wanted: HashMap<String, (u64, i64)> = HashMap::new();
-        for event in &page.events {
-            let known = self
-                .inner
-                .read()
-                .map(|inner| {
-                    inner
-                        .versions
-                        .get(&event.aggregate_id)
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .unwrap_or(0);
-            if event.sequence > known {
-                let slot = wanted
-                    .entry(event.aggregate_id.clone())
-                    .or_insert((0, event.position));
-                slot.0 = slot.0.max(event.sequence);
+        if let Ok(inner) = self.inner.read() {
+            for mark in page.iter().filter(|mark| !mark.parked) {
+                let known = inner.versions.get(mark.aggregate_id).copied().unwrap_or(0);
+                if mark.sequence > known {
+                    let slot = wanted
+                        .entry(mark.aggregate_id.to_owned())
+                        .or_insert((0, mark.position));
+                    slot.0 = slot.0.max(mark.sequence);
+                }
             }
         }
         for (client_id, (sequence, first_position)) in wanted {

@@ -8,6 +8,8 @@ use cqrs_es::Aggregate;
 use registry_domain::{Client, ClientEvent, EventMetadata};
 use serde_json::Value;
 
+use crate::feed::UnreadableEvent;
+
 /// An event row as stored, before decoding.
 #[derive(Debug, Clone)]
 pub struct RawEvent {
@@ -56,6 +58,45 @@ pub struct DecodeError {
 }
 
 impl RawEvent {
+    fn metadata_from(&self, map: &HashMap<String, String>) -> EventMetadata {
+        EventMetadata::from_map(map).unwrap_or_else(|| EventMetadata {
+            event_id: map.get("event_id").cloned().unwrap_or_default(),
+            actor: map.get("actor").cloned().unwrap_or_default(),
+            request_id: map.get("request_id").cloned().unwrap_or_default(),
+            recorded_at: self.recorded_at,
+            reason: map.get("reason").cloned(),
+        })
+    }
+
+    /// Decodes the row as [`Self::decode`] does, or, when it cannot be, describes it as an
+    /// [`UnreadableEvent`] with as much of its metadata as can be read.
+    pub fn decode_or_describe(
+        self,
+        upcasters: &[Box<dyn EventUpcaster>],
+    ) -> Result<StoredEvent, Box<UnreadableEvent>> {
+        let described = UnreadableEvent {
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: u64::try_from(self.sequence).unwrap_or_default(),
+            position: self.position,
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            metadata: self.metadata_from(
+                &serde_json::from_value::<HashMap<String, Value>>(self.metadata.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+                    .collect(),
+            ),
+            error: String::new(),
+        };
+        self.decode(upcasters).map_err(|error| {
+            Box::new(UnreadableEvent {
+                error: error.to_string(),
+                ..described
+            })
+        })
+    }
+
     /// Upcasts the payload to the current shape and decodes payload and metadata. Metadata
     /// without a readable `recorded_at` takes the row's `recorded_at`.
     ///
@@ -86,13 +127,7 @@ impl RawEvent {
         let payload: ClientEvent = serde_json::from_value(upcast.payload).map_err(error)?;
         let map: HashMap<String, String> =
             serde_json::from_value(self.metadata.clone()).map_err(error)?;
-        let metadata = EventMetadata::from_map(&map).unwrap_or_else(|| EventMetadata {
-            event_id: map.get("event_id").cloned().unwrap_or_default(),
-            actor: map.get("actor").cloned().unwrap_or_default(),
-            request_id: map.get("request_id").cloned().unwrap_or_default(),
-            recorded_at: self.recorded_at,
-            reason: map.get("reason").cloned(),
-        });
+        let metadata = self.metadata_from(&map);
         Ok(StoredEvent {
             aggregate_id: self.aggregate_id,
             sequence: u64::try_from(self.sequence).unwrap_or_default(),

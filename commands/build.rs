@@ -1,0 +1,6 @@
+//! Rebuilds this crate when a migration changes: `sqlx::migrate!` embeds the migration files
+//! at compile time, and cargo does not know it reads them.
+
+fn main() {
+    println!("cargo:rerun-if-changed=../migrations");
+}

@@ -1,0 +1,4 @@
+-- The tables a rebuild fills while the live ones keep serving reads and inline projections;
+-- the rebuild then swaps them in by renaming (the old live tables become the next shadow).
+create table client_detail_next (like client_detail including all);
+create table client_list_next (like client_list including all);

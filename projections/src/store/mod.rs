@@ -1,0 +1,453 @@
+//! The read models and the global feed in SQL, on PostgreSQL and SQLite.
+//!
+//! One concern per module, each written once for both backends (a small macro per module
+//! instantiates it for each pool type: sqlx's generic bounds for "any database" are longer
+//! than the code itself):
+//! - [`projection`]: applying events to the client rows, inline after a command and in
+//!   projector batches, parking the events that cannot be applied;
+//! - [`rebuild`]: replaying the whole feed into shadow tables while the live ones keep
+//!   serving, then swapping them in;
+//! - [`queries`]: the detail, the list, the export snapshot, the search index's load, and the
+//!   positions they are known to reflect;
+//! - [`feed`]: the global feed and how far it is final;
+//! - [`lease`]: the one-projector lease and waiting for other processes' commits.
+//!
+//! Both backends run the same statements (sqlx accepts `$N` placeholders on SQLite too, and
+//! both understand `->>` on JSON); the few that differ are named in one [`Dialect`] value per
+//! backend.
+
+mod feed;
+mod lease;
+mod projection;
+mod queries;
+mod rebuild;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::mpsc::Sender;
+
+use crate::export::Chunk;
+use crate::feed::{FeedPage, FeedQuery, MarkPage};
+use crate::list::{ClientPage, ListQuery};
+use crate::search::IndexRow;
+use crate::stored::{DecodeError, StoredEvent};
+use crate::view::{ApplyError, ClientRecord, ClientView};
+
+pub use lease::{PgWaiter, ProjectorLease};
+
+/// The name of the client list and detail projection (its checkpoint and parked events).
+pub const CLIENTS_PROJECTION: &str = "clients";
+
+/// Why a read model could not be read or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The database failed.
+    #[error("read model database error")]
+    Database(#[from] sqlx::Error),
+    /// A stored event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A stored event could not be applied.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The task running a database step panicked or was cancelled.
+    #[error("a database task failed")]
+    Task(#[from] tokio::task::JoinError),
+    /// Another rebuild of the read models is running.
+    #[error("another rebuild of the read models is running")]
+    RebuildRunning,
+}
+
+/// What one projector batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Events read from the feed (each applied once, skipped when the rows already had it,
+    /// or parked).
+    pub events: usize,
+    /// Events of this batch parked because they cannot be applied.
+    pub parked: usize,
+    /// The checkpoint after the batch.
+    pub checkpoint: i64,
+    /// The records the batch changed.
+    pub records: Vec<ClientRecord>,
+}
+
+/// How far the projection is behind the feed. Read without the feed barrier (index lookups),
+/// so asking never makes a writer wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectorStatus {
+    /// The last feed position the projector applied.
+    pub checkpoint: i64,
+    /// The latest committed feed position (an event below it may still be in flight on
+    /// PostgreSQL: this is not the safe position the feed stops at).
+    pub head: i64,
+    /// Positions between the checkpoint and the head (events, less rolled-back inserts).
+    pub lag: u64,
+    /// Events parked because they cannot be applied.
+    pub parked: u64,
+}
+
+/// An event the projection could not apply, set aside so that the rest goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    /// Its feed position.
+    pub position: i64,
+    /// Its client.
+    pub client_id: String,
+    /// Its sequence in the client's stream.
+    pub sequence: i64,
+    /// The type the row names.
+    pub event_type: String,
+    /// Why it could not be applied.
+    pub error: String,
+    /// How many times it was tried.
+    pub attempts: i64,
+}
+
+/// What retrying the parked events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryReport {
+    /// Parked events whose client now projects past them (no longer parked).
+    pub resolved: u64,
+    /// Parked events that still cannot be applied.
+    pub still_parked: u64,
+}
+
+/// The read side: applies events to the read models, and answers queries and the feed.
+#[async_trait]
+pub trait ReadStore: Send + Sync {
+    /// Applies every event of `client_id` that its rows do not reflect yet, in one
+    /// transaction, under a per-client lock, and returns the client's record as it now is.
+    /// Idempotent: running it twice, or concurrently, applies each event once.
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied
+    /// (the projector then parks it).
+    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+
+    /// The read-model record of one client (deleted ones included); `None` when never
+    /// registered.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+
+    /// Every client's list row and version, and the feed position up to which they reflect
+    /// every event, from one snapshot (to load the search index).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError>;
+
+    /// The detail of a live client; `None` when unknown or deleted.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError>;
+
+    /// Every event of one client, in stream order.
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or an event cannot be decoded.
+    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError>;
+
+    /// One page of the client list and the total count of matches.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError>;
+
+    /// Streams every client matching `query` (in its sort; its limit and cursor are ignored)
+    /// to `sink` from one consistent snapshot: first [`Chunk::Start`] with the feed position
+    /// up to which the snapshot reflects every event and the row count, then the rows in
+    /// batches. Stops early, without error, when the receiver goes away.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
+
+    /// The last feed position that is final: every event at or before it has committed (or
+    /// never will), so a reader may pass it without ever missing one. On PostgreSQL this
+    /// takes the feed barrier for an instant: writers wait for it.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn head(&self) -> Result<i64, ReadError>;
+
+    /// A page of the global feed, never past [`ReadStore::head`]. A row that cannot be
+    /// decoded is an [`crate::feed::FeedEntry::Unreadable`] entry, not an error.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError>;
+
+    /// Where the events after `after` sit (client, sequence, position, parked), up to
+    /// `limit` of them, never past [`ReadStore::head`]: what a search index follows, without
+    /// reading a payload.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError>;
+
+    /// Applies up to `limit` feed events after the projection's checkpoint, and moves the
+    /// checkpoint, in one transaction. An event that cannot be decoded or applied is parked
+    /// (with every later event of its client), and the batch goes on.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`]; nothing is applied then.
+    async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError>;
+
+    /// Replays the whole feed into shadow tables, batch by batch, while the live tables keep
+    /// serving reads and inline projections, then swaps them in (a short transaction). Returns
+    /// the number of events replayed.
+    ///
+    /// # Errors
+    /// [`ReadError`]; the live tables stay as they were then.
+    async fn rebuild(&self) -> Result<u64, ReadError>;
+
+    /// The projector's checkpoint, the latest committed position, the lag between them and the
+    /// number of parked events, without taking the feed barrier.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn projector_status(&self) -> Result<ProjectorStatus, ReadError>;
+
+    /// The parked events, in feed order.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError>;
+
+    /// Tries every parked event again (with the upcasters of this build): a client whose rows
+    /// now reach past its parked events is no longer parked.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn retry_parked(&self) -> Result<RetryReport, ReadError>;
+
+    /// Tries to become the one projector.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError>;
+
+    /// Returns when another process may have committed events, or after `timeout`.
+    async fn wait_for_events(&self, timeout: Duration);
+}
+
+/// The statements that differ between backends.
+struct Dialect {
+    /// Opens a transaction that writes read models.
+    begin: &'static str,
+    /// Locks one client's rows for the transaction (`$1`: a key naming the client), if the
+    /// `begin` statement does not already serialise writers.
+    lock_client: Option<&'static str>,
+    /// The last final feed position.
+    head: &'static str,
+    /// Takes the projector lease without waiting; answers true when taken.
+    try_projector_lock: Option<&'static str>,
+    /// Takes the rebuild lock (one rebuild at a time) without waiting; answers true when
+    /// taken. Session-scoped: released when its connection ends.
+    try_rebuild_lock: Option<&'static str>,
+    /// Opens a read-only transaction that sees one snapshot throughout.
+    begin_snapshot: &'static str,
+    /// Run first in a transaction that writes only read models: they are rebuilt from the
+    /// events, so their commits need not wait for the disk.
+    relaxed_commit: Option<&'static str>,
+    /// Run first in the transaction that swaps a rebuilt read model in: renaming a table
+    /// waits for every reader of it, and readers queue behind the rename, so it must not wait
+    /// long (it is retried instead).
+    swap_lock_timeout: Option<&'static str>,
+}
+
+/// PostgreSQL: a transaction-scoped advisory lock per client id (other clients are projected
+/// concurrently); the feed barrier of migration 0002; session advisory locks for the
+/// projector and the rebuild.
+const POSTGRES: Dialect = Dialect {
+    begin: "BEGIN",
+    lock_client: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
+    head: "select events_safe_position()",
+    // 0x52454750 = 'REGP': the projector.
+    try_projector_lock: Some("select pg_try_advisory_lock(1380271952)"),
+    // 0x52454752 = 'REGR': the rebuild.
+    try_rebuild_lock: Some("select pg_try_advisory_lock(1380271954)"),
+    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
+    // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
+    relaxed_commit: Some("set local synchronous_commit = off"),
+    swap_lock_timeout: Some("set local lock_timeout = '2s'"),
+};
+
+/// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
+/// that reads and then writes fails with SQLITE_BUSY when another writer commits in between).
+/// Writers are serialised, so every stored position is final; one process per file, so no
+/// lease is needed.
+const SQLITE: Dialect = Dialect {
+    begin: "BEGIN IMMEDIATE",
+    lock_client: None,
+    head: "select coalesce(max(global_position), 0) from events",
+    try_projector_lock: None,
+    try_rebuild_lock: None,
+    // In WAL mode a read transaction reads one snapshot from its first read on.
+    begin_snapshot: "BEGIN",
+    relaxed_commit: None,
+    swap_lock_timeout: None,
+};
+
+/// The tables one projection writes: the live ones, or the shadow ones a rebuild fills.
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    detail: &'static str,
+    list: &'static str,
+    /// The projection's name for its checkpoint and parked events.
+    projection: &'static str,
+}
+
+/// The read model readers see.
+const LIVE: Tables = Tables {
+    detail: "client_detail",
+    list: "client_list",
+    projection: CLIENTS_PROJECTION,
+};
+
+/// The read model a rebuild fills before swapping it in.
+const NEXT: Tables = Tables {
+    detail: "client_detail_next",
+    list: "client_list_next",
+    projection: "clients_next",
+};
+
+const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type, \
+     event_version, payload, metadata, recorded_at";
+
+const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
+
+/// Moves a checkpoint forward, never back.
+const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
+     values ($1, $2) on conflict (projection) do update set position = \
+     case when excluded.position > projection_checkpoints.position \
+     then excluded.position else projection_checkpoints.position end";
+
+/// Whether `client_id` can be stored at all: PostgreSQL text cannot hold U+0000 (a query
+/// binding it fails), and no registered id contains it, so such an id names no client and is
+/// never sent to the database.
+fn storable(client_id: &str) -> bool {
+    !client_id.contains('\0')
+}
+
+/// The read models on PostgreSQL.
+pub struct PostgresReadStore {
+    pool: PgPool,
+    /// Listens for other processes' commits.
+    waiter: PgWaiter,
+}
+
+impl PostgresReadStore {
+    /// Read models in the database behind `pool` (already migrated).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            waiter: PgWaiter::default(),
+        }
+    }
+}
+
+/// The read models on SQLite.
+pub struct SqliteReadStore {
+    pool: SqlitePool,
+}
+
+impl SqliteReadStore {
+    /// Read models in the database behind `pool` (already migrated).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+/// The trait, delegated to each concern's methods: identical for both backends.
+macro_rules! read_store {
+    ($store:ty) => {
+        #[async_trait]
+        impl ReadStore for $store {
+            async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
+                self.catch_up_client(client_id).await
+            }
+
+            async fn client_record(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<ClientRecord>, ReadError> {
+                self.record_of(client_id).await
+            }
+
+            async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
+                self.load_index_rows().await
+            }
+
+            async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
+                self.detail_of(client_id).await
+            }
+
+            async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
+                self.events_of(client_id).await
+            }
+
+            async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
+                self.list_page(query).await
+            }
+
+            async fn export_list(
+                &self,
+                query: &ListQuery,
+                sink: Sender<Chunk>,
+            ) -> Result<(), ReadError> {
+                self.export_snapshot(query, sink).await
+            }
+
+            async fn head(&self) -> Result<i64, ReadError> {
+                self.safe_head().await
+            }
+
+            async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+                self.feed_page(query).await
+            }
+
+            async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
+                self.mark_page(after, limit).await
+            }
+
+            async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
+                self.project_feed_batch(limit).await
+            }
+
+            async fn rebuild(&self) -> Result<u64, ReadError> {
+                self.rebuild_and_swap().await
+            }
+
+            async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
+                self.status().await
+            }
+
+            async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError> {
+                self.parked_events().await
+            }
+
+            async fn retry_parked(&self) -> Result<RetryReport, ReadError> {
+                self.retry_parked_events().await
+            }
+
+            async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
+                self.take_lease().await
+            }
+
+            async fn wait_for_events(&self, timeout: Duration) {
+                self.wait(timeout).await;
+            }
+        }
+    };
+}
+
+read_store!(PostgresReadStore);
+read_store!(SqliteReadStore);
