@@ -197,25 +197,13 @@ async fn abandoned_requests_leave_no_transaction_or_lock_behind(backend: Backend
     assert!(!transaction_left_open(&app).await);
 }
 
-/// Runs one statement on the app's database.
-async fn execute(app: &TestApp, sql: &str) {
-    match &app.database {
-        Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        Database::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-    }
-    .unwrap();
-}
-
 /// A write whose events committed is answered from the state it committed: when the read
 /// model cannot be read or written afterwards, the caller still gets its one-time secret
 /// (and the old secret, revoked by the rotation, is not the only one left to anybody).
 async fn a_committed_write_keeps_its_secret_when_the_read_model_fails(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
-    execute(
-        &app,
-        "alter table client_detail rename to client_detail_away",
-    )
-    .await;
+    app.execute("alter table client_detail rename to client_detail_away")
+        .await;
 
     let created = app.create_client(&service_client("billing", None)).await;
     created.assert_status(201);
@@ -229,11 +217,8 @@ async fn a_committed_write_keeps_its_secret_when_the_read_model_fails(backend: B
     assert_ne!(new_secret, secret);
     assert_eq!(rotated.json()["version"], 2);
 
-    execute(
-        &app,
-        "alter table client_detail_away rename to client_detail",
-    )
-    .await;
+    app.execute("alter table client_detail_away rename to client_detail")
+        .await;
     let verify = |plaintext: String| {
         let app = &app;
         async move {

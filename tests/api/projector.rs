@@ -15,6 +15,9 @@ backend_tests!(
     events_committed_without_projection_appear_once_after_the_projector_runs,
     background_projector_catches_up_by_itself,
     rebuild_ends_with_the_same_rows,
+    a_poisoned_event_is_parked_and_projection_goes_on,
+    retry_projects_a_parked_event_that_can_be_applied,
+    writes_go_on_during_a_rebuild,
 );
 
 fn context() -> CommandContext {
@@ -220,4 +223,230 @@ async fn the_lease_is_always_granted_on_sqlite() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut lease = app.reads().try_lease().await.unwrap().unwrap();
     assert!(lease.is_held().await);
+}
+
+/// One malformed row in `events` (a ClientRegistered nobody can decode), and a valid event
+/// after it for the same client: both are parked, the projector goes on, every other
+/// process's search index still sees new clients, the feed still answers, and status,
+/// metrics and retry report them.
+async fn a_poisoned_event_is_parked_and_projection_goes_on(backend: Backend) {
+    let first = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let second = first.second_process().await;
+    first
+        .execute(
+            "insert into events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) values ('Client', 'poison', 1, \
+             'ClientRegistered', '1.0', '{\"ClientRegistered\": {\"nonsense\": 1}}', \
+             '{\"actor\": \"intruder\"}')",
+        )
+        .await;
+    first
+        .execute(
+            "insert into events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) values ('Client', 'poison', 2, \
+             'ClientDeleted', '1.0', '{\"ClientDeleted\": {}}', '{\"actor\": \"intruder\"}')",
+        )
+        .await;
+    first
+        .create_client(&spa_client("after-poison", "After the poison"))
+        .await
+        .assert_status(201);
+
+    let batch_read = first.projector.drain().await.unwrap();
+    assert_eq!(batch_read, 3, "the projector read past the poison");
+    let parked = first.reads().parked().await.unwrap();
+    let parked_ids: Vec<(&str, i64)> = parked
+        .iter()
+        .map(|p| (p.client_id.as_str(), p.sequence))
+        .collect();
+    assert_eq!(parked_ids, [("poison", 1), ("poison", 2)]);
+    assert!(
+        parked[0].error.contains("cannot be decoded"),
+        "{}",
+        parked[0].error
+    );
+    assert_eq!(metric(&first, "registry_projection_parked_events").await, 2);
+    assert_eq!(metric(&first, "registry_projector_lag_events").await, 0);
+
+    // The other process's search index follows past it.
+    let reads = second.reads();
+    eventually(
+        10,
+        "the other process to index the later client",
+        || async {
+            second.search.follow_once(reads.as_ref()).await.unwrap();
+            second.get_json("/api/v1/clients?search=after-poison").await["total"] == 1
+        },
+    )
+    .await;
+
+    // The feed shows the row as unreadable and goes on.
+    let feed = first.get_json("/api/v1/events?after=0&limit=10").await;
+    let events = feed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{feed}");
+    assert_eq!(events[0]["client_id"], "poison");
+    assert_eq!(events[0]["actor"], "intruder");
+    assert!(events[0]["unreadable"].is_string(), "{}", events[0]);
+    assert!(events[0]["data"].is_null());
+    assert!(events[1].get("unreadable").is_none());
+    assert_eq!(events[2]["client_id"], "after-poison");
+
+    // Retrying cannot read it either: it stays parked, tried twice.
+    let report = first.reads().retry_parked().await.unwrap();
+    assert_eq!((report.resolved, report.still_parked), (0, 2));
+    assert!(first
+        .reads()
+        .parked()
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.attempts == 2));
+
+    // A rebuild parks it again and ends with the same rows.
+    let rows = first.read_model_rows().await;
+    first.reads().rebuild().await.unwrap();
+    assert_eq!(first.read_model_rows().await, rows);
+    assert_eq!(first.reads().parked().await.unwrap().len(), 2);
+}
+
+/// A parked event that can be applied after all (the failure was passing) is projected by
+/// `retry`, and is no longer parked.
+async fn retry_projects_a_parked_event_that_can_be_applied(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let commands = app.commands_without_projection();
+    commands
+        .register(&context(), "late", public_settings("Late"), None)
+        .await
+        .unwrap();
+    // Parked as if it had failed, and the checkpoint past it.
+    let position = app.get_json("/api/v1/events?client_id=late").await["events"][0]["position"]
+        .as_i64()
+        .unwrap();
+    app.execute(&format!(
+        "insert into projection_failures (projection, position, client_id, sequence, \
+         event_type, error) values ('clients', {position}, 'late', 1, 'ClientRegistered', \
+         'database went away')"
+    ))
+    .await;
+    app.execute(&format!(
+        "insert into projection_checkpoints (projection, position) values ('clients', \
+         {position}) on conflict (projection) do update set position = {position}"
+    ))
+    .await;
+    app.get_client("late")
+        .await
+        .assert_problem(404, "client_not_found");
+
+    let report = app.reads().retry_parked().await.unwrap();
+    assert_eq!((report.resolved, report.still_parked), (1, 0));
+    app.get_client("late").await.assert_status(200);
+    assert!(app.reads().parked().await.unwrap().is_empty());
+}
+
+/// Writes keep being acknowledged while `projections rebuild` replays 20,000 events, and the
+/// rebuilt read model reflects every one of them (a second rebuild changes nothing).
+async fn writes_go_on_during_a_rebuild(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let series = match backend {
+        Backend::Postgres => "select g as n from generate_series(1, 10000) g",
+        Backend::Sqlite => {
+            "with recursive c(n) as (select 1 union all select n + 1 from c where n < 10000) \
+             select n from c"
+        }
+    };
+    let (object, pad) = match backend {
+        Backend::Postgres => ("jsonb_build_object", "lpad(n::text, 5, '0')"),
+        Backend::Sqlite => ("json_object", "printf('%05d', n)"),
+    };
+    let settings = r#"{"client_name":"Bulk","client_uri":null,"require_client_secret":false,"enabled":true,"offline_access":false,"require_pkce":true,"grant_types":["authorization_code"],"redirect_uris":["https://bulk.example.com/cb"],"post_logout_redirect_uris":[],"allowed_cors_origins":[],"allowed_scopes":["openid"]}"#;
+    for (sequence, event) in [
+        (1, format!("{object}('ClientRegistered', {object}('client_id', 'bulk-' || {pad}, 'settings', cast('{settings}' as {})))",
+            if backend == Backend::Postgres { "jsonb" } else { "text" })),
+        (2, format!("{object}('ClientUpdated', {object}('changes', {object}('client_name', 'Bulk ' || n)))")),
+    ] {
+        let event_type = if sequence == 1 { "ClientRegistered" } else { "ClientUpdated" };
+        let version = if sequence == 1 { "1.0" } else { "1.1" };
+        let payload = if backend == Backend::Sqlite {
+            event.replace("cast('{", "json('{").replace("}' as text)", "}')")
+        } else {
+            event
+        };
+        app.execute(&format!(
+            "insert into events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) select 'Client', 'bulk-' || {pad}, {sequence}, \
+             '{event_type}', '{version}', {payload}, {object}('actor', 'bulk', \
+             'recorded_at', '2026-11-01T00:00:00.000000Z') from ({series}) s order by n"
+        ))
+        .await;
+    }
+    app.projector.drain().await.unwrap();
+    assert_eq!(
+        app.get_json("/api/v1/clients?search=bulk-&limit=1").await["total"],
+        10000
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rebuilding = Arc::new(AtomicBool::new(false));
+    let during = Arc::new(AtomicUsize::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let router = app.router.clone();
+        let (stop, rebuilding, during) = (stop.clone(), rebuilding.clone(), during.clone());
+        writers.spawn(async move {
+            let mut statuses = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let id = format!("bulk-{:05}", 1 + (writer * 1000 + i) % 10000);
+                let request = Request::patch(format!("/api/v1/clients/{id}"))
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+                    )
+                    .header("content-type", "application/merge-patch+json")
+                    .body(Body::from(
+                        json!({"client_name": format!("w{writer} {i}")}).to_string(),
+                    ))
+                    .unwrap();
+                let status = tower::ServiceExt::oneshot(router.clone(), request)
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                if status == 200 && rebuilding.load(Ordering::SeqCst) {
+                    during.fetch_add(1, Ordering::SeqCst);
+                }
+                statuses.push(status);
+            }
+            statuses
+        });
+    }
+    rebuilding.store(true, Ordering::SeqCst);
+    let replayed = app.reads().rebuild().await.unwrap();
+    rebuilding.store(false, Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    let mut statuses = Vec::new();
+    while let Some(done) = writers.join_next().await {
+        statuses.extend(done.unwrap());
+    }
+    assert!(replayed >= 20000);
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "no write failed"
+    );
+    assert!(
+        during.load(Ordering::SeqCst) >= 20,
+        "writes were acknowledged while the rebuild ran ({} of {})",
+        during.load(Ordering::SeqCst),
+        statuses.len()
+    );
+    app.projector.drain().await.unwrap();
+    let rows = app.read_model_rows().await;
+    app.reads().rebuild().await.unwrap();
+    assert_eq!(
+        app.read_model_rows().await,
+        rows,
+        "the rebuilt model reflects every write made during the rebuild"
+    );
 }

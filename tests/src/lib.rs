@@ -409,6 +409,22 @@ impl TestApp {
         rows
     }
 
+    /// Runs one SQL statement on the app's database (to build a fault by hand); returns the
+    /// rows it affected.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        match &self.database {
+            Database::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Database::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The SQLite file under the app, if on SQLite.
     pub fn sqlite_file(&self) -> Option<&PathBuf> {
         self.test_database.sqlite_file.as_ref()

@@ -256,6 +256,11 @@ struct Dialect {
     /// Run first in a transaction that writes only read models: they are rebuilt from the
     /// events, so their commits need not wait for the disk.
     relaxed_commit: Option<&'static str>,
+    /// Whether a rebuild pauses between its batches (as long as the batch took, at most
+    /// 200 ms) to let writers in: SQLite has one write lock and no queue for it (a writer
+    /// waiting in its busy handler polls, and a rebuild starting its next batch at once wins
+    /// nearly every time). PostgreSQL writers never wait for a rebuild's batches.
+    rebuild_yields: bool,
     /// Run first in the transaction that swaps a rebuilt read model in: renaming a table
     /// waits for every reader of it, and readers queue behind the rename, so it must not wait
     /// long (it is retried instead).
@@ -277,6 +282,7 @@ const POSTGRES: Dialect = Dialect {
     // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
     // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
     relaxed_commit: Some("set local synchronous_commit = off"),
+    rebuild_yields: false,
     swap_lock_timeout: Some("set local lock_timeout = '2s'"),
 };
 
@@ -293,6 +299,7 @@ const SQLITE: Dialect = Dialect {
     // In WAL mode a read transaction reads one snapshot from its first read on.
     begin_snapshot: "BEGIN",
     relaxed_commit: None,
+    rebuild_yields: true,
     swap_lock_timeout: None,
 };
 

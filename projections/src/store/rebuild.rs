@@ -22,6 +22,9 @@ const BATCH: usize = 2000;
 /// swap's transaction, which writers wait for.
 const SWAP_WITHIN: i64 = 2000;
 
+/// Longest pause between two batches where the dialect makes the rebuild yield to writers.
+const MAX_YIELD: Duration = Duration::from_millis(200);
+
 /// Swap attempts before giving up (each waits at most the swap's lock timeout for readers of
 /// the live tables, then catches up again).
 const SWAP_ATTEMPTS: u32 = 10;
@@ -84,9 +87,13 @@ macro_rules! rebuild_methods {
                             break;
                         }
                         while position < head {
+                            let started = tokio::time::Instant::now();
                             let (reached, count) = self.replay_batch(position, head).await?;
                             position = reached;
                             replayed += count;
+                            if dialect.rebuild_yields {
+                                tokio::time::sleep(started.elapsed().min(MAX_YIELD)).await;
+                            }
                         }
                     }
                     match self.swap_in(position).await {
