@@ -83,3 +83,136 @@ async fn a_process_started_before_a_projection_catches_up_still_indexes_it(backe
     })
     .await;
 }
+
+/// Two processes on one database (PostgreSQL; SQLite is one process per file): 16 writers
+/// doing GET → PUT with If-Match on one client, alternately through each process, lose no
+/// update; a client registered through one is readable at once and searchable within the
+/// contract's bound through the other; a process started while the other writes builds a
+/// complete index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let first = TestApp::spawn_with(Backend::Postgres, |c| c.seed_default_clients = false).await;
+    let second = first.second_process().await;
+    let follower = tokio::spawn(second.search.clone().follow(second.reads()));
+    first
+        .create_client(&spa_client("shared", "Shared"))
+        .await
+        .assert_status(201);
+
+    // 16 read-modify-write loops, each through one of the two processes.
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..16 {
+        let app = if writer % 2 == 0 { &first } else { &second };
+        let router = app.router.clone();
+        writers.spawn(async move {
+            let mut successes = 0;
+            for round in 0..5 {
+                let get = axum::http::Request::get("/api/v1/clients/shared")
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+                    )
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = tower::ServiceExt::oneshot(router.clone(), get)
+                    .await
+                    .unwrap();
+                let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+                let mut body = spa_client("shared", &format!("w{writer} r{round}"));
+                body["client_uri"] = serde_json::Value::Null;
+                let put = axum::http::Request::put("/api/v1/clients/shared")
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+                    )
+                    .header("content-type", "application/json")
+                    .header("if-match", tag)
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap();
+                let status = tower::ServiceExt::oneshot(router.clone(), put)
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                assert!([200, 409, 412].contains(&status), "{status}");
+                successes += u64::from(status == 200);
+            }
+            successes
+        });
+    }
+    let mut successes = 0;
+    while let Some(done) = writers.join_next().await {
+        successes += done.unwrap();
+    }
+    assert!(successes >= 1);
+    let client = second.get_client("shared").await;
+    assert_eq!(client.etag_version(), Some(1 + successes), "no lost update");
+    assert_eq!(
+        first.get_client("shared").await.etag_version(),
+        Some(1 + successes)
+    );
+
+    // Registered through one: readable through the other at once, searchable within the
+    // contract's bound (its follower, not its own write).
+    first
+        .create_client(&spa_client("from-first", "Visible elsewhere"))
+        .await
+        .assert_status(201);
+    second.get_client("from-first").await.assert_status(200);
+    registry_tests::eventually(5, "the other process's search to see it", || async {
+        found(&second, "visible elsewhere") == 1
+    })
+    .await;
+
+    // A third process started while the first one writes builds a complete index.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let router = first.router.clone();
+        let stop = stop.clone();
+        load.spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let id = format!("load-{writer}-{i}");
+                let request = axum::http::Request::post("/api/v1/clients")
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+                    )
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(spa_client(&id, "Load").to_string()))
+                    .unwrap();
+                let status = tower::ServiceExt::oneshot(router.clone(), request)
+                    .await
+                    .unwrap()
+                    .status();
+                if status == 201 {
+                    acknowledged.push(id);
+                }
+            }
+            acknowledged
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let third = first.second_process().await;
+    let third_follower = tokio::spawn(third.search.clone().follow(third.reads()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    while let Some(done) = load.join_next().await {
+        acknowledged.extend(done.unwrap());
+    }
+    assert!(!acknowledged.is_empty());
+    first.projector.drain().await.unwrap();
+    registry_tests::eventually(10, "the late process to index every client", || async {
+        let query = ListQuery::parse(Some("load-"), None, None, Some(500), None).unwrap();
+        third.search.search(&query).total == acknowledged.len() as u64
+    })
+    .await;
+    follower.abort();
+    third_follower.abort();
+}
