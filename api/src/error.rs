@@ -346,9 +346,10 @@ fn infrastructure(error: anyhow::Error) -> ApiError {
 
 /// Whether a database error says "not now" rather than "wrong": the connection was refused
 /// or lost, the pool is exhausted or closed, the server is shutting down or restarting
-/// (PostgreSQL class 08 connection exceptions, 57P01–57P03, 53300 too many connections), a
-/// lock or statement wait ran out (55P03, 57014), or SQLite stayed busy (5, 6 and their
-/// extended codes).
+/// (PostgreSQL class 08 connection exceptions, 57P01–57P03, 53300 too many connections), the
+/// database was taken offline (55000: "not currently accepting connections", as `ALTER
+/// DATABASE … ALLOW_CONNECTIONS false` does for maintenance), a lock or statement wait ran out
+/// (55P03, 57014), or SQLite stayed busy (5, 6 and their extended codes).
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -368,7 +369,7 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
                     code.starts_with("08")
                         || matches!(
                             code,
-                            "57P01" | "57P02" | "57P03" | "53300" | "55P03" | "57014"
+                            "57P01" | "57P02" | "57P03" | "53300" | "55000" | "55P03" | "57014"
                         )
                 }
             })

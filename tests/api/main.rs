@@ -4,6 +4,7 @@
 
 mod audit;
 mod concurrency;
+mod crash;
 mod defaults;
 mod errors;
 mod exports;

@@ -172,6 +172,11 @@ impl TestDatabase {
         }
     }
 
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+
     /// A new connection pool to it.
     pub async fn connect(&self) -> Database {
         Database::connect(&self.url, &PoolOptions::default())

@@ -1,0 +1,135 @@
+//! The `client-registry` command line: `serve` (the default), `migrate`, `projections …`,
+//! `api-key`. The binary's `main` only calls [`run`]; so does the test suite's copy of it,
+//! which its process-level fault tests start and kill.
+
+use crate::auth::api_keys::generate as generate_api_key;
+use crate::auth::Roles;
+use crate::{connect, read_store, Application, Config};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "client-registry", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate, register the default clients once, and serve the HTTP API (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Work on the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Make an API key: prints the key (once) and the line to add to REGISTRY_API_KEYS.
+    ApiKey {
+        /// The key's name, recorded as the actor of its changes.
+        #[arg(long)]
+        name: String,
+        /// Its roles, comma-separated: clients:read, clients:write, audit:read,
+        /// secrets:verify, or admin for all.
+        #[arg(long)]
+        roles: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Replay every event into fresh read-model tables while the service keeps running, then
+    /// swap them in.
+    Rebuild,
+    /// Print the projector's checkpoint, the feed head, the lag and the parked events.
+    Status,
+    /// Try the parked events again (after an upgrade that can read them).
+    Retry,
+}
+
+/// Parses the command line and runs the command (logging to stderr per `REGISTRY_LOG`).
+///
+/// # Errors
+/// Whatever the command fails with.
+pub async fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("REGISTRY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::ApiKey { name, roles } => {
+            anyhow::ensure!(
+                !name.is_empty() && !name.contains(char::is_whitespace),
+                "the name must be one word"
+            );
+            let roles = Roles::parse(&roles).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(!roles.is_empty(), "give at least one role");
+            let (key, line) = generate_api_key(&name, roles);
+            println!(
+                "API key (shown only now; store it in the caller's secret store):\n\n    {key}\n"
+            );
+            println!(
+                "Add this line to REGISTRY_API_KEYS (or REGISTRY_API_KEYS_FILE):\n\n    {line}"
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            Application::build(&cli.config)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate => {
+            let database = connect(&cli.config).await?;
+            database.migrate().await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Projections(command) => {
+            let database = connect(&cli.config).await?;
+            database.migrate().await?;
+            let reads = read_store(&database);
+            match command {
+                ProjectionsCommand::Rebuild => {
+                    let started = std::time::Instant::now();
+                    let events = reads.rebuild().await?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    println!(
+                        "rebuilt the read models from {events} events in {seconds:.2} s ({:.0} events/s)",
+                        events as f64 / seconds.max(1e-9)
+                    );
+                }
+                ProjectionsCommand::Status => {
+                    let status = reads.projector_status().await?;
+                    println!(
+                        "checkpoint {} head {} lag {} positions, {} parked events",
+                        status.checkpoint, status.head, status.lag, status.parked
+                    );
+                    for parked in reads.parked().await? {
+                        println!(
+                            "parked: position {} client {} sequence {} {} (tried {}x): {}",
+                            parked.position,
+                            parked.client_id,
+                            parked.sequence,
+                            parked.event_type,
+                            parked.attempts,
+                            parked.error
+                        );
+                    }
+                }
+                ProjectionsCommand::Retry => {
+                    let report = reads.retry_parked().await?;
+                    println!(
+                        "{} parked events now projected, {} still parked",
+                        report.resolved, report.still_parked
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
