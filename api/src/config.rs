@@ -39,6 +39,14 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
 
+    /// Most exports (xlsx, PDF) rendered at once.
+    #[arg(long, env = "REGISTRY_EXPORT_CONCURRENCY", default_value_t = 2)]
+    pub export_concurrency: usize,
+
+    /// Most exports waiting for their turn; past it, exports answer 503 `overloaded`.
+    #[arg(long, env = "REGISTRY_EXPORT_QUEUE", default_value_t = 8)]
+    pub export_queue: usize,
+
     /// API keys: `<name> <roles> sha256:<digest>` entries, one per line or separated by `;`
     /// (make one with `client-registry api-key`).
     #[arg(long, env = "REGISTRY_API_KEYS", hide_env_values = true)]
@@ -100,6 +108,8 @@ impl Config {
             seed_default_clients: true,
             hash_concurrency: None,
             hash_queue: None,
+            export_concurrency: 2,
+            export_queue: 8,
             api_keys: None,
             api_keys_file: None,
             jwt_issuer: None,

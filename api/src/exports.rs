@@ -19,6 +19,71 @@ use crate::state::AppState;
 /// The header carrying the feed position an export reflects.
 pub const FEED_POSITION: &str = "x-feed-position";
 
+/// How many exports run at once and how many may wait: an export holds a snapshot and a
+/// renderer (a PDF of 100,000 rows is seconds of CPU), and any `clients:read` caller may ask
+/// for one, so a few parallel requests must not exhaust memory or the database pool. Past the
+/// queue, a caller gets 503 `overloaded` with `Retry-After`.
+pub struct ExportGate {
+    running: tokio::sync::Semaphore,
+    waiting: tokio::sync::Semaphore,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Held while an export runs.
+pub struct ExportTurn<'a> {
+    _running: tokio::sync::SemaphorePermit<'a>,
+    in_flight: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl Drop for ExportTurn<'_> {
+    fn drop(&mut self) {
+        self.in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ExportGate {
+    /// At most `running` exports at once and `waiting` more queued.
+    pub fn new(running: usize, waiting: usize) -> Self {
+        Self {
+            running: tokio::sync::Semaphore::new(running.max(1)),
+            waiting: tokio::sync::Semaphore::new(waiting),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for a turn, or refuses at once when the queue is full.
+    ///
+    /// # Errors
+    /// [`ApiError::Overloaded`] when every place in the queue is taken.
+    pub async fn turn(&self) -> Result<ExportTurn<'_>, ApiError> {
+        let running = match self.running.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let _place = self
+                    .waiting
+                    .try_acquire()
+                    .map_err(|_| ApiError::Overloaded)?;
+                self.running
+                    .acquire()
+                    .await
+                    .map_err(|_| ApiError::Overloaded)?
+            }
+        };
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(ExportTurn {
+            _running: running,
+            in_flight: &self.in_flight,
+        })
+    }
+
+    /// Exports running now.
+    pub fn running(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The export routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,6 +151,7 @@ async fn export_clients(
         None,
     )
     .map_err(ApiError::invalid_query)?;
+    let _turn = state.exports.turn().await?;
     let export = export::clients(state.reads.as_ref(), &query, format, now()).await?;
     Ok(file_response(export, format, "clients"))
 }
@@ -95,6 +161,7 @@ async fn export_history(
     client_id: String,
     format: Format,
 ) -> Result<Response, ApiError> {
+    let _turn = state.exports.turn().await?;
     let events = state.reads.client_events(&client_id).await?;
     if events.is_empty() {
         return Err(ApiError::ClientNotFound);
@@ -118,6 +185,7 @@ async fn export_history(
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -140,6 +208,7 @@ pub async fn export_clients_xlsx(
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -162,6 +231,7 @@ pub async fn export_clients_pdf(
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -183,6 +253,7 @@ pub async fn export_history_xlsx(
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -71,7 +71,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
     let projector = &state.projector;
     let index_position = state.search.position();
-    let metrics: [(&str, &str, &str, u64); 9] = [
+    let metrics: [(&str, &str, &str, u64); 10] = [
+        (
+            "registry_exports_running",
+            "gauge",
+            "Exports (xlsx, PDF) being rendered by this process.",
+            u64::try_from(state.exports.running()).unwrap_or_default(),
+        ),
         (
             "registry_projector_checkpoint_position",
             "gauge",

@@ -112,6 +112,10 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         projector: projector.clone(),
         search: search.clone(),
         supervisor: supervisor.clone(),
+        exports: Arc::new(exports::ExportGate::new(
+            config.export_concurrency,
+            config.export_queue,
+        )),
     };
     Ok(Prepared {
         router: router(state, config)?,

@@ -26,6 +26,8 @@ pub struct AppState {
     pub search: Arc<SearchIndex>,
     /// This process's background tasks, for readiness and metrics.
     pub supervisor: Arc<Supervisor>,
+    /// Bounds the exports running and waiting.
+    pub exports: Arc<crate::exports::ExportGate>,
 }
 
 impl AppState {

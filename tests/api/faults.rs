@@ -17,6 +17,7 @@ backend_tests!(
     nul_characters_never_reach_the_database,
     a_flood_of_verifications_is_refused_past_the_queue,
     a_dead_background_task_is_restarted_and_reported,
+    exports_past_the_queue_are_refused,
 );
 
 /// A small xorshift generator: the test needs spread, not quality, and prints its seed.
@@ -426,4 +427,50 @@ async fn a_dead_background_task_is_restarted_and_reported(backend: Backend) {
     })
     .await;
     handle.abort();
+}
+
+/// Exports are bounded: past the running ones and the queue, a caller is refused at once with
+/// 503 and `Retry-After` (any `clients:read` caller may ask for one).
+async fn exports_past_the_queue_are_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.export_concurrency = 1;
+        c.export_queue = 0;
+    })
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let router = app.router.clone();
+        tasks.spawn(async move {
+            let request = authed(Request::get("/api/v1/clients/export.pdf"))
+                .body(Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            (
+                response.status().as_u16(),
+                response.headers().get("retry-after").is_some(),
+            )
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
+    assert!(
+        answers.iter().any(|(s, retry)| *s == 503 && *retry),
+        "{answers:?}"
+    );
+    // And once they are done, the next one runs.
+    app.request(
+        axum::http::Method::GET,
+        "/api/v1/clients/export.xlsx",
+        None,
+        &[],
+    )
+    .await
+    .assert_status(200);
 }
