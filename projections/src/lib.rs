@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod consistency;
 pub mod export;
 pub mod feed;
 pub mod history;
@@ -24,7 +25,7 @@ pub use feed::{event_data, FeedEntry, FeedMark, FeedPage, FeedQuery, MarkPage, U
 pub use history::{as_of, history, AsOf, FieldChange, HistoryEntry};
 pub use list::{ClientPage, ListItem, ListQuery, Sort, SortKey};
 pub use projector::Projector;
-pub use search::SearchIndex;
+pub use search::{FollowStep, SearchIndex};
 pub use store::{
     Batch, ParkedEvent, PostgresReadStore, ProjectorStatus, ReadError, ReadStore, RetryReport,
     SqliteReadStore,

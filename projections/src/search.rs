@@ -38,6 +38,17 @@ pub struct IndexRow {
 }
 use crate::view::{ClientRecord, ListRow};
 
+/// What one step of the feed follower did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowStep {
+    /// The index moved forward.
+    Moved,
+    /// Nothing new is final in the feed.
+    UpToDate,
+    /// Events are there but not projected yet: the index waits for them.
+    Waiting,
+}
+
 /// Pause of the feed follower after each step that moved.
 pub const FOLLOW_PAUSE: Duration = Duration::from_millis(250);
 
@@ -328,15 +339,18 @@ impl SearchIndex {
     pub async fn follow(self: Arc<Self>, store: Arc<dyn ReadStore>) {
         loop {
             let step = self.follow_once(store.as_ref()).await;
-            if step.is_ok() {
+            // Progress (what readiness watches): moved, or nothing to follow. Waiting for a
+            // projection that never comes is not progress, however often it is retried.
+            if matches!(step, Ok(FollowStep::Moved | FollowStep::UpToDate)) {
                 self.steps.fetch_add(1, AtomicOrdering::Relaxed);
             }
             match step {
                 // This process's own writes are already indexed (inline); the follower is for
                 // other processes' writes, which may wait a moment. Pausing also spares
                 // PostgreSQL the feed barrier after every single commit.
-                Ok(true) => tokio::time::sleep(FOLLOW_PAUSE).await,
-                Ok(false) => store.wait_for_events(Duration::from_secs(1)).await,
+                Ok(FollowStep::Moved) => tokio::time::sleep(FOLLOW_PAUSE).await,
+                Ok(FollowStep::UpToDate) => store.wait_for_events(Duration::from_secs(1)).await,
+                Ok(FollowStep::Waiting) => tokio::time::sleep(FOLLOW_PAUSE).await,
                 Err(error) => {
                     tracing::warn!(%error, "search index could not follow the feed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -345,17 +359,17 @@ impl SearchIndex {
         }
     }
 
-    /// One step of [`Self::follow`]; true when it moved. Reads only where each event sits
+    /// One step of [`Self::follow`]. Reads only where each event sits
     /// (never a payload, so a row nobody can decode cannot stop it); an event the projection
     /// parked is passed (the read model will not reflect it).
     ///
     /// # Errors
     /// [`ReadError`] from the database.
-    pub async fn follow_once(&self, store: &dyn ReadStore) -> Result<bool, ReadError> {
+    pub async fn follow_once(&self, store: &dyn ReadStore) -> Result<FollowStep, ReadError> {
         let after = self.position.load(AtomicOrdering::Acquire);
         let page = store.feed_marks(after, 1000).await?;
         if page.next_after <= after {
-            return Ok(false);
+            return Ok(FollowStep::UpToDate);
         }
         let mut reached = page.next_after;
         let mut wanted: HashMap<String, (u64, i64)> = HashMap::new();
@@ -378,7 +392,11 @@ impl SearchIndex {
             }
         }
         self.position.fetch_max(reached, AtomicOrdering::AcqRel);
-        Ok(reached > after)
+        Ok(if reached > after {
+            FollowStep::Moved
+        } else {
+            FollowStep::Waiting
+        })
     }
 }
 

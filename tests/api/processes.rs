@@ -161,10 +161,16 @@ async fn two_processes_on_one_database() {
         .await
         .assert_status(201);
     second.get_client("from-first").await.assert_status(200);
+    let written = std::time::Instant::now();
     registry_tests::eventually(5, "the other process's search to see it", || async {
         found(&second, "visible elsewhere") == 1
     })
     .await;
+    assert!(
+        written.elapsed() <= registry_projections::consistency::OTHER_PROCESS_SEARCH_BOUND,
+        "searchable through the other process within the contract's bound: {:?}",
+        written.elapsed()
+    );
 
     // A third process started while the first one writes builds a complete index.
     let stop = Arc::new(AtomicBool::new(false));

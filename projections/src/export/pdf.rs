@@ -1,13 +1,25 @@
-//! The PDF renderer: printpdf, A4 landscape, a table with its header repeated on every page,
-//! "page X of Y", and DejaVu Sans Condensed embedded (the 14 standard PDF fonts are Latin-1
-//! only). Values wider than their column are cut with an ellipsis at the column edge.
+//! The PDF renderer: A4 landscape, a table with its header repeated on every page, "page X of
+//! Y", and DejaVu Sans Condensed embedded (the 14 standard PDF fonts are Latin-1 only).
+//! Values wider than their column are cut with an ellipsis at the column edge.
+//!
+//! Written page by page straight into the file (PDF 1.7, ISO 32000-1): each finished page is
+//! serialised and compressed at once, so memory holds the file so far and one page, not every
+//! page of a 100,000-row export (printpdf kept all pages' operations and then a whole `lopdf`
+//! document until it saved: +300 MB for 100,000 rows). What is only known at the end — the
+//! row count of the summary line and the page total — is drawn by two form XObjects that
+//! every page refers to and that are written last; so are the fonts, with the widths and the
+//! `/ToUnicode` map of the glyphs actually used. printpdf's font parser reads the font.
+//!
+//! Text is shown with Identity-H Type 0 fonts: each character is its glyph id, two bytes.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::OnceLock;
 
-use printpdf::{
-    Color, FontId, Greyscale, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Pt, Rect, TextItem, TextMatrix,
-};
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+use printpdf::ParsedFont;
 
 use super::{Cell, ExportError, Meta, TableWriter};
 
@@ -24,41 +36,61 @@ const PADDING: f32 = 3.0;
 const TABLE_TOP: f32 = PAGE_HEIGHT - MARGIN - 48.0;
 /// Lowest row bottom (above the footer).
 const TABLE_BOTTOM: f32 = MARGIN + 12.0;
+/// Baseline of the footer.
+const FOOTER_Y: f32 = MARGIN - 6.0;
+/// Where the "page X of Y" footer starts.
+const FOOTER_X: f32 = PAGE_WIDTH - MARGIN - 80.0;
 
-/// A font with the advance widths needed to fit text into columns.
+/// Objects whose numbers are fixed before anything is written.
+const CATALOG: u32 = 1;
+const PAGES: u32 = 2;
+const INFO: u32 = 3;
+const SUMMARY: u32 = 4;
+const PAGE_TOTAL: u32 = 5;
+const REGULAR: u32 = 6;
+const BOLD: u32 = 7;
+
+/// A font with what is needed to lay text out and embed it.
 struct MeasuredFont {
-    font: ParsedFont,
-    /// Advance widths of ASCII characters, in em.
-    ascii: [f32; 128],
+    /// The sfnt program, as embedded (compressed once per process).
+    program: Vec<u8>,
+    program_length: usize,
+    name: String,
+    glyphs: BTreeMap<u32, u16>,
+    widths: BTreeMap<u16, u16>,
     units_per_em: f32,
+    ascent: i16,
+    descent: i16,
+    bbox: [i16; 4],
+    stem_v: u32,
 }
 
 impl MeasuredFont {
-    fn parse(bytes: &[u8]) -> Option<Self> {
+    fn parse(bytes: &[u8], name: &str, stem_v: u32) -> Option<Self> {
         let font = ParsedFont::from_bytes(bytes, 0, &mut Vec::new())?;
-        let units_per_em = f32::from(font.units_per_em.max(1));
-        let mut measured = Self {
-            font,
-            ascii: [0.0; 128],
-            units_per_em,
-        };
-        for (i, width) in measured.ascii.iter_mut().enumerate() {
-            *width = char::from_u32(u32::try_from(i).unwrap_or(0))
-                .map_or(0.0, |c| Self::glyph_width(&measured.font, units_per_em, c));
-        }
-        Some(measured)
+        let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).ok()?;
+        let metrics = &font.pdf_font_metrics;
+        Some(Self {
+            program: encoder.finish().ok()?,
+            program_length: bytes.len(),
+            name: name.to_owned(),
+            units_per_em: f32::from(font.units_per_em.max(1)),
+            ascent: font.font_metrics.ascent,
+            descent: font.font_metrics.descent,
+            bbox: [metrics.x_min, metrics.y_min, metrics.x_max, metrics.y_max],
+            glyphs: font.codepoint_to_glyph,
+            widths: font.glyph_widths,
+            stem_v,
+        })
     }
 
-    fn glyph_width(font: &ParsedFont, units_per_em: f32, c: char) -> f32 {
-        let gid = font.lookup_glyph_index(u32::from(c)).unwrap_or(0);
-        f32::from(font.get_glyph_width(gid).unwrap_or(0)) / units_per_em
+    fn glyph(&self, c: char) -> u16 {
+        self.glyphs.get(&u32::from(c)).copied().unwrap_or(0)
     }
 
     fn char_width(&self, c: char) -> f32 {
-        match usize::try_from(u32::from(c)) {
-            Ok(i) if i < 128 => self.ascii[i],
-            _ => Self::glyph_width(&self.font, self.units_per_em, c),
-        }
+        f32::from(self.widths.get(&self.glyph(c)).copied().unwrap_or(0)) / self.units_per_em
     }
 
     /// Width of `text` at `size` points.
@@ -68,11 +100,15 @@ impl MeasuredFont {
 
     /// Whether the font has a glyph for `c`.
     fn has_glyph(&self, c: char) -> bool {
-        c.is_ascii()
-            || self
-                .font
-                .lookup_glyph_index(u32::from(c))
-                .is_some_and(|g| g != 0)
+        self.glyph(c) != 0
+    }
+
+    /// In thousandths of an em, as a PDF glyph width.
+    fn pdf_units(&self, value: f32) -> i64 {
+        // Font units to 1/1000 em; values are small, the cast cannot overflow.
+        #[allow(clippy::cast_possible_truncation)]
+        let scaled = (value * 1000.0 / self.units_per_em).round() as i64;
+        scaled
     }
 
     /// `text` cut (with an ellipsis) so that it fits in `max` points at `size`. Control
@@ -110,56 +146,170 @@ struct Fonts {
     bold: MeasuredFont,
 }
 
-/// DejaVu Sans Condensed, parsed once per process.
+/// DejaVu Sans Condensed, parsed (and its program compressed) once per process.
 fn fonts() -> Option<&'static Fonts> {
     static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();
     FONTS
         .get_or_init(|| {
             Some(Fonts {
-                regular: MeasuredFont::parse(dejavu::sans_condensed::regular())?,
-                bold: MeasuredFont::parse(dejavu::sans_condensed::bold())?,
+                regular: MeasuredFont::parse(
+                    dejavu::sans_condensed::regular(),
+                    "DejaVuSansCondensed",
+                    80,
+                )?,
+                bold: MeasuredFont::parse(
+                    dejavu::sans_condensed::bold(),
+                    "DejaVuSansCondensed-Bold",
+                    140,
+                )?,
             })
         })
         .as_ref()
 }
 
-fn text_at(font: &FontId, size: f32, x: f32, y: f32, text: String) -> [Op; 3] {
-    [
-        Op::SetFont {
-            font: PdfFontHandle::External(font.clone()),
-            size: Pt(size),
-        },
-        Op::SetTextMatrix {
-            matrix: TextMatrix::Translate(Pt(x), Pt(y)),
-        },
-        Op::ShowText {
-            items: vec![TextItem::Text(text)],
-        },
-    ]
+/// Which face a run of text is shown in.
+#[derive(Clone, Copy)]
+enum Face {
+    Regular,
+    Bold,
 }
 
-fn grey(level: f32) -> Color {
-    Color::Greyscale(Greyscale::new(level, None))
+/// A PDF text string (`<FEFF…>`, UTF-16BE) for the document information dictionary.
+fn info_string(text: &str) -> String {
+    let mut hex = String::from("<FEFF");
+    for unit in text.encode_utf16() {
+        let _ = write!(hex, "{unit:04X}");
+    }
+    hex.push('>');
+    hex
 }
 
-fn filled(x: f32, y: f32, width: f32, height: f32) -> Op {
-    let mut rect = Rect::from_xywh(Pt(x), Pt(y), Pt(width), Pt(height));
-    rect.mode = Some(PaintMode::Fill);
-    Op::DrawRectangle { rectangle: rect }
+fn compress(data: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 3), Compression::fast());
+    encoder
+        .write_all(data)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| ExportError::Pdf(e.to_string()))
+}
+
+/// The file being written: bytes so far and where each object starts.
+struct PdfFile {
+    out: Vec<u8>,
+    offsets: Vec<Option<usize>>,
+}
+
+impl PdfFile {
+    fn new() -> Self {
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+        Self {
+            out,
+            // The fixed objects.
+            offsets: vec![None; usize::try_from(BOLD).unwrap_or(7)],
+        }
+    }
+
+    /// A number for an object written later.
+    fn reserve(&mut self) -> u32 {
+        self.offsets.push(None);
+        u32::try_from(self.offsets.len()).unwrap_or(u32::MAX)
+    }
+
+    fn begin(&mut self, id: u32) {
+        if let Some(slot) = usize::try_from(id)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| self.offsets.get_mut(i))
+        {
+            *slot = Some(self.out.len());
+        }
+        self.out
+            .extend_from_slice(format!("{id} 0 obj\n").as_bytes());
+    }
+
+    fn object(&mut self, id: u32, body: &str) {
+        self.begin(id);
+        self.out.extend_from_slice(body.as_bytes());
+        self.out.extend_from_slice(b"\nendobj\n");
+    }
+
+    /// A stream object; `entries` go into its dictionary beside `/Length`.
+    fn stream(&mut self, id: u32, entries: &str, data: &[u8]) {
+        self.begin(id);
+        self.out.extend_from_slice(
+            format!("<< /Length {} {entries} >>\nstream\n", data.len()).as_bytes(),
+        );
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    /// The cross-reference table and trailer.
+    fn finish(mut self) -> Vec<u8> {
+        let xref = self.out.len();
+        let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", self.offsets.len() + 1);
+        for offset in &self.offsets {
+            let _ = writeln!(table, "{:010} 00000 n ", offset.unwrap_or(0));
+        }
+        let _ = write!(
+            table,
+            "trailer\n<< /Size {} /Root {CATALOG} 0 R /Info {INFO} 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            self.offsets.len() + 1
+        );
+        self.out.extend_from_slice(table.as_bytes());
+        self.out
+    }
+}
+
+/// Content-stream text in glyph ids, recording each glyph used (for widths and ToUnicode).
+struct Glyphs {
+    fonts: &'static Fonts,
+    used: [BTreeMap<u16, char>; 2],
+}
+
+impl Glyphs {
+    fn font(&self, face: Face) -> &'static MeasuredFont {
+        match face {
+            Face::Regular => &self.fonts.regular,
+            Face::Bold => &self.fonts.bold,
+        }
+    }
+
+    /// `text` as a hex string of glyph ids.
+    fn hex(&mut self, face: Face, text: &str) -> String {
+        let font = self.font(face);
+        let used = &mut self.used[face as usize];
+        let mut hex = String::with_capacity(text.len() * 4 + 2);
+        hex.push('<');
+        for c in text.chars() {
+            let glyph = font.glyph(c);
+            used.entry(glyph).or_insert(c);
+            let _ = write!(hex, "{glyph:04X}");
+        }
+        hex.push('>');
+        hex
+    }
+
+    /// Sets the font and shows `text` with its baseline at (`x`, `y`).
+    fn show(&mut self, ops: &mut String, face: Face, size: f32, x: f32, y: f32, text: &str) {
+        let hex = self.hex(face, text);
+        let _ = writeln!(
+            ops,
+            "/F{} {size} Tf 1 0 0 1 {x:.2} {y:.2} Tm {hex} Tj",
+            face as usize + 1
+        );
+    }
 }
 
 pub(super) struct PdfTable {
-    fonts: &'static Fonts,
-    document: PdfDocument,
-    regular: FontId,
-    bold: FontId,
+    file: PdfFile,
+    glyphs: Glyphs,
     meta: Meta,
     /// Left edge and width of each column.
     columns: Vec<(f32, f32)>,
-    /// Finished pages: background ops and text ops.
-    pages: Vec<(Vec<Op>, Vec<Op>)>,
-    background: Vec<Op>,
-    text: Vec<Op>,
+    pages: Vec<u32>,
+    /// The current page's fills, and its text operations.
+    background: String,
+    text: String,
     /// Top of the next row.
     y: f32,
     rows_on_page: usize,
@@ -169,12 +319,6 @@ impl PdfTable {
     pub(super) fn new(meta: Meta) -> Result<Self, ExportError> {
         let fonts =
             fonts().ok_or_else(|| ExportError::Pdf("the embedded font cannot be parsed".into()))?;
-        let mut document = PdfDocument::new(&meta.title);
-        document.metadata.info.subject = format!("Filter: {}", meta.filter);
-        document.metadata.info.keywords = vec![format!("feed position {}", meta.position)];
-        document.metadata.info.creator = "client-registry".to_owned();
-        let regular = document.add_font(&fonts.regular.font);
-        let bold = document.add_font(&fonts.bold.font);
         let table_width = PAGE_WIDTH - 2.0 * MARGIN;
         let mut x = MARGIN;
         let columns = meta
@@ -188,15 +332,16 @@ impl PdfTable {
             })
             .collect();
         let mut table = Self {
-            fonts,
-            document,
-            regular,
-            bold,
+            file: PdfFile::new(),
+            glyphs: Glyphs {
+                fonts,
+                used: [BTreeMap::new(), BTreeMap::new()],
+            },
             meta,
             columns,
             pages: Vec::new(),
-            background: Vec::new(),
-            text: Vec::new(),
+            background: String::new(),
+            text: String::new(),
             y: TABLE_TOP,
             rows_on_page: 0,
         };
@@ -206,81 +351,207 @@ impl PdfTable {
 
     /// Title, filter and the table header at the top of a fresh page.
     fn start_page(&mut self) {
-        let fonts = self.fonts;
+        let fonts = self.glyphs.fonts;
         let top = PAGE_HEIGHT - MARGIN;
         let width = PAGE_WIDTH - 2.0 * MARGIN;
-        self.text.push(Op::SetFillColor { col: grey(0.0) });
-        self.text.extend(text_at(
-            &self.bold,
+        self.text.push_str("0 g\n");
+        let title = fonts.bold.fit(&self.meta.title, TITLE_SIZE, width);
+        self.glyphs.show(
+            &mut self.text,
+            Face::Bold,
             TITLE_SIZE,
             MARGIN,
             top - TITLE_SIZE,
-            fonts.bold.fit(&self.meta.title, TITLE_SIZE, width),
-        ));
-        let filter = format!("Filter: {}", self.meta.filter);
-        self.text.extend(text_at(
-            &self.regular,
+            &title,
+        );
+        let filter = fonts
+            .regular
+            .fit(&format!("Filter: {}", self.meta.filter), NOTE_SIZE, width);
+        self.glyphs.show(
+            &mut self.text,
+            Face::Regular,
             NOTE_SIZE,
             MARGIN,
             top - TITLE_SIZE - 14.0,
-            fonts.regular.fit(&filter, NOTE_SIZE, width),
-        ));
-        // The summary line (with the row count) is written when the document is finished.
-        self.background.push(Op::SetFillColor { col: grey(0.85) });
-        self.background.push(filled(
-            MARGIN,
-            TABLE_TOP - HEADER_HEIGHT,
-            width,
-            HEADER_HEIGHT,
-        ));
+            &filter,
+        );
+        let _ = writeln!(
+            self.background,
+            "0.85 g {MARGIN:.2} {:.2} {width:.2} {HEADER_HEIGHT:.2} re f",
+            TABLE_TOP - HEADER_HEIGHT
+        );
         for (i, column) in self.meta.columns.iter().enumerate() {
             let (left, col_width) = self.columns[i];
             let title = fonts
                 .bold
                 .fit(column.title, CELL_SIZE, col_width - 2.0 * PADDING);
-            self.text.extend(text_at(
-                &self.bold,
+            self.glyphs.show(
+                &mut self.text,
+                Face::Bold,
                 CELL_SIZE,
                 left + PADDING,
                 TABLE_TOP - HEADER_HEIGHT + 5.0,
-                title,
-            ));
+                &title,
+            );
         }
-        self.text.push(Op::SetFont {
-            font: PdfFontHandle::External(self.regular.clone()),
-            size: Pt(CELL_SIZE),
-        });
+        let _ = writeln!(self.text, "/F1 {CELL_SIZE} Tf");
         self.y = TABLE_TOP - HEADER_HEIGHT;
         self.rows_on_page = 0;
     }
 
-    fn end_page(&mut self) {
-        let background = std::mem::take(&mut self.background);
-        let text = std::mem::take(&mut self.text);
-        self.pages.push((background, text));
+    /// Writes the current page (and its content, compressed) into the file.
+    fn end_page(&mut self) -> Result<(), ExportError> {
+        let number = self.pages.len() + 1;
+        let footer = format!("page {number} of ");
+        let mut ops = String::with_capacity(self.background.len() + self.text.len() + 256);
+        let _ = write!(ops, "q\n{}Q\nBT\n{}", self.background, self.text);
+        self.glyphs.show(
+            &mut ops,
+            Face::Regular,
+            NOTE_SIZE,
+            FOOTER_X,
+            FOOTER_Y,
+            &footer,
+        );
+        let title = self.glyphs.fonts.regular.fit(
+            &self.meta.title,
+            NOTE_SIZE,
+            (PAGE_WIDTH - 2.0 * MARGIN) / 2.0,
+        );
+        self.glyphs
+            .show(&mut ops, Face::Regular, NOTE_SIZE, MARGIN, FOOTER_Y, &title);
+        ops.push_str("ET\n");
+        // The summary line (row count) and the page total are known only at the end: form
+        // XObjects written then.
+        let total_x = FOOTER_X + self.glyphs.fonts.regular.width(&footer, NOTE_SIZE);
+        let _ = write!(
+            ops,
+            "q 1 0 0 1 {MARGIN:.2} {:.2} cm /Sum Do Q\nq 1 0 0 1 {total_x:.2} {FOOTER_Y:.2} cm /Tot Do Q\n",
+            PAGE_HEIGHT - MARGIN - TITLE_SIZE - 25.0
+        );
+        self.background.clear();
+        self.text.clear();
+        let content = self.file.reserve();
+        let page = self.file.reserve();
+        self.file
+            .stream(content, "/Filter /FlateDecode", &compress(ops.as_bytes())?);
+        self.file.object(
+            page,
+            &format!(
+                "<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] \
+                 /Resources << /Font << /F1 {REGULAR} 0 R /F2 {BOLD} 0 R >> \
+                 /XObject << /Sum {SUMMARY} 0 R /Tot {PAGE_TOTAL} 0 R >> >> \
+                 /Contents {content} 0 R >>"
+            ),
+        );
+        self.pages.push(page);
+        Ok(())
+    }
+
+    /// A form XObject showing one line of regular text at its origin.
+    fn text_form(&mut self, id: u32, text: &str) -> Result<(), ExportError> {
+        let mut ops = String::from("BT\n0 g\n");
+        self.glyphs
+            .show(&mut ops, Face::Regular, NOTE_SIZE, 0.0, 0.0, text);
+        ops.push_str("ET\n");
+        let entries = format!(
+            "/Type /XObject /Subtype /Form /BBox [0 -4 {PAGE_WIDTH} 12] \
+             /Resources << /Font << /F1 {REGULAR} 0 R >> >> /Filter /FlateDecode"
+        );
+        self.file.stream(id, &entries, &compress(ops.as_bytes())?);
+        Ok(())
+    }
+
+    /// The Type 0 font `id` for `face`, with widths and a ToUnicode map of the glyphs used.
+    fn font(&mut self, id: u32, face: Face) {
+        let font = self.glyphs.font(face);
+        let used = std::mem::take(&mut self.glyphs.used[face as usize]);
+        let program = self.file.reserve();
+        self.file.stream(
+            program,
+            &format!("/Length1 {} /Filter /FlateDecode", font.program_length),
+            &font.program,
+        );
+        let descriptor = self.file.reserve();
+        let [x_min, y_min, x_max, y_max] = font.bbox.map(|v| font.pdf_units(f32::from(v)));
+        self.file.object(
+            descriptor,
+            &format!(
+                "<< /Type /FontDescriptor /FontName /{name} /Flags 32 \
+                 /FontBBox [{x_min} {y_min} {x_max} {y_max}] /ItalicAngle 0 /Ascent {ascent} \
+                 /Descent {descent} /CapHeight {ascent} /StemV {stem} /FontFile2 {program} 0 R >>",
+                name = font.name,
+                ascent = font.pdf_units(f32::from(font.ascent)),
+                descent = font.pdf_units(f32::from(font.descent)),
+                stem = font.stem_v,
+            ),
+        );
+        let mut widths = String::new();
+        for glyph in used.keys() {
+            let width = font.pdf_units(f32::from(font.widths.get(glyph).copied().unwrap_or(0)));
+            let _ = write!(widths, "{glyph} [{width}] ");
+        }
+        let cid_font = self.file.reserve();
+        self.file.object(
+            cid_font,
+            &format!(
+                "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} \
+                 /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> \
+                 /FontDescriptor {descriptor} 0 R /DW 1000 /W [{widths}] /CIDToGIDMap /Identity >>",
+                name = font.name
+            ),
+        );
+        let mut cmap = String::from(
+            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+             /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
+             /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
+             1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+        );
+        let pairs: Vec<(&u16, &char)> = used.iter().collect();
+        for block in pairs.chunks(100) {
+            let _ = writeln!(cmap, "{} beginbfchar", block.len());
+            for (glyph, c) in block {
+                let mut units = [0u16; 2];
+                let utf16: String = c
+                    .encode_utf16(&mut units)
+                    .iter()
+                    .map(|u| format!("{u:04X}"))
+                    .collect();
+                let _ = writeln!(cmap, "<{glyph:04X}> <{utf16}>");
+            }
+            cmap.push_str("endbfchar\n");
+        }
+        cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+        let to_unicode = self.file.reserve();
+        self.file.stream(to_unicode, "", cmap.as_bytes());
+        self.file.object(
+            id,
+            &format!(
+                "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H \
+                 /DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>",
+                name = font.name
+            ),
+        );
     }
 }
 
 impl TableWriter for PdfTable {
-    /// One row is one text-matrix op and one `TJ` whose offsets jump to each column: a
-    /// 100,000-row export then holds ~200,000 ops instead of ~1,800,000.
+    /// One row is one text-matrix op and one `TJ` whose offsets jump to each column.
     fn row(&mut self, cells: &[Cell]) -> Result<(), ExportError> {
         if self.y - ROW_HEIGHT < TABLE_BOTTOM {
-            self.end_page();
+            self.end_page()?;
             self.start_page();
         }
         let bottom = self.y - ROW_HEIGHT;
         if self.rows_on_page % 2 == 1 {
-            self.background.push(Op::SetFillColor { col: grey(0.95) });
-            self.background.push(filled(
-                MARGIN,
-                bottom,
-                PAGE_WIDTH - 2.0 * MARGIN,
-                ROW_HEIGHT,
-            ));
+            let _ = writeln!(
+                self.background,
+                "0.95 g {MARGIN:.2} {bottom:.2} {:.2} {ROW_HEIGHT:.2} re f",
+                PAGE_WIDTH - 2.0 * MARGIN
+            );
         }
-        let fonts = self.fonts;
-        let mut items = Vec::with_capacity(cells.len() * 2);
+        let font = &self.glyphs.fonts.regular;
+        let mut items = String::new();
         // Where the pen is, relative to the row's start.
         let mut pen = 0.0;
         for (cell, (left, width)) in cells.iter().zip(&self.columns) {
@@ -291,17 +562,19 @@ impl TableWriter for PdfTable {
             let start = left - MARGIN;
             if start > pen {
                 // A TJ offset is in thousandths of an em, positive to the left.
-                items.push(TextItem::Offset(-(start - pen) / CELL_SIZE * 1000.0));
+                let _ = write!(items, " {:.1} ", -(start - pen) / CELL_SIZE * 1000.0);
             }
-            let fitted = fonts.regular.fit(&text, CELL_SIZE, width - 2.0 * PADDING);
-            pen = start + fonts.regular.width(&fitted, CELL_SIZE);
-            items.push(TextItem::Text(fitted));
+            let fitted = font.fit(&text, CELL_SIZE, width - 2.0 * PADDING);
+            pen = start + font.width(&fitted, CELL_SIZE);
+            items.push_str(&self.glyphs.hex(Face::Regular, &fitted));
         }
         if !items.is_empty() {
-            self.text.push(Op::SetTextMatrix {
-                matrix: TextMatrix::Translate(Pt(MARGIN + PADDING), Pt(bottom + 4.0)),
-            });
-            self.text.push(Op::ShowText { items });
+            let _ = writeln!(
+                self.text,
+                "1 0 0 1 {:.2} {:.2} Tm [{items}] TJ",
+                MARGIN + PADDING,
+                bottom + 4.0
+            );
         }
         self.y = bottom;
         self.rows_on_page += 1;
@@ -309,54 +582,42 @@ impl TableWriter for PdfTable {
     }
 
     fn finish(mut self: Box<Self>, rows: u64) -> Result<Vec<u8>, ExportError> {
-        self.end_page();
-        let total = self.pages.len();
+        self.end_page()?;
         let summary = self.meta.summary(rows);
-        let top = PAGE_HEIGHT - MARGIN;
-        let width = PAGE_WIDTH - 2.0 * MARGIN;
-        let fonts = self.fonts;
-        let mut pages = Vec::with_capacity(total);
-        for (number, (background, text)) in std::mem::take(&mut self.pages).into_iter().enumerate()
-        {
-            let mut ops = background;
-            ops.push(Op::StartTextSection);
-            ops.extend(text);
-            ops.extend(text_at(
-                &self.regular,
-                NOTE_SIZE,
-                MARGIN,
-                top - TITLE_SIZE - 25.0,
-                fonts.regular.fit(&summary, NOTE_SIZE, width),
-            ));
-            let footer = format!("page {} of {total}", number + 1);
-            let footer_width = fonts.regular.width(&footer, NOTE_SIZE);
-            ops.extend(text_at(
-                &self.regular,
-                NOTE_SIZE,
-                PAGE_WIDTH - MARGIN - footer_width,
-                MARGIN - 6.0,
-                footer,
-            ));
-            ops.extend(text_at(
-                &self.regular,
-                NOTE_SIZE,
-                MARGIN,
-                MARGIN - 6.0,
-                fonts.regular.fit(&self.meta.title, NOTE_SIZE, width / 2.0),
-            ));
-            ops.push(Op::EndTextSection);
-            pages.push(PdfPage::new(Mm(297.0), Mm(210.0), ops));
-        }
-        let options = PdfSaveOptions {
-            // Subsetting needs printpdf's text_layout feature (and its large dependency
-            // tree); the whole font is embedded instead (~650 KB per face).
-            subset_fonts: false,
-            ..PdfSaveOptions::default()
-        };
-        let bytes = self
-            .document
-            .with_pages(pages)
-            .save(&options, &mut Vec::new());
-        Ok(bytes)
+        let summary = self
+            .glyphs
+            .fonts
+            .regular
+            .fit(&summary, NOTE_SIZE, PAGE_WIDTH - 2.0 * MARGIN);
+        self.text_form(SUMMARY, &summary)?;
+        let total = self.pages.len().to_string();
+        self.text_form(PAGE_TOTAL, &total)?;
+        self.font(REGULAR, Face::Regular);
+        self.font(BOLD, Face::Bold);
+        let kids: String = self
+            .pages
+            .iter()
+            .map(|page| format!("{page} 0 R"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.file.object(
+            PAGES,
+            &format!(
+                "<< /Type /Pages /Kids [{kids}] /Count {} >>",
+                self.pages.len()
+            ),
+        );
+        self.file
+            .object(CATALOG, &format!("<< /Type /Catalog /Pages {PAGES} 0 R >>"));
+        let info = format!(
+            "<< /Title {} /Subject {} /Keywords {} /Creator {} /Producer {} >>",
+            info_string(&self.meta.title),
+            info_string(&format!("Filter: {}", self.meta.filter)),
+            info_string(&format!("feed position {}", self.meta.position)),
+            info_string("client-registry"),
+            info_string("client-registry"),
+        );
+        self.file.object(INFO, &info);
+        Ok(self.file.finish())
     }
 }
