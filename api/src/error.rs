@@ -348,14 +348,18 @@ fn infrastructure(error: anyhow::Error) -> ApiError {
 /// or lost, the pool is exhausted or closed, the server is shutting down or restarting
 /// (PostgreSQL class 08 connection exceptions, 57P01–57P03, 53300 too many connections), the
 /// database was taken offline (55000: "not currently accepting connections", as `ALTER
-/// DATABASE … ALLOW_CONNECTIONS false` does for maintenance), a lock or statement wait ran out
-/// (55P03, 57014), or SQLite stayed busy (5, 6 and their extended codes).
+/// DATABASE … ALLOW_CONNECTIONS false` does for maintenance), the server is a read-only
+/// standby for a moment after a failover (25006), a session was ended for idling (25P03,
+/// 57P05), a lock or statement wait ran out (55P03, 57014), a retryable conflict (40001
+/// serialization failure, 40P01 deadlock), a connection dropped mid-message (a protocol
+/// error), or SQLite stayed busy (5, 6 and their extended codes).
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(database) => {
             let sqlite = database
@@ -369,7 +373,18 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
                     code.starts_with("08")
                         || matches!(
                             code,
-                            "57P01" | "57P02" | "57P03" | "53300" | "55000" | "55P03" | "57014"
+                            "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "57P05"
+                                | "53300"
+                                | "55000"
+                                | "55P03"
+                                | "57014"
+                                | "25006"
+                                | "25P03"
+                                | "40001"
+                                | "40P01"
                         )
                 }
             })

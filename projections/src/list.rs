@@ -171,7 +171,21 @@ impl Cursor {
                     CursorValue::Time(_)
                 )
         );
-        if cursor.sort != sort.key || cursor.descending != sort.descending || !value_fits {
+        // A cursor is not signed: what it carries reaches SQL, so it must be something a row
+        // could hold (no U+0000, which PostgreSQL text cannot store; a time PostgreSQL can
+        // represent), or the database answers an error instead of an empty page.
+        let storable = |text: &str| !text.contains('\0');
+        let value_storable = match &cursor.value {
+            CursorValue::None => true,
+            CursorValue::Text(text) => storable(text),
+            CursorValue::Time(time) => (0..=9999).contains(&chrono::Datelike::year(time)),
+        };
+        if cursor.sort != sort.key
+            || cursor.descending != sort.descending
+            || !value_fits
+            || !value_storable
+            || !storable(&cursor.client_id)
+        {
             return Err(invalid());
         }
         Ok(cursor)
@@ -328,6 +342,32 @@ impl ClientPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forged_cursor_with_nul_or_an_impossible_time_is_refused() {
+        let sort = Sort::parse("client_name").unwrap();
+        let forged = |value: CursorValue, client_id: &str| {
+            Cursor {
+                sort: sort.key,
+                descending: false,
+                value,
+                client_id: client_id.to_owned(),
+            }
+            .encode()
+        };
+        assert!(Cursor::decode(&forged(CursorValue::Text("a".into()), "b"), sort).is_ok());
+        assert!(Cursor::decode(&forged(CursorValue::Text("a\0".into()), "b"), sort).is_err());
+        assert!(Cursor::decode(&forged(CursorValue::Text("a".into()), "b\0"), sort).is_err());
+        let by_time = Sort::parse("created_at").unwrap();
+        let far = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+        let cursor = Cursor {
+            sort: by_time.key,
+            descending: false,
+            value: CursorValue::Time(far),
+            client_id: "b".into(),
+        };
+        assert!(Cursor::decode(&cursor.encode(), by_time).is_err());
+    }
 
     #[test]
     fn like_pattern_escapes_wildcards() {

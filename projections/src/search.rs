@@ -339,9 +339,10 @@ impl SearchIndex {
     pub async fn follow(self: Arc<Self>, store: Arc<dyn ReadStore>) {
         loop {
             let step = self.follow_once(store.as_ref()).await;
-            // Progress (what readiness watches): moved, or nothing to follow. Waiting for a
-            // projection that never comes is not progress, however often it is retried.
-            if matches!(step, Ok(FollowStep::Moved | FollowStep::UpToDate)) {
+            // Progress (what readiness watches) is this loop answering, whatever it found:
+            // waiting for another process's projector is that process's problem (shown as
+            // this index's lag in /metrics), not a reason to take this one out of service.
+            if step.is_ok() {
                 self.steps.fetch_add(1, AtomicOrdering::Relaxed);
             }
             match step {

@@ -23,12 +23,13 @@ pub struct RawEvent {
     pub event_type: String,
     /// Shape version of the payload.
     pub event_version: String,
-    /// The event, as JSON.
-    pub payload: Value,
-    /// The metadata string map, as JSON.
-    pub metadata: Value,
-    /// When the database stored it.
-    pub recorded_at: DateTime<Utc>,
+    /// The event, as JSON text (read as text so that a row that is not JSON is an event
+    /// that cannot be decoded, not a database error).
+    pub payload: String,
+    /// The metadata string map, as JSON text.
+    pub metadata: String,
+    /// When the database stored it (`None` if the column cannot be read).
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 /// A decoded event with its position in the client's stream and in the global feed.
@@ -48,13 +49,33 @@ pub struct StoredEvent {
     pub metadata: EventMetadata,
 }
 
-/// Why a stored event could not be decoded.
+/// Why a stored event could not be decoded. The reason is serde's, with every quoted value
+/// blanked out: it reaches logs, `projections status` and the feed, and a malformed row may
+/// hold anything (a secret's hash, say).
 #[derive(Debug, thiserror::Error)]
-#[error("event {sequence} of client {aggregate_id} cannot be decoded: {source}")]
+#[error("event {sequence} of client {aggregate_id} cannot be decoded: {reason}")]
 pub struct DecodeError {
     aggregate_id: String,
     sequence: i64,
-    source: serde_json::Error,
+    reason: String,
+}
+
+/// `message` with the contents of every double-quoted string replaced by `…`.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if quoted {
+                out.push('…');
+            }
+            quoted = !quoted;
+            out.push(c);
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl RawEvent {
@@ -63,7 +84,7 @@ impl RawEvent {
             event_id: map.get("event_id").cloned().unwrap_or_default(),
             actor: map.get("actor").cloned().unwrap_or_default(),
             request_id: map.get("request_id").cloned().unwrap_or_default(),
-            recorded_at: self.recorded_at,
+            recorded_at: self.recorded_at.unwrap_or_default(),
             reason: map.get("reason").cloned(),
         })
     }
@@ -81,7 +102,7 @@ impl RawEvent {
             event_type: self.event_type.clone(),
             event_version: self.event_version.clone(),
             metadata: self.metadata_from(
-                &serde_json::from_value::<HashMap<String, Value>>(self.metadata.clone())
+                &serde_json::from_str::<HashMap<String, Value>>(&self.metadata)
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
@@ -103,19 +124,21 @@ impl RawEvent {
     /// # Errors
     /// [`DecodeError`] when the payload or metadata does not match the current event types.
     pub fn decode(self, upcasters: &[Box<dyn EventUpcaster>]) -> Result<StoredEvent, DecodeError> {
-        let error = |source| DecodeError {
+        let error = |source: serde_json::Error| DecodeError {
             aggregate_id: self.aggregate_id.clone(),
             sequence: self.sequence,
-            source,
+            reason: redact(&source.to_string()),
         };
+        let payload: Value = serde_json::from_str(&self.payload).map_err(error)?;
+        let metadata: Value = serde_json::from_str(&self.metadata).map_err(error)?;
         let serialized = SerializedEvent::new(
             self.aggregate_id.clone(),
             usize::try_from(self.sequence).unwrap_or_default(),
             Client::TYPE.to_owned(),
             self.event_type.clone(),
             self.event_version.clone(),
-            self.payload.clone(),
-            self.metadata.clone(),
+            payload,
+            metadata.clone(),
         );
         let upcast = upcasters.iter().fold(serialized, |event, upcaster| {
             if upcaster.can_upcast(&event.event_type, &event.event_version) {
@@ -125,8 +148,7 @@ impl RawEvent {
             }
         });
         let payload: ClientEvent = serde_json::from_value(upcast.payload).map_err(error)?;
-        let map: HashMap<String, String> =
-            serde_json::from_value(self.metadata.clone()).map_err(error)?;
+        let map: HashMap<String, String> = serde_json::from_value(metadata).map_err(error)?;
         let metadata = self.metadata_from(&map);
         Ok(StoredEvent {
             aggregate_id: self.aggregate_id,
@@ -136,5 +158,35 @@ impl RawEvent {
             payload,
             metadata,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decode_error_never_repeats_a_stored_value() {
+        let raw = RawEvent {
+            aggregate_id: "c".into(),
+            sequence: 1,
+            position: 1,
+            event_type: "ClientRegistered".into(),
+            event_version: "1.0".into(),
+            payload: r#"{"ClientRegistered": {"client_id": 7, "settings": "$argon2id$v=19$secret-looking"}}"#.into(),
+            metadata: "{}".into(),
+            recorded_at: None,
+        };
+        let error = raw.clone().decode(&[]).unwrap_err().to_string();
+        assert!(error.contains("cannot be decoded"), "{error}");
+        assert!(!error.contains("argon2"), "{error}");
+        let not_json = RawEvent {
+            payload: "not json at all".into(),
+            ..raw
+        };
+        assert!(
+            not_json.decode(&[]).is_err(),
+            "a row that is not JSON is undecodable"
+        );
     }
 }

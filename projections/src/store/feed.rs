@@ -35,6 +35,8 @@ macro_rules! feed_methods {
 
             /// See [`super::ReadStore::feed`].
             pub(super) async fn feed_page(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let metadata = dialect.metadata_json;
                 let head = self.safe_head().await?;
                 let mut select = QueryBuilder::<$db>::new(format!(
                     "select {EVENT_COLUMNS} from events where global_position > "
@@ -55,17 +57,17 @@ macro_rules! feed_methods {
                 }
                 if let Some(actor) = &query.actor {
                     select
-                        .push(" and metadata ->> 'actor' = ")
+                        .push(format!(" and {metadata} ->> 'actor' = "))
                         .push_bind(actor.clone());
                 }
                 if let Some(from) = query.from {
                     select
-                        .push(" and metadata ->> 'recorded_at' >= ")
+                        .push(format!(" and {metadata} ->> 'recorded_at' >= "))
                         .push_bind(FeedQuery::stored_time(from));
                 }
                 if let Some(to) = query.to {
                     select
-                        .push(" and metadata ->> 'recorded_at' < ")
+                        .push(format!(" and {metadata} ->> 'recorded_at' < "))
                         .push_bind(FeedQuery::stored_time(to));
                 }
                 select

@@ -253,6 +253,9 @@ struct Dialect {
     try_rebuild_lock: Option<&'static str>,
     /// Opens a read-only transaction that sees one snapshot throughout.
     begin_snapshot: &'static str,
+    /// The event metadata as JSON for `->>`, or NULL when a row's is not JSON (SQLite's JSON
+    /// functions fail on malformed text; PostgreSQL's `jsonb` column cannot hold any).
+    metadata_json: &'static str,
     /// Run first in a transaction that writes only read models: they are rebuilt from the
     /// events, so their commits need not wait for the disk.
     relaxed_commit: Option<&'static str>,
@@ -279,6 +282,7 @@ const POSTGRES: Dialect = Dialect {
     // 0x52454752 = 'REGR': the rebuild.
     try_rebuild_lock: Some("select pg_try_advisory_lock(1380271954)"),
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    metadata_json: "metadata",
     // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
     // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
     relaxed_commit: Some("set local synchronous_commit = off"),
@@ -298,6 +302,7 @@ const SQLITE: Dialect = Dialect {
     try_rebuild_lock: None,
     // In WAL mode a read transaction reads one snapshot from its first read on.
     begin_snapshot: "BEGIN",
+    metadata_json: "(case when json_valid(metadata) then metadata end)",
     relaxed_commit: None,
     rebuild_yields: true,
     swap_lock_timeout: None,
@@ -326,8 +331,12 @@ const NEXT: Tables = Tables {
     projection: "clients_next",
 };
 
+/// The columns of an `events` row as [`crate::stored::RawEvent`] reads them: payload and
+/// metadata as text, parsed when decoded (a row that is not JSON is then an event that
+/// cannot be decoded, and is parked, not a database error that stops the projector).
 const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type, \
-     event_version, payload, metadata, recorded_at";
+     event_version, cast(payload as text) as payload, cast(metadata as text) as metadata, \
+     recorded_at";
 
 const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
 

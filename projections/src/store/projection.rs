@@ -24,7 +24,8 @@ use crate::view::{ClientRecord, ClientView, ListRow};
 const LATEST_POSITION: &str = "select coalesce(max(global_position), 0) from events";
 
 const SELECT_CLIENT_EVENTS: &str = "select aggregate_id, sequence, global_position, event_type, \
-     event_version, payload, metadata, recorded_at from events \
+     event_version, cast(payload as text) as payload, cast(metadata as text) as metadata, \
+     recorded_at from events \
      where aggregate_type = 'Client' and aggregate_id = $1 and sequence > $2 \
      and sequence <= $3 order by sequence";
 
@@ -68,7 +69,6 @@ where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> serde_json::Value: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> chrono::DateTime<chrono::Utc>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(RawEvent {
@@ -79,7 +79,7 @@ where
         event_version: row.try_get("event_version")?,
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
-        recorded_at: row.try_get("recorded_at")?,
+        recorded_at: row.try_get("recorded_at").ok(),
     })
 }
 
