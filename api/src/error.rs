@@ -315,6 +315,8 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(e) => e.into(),
             CommandError::Conflict => Self::ConcurrentModification,
             CommandError::Busy => Self::Overloaded,
+            // Nobody reads this answer; were someone to, the write did not happen.
+            CommandError::Abandoned => Self::Overloaded,
             CommandError::Infrastructure(e) => infrastructure(e),
         }
     }

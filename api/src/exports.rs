@@ -1,6 +1,8 @@
 //! Exports: the client list (as the list route filters and sorts it, every page) and a
 //! client's history, to Excel and PDF.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -24,18 +26,19 @@ pub const FEED_POSITION: &str = "x-feed-position";
 /// for one, so a few parallel requests must not exhaust memory or the database pool. Past the
 /// queue, a caller gets 503 `overloaded` with `Retry-After`.
 pub struct ExportGate {
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     waiting: tokio::sync::Semaphore,
-    in_flight: std::sync::atomic::AtomicUsize,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// Held while an export runs.
-pub struct ExportTurn<'a> {
-    _running: tokio::sync::SemaphorePermit<'a>,
-    in_flight: &'a std::sync::atomic::AtomicUsize,
+/// Held while an export runs. Owned, so that it goes with the rendering onto its blocking
+/// thread: a caller that goes away does not free the place while the renderer still works.
+pub struct ExportTurn {
+    _running: tokio::sync::OwnedSemaphorePermit,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl Drop for ExportTurn<'_> {
+impl Drop for ExportTurn {
     fn drop(&mut self) {
         self.in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -46,9 +49,9 @@ impl ExportGate {
     /// At most `running` exports at once and `waiting` more queued.
     pub fn new(running: usize, waiting: usize) -> Self {
         Self {
-            running: tokio::sync::Semaphore::new(running.max(1)),
+            running: Arc::new(tokio::sync::Semaphore::new(running.max(1))),
             waiting: tokio::sync::Semaphore::new(waiting),
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
@@ -56,8 +59,8 @@ impl ExportGate {
     ///
     /// # Errors
     /// [`ApiError::Overloaded`] when every place in the queue is taken.
-    pub async fn turn(&self) -> Result<ExportTurn<'_>, ApiError> {
-        let running = match self.running.try_acquire() {
+    pub async fn turn(&self) -> Result<ExportTurn, ApiError> {
+        let running = match self.running.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 let _place = self
@@ -65,7 +68,8 @@ impl ExportGate {
                     .try_acquire()
                     .map_err(|_| ApiError::Overloaded)?;
                 self.running
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|_| ApiError::Overloaded)?
             }
@@ -74,7 +78,7 @@ impl ExportGate {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(ExportTurn {
             _running: running,
-            in_flight: &self.in_flight,
+            in_flight: self.in_flight.clone(),
         })
     }
 
@@ -151,8 +155,8 @@ async fn export_clients(
         None,
     )
     .map_err(ApiError::invalid_query)?;
-    let _turn = state.exports.turn().await?;
-    let export = export::clients(state.reads.as_ref(), &query, format, now()).await?;
+    let turn = state.exports.turn().await?;
+    let export = export::clients(state.reads.as_ref(), &query, format, now(), turn).await?;
     Ok(file_response(export, format, "clients"))
 }
 
@@ -161,13 +165,13 @@ async fn export_history(
     client_id: String,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let _turn = state.exports.turn().await?;
+    let turn = state.exports.turn().await?;
     let events = state.reads.client_events(&client_id).await?;
     if events.is_empty() {
         return Err(ApiError::ClientNotFound);
     }
     let entries = history(events).map_err(|e| ApiError::Internal(e.into()))?;
-    let export = export::history(&client_id, entries, format, now()).await?;
+    let export = export::history(&client_id, entries, format, now(), turn).await?;
     Ok(file_response(
         export,
         format,

@@ -145,9 +145,26 @@ impl Database {
     ///
     /// # Errors
     /// When a migration fails or an applied migration was edited.
+    ///
+    /// On PostgreSQL the migrations run on a connection of their own without the service's
+    /// lock and idle timeouts: sqlx waits for its migration lock while another process
+    /// migrates, and a migration may take long (an index on a large table).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Self::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+            Self::Postgres(pool) => {
+                let options = (*pool.connect_options()).clone().options([
+                    ("lock_timeout", "0"),
+                    ("idle_in_transaction_session_timeout", "0"),
+                ]);
+                let mut connection = sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .context("connecting to PostgreSQL to migrate")?;
+                let migrated = sqlx::migrate!("../migrations/postgres")
+                    .run(&mut connection)
+                    .await;
+                let _ = connection.close().await;
+                migrated
+            }
             Self::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
         }
         .context("running database migrations")

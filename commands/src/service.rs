@@ -63,10 +63,13 @@ pub enum CommandError {
     /// Another command on the same client committed first; nothing was written.
     #[error("the client was changed concurrently; reload it and retry")]
     Conflict,
-    /// Every hashing thread is busy and the queue is full; nothing was written. Try again
-    /// shortly.
-    #[error("the service is busy hashing secrets; retry shortly")]
+    /// Every hashing thread is busy and the queue is full, or the writers' queue did not
+    /// move for [`WRITER_GATE_WAIT`]; nothing was written. Try again shortly.
+    #[error("the service is busy; retry shortly")]
     Busy,
+    /// The caller went away before the write began; nothing was written.
+    #[error("the caller went away before the write began")]
+    Abandoned,
     /// The database or hashing failed.
     #[error("command could not be executed")]
     Infrastructure(#[source] anyhow::Error),
@@ -94,6 +97,10 @@ impl From<AggregateError<ClientError>> for CommandError {
 }
 
 type Context = EventStoreAggregateContext<Client>;
+
+/// Longest wait for the writer gate (SQLite): past it the command answers busy (503) without
+/// writing, instead of queueing behind a stalled writer for ever.
+pub const WRITER_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A client loaded for a command: the context cqrs-es commits against, and the times of its
 /// registration and last change.
@@ -465,9 +472,17 @@ impl ClientCommands {
         };
         let writer = self.writer.clone();
         let committed = client.clone();
-        tokio::spawn(async move { writer.append(context, events, metadata, committed).await })
-            .await
-            .map_err(|e| infra(anyhow::anyhow!("the commit task failed: {e}")))??;
+        // Dropped with this future: tells the commit task, before it writes anything, that
+        // nobody is waiting for the answer any more (see `Writer::append`).
+        let (caller, waiting) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            writer
+                .append(context, events, metadata, committed, caller)
+                .await
+        });
+        let answer = task.await;
+        drop(waiting);
+        answer.map_err(|e| infra(anyhow::anyhow!("the commit task failed: {e}")))??;
         Ok(client)
     }
 }
@@ -475,18 +490,31 @@ impl ClientCommands {
 impl Writer {
     /// Appends `events` (under the writer gate where the database needs one), saves a
     /// snapshot when one is due, and dispatches the commit to the inline projections.
+    ///
+    /// A caller that went away before its turn at the gate (`caller` closed) gets nothing
+    /// written: it has an error (a timeout) or no answer, and a commit made minutes later
+    /// would, for a rotation, revoke the secret it knows and keep the new one from anybody.
+    /// Once appending has begun, it is finished whatever happens to the caller.
     async fn append(
         &self,
         context: Context,
         events: Vec<registry_domain::ClientEvent>,
         metadata: EventMetadata,
         client: StampedClient,
+        caller: tokio::sync::oneshot::Sender<()>,
     ) -> Result<(), CommandError> {
         // Append and project under the database's writer gate (see `Database::writer_gate`).
         let _turn = match &self.writer_gate {
-            Some(gate) => Some(gate.lock().await),
+            Some(gate) => Some(
+                tokio::time::timeout(WRITER_GATE_WAIT, gate.lock())
+                    .await
+                    .map_err(|_| CommandError::Busy)?,
+            ),
             None => None,
         };
+        if caller.is_closed() {
+            return Err(CommandError::Abandoned);
+        }
         let client_id = context.aggregate_id.clone();
         let version = client.client.version();
         let snapshot_version = context

@@ -38,6 +38,17 @@ pub struct IndexRow {
 }
 use crate::view::{ClientRecord, ListRow};
 
+/// What the index loads from the read model, from one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct IndexSnapshot {
+    /// Every client ever registered.
+    pub rows: Vec<IndexRow>,
+    /// The feed position up to which the rows reflect every event.
+    pub position: i64,
+    /// The read model's generation.
+    pub generation: i64,
+}
+
 /// What one step of the feed follower did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowStep {
@@ -217,6 +228,8 @@ pub struct SearchIndex {
     ready: AtomicBool,
     /// Steps of the feed follower that got an answer.
     steps: std::sync::atomic::AtomicU64,
+    /// The read model generation the index was loaded from.
+    generation: AtomicI64,
 }
 
 impl SearchIndex {
@@ -241,19 +254,27 @@ impl SearchIndex {
         self.ready.load(AtomicOrdering::Acquire)
     }
 
-    /// Loads every client from the read model (one snapshot) and marks the index ready.
+    /// Loads every client from the read model (one snapshot), replacing whatever the index
+    /// held, and marks the index ready. The follower calls it again when the read model's
+    /// generation moves (a rebuild swapped new tables in, or parked events were projected).
     ///
     /// # Errors
     /// [`ReadError`] from the database.
     pub async fn load(&self, store: &dyn ReadStore) -> Result<usize, ReadError> {
-        let (rows, position) = store.index_rows().await?;
-        let count = rows.len();
-        if let Ok(mut inner) = self.inner.write() {
-            for row in rows {
-                inner.apply(&row.client_id, row.version, row.row);
-            }
+        let snapshot = store.index_rows().await?;
+        let count = snapshot.rows.len();
+        let mut fresh = Inner::default();
+        for row in snapshot.rows {
+            fresh.apply(&row.client_id, row.version, row.row);
         }
-        self.position.fetch_max(position, AtomicOrdering::AcqRel);
+        if let Ok(mut inner) = self.inner.write() {
+            *inner = fresh;
+            // Under the same lock as the rows: an inline apply after this is kept.
+            self.position
+                .store(snapshot.position, AtomicOrdering::Release);
+            self.generation
+                .store(snapshot.generation, AtomicOrdering::Release);
+        }
         self.ready.store(true, AtomicOrdering::Release);
         Ok(count)
     }
@@ -367,6 +388,13 @@ impl SearchIndex {
     /// # Errors
     /// [`ReadError`] from the database.
     pub async fn follow_once(&self, store: &dyn ReadStore) -> Result<FollowStep, ReadError> {
+        if store.generation().await? != self.generation.load(AtomicOrdering::Acquire) {
+            tracing::info!(
+                "the read model was rebuilt or repaired: loading the search index again"
+            );
+            self.load(store).await?;
+            return Ok(FollowStep::Moved);
+        }
         let after = self.position.load(AtomicOrdering::Acquire);
         let page = store.feed_marks(after, 1000).await?;
         if page.next_after <= after {

@@ -474,3 +474,97 @@ async fn exports_past_the_queue_are_refused(backend: Backend) {
     .await
     .assert_status(200);
 }
+
+/// On SQLite, writes queue at the writer gate. A rotation whose caller gave up while it
+/// waited there must not be written later (the caller never saw the new secret; the old one
+/// would be revoked): nothing is written for a caller that is gone before its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_abandoned_while_queued_is_not_written_later() {
+    use sqlx::{ConnectOptions, Connection};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.seed_default_clients = false).await;
+    for id in ["svc", "other"] {
+        app.create_client(&service_client(id, None))
+            .await
+            .assert_status(201);
+    }
+    // Another connection holds the write lock: the next writer waits inside the gate.
+    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(app.sqlite_file().unwrap())
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("begin immediate")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let first = {
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            let request = authed(Request::patch("/api/v1/clients/svc"))
+                .header("content-type", "application/merge-patch+json")
+                .body(Body::from(r#"{"client_name": "Renamed"}"#))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status().as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The rotation's caller gives up while it waits for its turn.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(500),
+        app.router.clone().oneshot(
+            authed(Request::post("/api/v1/clients/other/secret"))
+                .body(Body::empty())
+                .unwrap(),
+        ),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the rotation was still queued");
+    sqlx::query("rollback").execute(&mut blocker).await.unwrap();
+    blocker.close().await.unwrap();
+    assert_eq!(first.await.unwrap(), 200);
+    // Whatever was queued has had its turn by now.
+    app.create_client(&spa_client("after", "After"))
+        .await
+        .assert_status(201);
+    let events: Vec<String> = app
+        .events_of("svc")
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(events, ["ClientRegistered", "ClientUpdated"]);
+    let events: Vec<String> = app
+        .events_of("other")
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        events,
+        ["ClientRegistered"],
+        "no rotation written after its caller left"
+    );
+}
+
+/// Migrations wait for another process's migration however long it takes: the service's 5 s
+/// lock timeout must not apply to them (a process started beside one that migrates would
+/// fail to start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_wait_past_the_lock_timeout() {
+    let app = TestApp::spawn_with(Backend::Postgres, |c| c.seed_default_clients = false).await;
+    let Database::Postgres(pool) = app.connect_again().await else {
+        unreachable!()
+    };
+    // Another process migrating: it holds the migrations table for 6 s.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("lock table _sqlx_migrations in access exclusive mode")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        other.rollback().await.unwrap();
+    });
+    app.database.migrate().await.expect("waits, then migrates");
+    release.await.unwrap();
+}

@@ -18,6 +18,7 @@ backend_tests!(
     a_poisoned_event_is_parked_and_projection_goes_on,
     retry_projects_a_parked_event_that_can_be_applied,
     writes_go_on_during_a_rebuild,
+    a_rebuild_reaches_every_search_index_and_runs_alone,
 );
 
 fn context() -> CommandContext {
@@ -474,4 +475,77 @@ async fn writes_go_on_during_a_rebuild(backend: Backend) {
         rows,
         "the rebuilt model reflects every write made during the rebuild"
     );
+}
+
+/// A rebuild replaces rows that had gone wrong, and every process's search index loads the
+/// new tables (the swap moves the read model's generation, which the followers watch); while
+/// one rebuild runs, another is refused.
+async fn a_rebuild_reaches_every_search_index_and_runs_alone(backend: Backend) {
+    use registry_projections::ReadError;
+    let first = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    first
+        .create_client(&spa_client("drifted", "Right name"))
+        .await
+        .assert_status(201);
+    // A read model that went wrong (a bug, a hand edit): the list says otherwise.
+    first
+        .execute("update client_list set client_name = 'Wrong name', search_text = 'drifted\u{1f}wrong name' where client_id = 'drifted'")
+        .await;
+    let second = first.second_process().await;
+    let found = |app: &TestApp, term: &str| {
+        let query =
+            registry_projections::ListQuery::parse(Some(term), None, None, None, None).unwrap();
+        app.search.search(&query).total
+    };
+    assert_eq!(
+        found(&second, "wrong name"),
+        1,
+        "loaded from the drifted rows"
+    );
+
+    // Another rebuild holds the lock: this one is refused, and changes nothing.
+    let held: Box<dyn std::any::Any> = match &first.database {
+        registry_commands::Database::Postgres(pool) => {
+            let mut connection = pool.acquire().await.unwrap().detach();
+            let taken: bool = sqlx::query_scalar("select pg_try_advisory_lock(1380271954)")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+            assert!(taken);
+            Box::new(connection)
+        }
+        registry_commands::Database::Sqlite(_) => {
+            let mut path = first.sqlite_file().unwrap().as_os_str().to_owned();
+            path.push(".rebuild-lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            file.try_lock().unwrap();
+            Box::new(file)
+        }
+    };
+    assert!(matches!(
+        first.reads().rebuild().await,
+        Err(ReadError::RebuildRunning)
+    ));
+    drop(held);
+
+    first.reads().rebuild().await.unwrap();
+    assert_eq!(
+        first.get_json("/api/v1/clients/drifted").await["client_name"],
+        "Right name"
+    );
+    let reads = second.reads();
+    eventually(
+        10,
+        "the other process's index to load the rebuilt tables",
+        || async {
+            second.search.follow_once(reads.as_ref()).await.unwrap();
+            found(&second, "right name") == 1 && found(&second, "wrong name") == 0
+        },
+    )
+    .await;
 }

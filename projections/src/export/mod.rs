@@ -282,7 +282,8 @@ pub fn describe(query: &ListQuery) -> String {
 }
 
 /// Exports every client matching `query` (its sort, not its page), from one consistent
-/// snapshot of the read model.
+/// snapshot of the read model. `hold` is kept until rendering ends, even if the caller goes
+/// away first (a place in a bound on concurrent exports).
 ///
 /// # Errors
 /// [`ExportError`] when reading or rendering fails.
@@ -291,12 +292,14 @@ pub async fn clients(
     query: &ListQuery,
     format: Format,
     generated_at: DateTime<Utc>,
+    hold: impl Send + 'static,
 ) -> Result<Export, ExportError> {
     let (sender, mut receiver) = mpsc::channel::<Chunk>(2);
     let filter = describe(query);
     let span = tracing::Span::current();
     let render = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _hold = hold;
         let Some(Chunk::Start { position, .. }) = receiver.blocking_recv() else {
             return Ok(None);
         };
@@ -350,7 +353,7 @@ fn value_text(value: &Value) -> Cell {
 }
 
 /// Exports a client's history: one row per changed field (an event that changed none gets one
-/// row).
+/// row). `hold` is kept until rendering ends (see [`clients`]).
 ///
 /// # Errors
 /// [`ExportError`] when rendering fails.
@@ -359,6 +362,7 @@ pub async fn history(
     entries: Vec<HistoryEntry>,
     format: Format,
     generated_at: DateTime<Utc>,
+    hold: impl Send + 'static,
 ) -> Result<Export, ExportError> {
     let position = entries.last().map_or(0, |e| e.event.position);
     let meta = Meta {
@@ -372,6 +376,7 @@ pub async fn history(
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _hold = hold;
         let mut table = writer(format, meta)?;
         let mut rows = 0u64;
         for entry in entries {

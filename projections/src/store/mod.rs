@@ -31,7 +31,7 @@ use tokio::sync::mpsc::Sender;
 use crate::export::Chunk;
 use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
-use crate::search::IndexRow;
+use crate::search::IndexSnapshot;
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
@@ -55,9 +55,12 @@ pub enum ReadError {
     /// The task running a database step panicked or was cancelled.
     #[error("a database task failed")]
     Task(#[from] tokio::task::JoinError),
-    /// Another rebuild of the read models is running.
+    /// Another rebuild of the read models is running (or the lock of this one was lost).
     #[error("another rebuild of the read models is running")]
     RebuildRunning,
+    /// Readers kept the live tables busy through every attempt to swap the rebuilt ones in.
+    #[error("the rebuilt read model could not be swapped in: the live tables stayed busy")]
+    SwapTimedOut,
 }
 
 /// What one projector batch did.
@@ -134,12 +137,19 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
 
-    /// Every client's list row and version, and the feed position up to which they reflect
-    /// every event, from one snapshot (to load the search index).
+    /// Every client's list row and version, the feed position up to which they reflect every
+    /// event, and the read model's generation, from one snapshot (to load the search index).
     ///
     /// # Errors
     /// [`ReadError::Database`].
-    async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError>;
+    async fn index_rows(&self) -> Result<IndexSnapshot, ReadError>;
+
+    /// The read model's generation: moves when a rebuild swaps new tables in or parked events
+    /// are projected, which the feed does not show (a search index then loads itself again).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn generation(&self) -> Result<i64, ReadError>;
 
     /// The detail of a live client; `None` when unknown or deleted.
     ///
@@ -249,10 +259,19 @@ struct Dialect {
     /// Takes the projector lease without waiting; answers true when taken.
     try_projector_lock: Option<&'static str>,
     /// Takes the rebuild lock (one rebuild at a time) without waiting; answers true when
-    /// taken. Session-scoped: released when its connection ends.
+    /// taken. Session-scoped: released when its connection ends. (SQLite: a file lock.)
     try_rebuild_lock: Option<&'static str>,
     /// Opens a read-only transaction that sees one snapshot throughout.
     begin_snapshot: &'static str,
+    /// Run first in such a transaction, before the snapshot is taken: PostgreSQL resolves
+    /// table names with the latest catalog, not the transaction's snapshot, so a rebuild that
+    /// swaps the tables between two statements would show a reader the new tables as of its
+    /// old snapshot. Holding `ACCESS SHARE` from the start makes the swap wait for the reader.
+    lock_snapshot_tables: Option<&'static str>,
+    /// Run first in the transaction that swaps a rebuilt read model in, before it takes the
+    /// feed barrier: wait for readers of the tables (within the lock timeout) while writers
+    /// go on.
+    lock_tables_for_swap: Option<&'static str>,
     /// The event metadata as JSON for `->>`, or NULL when a row's is not JSON (SQLite's JSON
     /// functions fail on malformed text; PostgreSQL's `jsonb` column cannot hold any).
     metadata_json: &'static str,
@@ -282,6 +301,11 @@ const POSTGRES: Dialect = Dialect {
     // 0x52454752 = 'REGR': the rebuild.
     try_rebuild_lock: Some("select pg_try_advisory_lock(1380271954)"),
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    lock_snapshot_tables: Some("lock table client_detail, client_list in access share mode"),
+    lock_tables_for_swap: Some(
+        "lock table client_detail, client_list, client_detail_next, client_list_next \
+         in access exclusive mode",
+    ),
     metadata_json: "metadata",
     // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
     // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
@@ -302,6 +326,10 @@ const SQLITE: Dialect = Dialect {
     try_rebuild_lock: None,
     // In WAL mode a read transaction reads one snapshot from its first read on.
     begin_snapshot: "BEGIN",
+    // SQLite's schema is part of the snapshot a read transaction sees.
+    lock_snapshot_tables: None,
+    // BEGIN IMMEDIATE already made the swap the only writer.
+    lock_tables_for_swap: None,
     metadata_json: "(case when json_valid(metadata) then metadata end)",
     relaxed_commit: None,
     rebuild_yields: true,
@@ -345,6 +373,16 @@ const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection
      values ($1, $2) on conflict (projection) do update set position = \
      case when excluded.position > projection_checkpoints.position \
      then excluded.position else projection_checkpoints.position end";
+
+/// The row of `projection_checkpoints` counting the read model's generations: a rebuild's
+/// swap (and a retry that projected parked events) moves it, and each process's search
+/// index loads itself again when it sees it move.
+const GENERATION: &str = "clients_generation";
+
+/// Moves the generation on.
+const NEXT_GENERATION: &str = "insert into projection_checkpoints (projection, position) \
+     values ($1, 1) on conflict (projection) do update set \
+     position = projection_checkpoints.position + 1";
 
 /// Whether `client_id` can be stored at all: PostgreSQL text cannot hold U+0000 (a query
 /// binding it fails), and no registered id contains it, so such an id names no client and is
@@ -398,8 +436,12 @@ macro_rules! read_store {
                 self.record_of(client_id).await
             }
 
-            async fn index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
+            async fn index_rows(&self) -> Result<IndexSnapshot, ReadError> {
                 self.load_index_rows().await
+            }
+
+            async fn generation(&self) -> Result<i64, ReadError> {
+                self.generation_now().await
             }
 
             async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {

@@ -14,7 +14,8 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     storable, Batch, Dialect, ParkedEvent, ProjectorStatus, ReadError, RetryReport, Tables,
-    ADVANCE_CHECKPOINT, EVENT_COLUMNS, LIVE, POSTGRES, SELECT_CHECKPOINT, SQLITE,
+    ADVANCE_CHECKPOINT, EVENT_COLUMNS, GENERATION, LIVE, NEXT_GENERATION, POSTGRES,
+    SELECT_CHECKPOINT, SQLITE,
 };
 use crate::stored::{RawEvent, StoredEvent};
 use crate::view::{ClientRecord, ClientView, ListRow};
@@ -608,6 +609,13 @@ macro_rules! projection_methods {
                         .bind(LIVE.projection)
                         .bind(&client_id)
                         .bind(&error)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                if report.resolved > 0 {
+                    // The feed does not show these rows changing: tell the search indexes.
+                    sqlx::query(NEXT_GENERATION)
+                        .bind(GENERATION)
                         .execute(&self.pool)
                         .await?;
                 }

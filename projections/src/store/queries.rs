@@ -7,10 +7,10 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::mpsc::Sender;
 
 use super::projection::record_from_row;
-use super::{storable, Dialect, ReadError, LIVE, POSTGRES, SQLITE};
+use super::{storable, Dialect, ReadError, GENERATION, LIVE, POSTGRES, SQLITE};
 use crate::export::{Chunk, EXPORT_BATCH};
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
-use crate::search::IndexRow;
+use crate::search::{IndexRow, IndexSnapshot};
 use crate::view::{ClientRecord, ClientView, ListRow};
 
 const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
@@ -50,6 +50,16 @@ macro_rules! push_filters {
 macro_rules! query_methods {
     ($store:ty, $db:ty, $dialect:expr) => {
         impl $store {
+            /// Opens a read-only transaction that sees one snapshot of the client tables.
+            async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, $db>, ReadError> {
+                let dialect: &Dialect = &$dialect;
+                let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
+                if let Some(lock) = dialect.lock_snapshot_tables {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                Ok(tx)
+            }
+
             /// See [`super::ReadStore::client_record`].
             pub(super) async fn record_of(
                 &self,
@@ -105,11 +115,11 @@ macro_rules! query_methods {
             }
 
             /// See [`super::ReadStore::index_rows`].
-            pub(super) async fn load_index_rows(&self) -> Result<(Vec<IndexRow>, i64), ReadError> {
-                let dialect: &Dialect = &$dialect;
+            pub(super) async fn load_index_rows(&self) -> Result<IndexSnapshot, ReadError> {
                 let head = self.safe_head().await?;
-                let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
+                let mut tx = self.begin_snapshot().await?;
                 let position = Self::complete_position(&mut tx, head).await?;
+                let generation = Self::checkpoint_of(&mut tx, GENERATION).await?;
                 let rows = sqlx::query(SELECT_INDEX_ROWS).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -142,7 +152,22 @@ macro_rules! query_methods {
                         row: list,
                     });
                 }
-                Ok((out, position))
+                Ok(IndexSnapshot {
+                    rows: out,
+                    position,
+                    generation,
+                })
+            }
+
+            /// See [`super::ReadStore::generation`].
+            pub(super) async fn generation_now(&self) -> Result<i64, ReadError> {
+                let generation: Option<i64> = sqlx::query_scalar(
+                    "select position from projection_checkpoints where projection = $1",
+                )
+                .bind(GENERATION)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(generation.unwrap_or(0))
             }
 
             /// See [`super::ReadStore::list`].
@@ -168,9 +193,8 @@ macro_rules! query_methods {
                 query: &ListQuery,
                 sink: Sender<Chunk>,
             ) -> Result<(), ReadError> {
-                let dialect: &Dialect = &$dialect;
                 let head = self.safe_head().await?;
-                let mut tx = self.begin_detached(dialect.begin_snapshot).await?;
+                let mut tx = self.begin_snapshot().await?;
                 let position = Self::complete_position(&mut tx, head).await?;
                 let mut count =
                     QueryBuilder::<$db>::new("select count(*) from client_list where true");

@@ -13,7 +13,10 @@
 
 use std::time::Duration;
 
-use super::{Dialect, ReadError, Tables, ADVANCE_CHECKPOINT, LIVE, NEXT, POSTGRES, SQLITE};
+use super::{
+    Dialect, ReadError, Tables, ADVANCE_CHECKPOINT, GENERATION, LIVE, NEXT, NEXT_GENERATION,
+    POSTGRES, SQLITE,
+};
 
 /// Events per replay transaction.
 const BATCH: usize = 2000;
@@ -63,20 +66,9 @@ macro_rules! rebuild_methods {
             /// See [`super::ReadStore::rebuild`].
             pub(super) async fn rebuild_and_swap(&self) -> Result<u64, ReadError> {
                 let dialect: &Dialect = &$dialect;
-                // One rebuild at a time (a session lock on a connection of its own, released
-                // when it is dropped at the end, or when the process dies).
-                let _lock = match dialect.try_rebuild_lock {
-                    Some(lock) => {
-                        let mut connection = self.pool.acquire().await?.detach();
-                        let taken: bool =
-                            sqlx::query_scalar(lock).fetch_one(&mut connection).await?;
-                        if !taken {
-                            return Err(ReadError::RebuildRunning);
-                        }
-                        Some(connection)
-                    }
-                    None => None,
-                };
+                // One rebuild at a time, whichever process runs it; released when dropped at
+                // the end, or when the process dies.
+                let mut lock = self.take_rebuild_lock().await?;
                 self.empty_shadow().await?;
                 let mut position = 0;
                 let mut replayed = 0;
@@ -96,6 +88,11 @@ macro_rules! rebuild_methods {
                             }
                         }
                     }
+                    // A lock lost on the way (its connection cut) means another rebuild may
+                    // have started and emptied the shadow: never swap that in.
+                    if !lock.still_held().await {
+                        return Err(ReadError::RebuildRunning);
+                    }
                     match self.swap_in(position).await {
                         Ok(count) => {
                             tracing::info!(events = replayed + count, "read model rebuilt");
@@ -109,7 +106,7 @@ macro_rules! rebuild_methods {
                         Err(error) => return Err(error),
                     }
                 }
-                Err(ReadError::RebuildRunning)
+                Err(ReadError::SwapTimedOut)
             }
 
             /// Empties the shadow tables, their parked events and their checkpoint.
@@ -167,8 +164,12 @@ macro_rules! rebuild_methods {
                 if let Some(timeout) = dialect.swap_lock_timeout {
                     sqlx::query(timeout).execute(&mut *tx).await?;
                 }
-                // PostgreSQL: the barrier, held until commit; SQLite: this transaction is the
-                // only writer already.
+                // First the tables (waiting for their readers while writers go on), then the
+                // feed barrier, held until commit: no event commits between the last one
+                // applied here and the swap. SQLite: this transaction is the only writer.
+                if let Some(lock) = dialect.lock_tables_for_swap {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
                 let head: i64 = sqlx::query_scalar(dialect.head).fetch_one(&mut *tx).await?;
                 let mut applied = 0;
                 while position < head {
@@ -202,6 +203,11 @@ macro_rules! rebuild_methods {
                     .bind(NEXT.projection)
                     .execute(&mut *tx)
                     .await?;
+                // Tells every process's search index to load the new tables.
+                sqlx::query(NEXT_GENERATION)
+                    .bind(GENERATION)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(applied)
             }
@@ -211,3 +217,63 @@ macro_rules! rebuild_methods {
 
 rebuild_methods!(super::PostgresReadStore, sqlx::Postgres, POSTGRES);
 rebuild_methods!(super::SqliteReadStore, sqlx::Sqlite, SQLITE);
+
+/// The right to be the one rebuild of a database.
+enum RebuildLock {
+    /// A session advisory lock on a connection of its own (PostgreSQL).
+    Session(sqlx::PgConnection),
+    /// An exclusive lock on a file beside the database (SQLite: any process that opens the
+    /// file may start a rebuild, and SQLite has no lock that outlives a transaction).
+    File {
+        /// Held open: closing it releases the lock.
+        _file: std::fs::File,
+    },
+}
+
+impl RebuildLock {
+    /// Whether the lock is still held (its connection alive).
+    async fn still_held(&mut self) -> bool {
+        match self {
+            Self::Session(connection) => sqlx::Connection::ping(connection).await.is_ok(),
+            Self::File { .. } => true,
+        }
+    }
+}
+
+impl super::PostgresReadStore {
+    async fn take_rebuild_lock(&self) -> Result<RebuildLock, ReadError> {
+        let Some(lock) = POSTGRES.try_rebuild_lock else {
+            return Err(ReadError::RebuildRunning);
+        };
+        let mut connection = self.pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar(lock).fetch_one(&mut connection).await?;
+        if taken {
+            Ok(RebuildLock::Session(connection))
+        } else {
+            Err(ReadError::RebuildRunning)
+        }
+    }
+}
+
+impl super::SqliteReadStore {
+    async fn take_rebuild_lock(&self) -> Result<RebuildLock, ReadError> {
+        let mut path = self
+            .pool
+            .connect_options()
+            .get_filename()
+            .as_os_str()
+            .to_owned();
+        path.push(".rebuild-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| ReadError::Database(sqlx::Error::Io(e)))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RebuildLock::File { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ReadError::RebuildRunning),
+            Err(std::fs::TryLockError::Error(e)) => Err(ReadError::Database(sqlx::Error::Io(e))),
+        }
+    }
+}
