@@ -148,6 +148,20 @@ impl RawEvent {
             }
         });
         let payload: ClientEvent = serde_json::from_value(upcast.payload).map_err(error)?;
+        // A version this build does not know (written by a newer one) may carry facts that
+        // this shape would drop without a word (as 1.0 readers ignore 1.1's revoked_secrets):
+        // refuse it rather than project a wrong state.
+        let known = cqrs_es::DomainEvent::event_version(&payload);
+        if upcast.event_version != known {
+            return Err(DecodeError {
+                aggregate_id: self.aggregate_id.clone(),
+                sequence: self.sequence,
+                reason: format!(
+                    "event version {} is not one this build knows ({known})",
+                    upcast.event_version
+                ),
+            });
+        }
         let map: HashMap<String, String> = serde_json::from_value(metadata).map_err(error)?;
         let metadata = self.metadata_from(&map);
         Ok(StoredEvent {
@@ -164,6 +178,30 @@ impl RawEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_version_this_build_does_not_know_is_refused() {
+        let raw = RawEvent {
+            aggregate_id: "c".into(),
+            sequence: 1,
+            position: 1,
+            event_type: "ClientDeleted".into(),
+            event_version: "9.0".into(),
+            payload: r#"{"ClientDeleted": {}}"#.into(),
+            metadata: "{}".into(),
+            recorded_at: None,
+        };
+        let error = raw
+            .clone()
+            .decode(&registry_domain::upcasters())
+            .unwrap_err();
+        assert!(error.to_string().contains("9.0"), "{error}");
+        let known = RawEvent {
+            event_version: "1.0".into(),
+            ..raw
+        };
+        assert!(known.decode(&registry_domain::upcasters()).is_ok());
+    }
 
     #[test]
     fn a_decode_error_never_repeats_a_stored_value() {
