@@ -96,6 +96,7 @@ pub async fn list_clients(
          links(
             ("GetClient" = (operation_id = "get_client", parameters(("client_id" = "$response.body#/client_id")))),
             ("UpdateClient" = (operation_id = "update_client", parameters(("client_id" = "$response.body#/client_id")))),
+            ("PatchClient" = (operation_id = "patch_client", parameters(("client_id" = "$response.body#/client_id")))),
             ("RotateSecret" = (operation_id = "rotate_secret", parameters(("client_id" = "$response.body#/client_id")))),
             ("VerifySecret" = (operation_id = "verify_secret", parameters(("client_id" = "$response.body#/client_id")))),
             ("ClientHistory" = (operation_id = "client_history", parameters(("client_id" = "$response.body#/client_id")))),
