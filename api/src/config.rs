@@ -39,6 +39,18 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
 
+    /// Serve the admin screens at `/` (`false`: the API only).
+    #[arg(long, env = "REGISTRY_UI", default_value_t = true, action = ArgAction::Set)]
+    pub ui: bool,
+
+    /// Minutes without a request after which a screen session ends.
+    #[arg(long, env = "REGISTRY_UI_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub ui_session_idle_minutes: u32,
+
+    /// Hours after sign-in at which a screen session ends, used or not.
+    #[arg(long, env = "REGISTRY_UI_SESSION_HOURS", default_value_t = 12)]
+    pub ui_session_hours: u32,
+
     /// Most exports (xlsx, PDF) rendered at once.
     #[arg(long, env = "REGISTRY_EXPORT_CONCURRENCY", default_value_t = 2)]
     pub export_concurrency: usize,
@@ -108,6 +120,9 @@ impl Config {
             seed_default_clients: true,
             hash_concurrency: None,
             hash_queue: None,
+            ui: true,
+            ui_session_idle_minutes: 30,
+            ui_session_hours: 12,
             export_concurrency: 2,
             export_queue: 8,
             api_keys: None,

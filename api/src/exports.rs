@@ -142,7 +142,7 @@ fn file_response(export: Export, format: Format, stem: &str) -> Response {
     response
 }
 
-async fn export_clients(
+pub(crate) async fn export_clients(
     state: AppState,
     params: ExportParams,
     format: Format,
@@ -160,7 +160,7 @@ async fn export_clients(
     Ok(file_response(export, format, "clients"))
 }
 
-async fn export_history(
+pub(crate) async fn export_history(
     state: AppState,
     client_id: String,
     format: Format,

@@ -19,6 +19,7 @@ pub mod health;
 pub mod openapi;
 pub mod state;
 pub mod supervisor;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -116,6 +117,10 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
             config.export_concurrency,
             config.export_queue,
         )),
+        ui: Arc::new(ui::UiSettings {
+            idle_seconds: i64::from(config.ui_session_idle_minutes) * 60,
+            absolute_seconds: i64::from(config.ui_session_hours) * 3600,
+        }),
     };
     Ok(Prepared {
         router: router(state, config)?,
@@ -147,6 +152,11 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
     let timeout = config.request_timeout_seconds;
     let router = Router::new()
         .nest("/api/v1", api)
+        .merge(if config.ui {
+            ui::router()
+        } else {
+            Router::new()
+        })
         .merge(health::router())
         .route(
             "/openapi.json",
@@ -207,13 +217,15 @@ async fn security_headers(request: Request, next: Next) -> Response {
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        (
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    // The screens set a policy of their own (they load this origin's script and style).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -320,18 +332,26 @@ impl Application {
         for client_id in &prepared.seeded {
             tracing::info!(client_id, "registered default client");
         }
+        let listener = TcpListener::bind(&config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
         if let Some(token) = &prepared.generated_admin_token {
+            let screens = if config.ui {
+                let address = listener
+                    .local_addr()
+                    .map_or_else(|_| config.listen_addr.clone(), |a| a.to_string());
+                format!("\n  The admin screens: http://{address}/ (sign in with this token)\n")
+            } else {
+                String::new()
+            };
             // Printed, not logged: the one time the plaintext exists. Logs never hold it.
             eprintln!(
                 "\n  No REGISTRY_ADMIN_TOKEN is set, so an admin token was generated for this \
                  store.\n  It is shown only now; only its SHA-256 digest is stored:\n\n    \
-                 {}\n\n  Use it as: Authorization: Bearer <token>\n",
+                 {}\n\n  Use it as: Authorization: Bearer <token>\n{screens}",
                 token.expose()
             );
         }
-        let listener = TcpListener::bind(&config.listen_addr)
-            .await
-            .with_context(|| format!("binding {}", config.listen_addr))?;
         Ok(Self {
             listener,
             router: prepared.router,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     /// Bounds the exports running and waiting.
     pub exports: Arc<crate::exports::ExportGate>,
+    /// Settings of the admin screens.
+    pub ui: Arc<crate::ui::UiSettings>,
 }
 
 impl AppState {

@@ -12,6 +12,7 @@ pub mod event_store;
 pub mod secrets;
 pub mod seed;
 pub mod service;
+pub mod sessions;
 pub mod snapshots;
 
 pub use database::{Database, PoolOptions, DEFAULT_DATABASE_URL};

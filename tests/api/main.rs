@@ -13,6 +13,7 @@ mod feed;
 mod lifecycle;
 mod processes;
 mod projector;
+mod screens;
 mod search;
 mod secrets;
 mod security;

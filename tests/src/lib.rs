@@ -667,3 +667,102 @@ pub fn service_client(client_id: &str, secret: Option<&str>) -> Value {
     }
     body
 }
+
+/// A browser's side of the admin screens, without a browser: a session cookie and the CSRF
+/// token of its pages, form posts marked same-origin as a browser marks them.
+pub struct ScreenClient<'a> {
+    app: &'a TestApp,
+    /// The session cookie (`name=value`).
+    pub cookie: String,
+    /// The session's CSRF token, as its pages carry it.
+    pub csrf: String,
+}
+
+/// The value of the first `name="…" value="…"` input in `html`.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let end = rest.find('>')?;
+    let tag = &rest[..end];
+    let value = tag.split("value=\"").nth(1)?;
+    Some(
+        value
+            .split('"')
+            .next()?
+            .replace("&amp;", "&")
+            .replace("&quot;", "\""),
+    )
+}
+
+impl TestApp {
+    /// Signs in to the screens with `token`, as the sign-in form does.
+    pub async fn sign_in(&self, token: &str) -> ScreenClient<'_> {
+        let response = self
+            .send(
+                Request::post("/sign-in")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header("sec-fetch-site", "same-origin")
+                    .body(Body::from(format!(
+                        "token={}&next=%2Fclients",
+                        form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+                    )))
+                    .unwrap(),
+            )
+            .await;
+        response.assert_status(303);
+        let cookie = response
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_owned();
+        let mut client = ScreenClient {
+            app: self,
+            cookie,
+            csrf: String::new(),
+        };
+        let page = client.get("/clients").await;
+        page.assert_status(200);
+        client.csrf = input_value(&String::from_utf8_lossy(&page.body), "csrf").unwrap();
+        client
+    }
+}
+
+impl ScreenClient<'_> {
+    /// `GET` a screen with the session cookie.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.app
+            .send(
+                Request::get(path)
+                    .header(header::COOKIE, &self.cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+    }
+
+    /// Posts a form as the browser does from a page of this site (the CSRF token added).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all, Some("same-origin")).await
+    }
+
+    /// Posts exactly these fields, with this `Sec-Fetch-Site` (none: header left out).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        fetch_site: Option<&str>,
+    ) -> TestResponse {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = Request::post(path)
+            .header(header::COOKIE, &self.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(site) = fetch_site {
+            request = request.header("sec-fetch-site", site);
+        }
+        self.app.send(request.body(Body::from(body)).unwrap()).await
+    }
+}

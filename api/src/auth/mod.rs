@@ -134,6 +134,15 @@ impl Authenticator {
                 token_presented: false,
             });
         };
+        self.authenticate_token(token).await
+    }
+
+    /// The principal of a token (the admin token, an API key or a JWT), as the sign-in form of
+    /// the admin screens takes it.
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthorized`] for a token that is none of these.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, ApiError> {
         let invalid = ApiError::Unauthorized {
             token_presented: true,
         };

@@ -1,0 +1,523 @@
+//! The client screens: list, create, edit, Set New Secret, delete, history, exports. Each
+//! handler: the session (and its role), the form or query, one call to the command or query
+//! layer the API uses, a page.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Duration;
+use registry_commands::{CommandContext, CommandError, Executed};
+use registry_domain::ClientError;
+use registry_projections::export::Format;
+use registry_projections::{as_of, history, AsOf, ClientView, ListQuery};
+
+use super::form::{encode, Action, ClientForm, FieldErrors, Posted};
+use super::session::Session;
+use super::{pages, UiError};
+use crate::auth::Role;
+use crate::clients::MAX_PREVIOUS_SECRET_VALID_FOR;
+use crate::error::{ApiError, ProblemFieldError};
+use crate::exports::{export_clients, export_history, ExportParams};
+use crate::state::AppState;
+
+/// The client routes of the screens.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(list).post(create))
+        .route("/clients/new", get(new_form))
+        .route("/clients/export.xlsx", get(export_xlsx))
+        .route("/clients/export.pdf", get(export_pdf))
+        .route("/clients/{client_id}", get(edit_form).post(update))
+        .route("/clients/{client_id}/secret", get(secret_form).post(rotate))
+        .route("/clients/{client_id}/delete", get(delete_form).post(delete))
+        .route("/clients/{client_id}/history", get(client_history))
+        .route("/clients/{client_id}/history.xlsx", get(history_xlsx))
+        .route("/clients/{client_id}/history.pdf", get(history_pdf))
+        .route("/clients/{client_id}/versions/{version}", get(version))
+}
+
+/// Whether htmx asked (it then takes a partial).
+fn from_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+/// The metadata of a change made in this session: the signed-in person, the request, the
+/// reason typed into the form (control characters become spaces; at most 500 characters).
+fn context(session: &Session, headers: &HeaderMap, reason: Option<&str>) -> CommandContext {
+    let reason = reason
+        .map(|r| {
+            r.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(crate::extract::MAX_REASON_LEN)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .filter(|r| !r.is_empty());
+    CommandContext {
+        actor: session.actor.clone(),
+        request_id: headers
+            .get(crate::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        reason,
+        at: crate::extract::now(),
+    }
+}
+
+/// Parameters of the list, as the API's (an unreadable value is ignored, not an error page).
+fn list_query(raw: Option<&str>) -> ListQuery {
+    let mut search = None;
+    let mut enabled = None;
+    let mut sort = None;
+    let mut cursor = None;
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let value = value.into_owned();
+        match name.as_ref() {
+            "search" if !value.trim().is_empty() => search = Some(value),
+            "enabled" => enabled = value.parse::<bool>().ok(),
+            "sort" if !value.is_empty() => sort = Some(value),
+            "cursor" if !value.is_empty() => cursor = Some(value),
+            _ => {}
+        }
+    }
+    ListQuery::parse(
+        search.as_deref(),
+        enabled,
+        sort.as_deref(),
+        Some(50),
+        cursor.as_deref(),
+    )
+    .or_else(|_| ListQuery::parse(search.as_deref(), enabled, sort.as_deref(), Some(50), None))
+    .or_else(|_| ListQuery::parse(None, enabled, None, Some(50), None))
+    .unwrap_or_default()
+}
+
+async fn list(
+    session: Session,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsRead)?;
+    let query = list_query(raw.as_deref());
+    let page = if state.search.is_ready() {
+        state.search.search(&query)
+    } else {
+        state.reads.list(&query).await?
+    };
+    if from_htmx(&headers) {
+        return Ok(pages::client_table(&session, &query, &page).into_response());
+    }
+    let notice = raw.as_deref().and_then(|raw| {
+        form_urlencoded::parse(raw.as_bytes())
+            .find(|(name, _)| name == "deleted")
+            .map(|(_, id)| format!("Client {id} was deleted."))
+    });
+    Ok(pages::client_list(&session, &query, &page, notice.as_deref()).into_response())
+}
+
+async fn new_form(session: Session) -> Result<Response, UiError> {
+    session.require(Role::ClientsWrite)?;
+    Ok(pages::client_form(
+        &session,
+        &ClientForm::new_client(),
+        &FieldErrors::default(),
+        None,
+    )
+    .into_response())
+}
+
+/// The form again, with what was typed and why it was not saved.
+fn form_again(
+    session: &Session,
+    form: &ClientForm,
+    errors: &FieldErrors,
+    status: StatusCode,
+) -> Response {
+    (status, pages::client_form(session, form, errors, None)).into_response()
+}
+
+/// Field errors of a refused command, on the form's own paths.
+fn refused(form: &ClientForm, error: ApiError) -> Result<FieldErrors, UiError> {
+    match error {
+        ApiError::Validation(errors) => Ok(FieldErrors::from_api(form, &errors)),
+        ApiError::ClientExists => Ok(FieldErrors::from_api(
+            form,
+            &[ProblemFieldError {
+                field: "client_id".to_owned(),
+                message: "a client with this Client ID already exists".to_owned(),
+            }],
+        )),
+        other => Err(other.into()),
+    }
+}
+
+/// After a save: the new secret once, if the server generated one; else the client.
+fn saved(session: &Session, client_id: &str, executed: &Executed, what: &str) -> Response {
+    match executed.secret.as_ref().and_then(|s| s.generated.as_ref()) {
+        Some(secret) => {
+            pages::one_time_secret(session, client_id, secret.expose(), what).into_response()
+        }
+        None => Redirect::to(&format!("/clients/{}?saved=1", encode(client_id))).into_response(),
+    }
+}
+
+async fn create(
+    session: Session,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let posted = Posted::parse(&body);
+    session.check(posted.one("csrf"), &headers)?;
+    session.require(Role::ClientsWrite)?;
+    let mut form = ClientForm::from_posted(&posted);
+    form.version = None;
+    let action = Action::of(&posted);
+    if action != Action::Save {
+        form.apply(&action);
+        return Ok(form_again(
+            &session,
+            &form,
+            &FieldErrors::default(),
+            StatusCode::OK,
+        ));
+    }
+    let ctx = context(&session, &headers, Some(&form.reason));
+    let secret = Some(form.client_secret.clone()).filter(|s| !s.is_empty());
+    match state
+        .commands
+        .register(&ctx, &form.client_id, form.settings(), secret)
+        .await
+    {
+        Ok(executed) => Ok(saved(
+            &session,
+            &form.client_id,
+            &executed,
+            "Client registered",
+        )),
+        Err(error) => {
+            form.client_secret.clear();
+            let errors = refused(&form, error.into())?;
+            Ok(form_again(
+                &session,
+                &form,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ))
+        }
+    }
+}
+
+async fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, UiError> {
+    state
+        .reads
+        .client(client_id)
+        .await?
+        .ok_or(UiError::NotFound)
+}
+
+async fn edit_form(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsRead)?;
+    let view = client_view(&state, &client_id).await?;
+    if !session.can(Role::ClientsWrite) {
+        return Ok(pages::as_of(&session, &view).into_response());
+    }
+    let saved = raw.as_deref().is_some_and(|q| q.contains("saved=1"));
+    let banner = saved.then(|| pages::notice("Saved."));
+    Ok(pages::client_form(
+        &session,
+        &ClientForm::of(&view),
+        &FieldErrors::default(),
+        banner,
+    )
+    .into_response())
+}
+
+async fn update(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let posted = Posted::parse(&body);
+    session.check(posted.one("csrf"), &headers)?;
+    session.require(Role::ClientsWrite)?;
+    let mut form = ClientForm::from_posted(&posted);
+    form.client_id.clone_from(&client_id);
+    let action = Action::of(&posted);
+    if action != Action::Save {
+        form.apply(&action);
+        return Ok(form_again(
+            &session,
+            &form,
+            &FieldErrors::default(),
+            StatusCode::OK,
+        ));
+    }
+    let Some(loaded) = form.version else {
+        return Err(UiError::Csrf);
+    };
+    let ctx = context(&session, &headers, Some(&form.reason));
+    match state
+        .commands
+        .update(&ctx, &client_id, form.settings(), Some(loaded))
+        .await
+    {
+        Ok(executed) => Ok(saved(&session, &client_id, &executed, "Client saved")),
+        Err(
+            CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
+        ) => {
+            let events = state.reads.client_events(&client_id).await?;
+            let entries = history(events).map_err(|e| UiError::Internal(e.into()))?;
+            let since: Vec<_> = entries
+                .into_iter()
+                .filter(|e| e.event.sequence > loaded)
+                .collect();
+            Ok((
+                StatusCode::CONFLICT,
+                pages::client_form(
+                    &session,
+                    &form,
+                    &FieldErrors::default(),
+                    Some(pages::conflict(&since, loaded)),
+                ),
+            )
+                .into_response())
+        }
+        Err(error) => {
+            let errors = refused(&form, error.into())?;
+            Ok(form_again(
+                &session,
+                &form,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ))
+        }
+    }
+}
+
+async fn secret_form(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsWrite)?;
+    let view = client_view(&state, &client_id).await?;
+    Ok(pages::set_new_secret(&session, &view, None).into_response())
+}
+
+async fn rotate(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let posted = Posted::parse(&body);
+    session.check(posted.one("csrf"), &headers)?;
+    session.require(Role::ClientsWrite)?;
+    let view = client_view(&state, &client_id).await?;
+    let again = |error: &str| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::set_new_secret(&session, &view, Some(error)),
+        )
+            .into_response()
+    };
+    let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
+    let grace: u64 = posted
+        .one("previous_secret_valid_for")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        .min(MAX_PREVIOUS_SECRET_VALID_FOR);
+    let given = match posted.one("mode") {
+        Some("enter") => match posted.one("client_secret").filter(|s| !s.is_empty()) {
+            Some(secret) => Some(secret.to_owned()),
+            None => return Ok(again("Enter the new secret, or choose to generate one.")),
+        },
+        _ => None,
+    };
+    let ctx = context(&session, &headers, posted.one("reason"));
+    let valid_until =
+        (grace > 0).then(|| ctx.at + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)));
+    match state
+        .commands
+        .rotate_secret(&ctx, &client_id, given, valid_until, version)
+        .await
+    {
+        Ok(executed) => match executed.secret.as_ref().and_then(|s| s.generated.as_ref()) {
+            Some(secret) => {
+                Ok(
+                    pages::one_time_secret(&session, &client_id, secret.expose(), "New secret set")
+                        .into_response(),
+                )
+            }
+            None => Ok(pages::message(
+                Some(&session),
+                "New secret set",
+                "The secret you entered is now the client's secret.",
+            )
+            .into_response()),
+        },
+        Err(
+            CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
+        ) => Ok(again(
+            "The client changed since this form was opened (was it sent twice?). Nothing was \
+             changed; check the client before setting a new secret.",
+        )),
+        Err(error) => match ApiError::from(error) {
+            ApiError::Validation(errors) => Ok(again(
+                &errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+            other => Err(other.into()),
+        },
+    }
+}
+
+async fn delete_form(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsWrite)?;
+    let view = client_view(&state, &client_id).await?;
+    if from_htmx(&headers) {
+        return Ok(pages::delete_confirmation(&session, &view, None).into_response());
+    }
+    Ok(pages::delete_page(&session, &view, None).into_response())
+}
+
+async fn delete(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let posted = Posted::parse(&body);
+    session.check(posted.one("csrf"), &headers)?;
+    session.require(Role::ClientsWrite)?;
+    let view = client_view(&state, &client_id).await?;
+    let again = |error: &str| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::delete_page(&session, &view, Some(error)),
+        )
+            .into_response()
+    };
+    if posted.one("confirm").map(str::trim) != Some(client_id.as_str()) {
+        return Ok(again("Type the client ID exactly as shown to confirm."));
+    }
+    let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
+    let ctx = context(&session, &headers, posted.one("reason"));
+    match state.commands.delete(&ctx, &client_id, version).await {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/clients?deleted={}", encode(&client_id))).into_response())
+        }
+        Err(
+            CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
+        ) => Ok(again(
+            "The client changed since this dialog was opened: check the change before deleting.",
+        )),
+        Err(error) => Err(ApiError::from(error).into()),
+    }
+}
+
+async fn client_history(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, UiError> {
+    session.require(Role::AuditRead)?;
+    let events = state.reads.client_events(&client_id).await?;
+    if events.is_empty() {
+        return Err(UiError::NotFound);
+    }
+    let entries = history(events).map_err(|e| UiError::Internal(e.into()))?;
+    Ok(pages::history(&session, &client_id, &entries).into_response())
+}
+
+async fn version(
+    session: Session,
+    State(state): State<AppState>,
+    Path((client_id, version)): Path<(String, u64)>,
+) -> Result<Response, UiError> {
+    session.require(Role::AuditRead)?;
+    let events = state.reads.client_events(&client_id).await?;
+    match as_of(&events, |e| e.sequence <= version).map_err(|e| UiError::Internal(e.into()))? {
+        AsOf::Live(record) => Ok(pages::as_of(&session, &record.view).into_response()),
+        AsOf::Deleted { .. } => Ok(pages::message(
+            Some(&session),
+            "Deleted then",
+            "The client was deleted at this version.",
+        )
+        .into_response()),
+        AsOf::NotRegistered => Err(UiError::NotFound),
+    }
+}
+
+fn export_params(raw: Option<&str>) -> ExportParams {
+    let query = list_query(raw);
+    ExportParams {
+        search: query.search.clone(),
+        enabled: query.enabled,
+        sort: Some(format!(
+            "{}{}",
+            if query.sort.descending { "-" } else { "" },
+            query.sort.key.name()
+        )),
+    }
+}
+
+async fn export_xlsx(
+    session: Session,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsRead)?;
+    Ok(export_clients(state, export_params(raw.as_deref()), Format::Xlsx).await?)
+}
+
+async fn export_pdf(
+    session: Session,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    session.require(Role::ClientsRead)?;
+    Ok(export_clients(state, export_params(raw.as_deref()), Format::Pdf).await?)
+}
+
+async fn history_xlsx(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, UiError> {
+    session.require(Role::AuditRead)?;
+    Ok(export_history(state, client_id, Format::Xlsx).await?)
+}
+
+async fn history_pdf(
+    session: Session,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, UiError> {
+    session.require(Role::AuditRead)?;
+    Ok(export_history(state, client_id, Format::Pdf).await?)
+}

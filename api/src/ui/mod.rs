@@ -1,0 +1,162 @@
+//! The admin guide's screens, served by the registry itself at `/`: the client list with its
+//! toolbar, the create and edit form, "Set New Secret", delete with a confirmation, and a
+//! client's history.
+//!
+//! Server-rendered HTML ([maud], escaped by default); every form is a real
+//! `<form method="post">` that works with JavaScript off, and htmx (vendored, see
+//! `api/assets/VENDORED.md`) only enhances: search as you type, paging without a reload, the
+//! delete dialog. Pages call the same command and query layer as the API, with the same roles,
+//! and record the signed-in person as the actor of every change.
+//!
+//! Sign-in creates a server-side session ([`session`]): stored in the database (only a hash of
+//! its id), carried by a `__Host-` cookie, with idle and absolute timeouts; every
+//! state-changing request needs the session's CSRF token and a same-origin request. `/api/v1`
+//! never looks at the cookie.
+
+pub mod assets;
+mod clients;
+pub mod form;
+pub mod pages;
+pub mod session;
+mod sign_in;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Settings of the screens.
+#[derive(Debug, Clone)]
+pub struct UiSettings {
+    /// A session ends after this long without a request.
+    pub idle_seconds: i64,
+    /// A session ends this long after sign-in, whatever happens.
+    pub absolute_seconds: i64,
+}
+
+impl UiSettings {
+    /// Whether sign-in through OpenID Connect is offered.
+    pub fn oidc_enabled(&self) -> bool {
+        false
+    }
+}
+
+/// The content security policy of every screen: scripts, styles and images from this origin
+/// only, no inline script or style, forms posting to this origin only, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+
+/// The routes of the screens (none under `/api`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/clients") }))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .merge(clients::router())
+        .route_layer(middleware::from_fn(screen_headers))
+        .merge(assets::router())
+}
+
+/// Headers of every screen: their own CSP (the API's `default-src 'none'` would forbid the
+/// stylesheet and script), and no caching (pages show clients and sometimes a secret).
+async fn screen_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why a screen could not be shown, as a page.
+#[derive(Debug)]
+pub enum UiError {
+    /// Not signed in (or the session ended): to the sign-in page, then back.
+    SignIn {
+        /// Where to go back to.
+        next: String,
+    },
+    /// Signed in, but the session's roles do not allow this.
+    Forbidden(String),
+    /// A state-changing request without the session's CSRF token or from another origin.
+    Csrf,
+    /// No such client.
+    NotFound,
+    /// The database or the service is unavailable, or overloaded.
+    Unavailable,
+    /// Anything else (logged with the request id).
+    Internal(anyhow::Error),
+}
+
+impl From<crate::error::ApiError> for UiError {
+    fn from(error: crate::error::ApiError) -> Self {
+        use crate::error::ApiError;
+        match error {
+            ApiError::ClientNotFound | ApiError::RouteNotFound => Self::NotFound,
+            ApiError::Forbidden(role) => Self::Forbidden(role.to_string()),
+            ApiError::Unavailable(_)
+            | ApiError::Overloaded
+            | ApiError::Timeout(_)
+            | ApiError::NotReady(_) => Self::Unavailable,
+            ApiError::Internal(cause) => Self::Internal(cause),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+impl From<registry_projections::ReadError> for UiError {
+    fn from(error: registry_projections::ReadError) -> Self {
+        crate::error::ApiError::from(error).into()
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let (status, title, text) = match self {
+            Self::SignIn { next } => {
+                let target = format!("/sign-in?next={}", form::encode(&next));
+                return Redirect::to(&target).into_response();
+            }
+            Self::Forbidden(role) => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                format!("Your sign-in does not have the role this needs ({role})."),
+            ),
+            Self::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was not sent from this registry's own page, or your session \
+                 changed. Go back, reload the page and try again."
+                    .to_owned(),
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such client (it may have been deleted).".to_owned(),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "The registry cannot answer right now. Try again in a moment.".to_owned(),
+            ),
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "screen failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The registry could not show this page. The log has the details, under \
+                     this request's id."
+                        .to_owned(),
+                )
+            }
+        };
+        (status, pages::message(None, title, &text)).into_response()
+    }
+}

@@ -1,0 +1,260 @@
+//! Sessions of the screens: created at sign-in, stored in the database (only the SHA-256 of
+//! the session id), carried by a `__Host-` cookie (`Secure`, `HttpOnly`, `SameSite=Strict`,
+//! `Path=/`), ended by "Sign out", by an idle timeout and by an absolute one.
+//!
+//! CSRF: every state-changing request carries the session's token in a hidden field, and must
+//! come from this origin (`Sec-Fetch-Site: same-origin`, or an `Origin` naming this host).
+//! Either missing or wrong: refused.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use registry_commands::sessions::NewSession;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::UiError;
+use crate::auth::{Principal, Role, Roles};
+use crate::state::AppState;
+
+/// The session cookie. `__Host-`: only set over a secure connection, for this host only, with
+/// `Path=/` (browsers treat `http://localhost` as secure).
+pub const COOKIE: &str = "__Host-registry-session";
+
+/// A session is touched (its idle deadline moved on) at most this often.
+const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// A signed-in person, for one request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the session id, hex (the stored key).
+    pub id_sha256: String,
+    /// Recorded as the actor of the changes made in this session.
+    pub actor: String,
+    /// What the session may do.
+    pub roles: Roles,
+    /// The token every form of this session carries.
+    pub csrf_token: String,
+}
+
+impl Session {
+    /// Whether the session may do what `role` allows (the screens offer only that).
+    pub fn can(&self, role: Role) -> bool {
+        self.roles.contains(role)
+    }
+
+    /// `Ok` when the session has `role`.
+    ///
+    /// # Errors
+    /// [`UiError::Forbidden`].
+    pub fn require(&self, role: Role) -> Result<(), UiError> {
+        if self.can(role) {
+            Ok(())
+        } else {
+            Err(UiError::Forbidden(role.to_string()))
+        }
+    }
+
+    /// Checks a state-changing request: the form's token is this session's, and the request
+    /// comes from this origin.
+    ///
+    /// # Errors
+    /// [`UiError::Csrf`].
+    pub fn check(&self, token: Option<&str>, headers: &HeaderMap) -> Result<(), UiError> {
+        let token_matches = token
+            .is_some_and(|token| bool::from(token.as_bytes().ct_eq(self.csrf_token.as_bytes())));
+        if token_matches && same_origin(headers) {
+            Ok(())
+        } else {
+            Err(UiError::Csrf)
+        }
+    }
+}
+
+/// Whether a state-changing request comes from a page of this origin: the browser says so
+/// (`Sec-Fetch-Site: same-origin`), or, for browsers that do not send it, its `Origin` names
+/// the host it was sent to. Neither header: refused (every browser sends one of them on a
+/// form post; other clients use the API).
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    match text(header::HeaderName::from_static("sec-fetch-site")) {
+        Some(site) => site == "same-origin",
+        None => match (text(header::ORIGIN), text(header::HOST)) {
+            (Some(origin), Some(host)) => url::Url::parse(origin).is_ok_and(|origin| {
+                let authority = match (origin.host_str(), origin.port()) {
+                    (Some(name), Some(port)) => format!("{name}:{port}"),
+                    (Some(name), None) => name.to_owned(),
+                    _ => return false,
+                };
+                authority.eq_ignore_ascii_case(host)
+            }),
+            _ => false,
+        },
+    }
+}
+
+/// SHA-256 of a session id, hex.
+fn digest(id: &str) -> String {
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 256 random bits, URL-safe.
+fn random_token() -> String {
+    registry_commands::SecretString::generate()
+        .expose()
+        .to_owned()
+}
+
+fn now() -> i64 {
+    crate::extract::now().timestamp()
+}
+
+/// The session id in the request's cookie, if any.
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Starts a session for `principal`; returns the `Set-Cookie` value.
+///
+/// # Errors
+/// [`UiError::Unavailable`] when it cannot be stored.
+pub async fn start(state: &AppState, principal: &Principal) -> Result<HeaderValue, UiError> {
+    let id = random_token();
+    let csrf = random_token();
+    let now = now();
+    let settings = &state.ui;
+    let roles = principal.roles.to_string();
+    let _ = state.database.purge_sessions(now).await;
+    state
+        .database
+        .create_session(&NewSession {
+            id_sha256: &digest(&id),
+            csrf_token: &csrf,
+            actor: &principal.name,
+            roles: &roles,
+            now,
+            expires_at: now + settings.idle_seconds,
+            absolute_expires_at: now + settings.absolute_seconds,
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot store a session");
+            UiError::Unavailable
+        })?;
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        settings.absolute_seconds
+    ))
+    .map_err(|e| UiError::Internal(e.into()))
+}
+
+/// Ends the session of this request (if any); returns the `Set-Cookie` value that clears the
+/// cookie.
+pub async fn end(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+    if let Some(id) = cookie_value(headers) {
+        let _ = state.database.delete_session(&digest(&id)).await;
+    }
+    HeaderValue::from_static(
+        "__Host-registry-session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
+}
+
+/// The live session of a request, if any (touching it when due).
+///
+/// # Errors
+/// [`UiError::Unavailable`] when the database cannot be asked.
+pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, UiError> {
+    let Some(id) = cookie_value(headers) else {
+        return Ok(None);
+    };
+    let id_sha256 = digest(&id);
+    let now = now();
+    let row = state
+        .database
+        .find_session(&id_sha256, now)
+        .await
+        .map_err(|_| UiError::Unavailable)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if now - row.last_seen_at >= TOUCH_EVERY_SECONDS {
+        let _ = state
+            .database
+            .touch_session(&id_sha256, now, now + state.ui.idle_seconds)
+            .await;
+    }
+    Ok(Some(Session {
+        id_sha256,
+        actor: row.actor,
+        roles: Roles::parse(&row.roles).unwrap_or_default(),
+        csrf_token: row.csrf_token,
+    }))
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = UiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        current(state, &parts.headers)
+            .await?
+            .ok_or_else(|| UiError::SignIn {
+                next: parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/clients".to_owned(), ToString::to_string),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn a_request_is_same_origin_only_when_the_browser_says_so() {
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(same_origin(&headers(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "http://evil.example"),
+            ("host", "127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "null"),
+            ("host", "127.0.0.1:8080")
+        ])));
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let map = headers(&[("cookie", "a=1; __Host-registry-session=abc; b=2")]);
+        assert_eq!(cookie_value(&map).as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&headers(&[("cookie", "a=1")])), None);
+    }
+}

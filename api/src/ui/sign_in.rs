@@ -1,0 +1,134 @@
+//! Signing in with a token (the admin token or an API key; the production path, OpenID
+//! Connect, sits beside it) and signing out.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::form::Posted;
+use super::{pages, session, UiError};
+use crate::auth::Role;
+use crate::state::AppState;
+
+/// Where to go after signing in.
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Only a path of this site: never another origin (`//evil.example`, `https://…`).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/sign-") =>
+        {
+            path.to_owned()
+        }
+        _ => "/clients".to_owned(),
+    }
+}
+
+/// The sign-in page (or, already signed in, where it leads).
+pub async fn form(
+    State(state): State<AppState>,
+    Query(query): Query<Next>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let next = safe_next(query.next.as_deref());
+    if session::current(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    Ok(pages::sign_in(&next, None, state.ui.oidc_enabled()).into_response())
+}
+
+/// Signs in with a token: a session for the principal it names.
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    // Login CSRF: only a form of this site may sign a browser in.
+    if !session::same_origin(&headers) {
+        return Err(UiError::Csrf);
+    }
+    let posted = Posted::parse(&body);
+    let next = safe_next(posted.one("next"));
+    let token = posted.one("token").unwrap_or_default().trim();
+    let refuse = |message: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(&next, Some(message), state.ui.oidc_enabled()),
+        )
+            .into_response()
+    };
+    let Ok(principal) = state.authenticator.authenticate_token(token).await else {
+        return Ok(refuse("This token was not accepted."));
+    };
+    if !principal.roles.contains(Role::ClientsRead) {
+        return Ok(refuse(
+            "This key cannot read the clients (it lacks the clients:read role).",
+        ));
+    }
+    let cookie = session::start(&state, &principal).await?;
+    tracing::info!(actor = %principal.name, "signed in to the screens with a token");
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::LOCATION,
+                next.parse()
+                    .map_err(|_| UiError::Internal(anyhow::anyhow!("bad next")))?,
+            ),
+        ],
+    )
+        .into_response())
+}
+
+/// Signs out: the session is deleted, the cookie cleared.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    if let Some(current) = session::current(&state, &headers).await? {
+        current.check(Posted::parse(&body).one("csrf"), &headers)?;
+    }
+    let cleared = session::end(&state, &headers).await;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cleared),
+            (
+                header::LOCATION,
+                axum::http::HeaderValue::from_static("/sign-in"),
+            ),
+        ],
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_only_ever_a_path_of_this_site() {
+        assert_eq!(safe_next(Some("/clients/app?x=1")), "/clients/app?x=1");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/sign-out",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/clients", "{hostile}");
+        }
+        assert_eq!(safe_next(None), "/clients");
+    }
+}

@@ -1,0 +1,16 @@
+-- Sessions of the admin screens, shared by every process on the database. Only a SHA-256
+-- digest of the session id is stored (the id itself lives in the browser's cookie), with the
+-- CSRF token of the session, who signed in and with which roles, and when it ends: after
+-- an idle period (expires_at, moved on by use) and at the latest at absolute_expires_at.
+-- Times are Unix seconds.
+create table ui_sessions (
+    id_sha256           text   primary key,
+    csrf_token          text   not null,
+    actor               text   not null,
+    roles               text   not null,
+    created_at          bigint not null,
+    last_seen_at        bigint not null,
+    expires_at          bigint not null,
+    absolute_expires_at bigint not null
+);
+create index ui_sessions_expires on ui_sessions (expires_at);

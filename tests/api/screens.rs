@@ -1,0 +1,426 @@
+//! The admin screens over plain HTTP, as a browser without JavaScript uses them: sessions,
+//! CSRF, forms, roles. (The browser tests drive the same screens in Chromium.)
+
+use axum::body::Body;
+use axum::http::Request;
+use registry_api::auth::api_keys::generate;
+use registry_api::auth::Roles;
+use registry_tests::{backend_tests, input_value, spa_client, Backend, TestApp, ADMIN_TOKEN};
+
+backend_tests!(
+    signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it,
+    every_state_change_needs_the_token_and_the_same_origin,
+    a_form_comes_back_with_what_was_typed_and_every_error,
+    a_new_secret_is_shown_once_and_a_resent_form_changes_nothing,
+    delete_needs_the_client_id_typed,
+    a_save_that_lost_a_race_says_who_changed_what,
+    a_read_only_session_is_offered_no_change_and_refused_one,
+    sessions_end_when_idle_and_on_sign_out,
+);
+
+fn html(response: &registry_tests::TestResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+async fn signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Not signed in: to the sign-in page, then back.
+    let list = app
+        .send(
+            Request::get("/clients?search=octo")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    list.assert_status(303);
+    assert_eq!(
+        list.header("location"),
+        Some("/sign-in?next=%2Fclients%3Fsearch%3Docto")
+    );
+
+    let wrong = app
+        .send(
+            Request::post("/sign-in")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::from("token=not-a-token&next=%2Fclients"))
+                .unwrap(),
+        )
+        .await;
+    wrong.assert_status(401);
+    assert!(html(&wrong).contains("This token was not accepted"));
+    assert!(wrong.header("set-cookie").is_none());
+
+    let signed = app
+        .send(
+            Request::post("/sign-in")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::from(format!(
+                    "token={ADMIN_TOKEN}&next=%2F%2Fevil.example"
+                )))
+                .unwrap(),
+        )
+        .await;
+    signed.assert_status(303);
+    assert_eq!(
+        signed.header("location"),
+        Some("/clients"),
+        "no open redirect"
+    );
+    let cookie = signed.header("set-cookie").unwrap();
+    for attribute in [
+        "__Host-registry-session=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"));
+    let session = cookie.split(';').next().unwrap();
+
+    // The session id is not stored, only its digest.
+    let id = session.split_once('=').unwrap().1;
+    assert!(!app.dump_tables().await.contains(id));
+
+    // The screens take the cookie; the API never does.
+    let page = app
+        .send(
+            Request::get("/clients")
+                .header("cookie", session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    page.assert_status(200);
+    assert!(html(&page).contains("octo-cli"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let api = app
+        .send(
+            Request::get("/api/v1/clients")
+                .header("cookie", session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    api.assert_problem(401, "unauthorized");
+    assert_eq!(
+        app.send(Request::get("/api/v1/clients").body(Body::empty()).unwrap())
+            .await
+            .header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'"),
+        "the API's headers are unchanged"
+    );
+}
+
+async fn every_state_change_needs_the_token_and_the_same_origin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let fields = [
+        ("client_id", "csrf-target"),
+        ("client_name", "Target"),
+        ("grant_types", "client_credentials"),
+        ("require_client_secret", "on"),
+        ("enabled", "on"),
+        ("action", "save"),
+    ];
+    let with_token: Vec<(&str, &str)> = [("csrf", screens.csrf.as_str())]
+        .into_iter()
+        .chain(fields)
+        .collect();
+    // No token; a wrong one; the right one from another site; no origin at all.
+    screens
+        .post_raw("/clients", &fields, Some("same-origin"))
+        .await
+        .assert_status(403);
+    let mut wrong = with_token.clone();
+    wrong[0].1 = "forged";
+    screens
+        .post_raw("/clients", &wrong, Some("same-origin"))
+        .await
+        .assert_status(403);
+    screens
+        .post_raw("/clients", &with_token, Some("cross-site"))
+        .await
+        .assert_status(403);
+    screens
+        .post_raw("/clients", &with_token, None)
+        .await
+        .assert_status(403);
+    app.get_client("csrf-target").await.assert_status(404);
+    // Sign-in itself is refused from another site (login CSRF).
+    app.send(
+        Request::post("/sign-in")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::from(format!("token={ADMIN_TOKEN}")))
+            .unwrap(),
+    )
+    .await
+    .assert_status(403);
+    // All right: registered, the secret shown once.
+    let created = screens
+        .post_raw("/clients", &with_token, Some("same-origin"))
+        .await;
+    created.assert_status(200);
+    assert!(html(&created).contains("Copy this secret now"));
+    app.get_client("csrf-target").await.assert_status(200);
+}
+
+async fn a_form_comes_back_with_what_was_typed_and_every_error(backend: Backend) {
+    let keys = generate("alice", Roles::all());
+    let app = TestApp::spawn_with(backend, |c| c.api_keys = Some(keys.1.clone())).await;
+    let screens = app.sign_in(&keys.0).await;
+    let mut fields = vec![
+        ("client_id", "studio"),
+        ("client_name", "Data Refinery Studio"),
+        ("enabled", "on"),
+        ("require_pkce", "on"),
+        ("grant_types", "authorization_code"),
+        ("redirect_uris", "https://studio.example.com/cb"),
+        ("redirect_uris", "https://studio.example.com/cb#fragment"),
+        ("allowed_cors_origins", "https://studio.example.com/"),
+        ("allowed_scopes", "openid"),
+        ("reason", "ticket 42"),
+    ];
+    // "Add" works without JavaScript: the form comes back with one more entry, nothing saved.
+    let mut adding = fields.clone();
+    adding.push(("action", "add:post_logout_redirect_uris"));
+    let added = screens.post("/clients", &adding).await;
+    added.assert_status(200);
+    assert!(html(&added).contains("id=\"post_logout_redirect_uris-0\""));
+    app.get_client("studio").await.assert_status(404);
+
+    fields.push(("action", "save"));
+    let refused = screens.post("/clients", &fields).await;
+    refused.assert_status(422);
+    let page = html(&refused);
+    // What was typed is still there, each error beside its entry (the second redirect URI).
+    assert!(page.contains("value=\"https://studio.example.com/cb#fragment\""));
+    assert!(page.contains("value=\"Data Refinery Studio\""));
+    assert!(
+        page.contains("redirect_uris[1]"),
+        "the summary names the field"
+    );
+    assert!(page.contains("id=\"redirect_uris-1\""));
+    assert!(page.contains("aria-invalid=\"true\""));
+    // The CORS error offers the corrected origin in one click.
+    let fix = "replace:allowed_cors_origins:0:https://studio.example.com";
+    assert!(page.contains(&format!("value=\"{fix}\"")), "{page}");
+    let mut fixing: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(name, value)| {
+            *name != "action" && *value != "https://studio.example.com/cb#fragment"
+        })
+        .collect();
+    fixing.push(("action", fix));
+    let fixed = screens.post("/clients", &fixing).await;
+    fixed.assert_status(200);
+    assert!(html(&fixed).contains("value=\"https://studio.example.com\""));
+    let mut saving: Vec<(&str, &str)> = fixing
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "action" && *name != "allowed_cors_origins")
+        .collect();
+    saving.push(("allowed_cors_origins", "https://studio.example.com"));
+    saving.push(("action", "save"));
+    let saved = screens.post("/clients", &saving).await;
+    saved.assert_status(303);
+    let client = app.get_json("/api/v1/clients/studio").await;
+    assert_eq!(
+        client["allowed_cors_origins"][0],
+        "https://studio.example.com"
+    );
+    assert_eq!(
+        client["require_client_secret"], false,
+        "the box was left unticked"
+    );
+    // The person signed in is the actor, the reason is recorded.
+    let events = app.events_of("studio").await;
+    assert_eq!(events[0].1["actor"], "alice");
+    assert_eq!(events[0].1["reason"], "ticket 42");
+}
+
+async fn a_new_secret_is_shown_once_and_a_resent_form_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app
+        .create_client(&registry_tests::service_client("svc", None))
+        .await;
+    created.assert_status(201);
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let form = screens.get("/clients/svc/secret").await;
+    form.assert_status(200);
+    let version = input_value(&html(&form), "version").unwrap();
+    let fields = [
+        ("version", version.as_str()),
+        ("mode", "generate"),
+        ("previous_secret_valid_for", "3600"),
+    ];
+    let shown = screens.post("/clients/svc/secret", &fields).await;
+    shown.assert_status(200);
+    assert_eq!(shown.header("cache-control"), Some("no-store"));
+    let secret = input_value(&html(&shown), "secret").or_else(|| {
+        let page = html(&shown);
+        let at = page.find("id=\"secret\"")?;
+        input_value(&page[at.saturating_sub(200)..], "secret")
+    });
+    let page = html(&shown);
+    let secret = secret.unwrap_or_else(|| {
+        let start = page.find("readonly value=\"").map(|i| i + 16).unwrap();
+        page[start..].split('"').next().unwrap().to_owned()
+    });
+    assert_eq!(secret.len(), 43, "{page}");
+    let verify = |plaintext: String| {
+        let app = &app;
+        async move {
+            app.request(
+                axum::http::Method::POST,
+                "/api/v1/clients/svc/secret/verify",
+                Some(&serde_json::json!({ "client_secret": plaintext })),
+                &[],
+            )
+            .await
+            .json()["valid"]
+                .as_bool()
+                .unwrap()
+        }
+    };
+    assert!(verify(secret.clone()).await);
+    // Sent again (a reload of the result): nothing is rotated again, no secret is shown.
+    let again = screens.post("/clients/svc/secret", &fields).await;
+    again.assert_status(422);
+    assert!(!html(&again).contains("Copy this secret now"));
+    assert_eq!(app.events_of("svc").await.len(), 2);
+    // The secret appears in no stored row and no page of the client.
+    assert!(!app.dump_tables().await.contains(&secret));
+    assert!(!html(&screens.get("/clients/svc").await).contains(&secret));
+}
+
+async fn delete_needs_the_client_id_typed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("doomed", "Doomed"))
+        .await
+        .assert_status(201);
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let dialog = screens.get("/clients/doomed/delete").await;
+    dialog.assert_status(200);
+    let page = html(&dialog);
+    assert!(page.contains(
+        "immediately prevents all applications using that client ID from authenticating"
+    ));
+    let version = input_value(&page, "version").unwrap();
+    let wrong = screens
+        .post(
+            "/clients/doomed/delete",
+            &[("version", &version), ("confirm", "doomed-not")],
+        )
+        .await;
+    wrong.assert_status(422);
+    app.get_client("doomed").await.assert_status(200);
+    let gone = screens
+        .post(
+            "/clients/doomed/delete",
+            &[
+                ("version", &version),
+                ("confirm", "doomed"),
+                ("reason", "retired"),
+            ],
+        )
+        .await;
+    gone.assert_status(303);
+    assert_eq!(gone.header("location"), Some("/clients?deleted=doomed"));
+    app.get_client("doomed").await.assert_status(404);
+    assert_eq!(app.events_of("doomed").await[1].1["reason"], "retired");
+}
+
+async fn a_save_that_lost_a_race_says_who_changed_what(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("raced", "Before"))
+        .await
+        .assert_status(201);
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let form = screens.get("/clients/raced").await;
+    let version = input_value(&html(&form), "version").unwrap();
+    // Someone else renames it through the API meanwhile.
+    let mut other = spa_client("raced", "Renamed elsewhere");
+    other["client_uri"] = serde_json::Value::Null;
+    app.request(
+        axum::http::Method::PUT,
+        "/api/v1/clients/raced",
+        Some(&other),
+        &[("x-change-reason", "hotfix")],
+    )
+    .await
+    .assert_status(200);
+    let lost = screens
+        .post(
+            "/clients/raced",
+            &[
+                ("version", &version),
+                ("client_name", "Mine"),
+                ("enabled", "on"),
+                ("grant_types", "authorization_code"),
+                ("redirect_uris", "https://studio.example.com/callback"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    lost.assert_status(409);
+    let page = html(&lost);
+    assert!(page.contains("Someone changed this client while you were editing"));
+    assert!(
+        page.contains("hotfix") && page.contains("Renamed elsewhere"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Mine\""), "what was typed is kept");
+    assert_eq!(
+        app.get_json("/api/v1/clients/raced").await["client_name"],
+        "Renamed elsewhere"
+    );
+}
+
+async fn a_read_only_session_is_offered_no_change_and_refused_one(backend: Backend) {
+    let (key, line) = generate("auditor", Roles::parse("clients:read").unwrap());
+    let app = TestApp::spawn_with(backend, |c| c.api_keys = Some(line.clone())).await;
+    let screens = app.sign_in(&key).await;
+    let list = html(&screens.get("/clients").await);
+    assert!(list.contains("octo-cli"));
+    for action in ["New Client", ">Edit<", "/delete", "Set New Secret"] {
+        assert!(
+            !list.contains(action),
+            "{action} offered to a read-only session"
+        );
+    }
+    screens.get("/clients/new").await.assert_status(403);
+    screens
+        .post(
+            "/clients/octo-cli/delete",
+            &[("version", "1"), ("confirm", "octo-cli")],
+        )
+        .await
+        .assert_status(403);
+    app.get_client("octo-cli").await.assert_status(200);
+}
+
+async fn sessions_end_when_idle_and_on_sign_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    screens.get("/clients").await.assert_status(200);
+    // Idle past its deadline (moved into the past by hand): gone.
+    app.execute("update ui_sessions set expires_at = 0").await;
+    screens.get("/clients").await.assert_status(303);
+
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let out = screens.post("/sign-out", &[]).await;
+    out.assert_status(303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    screens.get("/clients").await.assert_status(303);
+}
