@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};
 
@@ -327,6 +329,17 @@ impl TestApp {
             supervisor: prepared.supervisor,
             test_database,
         }
+    }
+
+    /// Serves the app on a free port of 127.0.0.1 (for a browser); returns its base URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{address}")
     }
 
     /// A second app on the same database: another process of a multi-process deployment.

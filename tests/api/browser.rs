@@ -1,0 +1,274 @@
+//! The admin screens in a real browser (headless Chromium over WebDriver), as an
+//! administrator uses them. Screenshots go to `$REGISTRY_SCREENSHOTS` when it is set
+//! (`scripts/screenshots.sh`).
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use registry_api::auth::api_keys::generate;
+use registry_api::auth::Roles;
+use registry_tests::browser::Browser;
+use registry_tests::{backend_tests, service_client, Backend, TestApp};
+use serde_json::json;
+
+backend_tests!(an_administrator_works_through_the_guide_in_a_browser);
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .wait(css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let input = browser.wait(css).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn value_of(browser: &Browser, css: &str) -> String {
+    browser
+        .wait(css)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend) {
+    let (key, line) = generate("alice", Roles::all());
+    let app = TestApp::spawn_with(backend, |c| c.api_keys = Some(line.clone())).await;
+    app.create_client(&service_client("billing-worker", None))
+        .await
+        .assert_status(201);
+    let base = app.serve().await;
+    let browser = Browser::start(1280, 900).await;
+    let go = |path: &str| format!("{base}{path}");
+
+    // Sign in with a token: the list of the guide, the defaults in it.
+    browser.client.goto(&go("/clients")).await.unwrap();
+    browser.wait_text("Admin token or API key").await;
+    browser.screenshot("sign-in").await;
+    type_into(&browser, "#token", &key).await;
+    click(&browser, "form[action='/sign-in'] button[type=submit]").await;
+    browser.wait_text("octo-data-refinery-studio").await;
+    for label in [
+        "New Client",
+        "Export to Excel",
+        "Export to PDF",
+        "Refresh Data",
+        "Client ID",
+        "Name",
+        "Enabled",
+        "URI",
+    ] {
+        browser.wait_text(label).await;
+    }
+    browser.screenshot("list-1280").await;
+
+    // Search as you type (htmx): only the matching client stays.
+    type_into(&browser, "#search", "swagger").await;
+    browser.wait_text("1 client matching").await;
+    assert!(browser
+        .client
+        .source()
+        .await
+        .unwrap()
+        .contains("octo-idenityServices-swagger"));
+    assert!(!browser
+        .client
+        .find(Locator::Css("tbody"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("octo-cli"));
+
+    // New Client with an invalid redirect URI and a CORS origin with a trailing slash.
+    browser.client.goto(&go("/clients/new")).await.unwrap();
+    type_into(&browser, "#client_id", "studio").await;
+    type_into(&browser, "#client_name", "Data Refinery Studio").await;
+    type_into(&browser, "#client_uri", "https://studio.example.com").await;
+    click(&browser, "#require_client_secret").await; // a public SPA
+    type_into(
+        &browser,
+        "#redirect_uris-0",
+        "https://studio.example.com/callback#oops",
+    )
+    .await;
+    click(&browser, "button[value='add:allowed_cors_origins']").await;
+    type_into(
+        &browser,
+        "#allowed_cors_origins-0",
+        "https://studio.example.com/",
+    )
+    .await;
+    click(&browser, "button[value='save']").await;
+    browser.wait_text("The client was not saved").await;
+    browser.wait_text("redirect_uris[0]").await;
+    assert_eq!(
+        value_of(&browser, "#client_name").await,
+        "Data Refinery Studio",
+        "what was typed is kept"
+    );
+    browser.screenshot("form-errors-1280").await;
+    // The corrected origin in one click; the redirect URI by hand; saved.
+    click(
+        &browser,
+        "button[value='replace:allowed_cors_origins:0:https://studio.example.com']",
+    )
+    .await;
+    browser.wait("#allowed_cors_origins-0").await;
+    assert_eq!(
+        value_of(&browser, "#allowed_cors_origins-0").await,
+        "https://studio.example.com"
+    );
+    type_into(
+        &browser,
+        "#redirect_uris-0",
+        "https://studio.example.com/callback",
+    )
+    .await;
+    type_into(&browser, "#reason", "onboarding the studio").await;
+    click(&browser, "button[value='save']").await;
+    browser.wait_text("Saved.").await;
+    let studio = app.get_json("/api/v1/clients/studio").await;
+    assert_eq!(
+        studio["allowed_cors_origins"],
+        json!(["https://studio.example.com"])
+    );
+    assert_eq!(studio["require_client_secret"], false);
+    assert_eq!(app.events_of("studio").await[0].1["actor"], "alice");
+
+    // Edit while someone else changes the client through the API: the conflict is shown.
+    browser.client.goto(&go("/clients/studio")).await.unwrap();
+    type_into(&browser, "#client_name", "My name").await;
+    let mut other = studio.clone();
+    other["client_name"] = json!("Their name");
+    app.request(
+        axum::http::Method::PUT,
+        "/api/v1/clients/studio",
+        Some(&other),
+        &[("x-change-reason", "renamed by ops")],
+    )
+    .await
+    .assert_status(200);
+    click(&browser, "button[value='save']").await;
+    browser
+        .wait_text("Someone changed this client while you were editing")
+        .await;
+    browser.wait_text("renamed by ops").await;
+    assert_eq!(
+        app.get_json("/api/v1/clients/studio").await["client_name"],
+        "Their name"
+    );
+    click(&browser, ".conflict a.button").await;
+    browser.wait_text("Edit studio").await;
+    assert_eq!(value_of(&browser, "#client_name").await, "Their name");
+
+    // Set New Secret: shown once; a reload of that page does not show it again.
+    browser
+        .client
+        .goto(&go("/clients/billing-worker/secret"))
+        .await
+        .unwrap();
+    click(&browser, "form button.primary").await;
+    browser.wait_text("Copy this secret now").await;
+    let secret = value_of(&browser, "#secret").await;
+    assert_eq!(secret.len(), 43);
+    browser.screenshot("secret-1280").await;
+    let verified = app
+        .request(
+            axum::http::Method::POST,
+            "/api/v1/clients/billing-worker/secret/verify",
+            Some(&json!({ "client_secret": secret })),
+            &[],
+        )
+        .await;
+    assert_eq!(verified.json()["valid"], true);
+    browser.client.refresh().await.unwrap();
+    browser.wait_text("Set New Secret").await;
+    assert!(
+        !browser.client.source().await.unwrap().contains(&secret),
+        "never shown again"
+    );
+    assert_eq!(
+        app.events_of("billing-worker").await.len(),
+        2,
+        "the reload rotated nothing"
+    );
+
+    // History: who, when, why, before and after.
+    browser
+        .client
+        .goto(&go("/clients/studio/history"))
+        .await
+        .unwrap();
+    browser.wait_text("History of studio").await;
+    browser.wait_text("renamed by ops").await;
+    browser.wait_text("Their name").await;
+    browser.wait_text("onboarding the studio").await;
+    browser.screenshot("history-1280").await;
+
+    // Exports of the list: both download files that open.
+    browser.client.goto(&go("/clients")).await.unwrap();
+    click(&browser, "a[href^='/clients/export.xlsx']").await;
+    let xlsx = browser.downloaded(".xlsx").await;
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    let rows = calamine::Reader::worksheet_range(&mut workbook, "Clients").unwrap();
+    assert_eq!(rows.rows().count(), 1 + 5, "header and five clients");
+    click(&browser, "a[href^='/clients/export.pdf']").await;
+    let pdf = browser.downloaded(".pdf").await;
+    let text = std::process::Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("billing-worker"));
+
+    // Delete from the row: the dialog names the client and wants its id typed.
+    click(&browser, "tr[data-client='studio'] a.button.danger").await;
+    browser.wait("dialog[open] #confirm").await;
+    browser
+        .wait_text("immediately prevents all applications")
+        .await;
+    browser.screenshot("delete-1280").await;
+    type_into(&browser, "dialog #confirm", "studio").await;
+    click(&browser, "dialog button.danger").await;
+    browser.wait_text("Client studio was deleted.").await;
+    app.get_client("studio").await.assert_status(404);
+
+    // At 390 px the list is one card per client and every action stays reachable.
+    browser.resize(390, 844).await;
+    browser.client.goto(&go("/clients")).await.unwrap();
+    browser.wait_text("billing-worker").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
+    browser.screenshot("list-390").await;
+    browser
+        .client
+        .goto(&go("/clients/billing-worker"))
+        .await
+        .unwrap();
+    browser.wait_text("Allowed Grant Types").await;
+    browser.screenshot("form-390").await;
+
+    // Sign out: the session ends.
+    click(&browser, "form[action='/sign-out'] button").await;
+    browser.wait_text("Admin token or API key").await;
+    browser.client.goto(&go("/clients")).await.unwrap();
+    browser.wait_text("Admin token or API key").await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    browser.close().await;
+}
