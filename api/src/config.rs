@@ -51,6 +51,32 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_UI_SESSION_HOURS", default_value_t = 12)]
     pub ui_session_hours: u32,
 
+    /// Sign in to the screens through this OpenID Connect issuer (`https`, or `http` on
+    /// loopback); with `REGISTRY_OIDC_CLIENT_ID`.
+    #[arg(long, env = "REGISTRY_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The registry's client id at the identity service.
+    #[arg(long, env = "REGISTRY_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The registry's client secret there, for a confidential registration.
+    #[arg(long, env = "REGISTRY_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// Scopes asked for at sign-in; mapped to roles by `REGISTRY_JWT_SCOPE_ROLES`.
+    #[arg(
+        long,
+        env = "REGISTRY_OIDC_SCOPES",
+        default_value = "openid profile octo_api"
+    )]
+    pub oidc_scopes: String,
+
+    /// The registry's public base URL (the sign-in redirect URI is `<it>/oidc/callback`);
+    /// without it, the request's host is used.
+    #[arg(long, env = "REGISTRY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Most exports (xlsx, PDF) rendered at once.
     #[arg(long, env = "REGISTRY_EXPORT_CONCURRENCY", default_value_t = 2)]
     pub export_concurrency: usize,
@@ -121,6 +147,11 @@ impl Config {
             hash_concurrency: None,
             hash_queue: None,
             ui: true,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_scopes: "openid profile octo_api".to_owned(),
+            public_url: None,
             ui_session_idle_minutes: 30,
             ui_session_hours: 12,
             export_concurrency: 2,
@@ -184,6 +215,29 @@ impl Config {
             leeway: self.jwt_leeway_seconds,
             min_reload_interval: std::time::Duration::from_secs(self.jwt_min_reload_seconds),
         })?))
+    }
+
+    /// Sign-in through the identity service, when an issuer and a client id are configured.
+    ///
+    /// # Errors
+    /// Only one of them set, an issuer that is not `https` (or loopback `http`), or a bad
+    /// scope mapping.
+    pub fn oidc(&self) -> anyhow::Result<Option<crate::ui::oidc::Oidc>> {
+        use crate::auth::jwt::parse_scope_roles;
+        use crate::ui::oidc::{Oidc, OidcConfig};
+        match (&self.oidc_issuer, &self.oidc_client_id) {
+            (None, None) => Ok(None),
+            (Some(issuer), Some(client_id)) => Ok(Some(Oidc::new(OidcConfig {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: self.oidc_client_secret.clone(),
+                scopes: self.oidc_scopes.clone(),
+                public_url: self.public_url.clone(),
+                scope_roles: parse_scope_roles(&self.jwt_scope_roles)
+                    .map_err(anyhow::Error::msg)?,
+            })?)),
+            _ => anyhow::bail!("set both REGISTRY_OIDC_ISSUER and REGISTRY_OIDC_CLIENT_ID"),
+        }
     }
 
     /// The argon2id queue bound: the configured one or 32 per hashing thread.

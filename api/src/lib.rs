@@ -120,6 +120,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         ui: Arc::new(ui::UiSettings {
             idle_seconds: i64::from(config.ui_session_idle_minutes) * 60,
             absolute_seconds: i64::from(config.ui_session_hours) * 3600,
+            oidc: config.oidc()?,
         }),
     };
     Ok(Prepared {

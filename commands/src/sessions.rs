@@ -157,3 +157,78 @@ impl Database {
             .map(|r| r.rows_affected()))
     }
 }
+
+/// An OpenID Connect sign-in under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLogin {
+    /// SHA-256 of the login cookie of the browser that started it, hex.
+    pub browser_sha256: String,
+    /// The PKCE code verifier (RFC 7636).
+    pub pkce_verifier: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// Where to go once signed in.
+    pub next_path: String,
+}
+
+const INSERT_LOGIN: &str = "insert into ui_oidc_logins (state_sha256, browser_sha256, \
+     pkce_verifier, nonce, next_path, expires_at) values ($1, $2, $3, $4, $5, $6)";
+
+const TAKE_LOGIN: &str = "delete from ui_oidc_logins where state_sha256 = $1 and expires_at > $2 \
+     returning browser_sha256, pkce_verifier, nonce, next_path";
+
+const PURGE_LOGINS: &str = "delete from ui_oidc_logins where expires_at <= $1";
+
+impl Database {
+    /// Records a sign-in under way, keyed by the SHA-256 of its `state`, until `expires_at`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn start_login(
+        &self,
+        state_sha256: &str,
+        login: &PendingLogin,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            sqlx::query(PURGE_LOGINS).bind(now).execute(pool).await?;
+            sqlx::query(INSERT_LOGIN)
+                .bind(state_sha256)
+                .bind(&login.browser_sha256)
+                .bind(&login.pkce_verifier)
+                .bind(&login.nonce)
+                .bind(&login.next_path)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+    }
+
+    /// Takes (and removes: single use) the live sign-in with this `state` digest.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn take_login(
+        &self,
+        state_sha256: &str,
+        now: i64,
+    ) -> Result<Option<PendingLogin>, sqlx::Error> {
+        let row: Option<(String, String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(TAKE_LOGIN)
+                .bind(state_sha256)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(
+            |(browser_sha256, pkce_verifier, nonce, next_path)| PendingLogin {
+                browser_sha256,
+                pkce_verifier,
+                nonce,
+                next_path,
+            },
+        ))
+    }
+}

@@ -4,14 +4,61 @@
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
 use registry_tests::browser::Browser;
 use registry_tests::{backend_tests, service_client, Backend, TestApp};
 use serde_json::json;
 
-backend_tests!(an_administrator_works_through_the_guide_in_a_browser);
+backend_tests!(
+    an_administrator_works_through_the_guide_in_a_browser,
+    signing_in_through_the_identity_service_in_a_browser,
+);
+
+/// The production sign-in: to the identity service and back, the session cookie (strict)
+/// in place on the page that follows.
+async fn signing_in_through_the_identity_service_in_a_browser(backend: Backend) {
+    use registry_tests::idp::{Idp, IdpUser};
+    let idp = Idp::start(IdpUser {
+        sub: "248289761001".to_owned(),
+        name: "Alice Admin".to_owned(),
+        scope: "openid profile octo_api.read_only".to_owned(),
+        wrong_nonce: false,
+    })
+    .await;
+    let issuer = idp.issuer.clone();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.oidc_issuer = Some(issuer);
+        c.oidc_client_id = Some("registry-screens".to_owned());
+    })
+    .await;
+    let base = app.serve().await;
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .client
+        .goto(&format!("{base}/clients?search=octo"))
+        .await
+        .unwrap();
+    click(&browser, "a[href^='/oidc/login']").await;
+    browser.wait_text("Alice Admin <248289761001>").await;
+    browser.wait_text("octo-cli").await;
+    assert!(browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/clients?search=octo"));
+    // octo_api.read_only: reading, no writing.
+    assert!(!browser
+        .client
+        .source()
+        .await
+        .unwrap()
+        .contains("New Client"));
+    assert!(idp.pkce_always_checked());
+    browser.close().await;
+}
 
 async fn click(browser: &Browser, css: &str) {
     browser
@@ -71,22 +118,13 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
 
     // Search as you type (htmx): only the matching client stays.
     type_into(&browser, "#search", "swagger").await;
-    browser.wait_text("1 client matching").await;
-    assert!(browser
-        .client
-        .source()
-        .await
-        .unwrap()
-        .contains("octo-idenityServices-swagger"));
-    assert!(!browser
-        .client
-        .find(Locator::Css("tbody"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("octo-cli"));
+    browser
+        .wait_until("#client-table", "the search for swagger", |table| {
+            table.contains("1 client matching “swagger”")
+                && table.contains("octo-idenityServices-swagger")
+                && !table.contains("octo-cli")
+        })
+        .await;
 
     // New Client with an invalid redirect URI and a CORS origin with a trailing slash.
     browser.client.goto(&go("/clients/new")).await.unwrap();
@@ -122,11 +160,9 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         "button[value='replace:allowed_cors_origins:0:https://studio.example.com']",
     )
     .await;
-    browser.wait("#allowed_cors_origins-0").await;
-    assert_eq!(
-        value_of(&browser, "#allowed_cors_origins-0").await,
-        "https://studio.example.com"
-    );
+    browser
+        .wait_value("#allowed_cors_origins-0", "https://studio.example.com")
+        .await;
     type_into(
         &browser,
         "#redirect_uris-0",
@@ -167,8 +203,7 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         "Their name"
     );
     click(&browser, ".conflict a.button").await;
-    browser.wait_text("Edit studio").await;
-    assert_eq!(value_of(&browser, "#client_name").await, "Their name");
+    browser.wait_value("#client_name", "Their name").await;
 
     // Set New Secret: shown once; a reload of that page does not show it again.
     browser

@@ -195,7 +195,11 @@ async fn abandoned_requests_leave_no_transaction_or_lock_behind(backend: Backend
         .get_json("/api/v1/clients?search=after-&limit=100")
         .await;
     assert_eq!(list["total"], 32);
-    assert!(!transaction_left_open(&app).await);
+    // Work an abandoned request started may still be finishing: none stays open.
+    eventually(20, "no transaction left open after the writes", || async {
+        !transaction_left_open(&app).await
+    })
+    .await;
 }
 
 /// A write whose events committed is answered from the state it committed: when the read

@@ -19,4 +19,5 @@ mod search;
 mod secrets;
 mod security;
 mod service;
+mod sign_in;
 mod snapshots;

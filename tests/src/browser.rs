@@ -120,27 +120,56 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
     }
 
-    /// Waits (at most 20 s) until the page's text contains `text`.
-    pub async fn wait_text(&self, text: &str) {
+    /// The text of the first element matching `css`, or `None` while there is none (a page
+    /// being loaded, a part being swapped by htmx).
+    pub async fn text_of(&self, css: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.text().await.ok()
+    }
+
+    /// Waits (at most 20 s) until the text of `css` satisfies `ready`.
+    pub async fn wait_until(&self, css: &str, what: &str, ready: impl Fn(&str) -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let body = self
-                .client
-                .find(Locator::Css("body"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap_or_default();
-            if body.contains(text) {
+            let text = self.text_of(css).await;
+            if text.as_deref().is_some_and(&ready) {
                 return;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the page never showed {text:?}; it shows:\n{body}"
+                "{what} never happened; {css} shows:\n{}",
+                text.unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits (at most 20 s) until the input `css` holds `expected` (on the page a click is
+    /// loading, not the one it left).
+    pub async fn wait_value(&self, css: &str, expected: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let value = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.prop("value").await.ok().flatten(),
+                Err(_) => None,
+            };
+            if value.as_deref() == Some(expected) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} never held {expected:?} (it holds {value:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (at most 20 s) until the page's text contains `text`.
+    pub async fn wait_text(&self, text: &str) {
+        self.wait_until("body", &format!("showing {text:?}"), |body| {
+            body.contains(text)
+        })
+        .await;
     }
 
     /// Saves a PNG of the viewport to `REGISTRY_SCREENSHOTS/<name>.png` when that variable

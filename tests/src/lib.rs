@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod idp;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};

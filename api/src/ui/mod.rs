@@ -16,6 +16,7 @@
 pub mod assets;
 mod clients;
 pub mod form;
+pub mod oidc;
 pub mod pages;
 pub mod session;
 mod sign_in;
@@ -30,18 +31,20 @@ use axum::Router;
 use crate::state::AppState;
 
 /// Settings of the screens.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UiSettings {
     /// A session ends after this long without a request.
     pub idle_seconds: i64,
     /// A session ends this long after sign-in, whatever happens.
     pub absolute_seconds: i64,
+    /// Sign-in through the identity service, when configured.
+    pub oidc: Option<oidc::Oidc>,
 }
 
 impl UiSettings {
     /// Whether sign-in through OpenID Connect is offered.
     pub fn oidc_enabled(&self) -> bool {
-        false
+        self.oidc.is_some()
     }
 }
 
@@ -57,6 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/clients") }))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/oidc/login", get(oidc::login))
+        .route("/oidc/callback", get(oidc::callback))
         .merge(clients::router())
         .route_layer(middleware::from_fn(screen_headers))
         .merge(assets::router())

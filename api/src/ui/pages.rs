@@ -70,6 +70,22 @@ pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
     )
 }
 
+/// Signed in: on to `next` (a page of this site, so that the strict session cookie is sent).
+pub fn continue_to(next: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={ "0;url=" (next) };
+                title { "Signed in · client-registry" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body { main { p { "Signed in. " a href=(next) { "Continue" } } } }
+        }
+    }
+}
+
 /// The sign-in page.
 pub fn sign_in(next: &str, error: Option<&str>, oidc: bool) -> Markup {
     layout(

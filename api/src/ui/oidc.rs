@@ -1,0 +1,475 @@
+//! Sign-in through the identity service: OpenID Connect, authorization code with PKCE
+//! (RFC 7636, S256), `state` and `nonce` checked.
+//!
+//! `/oidc/login` records the sign-in under way in the database (so that the answer may reach
+//! any process), keyed by a digest of `state`, with the PKCE verifier, the nonce and a digest
+//! of a login cookie set on this browser (`SameSite=Lax`: it must come back on the identity
+//! service's redirect), then redirects to the authorization endpoint. `/oidc/callback` takes
+//! that record (single use), checks the cookie (an answer started by another browser — login
+//! CSRF — is refused), redeems the code with the verifier, verifies the ID token (signature
+//! by the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`), maps the granted scopes to roles
+//! (`REGISTRY_JWT_SCOPE_ROLES`), and starts a session whose actor is the person's name and
+//! `sub`.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use registry_commands::sessions::PendingLogin;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+
+use super::form::encode;
+use super::sign_in::safe_next;
+use super::{pages, session, UiError};
+use crate::auth::{Principal, Roles};
+use crate::state::AppState;
+
+/// The cookie tying a sign-in under way to its browser.
+const LOGIN_COOKIE: &str = "__Host-registry-login";
+
+/// How long a sign-in may take at the identity service.
+const LOGIN_SECONDS: i64 = 600;
+
+/// How the registry signs people in through the identity service.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The issuer (its discovery document is at `/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// This registry's client id at the identity service.
+    pub client_id: String,
+    /// Its secret, for a confidential registration (sent with HTTP Basic).
+    pub client_secret: Option<String>,
+    /// The scopes asked for (`openid` included).
+    pub scopes: String,
+    /// The registry's public base URL (the redirect URI is `<it>/oidc/callback`); without
+    /// it, the request's `Host` is used.
+    pub public_url: Option<String>,
+    /// Scopes to roles.
+    pub scope_roles: Vec<(String, Roles)>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+/// The identity service as this registry uses it; discovery and keys cached.
+pub struct Oidc {
+    config: OidcConfig,
+    http: reqwest::Client,
+    discovery: RwLock<Option<(Discovery, Instant)>>,
+    keys: RwLock<Option<(JwkSet, Instant)>>,
+}
+
+impl std::fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oidc")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in through the identity service failed (logged; the person sees a page).
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The identity service could not be reached or answered nonsense.
+    #[error("identity service: {0}")]
+    Service(String),
+    /// The answer does not belong to a sign-in of this browser (unknown or reused `state`,
+    /// another browser's, expired).
+    #[error("the sign-in answer matches no sign-in of this browser")]
+    State,
+    /// The ID token failed a check.
+    #[error("ID token refused: {0}")]
+    Token(String),
+    /// The identity service said no (or the person declined).
+    #[error("the identity service refused: {0}")]
+    Refused(String),
+    /// The person has none of the scopes that give a role here.
+    #[error("no role")]
+    NoRole,
+}
+
+const CACHE_FOR: Duration = Duration::from_secs(300);
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random() -> String {
+    registry_commands::SecretString::generate()
+        .expose()
+        .to_owned()
+}
+
+/// The S256 code challenge of a PKCE verifier (RFC 7636 §4.2).
+pub fn code_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenAnswer {
+    id_token: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdClaims {
+    sub: String,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+impl Oidc {
+    /// The identity service of `config`.
+    ///
+    /// # Errors
+    /// An issuer that is neither `https` nor `http` on a loopback host.
+    pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            crate::auth::jwt::jwks_url_allowed(&config.issuer),
+            "REGISTRY_OIDC_ISSUER must be https (or http on a loopback host)"
+        );
+        Ok(Self {
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            discovery: RwLock::new(None),
+            keys: RwLock::new(None),
+        })
+    }
+
+    async fn discovery(&self) -> Result<Discovery, OidcError> {
+        if let Some((found, at)) = self.discovery.read().await.as_ref() {
+            if at.elapsed() < CACHE_FOR {
+                return Ok(found.clone());
+            }
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.config.issuer.trim_end_matches('/')
+        );
+        let found: Discovery = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| OidcError::Service(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| OidcError::Service(e.to_string()))?;
+        if found.issuer.trim_end_matches('/') != self.config.issuer.trim_end_matches('/') {
+            return Err(OidcError::Service(format!(
+                "the discovery document names issuer {}",
+                found.issuer
+            )));
+        }
+        *self.discovery.write().await = Some((found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    async fn key(&self, jwks_uri: &str, kid: Option<&str>) -> Result<DecodingKey, OidcError> {
+        let find = |set: &JwkSet| {
+            set.keys
+                .iter()
+                .find(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
+                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+        };
+        if let Some((set, at)) = self.keys.read().await.as_ref() {
+            if at.elapsed() < CACHE_FOR {
+                if let Some(key) = find(set) {
+                    return Ok(key);
+                }
+            }
+        }
+        let set: JwkSet = self
+            .http
+            .get(jwks_uri)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| OidcError::Service(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| OidcError::Service(e.to_string()))?;
+        let key = find(&set).ok_or_else(|| OidcError::Token("no key for its kid".to_owned()));
+        *self.keys.write().await = Some((set, Instant::now()));
+        key
+    }
+
+    fn redirect_uri(&self, headers: &HeaderMap) -> String {
+        let base = self.config.public_url.clone().unwrap_or_else(|| {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        });
+        format!("{}/oidc/callback", base.trim_end_matches('/'))
+    }
+
+    /// The principal of a finished sign-in: code redeemed, ID token verified.
+    async fn finish(
+        &self,
+        code: &str,
+        login: &PendingLogin,
+        redirect_uri: &str,
+    ) -> Result<Principal, OidcError> {
+        let discovery = self.discovery().await?;
+        let mut request = self.http.post(&discovery.token_endpoint).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", self.config.client_id.as_str()),
+            ("code_verifier", login.pkce_verifier.as_str()),
+        ]);
+        if let Some(secret) = &self.config.client_secret {
+            request = request.basic_auth(&self.config.client_id, Some(secret));
+        }
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| OidcError::Service(e.to_string()))?;
+        if !answer.status().is_success() {
+            return Err(OidcError::Refused(format!(
+                "token endpoint answered {}",
+                answer.status()
+            )));
+        }
+        let tokens: TokenAnswer = answer
+            .json()
+            .await
+            .map_err(|e| OidcError::Service(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(&tokens.id_token)
+            .map_err(|e| OidcError::Token(e.to_string()))?;
+        if !matches!(
+            header.alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+                | Algorithm::EdDSA
+        ) {
+            return Err(OidcError::Token(format!("algorithm {:?}", header.alg)));
+        }
+        let key = self.key(&discovery.jwks_uri, header.kid.as_deref()).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 30;
+        validation.set_issuer(&[&discovery.issuer]);
+        validation.set_audience(&[&self.config.client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<IdClaims>(&tokens.id_token, &key, &validation)
+            .map_err(|e| OidcError::Token(e.to_string()))?
+            .claims;
+        if claims.nonce.as_deref() != Some(login.nonce.as_str()) {
+            return Err(OidcError::Token("nonce does not match".to_owned()));
+        }
+        // RFC 6749 §5.1: no scope in the answer means the scopes asked for were granted.
+        let granted = tokens.scope.unwrap_or_else(|| self.config.scopes.clone());
+        let scopes: Vec<&str> = granted.split_whitespace().collect();
+        let mut roles = Roles::default();
+        for (scope, given) in &self.config.scope_roles {
+            if scopes.contains(&scope.as_str()) {
+                roles.extend(*given);
+            }
+        }
+        if roles.is_empty() {
+            return Err(OidcError::NoRole);
+        }
+        let name = claims.name.or(claims.preferred_username);
+        Ok(Principal {
+            name: match name {
+                Some(name) => format!("{name} <{}>", claims.sub),
+                None => claims.sub,
+            },
+            roles,
+        })
+    }
+}
+
+/// Where a sign-in through the identity service starts.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `GET /oidc/login`: to the identity service.
+pub async fn login(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let Some(oidc) = state.ui.oidc.as_ref() else {
+        return Err(UiError::NotFound);
+    };
+    let discovery = oidc.discovery().await.map_err(|e| {
+        tracing::warn!(error = %e, "identity service unavailable");
+        UiError::Unavailable
+    })?;
+    let (state_token, browser, verifier, nonce) = (random(), random(), random(), random());
+    let now = crate::extract::now().timestamp();
+    state
+        .database
+        .start_login(
+            &digest(&state_token),
+            &PendingLogin {
+                browser_sha256: digest(&browser),
+                pkce_verifier: verifier.clone(),
+                nonce: nonce.clone(),
+                next_path: safe_next(query.next.as_deref()),
+            },
+            now,
+            now + LOGIN_SECONDS,
+        )
+        .await
+        .map_err(|_| UiError::Unavailable)?;
+    let location = format!(
+        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
+         &code_challenge={}&code_challenge_method=S256",
+        discovery.authorization_endpoint,
+        if discovery.authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        },
+        encode(&oidc.config.client_id),
+        encode(&oidc.redirect_uri(&headers)),
+        encode(&oidc.config.scopes),
+        encode(&state_token),
+        encode(&nonce),
+        code_challenge(&verifier),
+    );
+    let cookie = HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={browser}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
+    ))
+    .map_err(|e| UiError::Internal(e.into()))?;
+    let mut response = Redirect::to(&location).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The identity service's answer.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn refused(status: StatusCode, text: &str) -> Response {
+    (status, pages::message(None, "Sign-in failed", text)).into_response()
+}
+
+/// `GET /oidc/callback`: the answer of the identity service.
+pub async fn callback(
+    State(state): State<AppState>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let Some(oidc) = state.ui.oidc.as_ref() else {
+        return Err(UiError::NotFound);
+    };
+    let now = crate::extract::now().timestamp();
+    // The record is taken (removed) whatever follows: a state is good for one answer.
+    let login = match &query.state {
+        Some(state_token) => state
+            .database
+            .take_login(&digest(state_token), now)
+            .await
+            .map_err(|_| UiError::Unavailable)?,
+        None => None,
+    };
+    let browser = login_cookie(&headers).map(|c| digest(&c));
+    let Some(login) = login.filter(|l| browser.as_deref() == Some(l.browser_sha256.as_str()))
+    else {
+        tracing::warn!(error = %OidcError::State, "sign-in refused");
+        return Ok(refused(
+            StatusCode::BAD_REQUEST,
+            "This answer of the identity service does not belong to a sign-in started in this \
+             browser (or it was already used, or took too long). Start again.",
+        ));
+    };
+    if let Some(error) = &query.error {
+        tracing::info!(%error, description = ?query.error_description, "the identity service refused the sign-in");
+        return Ok(refused(
+            StatusCode::FORBIDDEN,
+            "The identity service did not sign you in.",
+        ));
+    }
+    let Some(code) = &query.code else {
+        return Ok(refused(
+            StatusCode::BAD_REQUEST,
+            "The identity service sent no code.",
+        ));
+    };
+    let principal = match oidc
+        .finish(code, &login, &oidc.redirect_uri(&headers))
+        .await
+    {
+        Ok(principal) => principal,
+        Err(OidcError::NoRole) => {
+            return Ok(refused(
+                StatusCode::FORBIDDEN,
+                "Your account has none of the scopes that give access to the clients.",
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "sign-in through the identity service failed");
+            return Ok(refused(
+                StatusCode::BAD_GATEWAY,
+                "The sign-in could not be completed.",
+            ));
+        }
+    };
+    let session = session::start(&state, &principal).await?;
+    tracing::info!(actor = %principal.name, "signed in through the identity service");
+    // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
+    // browser does not send it on a redirect chain the identity service started.
+    let mut response = pages::continue_to(&login.next_path).into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, session);
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-registry-login=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+        ),
+    );
+    Ok(response)
+}

@@ -1,0 +1,12 @@
+-- OpenID Connect sign-ins under way: between the redirect to the identity service and its
+-- answer (which may reach another process). Keyed by a SHA-256 of the `state` sent; the login
+-- cookie's digest ties the answer to the browser that started it (login CSRF). Single use,
+-- short-lived. Times are Unix seconds.
+create table ui_oidc_logins (
+    state_sha256   text   primary key,
+    browser_sha256 text   not null,
+    pkce_verifier  text   not null,
+    nonce          text   not null,
+    next_path      text   not null,
+    expires_at     bigint not null
+);

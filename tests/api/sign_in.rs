@@ -1,0 +1,163 @@
+//! Signing in to the screens through the identity service (OpenID Connect, code + PKCE, state
+//! and nonce), against the test provider, as a browser would follow the redirects.
+
+use axum::body::Body;
+use axum::http::Request;
+use registry_tests::idp::{Idp, IdpUser};
+use registry_tests::{backend_tests, Backend, TestApp, TestResponse};
+
+backend_tests!(
+    signing_in_through_the_identity_service,
+    an_answer_that_is_not_this_browsers_is_refused,
+);
+
+fn alice() -> IdpUser {
+    IdpUser {
+        sub: "248289761001".to_owned(),
+        name: "Alice Admin".to_owned(),
+        scope: "openid profile octo_api".to_owned(),
+        wrong_nonce: false,
+    }
+}
+
+async fn app_with(idp: &Idp, backend: Backend) -> TestApp {
+    let issuer = idp.issuer.clone();
+    TestApp::spawn_with(backend, move |c| {
+        c.oidc_issuer = Some(issuer);
+        c.oidc_client_id = Some("registry-screens".to_owned());
+    })
+    .await
+}
+
+fn cookie_of(response: &TestResponse, name: &str) -> Option<String> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// Follows `/oidc/login` to the provider and back; returns the callback path and the login
+/// cookie.
+async fn to_provider_and_back(app: &TestApp) -> (String, String) {
+    let login = app
+        .send(
+            Request::get("/oidc/login?next=%2Fclients")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    login.assert_status(303);
+    let cookie = cookie_of(&login, "__Host-registry-login").unwrap();
+    let set = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(set.contains("SameSite=Lax") && set.contains("HttpOnly") && set.contains("Secure"));
+    let authorize = login.header("location").unwrap().to_owned();
+    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="));
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap();
+    let back = answer.headers()["location"].to_str().unwrap().to_owned();
+    let path = back
+        .strip_prefix("http://localhost")
+        .unwrap_or(&back)
+        .to_owned();
+    (path, cookie)
+}
+
+async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> TestResponse {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    app.send(request.body(Body::empty()).unwrap()).await
+}
+
+async fn signing_in_through_the_identity_service(backend: Backend) {
+    let idp = Idp::start(alice()).await;
+    let app = app_with(&idp, backend).await;
+    let page = app
+        .send(Request::get("/sign-in").body(Body::empty()).unwrap())
+        .await;
+    assert!(String::from_utf8_lossy(&page.body).contains("Sign in with the identity service"));
+
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let signed = callback(&app, &path, Some(&cookie)).await;
+    signed.assert_status(200);
+    assert!(String::from_utf8_lossy(&signed.body).contains("url=/clients"));
+    let session = cookie_of(&signed, "__Host-registry-session").unwrap();
+    assert!(
+        idp.pkce_always_checked(),
+        "the code was redeemed with the PKCE verifier"
+    );
+
+    let list = app
+        .send(
+            Request::get("/clients")
+                .header("cookie", &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    list.assert_status(200);
+    let html = String::from_utf8_lossy(&list.body).into_owned();
+    assert!(
+        html.contains("Alice Admin &lt;248289761001&gt;"),
+        "the person is named"
+    );
+    assert!(html.contains("New Client"), "octo_api gives clients:write");
+
+    // The same answer a second time: refused (state is single-use).
+    callback(&app, &path, Some(&cookie))
+        .await
+        .assert_status(400);
+
+    // A person without the scopes that give a role here.
+    idp.set_user(IdpUser {
+        scope: "openid profile".to_owned(),
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let refused = callback(&app, &path, Some(&cookie)).await;
+    refused.assert_status(403);
+    assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+}
+
+async fn an_answer_that_is_not_this_browsers_is_refused(backend: Backend) {
+    let idp = Idp::start(alice()).await;
+    let app = app_with(&idp, backend).await;
+    // Login CSRF: an answer carried to another browser (no login cookie, or another one).
+    let (path, _) = to_provider_and_back(&app).await;
+    callback(&app, &path, None).await.assert_status(400);
+    let (path, _) = to_provider_and_back(&app).await;
+    let (_, other_cookie) = to_provider_and_back(&app).await;
+    callback(&app, &path, Some(&other_cookie))
+        .await
+        .assert_status(400);
+    // A forged state.
+    let (_, cookie) = to_provider_and_back(&app).await;
+    callback(&app, "/oidc/callback?code=x&state=forged", Some(&cookie))
+        .await
+        .assert_status(400);
+    // An ID token whose nonce is not the one asked for.
+    idp.set_user(IdpUser {
+        wrong_nonce: true,
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let refused = callback(&app, &path, Some(&cookie)).await;
+    assert_eq!(refused.status.as_u16(), 502);
+    assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+}
