@@ -60,6 +60,8 @@ pub struct Prepared {
     pub reads: Arc<dyn ReadStore>,
     /// Supervises the background tasks (the caller starts them through it).
     pub supervisor: Arc<supervisor::Supervisor>,
+    /// The write side.
+    pub commands: Arc<ClientCommands>,
 }
 
 /// The read side for `database`: the one place that looks at which backend it is.
@@ -106,7 +108,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     .await?;
     let supervisor = Arc::new(supervisor::Supervisor::new());
     let state = AppState {
-        commands,
+        commands: commands.clone(),
         reads: reads.clone(),
         database,
         authenticator: Arc::new(authenticator),
@@ -131,6 +133,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         search,
         reads,
         supervisor,
+        commands,
     })
 }
 
@@ -319,7 +322,11 @@ pub struct Application {
     search: Arc<SearchIndex>,
     reads: Arc<dyn ReadStore>,
     supervisor: Arc<supervisor::Supervisor>,
+    commands: Arc<ClientCommands>,
 }
+
+/// How often the times of the last successful verifications are written.
+pub const LAST_AUTHENTICATED_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Application {
     /// Connects to the configured database, prepares the service and binds the listen
@@ -361,6 +368,7 @@ impl Application {
             search: prepared.search,
             reads: prepared.reads,
             supervisor: prepared.supervisor,
+            commands: prepared.commands,
         })
     }
 
@@ -395,12 +403,37 @@ impl Application {
                 move || search.clone().follow(reads.clone()),
             )
         };
+        let flusher = {
+            let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted = flushes.clone();
+            let notes = self.commands.last_authenticated().clone();
+            self.supervisor.supervise(
+                "last_authenticated",
+                move || counted.load(std::sync::atomic::Ordering::Relaxed),
+                move || {
+                    let notes = notes.clone();
+                    let flushes = flushes.clone();
+                    async move {
+                        loop {
+                            tokio::time::sleep(LAST_AUTHENTICATED_FLUSH).await;
+                            if let Err(error) = notes.flush().await {
+                                tracing::warn!(%error, "last authentication times not written yet");
+                            } else {
+                                flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    }
+                },
+            )
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP");
         projector.abort();
         follower.abort();
+        flusher.abort();
+        let _ = self.commands.last_authenticated().flush().await;
         self.database.close().await;
         served
     }

@@ -9,6 +9,7 @@
 
 pub mod database;
 pub mod event_store;
+pub mod last_authenticated;
 pub mod secrets;
 pub mod seed;
 pub mod service;

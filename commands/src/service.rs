@@ -126,6 +126,8 @@ impl Loaded {
 pub struct ClientCommands {
     /// Appends and projects; shared with the task each commit runs in.
     writer: Arc<Writer>,
+    /// When clients last passed verification.
+    last_authenticated: Arc<crate::last_authenticated::LastAuthenticated>,
     /// The same repository, read directly to load a stream's tail after a snapshot.
     repository: EventRepository,
     database: Database,
@@ -163,6 +165,9 @@ impl ClientCommands {
             repository: EventRepository::new(database),
             database: database.clone(),
             hasher,
+            last_authenticated: Arc::new(crate::last_authenticated::LastAuthenticated::new(
+                database.clone(),
+            )),
         }
     }
 
@@ -314,7 +319,16 @@ impl ClientCommands {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(self.hasher.verify(plaintext, hashes).await?)
+        let valid = self.hasher.verify(plaintext, hashes).await?;
+        if valid {
+            self.last_authenticated.record(client_id, at.timestamp());
+        }
+        Ok(valid)
+    }
+
+    /// When clients last passed verification (noted here, written in batches).
+    pub fn last_authenticated(&self) -> &Arc<crate::last_authenticated::LastAuthenticated> {
+        &self.last_authenticated
     }
 
     /// The database under the write side.

@@ -16,6 +16,7 @@ backend_tests!(
     a_save_that_lost_a_race_says_who_changed_what,
     a_read_only_session_is_offered_no_change_and_refused_one,
     sessions_end_when_idle_and_on_sign_out,
+    the_delete_dialog_says_when_the_client_last_authenticated,
 );
 
 fn html(response: &registry_tests::TestResponse) -> String {
@@ -423,4 +424,52 @@ async fn sessions_end_when_idle_and_on_sign_out(backend: Backend) {
     out.assert_status(303);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     screens.get("/clients").await.assert_status(303);
+}
+
+/// "Make sure the client is no longer in use before deleting it": the registry notes when a
+/// client last passed secret verification (in memory, written in batches) and the delete
+/// dialog says so in warning colours when it is recent, in every process.
+async fn the_delete_dialog_says_when_the_client_last_authenticated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = "the-secret-of-billing-0123";
+    app.create_client(&registry_tests::service_client("billing", Some(secret)))
+        .await
+        .assert_status(201);
+    app.create_client(&registry_tests::service_client("idle", None))
+        .await
+        .assert_status(201);
+    for _ in 0..3 {
+        let answer = app
+            .request(
+                axum::http::Method::POST,
+                "/api/v1/clients/billing/secret/verify",
+                Some(&serde_json::json!({ "client_secret": secret })),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.json()["valid"], true);
+    }
+    // A wrong secret is not an authentication.
+    app.request(
+        axum::http::Method::POST,
+        "/api/v1/clients/idle/secret/verify",
+        Some(&serde_json::json!({ "client_secret": "wrong-wrong-wrong-wrong" })),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.commands.last_authenticated().flush().await.unwrap(),
+        1,
+        "three verifications of one client: one row written"
+    );
+    let second = app.second_process().await;
+    let screens = second.sign_in(ADMIN_TOKEN).await;
+    let dialog = html(&screens.get("/clients/billing/delete").await);
+    assert!(dialog.contains("last-seen recent"), "{dialog}");
+    assert!(dialog.contains("Last authenticated just now."));
+    let idle = html(&screens.get("/clients/idle/delete").await);
+    assert!(idle.contains("Never authenticated with a secret"));
+    assert!(!idle.contains("last-seen recent"));
+    let list = html(&screens.get("/clients?search=billing").await);
+    assert!(list.contains("just now"));
 }

@@ -299,6 +299,8 @@ pub struct TestApp {
     pub search: Arc<SearchIndex>,
     /// The app's supervisor of background tasks (none run unless a test starts them).
     pub supervisor: Arc<registry_api::supervisor::Supervisor>,
+    /// The app's write side.
+    pub commands: Arc<ClientCommands>,
     // Declared last: dropped after the pools above are closed.
     test_database: TestDatabase,
 }
@@ -328,6 +330,7 @@ impl TestApp {
             projector: prepared.projector,
             search: prepared.search,
             supervisor: prepared.supervisor,
+            commands: prepared.commands,
             test_database,
         }
     }
@@ -357,6 +360,7 @@ impl TestApp {
             projector: prepared.projector,
             search: prepared.search,
             supervisor: prepared.supervisor,
+            commands: prepared.commands,
             test_database: TestDatabase {
                 url: self.test_database.url.clone(),
                 sqlite_file: self.test_database.sqlite_file.clone(),
@@ -378,6 +382,7 @@ impl TestApp {
         self.projector = prepared.projector;
         self.search = prepared.search;
         self.supervisor = prepared.supervisor;
+        self.commands = prepared.commands;
     }
 
     /// The read side on the app's database.

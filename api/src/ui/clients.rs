@@ -110,15 +110,25 @@ async fn list(
     } else {
         state.reads.list(&query).await?
     };
+    let ids: Vec<String> = page.items.iter().map(|i| i.client_id.clone()).collect();
+    let seen = pages::LastSeen {
+        at: state
+            .commands
+            .last_authenticated()
+            .lookup(&ids)
+            .await
+            .unwrap_or_default(),
+        now: crate::extract::now().timestamp(),
+    };
     if from_htmx(&headers) {
-        return Ok(pages::client_table(&session, &query, &page).into_response());
+        return Ok(pages::client_table(&session, &query, &page, &seen).into_response());
     }
     let notice = raw.as_deref().and_then(|raw| {
         form_urlencoded::parse(raw.as_bytes())
             .find(|(name, _)| name == "deleted")
             .map(|(_, id)| format!("Client {id} was deleted."))
     });
-    Ok(pages::client_list(&session, &query, &page, notice.as_deref()).into_response())
+    Ok(pages::client_list(&session, &query, &page, &seen, notice.as_deref()).into_response())
 }
 
 async fn new_form(session: Session) -> Result<Response, UiError> {
@@ -398,10 +408,25 @@ async fn delete_form(
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
+    let (seen, now) = last_seen(&state, &client_id).await;
     if from_htmx(&headers) {
-        return Ok(pages::delete_confirmation(&session, &view, None).into_response());
+        return Ok(pages::delete_confirmation(&session, &view, seen, now, None).into_response());
     }
-    Ok(pages::delete_page(&session, &view, None).into_response())
+    Ok(pages::delete_page(&session, &view, seen, now, None).into_response())
+}
+
+/// When `client_id` last passed verification, and now.
+async fn last_seen(state: &AppState, client_id: &str) -> (Option<i64>, i64) {
+    let found = state
+        .commands
+        .last_authenticated()
+        .lookup(&[client_id.to_owned()])
+        .await
+        .unwrap_or_default();
+    (
+        found.get(client_id).copied(),
+        crate::extract::now().timestamp(),
+    )
 }
 
 async fn delete(
@@ -415,10 +440,11 @@ async fn delete(
     session.check(posted.one("csrf"), &headers)?;
     session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
+    let (seen, now) = last_seen(&state, &client_id).await;
     let again = |error: &str| {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
-            pages::delete_page(&session, &view, Some(error)),
+            pages::delete_page(&session, &view, seen, now, Some(error)),
         )
             .into_response()
     };

@@ -191,11 +191,38 @@ fn sort_header(query: &ListQuery, key: SortKey, label: &str) -> Markup {
     }
 }
 
+/// When each client of a page last passed secret verification (Unix seconds), and now.
+#[derive(Debug, Clone, Default)]
+pub struct LastSeen {
+    /// By client id; absent: never, as far as the registry knows.
+    pub at: std::collections::HashMap<String, i64>,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// "3 minutes ago", "2 days ago".
+pub fn ago(at: i64, now: i64) -> String {
+    let seconds = (now - at).max(0);
+    let (count, unit) = match seconds {
+        0..=59 => return "just now".to_owned(),
+        60..=3599 => (seconds / 60, "minute"),
+        3600..=86_399 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{} ago", if count == 1 { "" } else { "s" })
+}
+
+/// Within a day: whoever deletes the client should know it is in use.
+fn recent(at: i64, now: i64) -> bool {
+    now - at < 86_400
+}
+
 /// The client list: toolbar, then the table (the part search and paging replace).
 pub fn client_list(
     session: &Session,
     query: &ListQuery,
     page: &ClientPage,
+    seen: &LastSeen,
     notice: Option<&str>,
 ) -> Markup {
     let write = session.can(Role::ClientsWrite);
@@ -235,13 +262,18 @@ pub fn client_list(
                 a class="button" href=(export_url(query, "pdf")) download { "Export to PDF" }
                 a class="button" href=(list_url(query, None, None)) { "Refresh Data" }
             }
-            (client_table(session, query, page))
+            (client_table(session, query, page, seen))
         },
     )
 }
 
 /// The table of a page of clients, with its count and pager.
-pub fn client_table(session: &Session, query: &ListQuery, page: &ClientPage) -> Markup {
+pub fn client_table(
+    session: &Session,
+    query: &ListQuery,
+    page: &ClientPage,
+    seen: &LastSeen,
+) -> Markup {
     let write = session.can(Role::ClientsWrite);
     html! {
         div id="client-table" {
@@ -270,6 +302,7 @@ pub fn client_table(session: &Session, query: &ListQuery, page: &ClientPage) -> 
                                 th scope="col" { "Enabled" }
                                 th scope="col" { "URI" }
                                 (sort_header(query, SortKey::UpdatedAt, "Changed"))
+                                th scope="col" { "Last authenticated" }
                                 th scope="col" { span class="visually-hidden" { "Actions" } }
                             }
                         }
@@ -283,6 +316,12 @@ pub fn client_table(session: &Session, query: &ListQuery, page: &ClientPage) -> 
                                     }
                                     td data-label="URI" class="uri" { @if let Some(uri) = &item.client_uri { (uri) } }
                                     td data-label="Changed" { time datetime=(item.updated_at.to_rfc3339()) { (item.updated_at.format("%Y-%m-%d %H:%M")) } }
+                                    td data-label="Last authenticated" {
+                                        @match seen.at.get(&item.client_id) {
+                                            Some(at) => span class=[recent(*at, seen.now).then_some("recent")] { (ago(*at, seen.now)) },
+                                            None => span class="hint" { "never" },
+                                        }
+                                    }
                                     td class="actions" {
                                         @let path = format!("/clients/{}", encode(&item.client_id));
                                         @if write {
@@ -649,7 +688,13 @@ pub fn set_new_secret(session: &Session, client: &ClientView, error: Option<&str
 
 /// The delete confirmation: names the client, repeats the guide's warning, wants the id typed.
 /// A partial (in the dialog) or a whole page.
-pub fn delete_confirmation(session: &Session, client: &ClientView, error: Option<&str>) -> Markup {
+pub fn delete_confirmation(
+    session: &Session,
+    client: &ClientView,
+    last_authenticated: Option<i64>,
+    now: i64,
+    error: Option<&str>,
+) -> Markup {
     let path = format!("/clients/{}", encode(&client.client_id));
     html! {
         div class="confirm" {
@@ -659,6 +704,14 @@ pub fn delete_confirmation(session: &Session, client: &ClientView, error: Option
                 " Make sure the client is no longer in use before deleting it."
             }
             p { (client.settings.client_name) }
+            @match last_authenticated {
+                Some(at) if recent(at, now) => p class="last-seen recent" role="alert" {
+                    strong { "Last authenticated " (ago(at, now)) "." }
+                    " Applications still use this client."
+                },
+                Some(at) => p class="last-seen" { "Last authenticated " (ago(at, now)) "." },
+                None => p class="last-seen" { "Never authenticated with a secret, as far as this registry knows." },
+            }
             @if let Some(error) = error { p class="error" role="alert" { (error) } }
             form method="post" action={ (path) "/delete" } {
                 input type="hidden" name="csrf" value=(session.csrf_token);
@@ -681,11 +734,17 @@ pub fn delete_confirmation(session: &Session, client: &ClientView, error: Option
 }
 
 /// The delete confirmation as a page of its own (without JavaScript).
-pub fn delete_page(session: &Session, client: &ClientView, error: Option<&str>) -> Markup {
+pub fn delete_page(
+    session: &Session,
+    client: &ClientView,
+    last_authenticated: Option<i64>,
+    now: i64,
+    error: Option<&str>,
+) -> Markup {
     layout(
         Some(session),
         "Delete client",
-        delete_confirmation(session, client, error),
+        delete_confirmation(session, client, last_authenticated, now, error),
     )
 }
 
