@@ -72,8 +72,15 @@ pub struct Config {
     )]
     pub oidc_scopes: String,
 
+    /// Take each person's roles from this claim of the ID token (a string or a list, e.g.
+    /// `groups` or `roles`), whose values `REGISTRY_JWT_SCOPE_ROLES` maps to roles, instead
+    /// of from the granted scopes. Scopes are granted per application at most identity
+    /// services: this claim is how roles differ from one person to the next.
+    #[arg(long, env = "REGISTRY_OIDC_ROLES_CLAIM")]
+    pub oidc_roles_claim: Option<String>,
+
     /// The registry's public base URL (the sign-in redirect URI is `<it>/oidc/callback`);
-    /// without it, the request's host is used.
+    /// without it, the request's host is used (only allowed with an issuer on loopback).
     #[arg(long, env = "REGISTRY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -151,6 +158,7 @@ impl Config {
             oidc_client_id: None,
             oidc_client_secret: None,
             oidc_scopes: "openid profile octo_api".to_owned(),
+            oidc_roles_claim: None,
             public_url: None,
             ui_session_idle_minutes: 30,
             ui_session_hours: 12,
@@ -235,6 +243,7 @@ impl Config {
                 public_url: self.public_url.clone(),
                 scope_roles: parse_scope_roles(&self.jwt_scope_roles)
                     .map_err(anyhow::Error::msg)?,
+                roles_claim: self.oidc_roles_claim.clone(),
             })?)),
             _ => anyhow::bail!("set both REGISTRY_OIDC_ISSUER and REGISTRY_OIDC_CLIENT_ID"),
         }

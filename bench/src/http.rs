@@ -29,6 +29,8 @@ impl Response {
 pub struct Connection {
     reader: BufReader<TcpStream>,
     token: String,
+    /// More header lines (each ending in CRLF) sent with every request.
+    extra: String,
 }
 
 impl Connection {
@@ -42,7 +44,28 @@ impl Connection {
         Ok(Self {
             reader: BufReader::with_capacity(64 * 1024, stream),
             token: token.to_owned(),
+            extra: String::new(),
         })
+    }
+
+    /// Sends these header lines (each ending in CRLF) with every request too.
+    #[must_use]
+    pub fn with_headers(mut self, extra: &str) -> Self {
+        extra.clone_into(&mut self.extra);
+        self
+    }
+
+    /// Posts a form (`application/x-www-form-urlencoded`) with these extra header lines.
+    ///
+    /// # Errors
+    /// On I/O failure or a malformed response.
+    pub fn send_form(&mut self, path: &str, body: &str, extra: &str) -> io::Result<Response> {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: bench\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        self.read_response()
     }
 
     /// Sends one request and reads its response.
@@ -57,11 +80,16 @@ impl Connection {
             "Content-Type: application/json\r\n"
         };
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {}\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {}\r\n{}{content_type}Content-Length: {}\r\n\r\n{body}",
             self.token,
+            self.extra,
             body.len()
         );
         self.reader.get_mut().write_all(request.as_bytes())?;
+        self.read_response()
+    }
+
+    fn read_response(&mut self) -> io::Result<Response> {
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
         let status = line

@@ -61,6 +61,23 @@ pub fn run<F>(
 where
     F: Fn(usize) -> Request + Sync,
 {
+    run_with_headers(addr, token, "", connections, total, ok, make)
+}
+
+/// [`run`], sending these header lines (each ending in CRLF) with every request (a session
+/// cookie, say).
+pub fn run_with_headers<F>(
+    addr: &str,
+    token: &str,
+    extra: &str,
+    connections: usize,
+    total: usize,
+    ok: &[u16],
+    make: F,
+) -> LoadResult
+where
+    F: Fn(usize) -> Request + Sync,
+{
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     let (latencies, errors) = std::thread::scope(|scope| {
@@ -68,7 +85,8 @@ where
             .map(|_| {
                 scope.spawn(|| {
                     let mut connection = Connection::open(addr, token)
-                        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+                        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
+                        .with_headers(extra);
                     let mut latencies = Vec::new();
                     let mut errors = 0;
                     loop {
@@ -87,7 +105,7 @@ where
                             Err(_) => {
                                 errors += 1;
                                 if let Ok(fresh) = Connection::open(addr, token) {
-                                    connection = fresh;
+                                    connection = fresh.with_headers(extra);
                                 }
                             }
                         }

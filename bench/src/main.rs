@@ -362,6 +362,63 @@ impl Bench<'_> {
         }
     }
 
+    /// The list screen at the store's size, server-rendered, with a session cookie.
+    fn screens(&mut self, server: &Server) -> anyhow::Result<()> {
+        let mut connection = http::Connection::open(&server.addr, &server.token)?;
+        let signed = connection.send_form(
+            "/sign-in",
+            &format!("token={}&next=%2Fclients", encode(&server.token)),
+            "Sec-Fetch-Site: same-origin\r\n",
+        )?;
+        let cookie = signed
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .context("signing in to the screens")?
+            .to_owned();
+        let extra = format!("Cookie: {cookie}\r\n");
+        let mut connection =
+            http::Connection::open(&server.addr, &server.token)?.with_headers(&extra);
+        for (path, what) in [
+            ("/clients", "first page"),
+            (
+                "/clients?search=portal",
+                "search matching 28 % of the clients",
+            ),
+        ] {
+            let page = connection.send("GET", path, None)?;
+            anyhow::ensure!(page.status == 200, "{path} answered {}", page.status);
+            for connections in [1, 16] {
+                let total = self.scaled(if connections == 1 { 300 } else { 2000 });
+                let result = load::run_with_headers(
+                    &server.addr,
+                    &server.token,
+                    &extra,
+                    connections,
+                    total,
+                    &[200],
+                    |_| Request {
+                        method: "GET",
+                        path: path.to_owned(),
+                        body: None,
+                    },
+                );
+                self.figure(
+                    format!("screen GET {path} ({what}, 50 rows), {connections} conn"),
+                    format!("p99 {:.1} ms", result.percentile_ms(99.0)),
+                    "",
+                    "",
+                    format!(
+                        "page {:.1} KB before compression; {:.0} /s; {}",
+                        page.body.len() as f64 / 1024.0,
+                        result.rate(),
+                        latency_note(&result)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn reads(&mut self, server: &Server) -> anyhow::Result<()> {
         let terms = [
             ("portal", "high selectivity"),
@@ -678,6 +735,8 @@ fn run_backend(
     rss.push(("updates", server.rss_kib()));
     eprintln!("[{backend}] reads…");
     bench.reads(&server)?;
+    eprintln!("[{backend}] screens…");
+    bench.screens(&server)?;
     rss.push(("reads", server.rss_kib()));
     eprintln!("[{backend}] secrets…");
     bench.secrets(&server, argon2);

@@ -19,6 +19,8 @@ pub struct SessionRow {
     pub expires_at: i64,
     /// When it ends whatever happens.
     pub absolute_expires_at: i64,
+    /// SHA-256 (hex) of the token it was begun with; `None` for the identity service.
+    pub credential_sha256: Option<String>,
 }
 
 /// A session to store.
@@ -38,13 +40,16 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     /// When it ends at the latest.
     pub absolute_expires_at: i64,
+    /// SHA-256 (hex) of the token it is begun with; `None` for the identity service.
+    pub credential_sha256: Option<&'a str>,
 }
 
 const INSERT: &str = "insert into ui_sessions (id_sha256, csrf_token, actor, roles, created_at, \
-     last_seen_at, expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $5, $6, $7)";
+     last_seen_at, expires_at, absolute_expires_at, credential_sha256) \
+     values ($1, $2, $3, $4, $5, $5, $6, $7, $8)";
 
 const SELECT: &str = "select csrf_token, actor, roles, last_seen_at, expires_at, \
-     absolute_expires_at from ui_sessions where id_sha256 = $1 and expires_at > $2 \
+     absolute_expires_at, credential_sha256 from ui_sessions where id_sha256 = $1 and expires_at > $2 \
      and absolute_expires_at > $2";
 
 const TOUCH: &str = "update ui_sessions set last_seen_at = $2, expires_at = \
@@ -78,6 +83,7 @@ impl Database {
             .bind(session.now)
             .bind(session.expires_at)
             .bind(session.absolute_expires_at)
+            .bind(session.credential_sha256)
             .execute(pool)
             .await
             .map(drop))
@@ -92,7 +98,8 @@ impl Database {
         id_sha256: &str,
         now: i64,
     ) -> Result<Option<SessionRow>, sqlx::Error> {
-        let row: Option<(String, String, String, i64, i64, i64)> = on_pool!(self, pool => {
+        type Row = (String, String, String, i64, i64, i64, Option<String>);
+        let row: Option<Row> = on_pool!(self, pool => {
             sqlx::query_as(SELECT)
                 .bind(id_sha256)
                 .bind(now)
@@ -100,15 +107,22 @@ impl Database {
                 .await?
         });
         Ok(row.map(
-            |(csrf_token, actor, roles, last_seen_at, expires_at, absolute_expires_at)| {
-                SessionRow {
-                    csrf_token,
-                    actor,
-                    roles,
-                    last_seen_at,
-                    expires_at,
-                    absolute_expires_at,
-                }
+            |(
+                csrf_token,
+                actor,
+                roles,
+                last_seen_at,
+                expires_at,
+                absolute_expires_at,
+                credential_sha256,
+            )| SessionRow {
+                csrf_token,
+                actor,
+                roles,
+                last_seen_at,
+                expires_at,
+                absolute_expires_at,
+                credential_sha256,
             },
         ))
     }
@@ -171,8 +185,13 @@ pub struct PendingLogin {
     pub next_path: String,
 }
 
+/// At most this many sign-ins may be under way at once: starting one needs no credential, so
+/// the table must not grow with whoever asks.
+pub const MAX_PENDING_LOGINS: i64 = 10_000;
+
 const INSERT_LOGIN: &str = "insert into ui_oidc_logins (state_sha256, browser_sha256, \
-     pkce_verifier, nonce, next_path, expires_at) values ($1, $2, $3, $4, $5, $6)";
+     pkce_verifier, nonce, next_path, expires_at) select $1, $2, $3, $4, $5, $6 \
+     where (select count(*) from ui_oidc_logins) < $7";
 
 const TAKE_LOGIN: &str = "delete from ui_oidc_logins where state_sha256 = $1 and expires_at > $2 \
      returning browser_sha256, pkce_verifier, nonce, next_path";
@@ -180,7 +199,8 @@ const TAKE_LOGIN: &str = "delete from ui_oidc_logins where state_sha256 = $1 and
 const PURGE_LOGINS: &str = "delete from ui_oidc_logins where expires_at <= $1";
 
 impl Database {
-    /// Records a sign-in under way, keyed by the SHA-256 of its `state`, until `expires_at`.
+    /// Records a sign-in under way, keyed by the SHA-256 of its `state`, until `expires_at`;
+    /// `false` (nothing stored) when [`MAX_PENDING_LOGINS`] are under way already.
     ///
     /// # Errors
     /// The database error.
@@ -190,7 +210,7 @@ impl Database {
         login: &PendingLogin,
         now: i64,
         expires_at: i64,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         on_pool!(self, pool => {
             sqlx::query(PURGE_LOGINS).bind(now).execute(pool).await?;
             sqlx::query(INSERT_LOGIN)
@@ -200,9 +220,10 @@ impl Database {
                 .bind(&login.nonce)
                 .bind(&login.next_path)
                 .bind(expires_at)
+                .bind(MAX_PENDING_LOGINS)
                 .execute(pool)
                 .await
-                .map(drop)
+                .map(|done| done.rows_affected() == 1)
         })
     }
 

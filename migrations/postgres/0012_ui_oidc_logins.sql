@@ -10,3 +10,4 @@ create table ui_oidc_logins (
     next_path      text   not null,
     expires_at     bigint not null
 );
+create index ui_oidc_logins_expires on ui_oidc_logins (expires_at);

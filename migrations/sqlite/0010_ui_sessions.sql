@@ -2,6 +2,9 @@
 -- itself lives in the browser's cookie), with the CSRF token of the session, who signed in
 -- and with which roles, and when it ends: after an idle period (expires_at, moved on by use)
 -- and at the latest at absolute_expires_at. Times are Unix seconds.
+-- A session begun with a token (the admin token or an API key) keeps the SHA-256 of that
+-- token (hex), so that it ends when the token is no longer configured; NULL for a session
+-- begun through the identity service.
 create table ui_sessions (
     id_sha256           text    primary key,
     csrf_token          text    not null,
@@ -10,6 +13,7 @@ create table ui_sessions (
     created_at          integer not null,
     last_seen_at        integer not null,
     expires_at          integer not null,
-    absolute_expires_at integer not null
+    absolute_expires_at integer not null,
+    credential_sha256   text
 ) strict;
 create index ui_sessions_expires on ui_sessions (expires_at);

@@ -14,7 +14,8 @@
 //! the writes of other processes.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering as AtomicOrdering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -74,8 +75,11 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// The slot of each live client.
-    by_id: HashMap<String, usize>,
+    /// The slot of each live client, in id order: the unfiltered list in its default order
+    /// is a walk of this map from the cursor, not a scan of every client.
+    by_id: BTreeMap<String, usize>,
+    /// How many live clients are enabled.
+    enabled: usize,
     /// The version each id ever seen is at (deleted ones included), the idempotence guard.
     versions: HashMap<String, u64>,
     /// `search_text` of every slot, in slot order, each followed by [`SEPARATOR`].
@@ -103,10 +107,16 @@ impl Inner {
         self.versions.insert(client_id.to_owned(), version);
         if let Some(old) = self.by_id.remove(client_id) {
             if let Some(entry) = self.entries.get_mut(old) {
+                if entry.as_ref().is_some_and(|e| e.item.enabled) {
+                    self.enabled -= 1;
+                }
                 *entry = None;
             }
         }
         if let Some(row) = row {
+            if row.enabled {
+                self.enabled += 1;
+            }
             self.buffer.extend_from_slice(row.search_text.as_bytes());
             self.ends.push(self.buffer.len());
             self.buffer.push(SEPARATOR);
@@ -152,6 +162,41 @@ impl Inner {
         self.buffer = buffer;
         self.ends = ends;
         self.entries = entries;
+    }
+
+    /// The unfiltered list ordered by id (no search term): a page is a walk of `by_id` from
+    /// the cursor, the total a counter.
+    fn page_by_id(&self, query: &ListQuery, wanted: usize) -> (Vec<&Entry>, u64) {
+        let total = match query.enabled {
+            None => self.by_id.len(),
+            Some(true) => self.enabled,
+            Some(false) => self.by_id.len() - self.enabled,
+        };
+        let from = query.after.as_ref().map(|c| c.client_id.as_str());
+        let range: Box<dyn Iterator<Item = (&String, &usize)>> = match (from, query.sort.descending)
+        {
+            (None, false) => Box::new(self.by_id.iter()),
+            (None, true) => Box::new(self.by_id.iter().rev()),
+            (Some(id), false) => Box::new(
+                self.by_id
+                    .range::<str, _>((Bound::Excluded(id), Bound::Unbounded)),
+            ),
+            (Some(id), true) => Box::new(
+                self.by_id
+                    .range::<str, _>((Bound::Unbounded, Bound::Excluded(id)))
+                    .rev(),
+            ),
+        };
+        let top = range
+            .filter_map(|(_, slot)| self.entries.get(*slot).and_then(Option::as_ref))
+            .filter(|entry| {
+                query
+                    .enabled
+                    .is_none_or(|enabled| entry.item.enabled == enabled)
+            })
+            .take(wanted)
+            .collect();
+        (top, u64::try_from(total).unwrap_or(u64::MAX))
     }
 
     /// Calls `visit` with every live entry whose text contains `term` (every live entry
@@ -322,6 +367,11 @@ impl SearchIndex {
         let wanted = usize::try_from(query.limit)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
+        if query.search.is_none() && key == SortKey::ClientId {
+            let (top, total) = inner.page_by_id(query, wanted);
+            let items = top.into_iter().map(|e| e.item.clone()).collect();
+            return ClientPage::from_rows(items, total, query);
+        }
         let mut total = 0u64;
         let mut top: Vec<&Entry> = Vec::with_capacity(wanted + 1);
         inner.for_each_match(query.search.as_deref(), |entry| {

@@ -19,12 +19,11 @@ backend_tests!(
 /// in place on the page that follows.
 async fn signing_in_through_the_identity_service_in_a_browser(backend: Backend) {
     use registry_tests::idp::{Idp, IdpUser};
-    let idp = Idp::start(IdpUser {
-        sub: "248289761001".to_owned(),
-        name: "Alice Admin".to_owned(),
-        scope: "openid profile octo_api.read_only".to_owned(),
-        wrong_nonce: false,
-    })
+    let idp = Idp::start(IdpUser::new(
+        "248289761001",
+        "Alice Admin",
+        "openid profile octo_api.read_only",
+    ))
     .await;
     let issuer = idp.issuer.clone();
     let app = TestApp::spawn_with(backend, move |c| {
@@ -298,6 +297,40 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .unwrap();
     browser.wait_text("Allowed Grant Types").await;
     browser.screenshot("form-390").await;
+
+    // By keyboard alone: the form's fields come in reading order, and the row menu opens
+    // and is walked with the keyboard.
+    browser.resize(1280, 900).await;
+    browser.client.goto(&go("/clients/new")).await.unwrap();
+    click(&browser, "#client_id").await;
+    let mut order = Vec::new();
+    for _ in 0..8 {
+        let focused = browser.client.active_element().await.unwrap();
+        focused.send_keys("\u{e004}").await.unwrap();
+        let now = browser.client.active_element().await.unwrap();
+        order.push(now.attr("id").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        order,
+        [
+            "client_name",
+            "client_uri",
+            "client_secret",
+            "require_client_secret",
+            "enabled",
+            "offline_access",
+            "require_pkce",
+            "grant-authorization_code"
+        ]
+    );
+    browser.client.goto(&go("/clients")).await.unwrap();
+    let summary = browser
+        .wait("tr[data-client='billing-worker'] details.menu summary")
+        .await;
+    summary.send_keys("\u{e007}").await.unwrap();
+    browser
+        .wait("tr[data-client='billing-worker'] details.menu[open] a")
+        .await;
 
     // Sign out: the session ends.
     click(&browser, "form[action='/sign-out'] button").await;

@@ -16,6 +16,7 @@ backend_tests!(
     a_save_that_lost_a_race_says_who_changed_what,
     a_read_only_session_is_offered_no_change_and_refused_one,
     sessions_end_when_idle_and_on_sign_out,
+    a_session_ends_with_its_key_and_no_access_token_starts_one,
     the_delete_dialog_says_when_the_client_last_authenticated,
 );
 
@@ -194,9 +195,13 @@ async fn a_form_comes_back_with_what_was_typed_and_every_error(backend: Backend)
     // "Add" works without JavaScript: the form comes back with one more entry, nothing saved.
     let mut adding = fields.clone();
     adding.push(("action", "add:post_logout_redirect_uris"));
+    adding.push(("client_secret", "typed-secret-typed-secret"));
     let added = screens.post("/clients", &adding).await;
     added.assert_status(200);
     assert!(html(&added).contains("id=\"post_logout_redirect_uris-0\""));
+    // Everything typed comes back but the secret.
+    assert!(!html(&added).contains("typed-secret-typed-secret"));
+    assert!(html(&added).contains("type it again"));
     app.get_client("studio").await.assert_status(404);
 
     fields.push(("action", "save"));
@@ -340,6 +345,16 @@ async fn delete_needs_the_client_id_typed(backend: Backend) {
     assert_eq!(gone.header("location"), Some("/clients?deleted=doomed"));
     app.get_client("doomed").await.assert_status(404);
     assert_eq!(app.events_of("doomed").await[1].1["reason"], "retired");
+    assert!(
+        html(&screens.get("/clients?deleted=doomed").await).contains("Client doomed was deleted.")
+    );
+    // A crafted link cannot put a sentence of its own in the page.
+    let crafted = html(
+        &screens
+            .get("/clients?deleted=x%20was%20compromised.%20Call%20%2B1%20555")
+            .await,
+    );
+    assert!(!crafted.contains("compromised"));
 }
 
 async fn a_save_that_lost_a_race_says_who_changed_what(backend: Backend) {
@@ -394,7 +409,14 @@ async fn a_read_only_session_is_offered_no_change_and_refused_one(backend: Backe
     let screens = app.sign_in(&key).await;
     let list = html(&screens.get("/clients").await);
     assert!(list.contains("octo-cli"));
-    for action in ["New Client", ">Edit<", "/delete", "Set New Secret"] {
+    // Nor a history it may not read (audit:read).
+    for action in [
+        "New Client",
+        ">Edit<",
+        "/delete",
+        "Set New Secret",
+        "/history",
+    ] {
         assert!(
             !list.contains(action),
             "{action} offered to a read-only session"
@@ -409,6 +431,22 @@ async fn a_read_only_session_is_offered_no_change_and_refused_one(backend: Backe
         .await
         .assert_status(403);
     app.get_client("octo-cli").await.assert_status(200);
+
+    // htmx asks for a fragment of the list; restoring a page from history (Back), the whole
+    // page.
+    let fragment = |restore: bool| {
+        let mut request = Request::get("/clients?search=octo")
+            .header("cookie", &screens.cookie)
+            .header("hx-request", "true");
+        if restore {
+            request = request.header("hx-history-restore-request", "true");
+        }
+        app.send(request.body(Body::empty()).unwrap())
+    };
+    let partial = html(&fragment(false).await);
+    assert!(partial.contains("octo-cli") && !partial.contains("<html"));
+    let whole = html(&fragment(true).await);
+    assert!(whole.contains("octo-cli") && whole.contains("<html"));
 }
 
 async fn sessions_end_when_idle_and_on_sign_out(backend: Backend) {
@@ -424,6 +462,53 @@ async fn sessions_end_when_idle_and_on_sign_out(backend: Backend) {
     out.assert_status(303);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     screens.get("/clients").await.assert_status(303);
+}
+
+/// A session begun with an API key lives only while the key does: removed from the
+/// configuration (another process started without it), the session is over there; its roles
+/// follow the key's. An access token (JWT) cannot begin a session at all: it expires, and a
+/// session would outlive it.
+async fn a_session_ends_with_its_key_and_no_access_token_starts_one(backend: Backend) {
+    let (key, line) = generate("ops", Roles::parse("clients:read,clients:write").unwrap());
+    let app = TestApp::spawn_with(backend, |c| c.api_keys = Some(line.clone())).await;
+    let screens = app.sign_in(&key).await;
+    assert!(html(&screens.get("/clients").await).contains("New Client"));
+
+    // The same key, now with read access only.
+    let digest = line.split_whitespace().last().unwrap();
+    let narrowed = app
+        .second_process_with(|c| c.api_keys = Some(format!("ops clients:read {digest}")))
+        .await;
+    let page = html(&screens.on(&narrowed).get("/clients").await);
+    assert!(page.contains("octo-cli") && !page.contains("New Client"));
+    screens
+        .on(&narrowed)
+        .get("/clients/new")
+        .await
+        .assert_status(403);
+
+    let removed = app.second_process_with(|c| c.api_keys = None).await;
+    screens
+        .on(&removed)
+        .get("/clients")
+        .await
+        .assert_status(303);
+    // Gone for good, also where the key is still configured.
+    screens.get("/clients").await.assert_status(303);
+
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    let refused = app
+        .send(
+            Request::post("/sign-in")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::from(format!("token={jwt}&next=%2Fclients")))
+                .unwrap(),
+        )
+        .await;
+    refused.assert_status(401);
+    assert!(html(&refused).contains("Access tokens are not accepted here"));
+    assert!(refused.header("set-cookie").is_none());
 }
 
 /// "Make sure the client is no longer in use before deleting it": the registry notes when a

@@ -302,8 +302,11 @@ async fn index_and_sql_answer_alike(backend: Backend) {
         .assert_status(200);
     let reads = app.reads();
     type Query<'a> = (Option<&'a str>, Option<bool>, Option<&'a str>, u32);
-    let queries: [Query; 8] = [
+    let queries: [Query; 11] = [
         (None, None, None, 50),
+        (None, None, Some("-client_id"), 6),
+        (None, Some(true), None, 7),
+        (None, Some(false), Some("-client_id"), 1),
         (Some("portal"), None, Some("-client_name"), 17),
         (Some("ŁÓDŹ"), Some(true), Some("created_at"), 9),
         (Some("_"), None, None, 5),

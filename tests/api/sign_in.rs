@@ -9,15 +9,11 @@ use registry_tests::{backend_tests, Backend, TestApp, TestResponse};
 backend_tests!(
     signing_in_through_the_identity_service,
     an_answer_that_is_not_this_browsers_is_refused,
+    roles_come_from_what_was_granted_not_what_was_asked,
 );
 
 fn alice() -> IdpUser {
-    IdpUser {
-        sub: "248289761001".to_owned(),
-        name: "Alice Admin".to_owned(),
-        scope: "openid profile octo_api".to_owned(),
-        wrong_nonce: false,
-    }
+    IdpUser::new("248289761001", "Alice Admin", "openid profile octo_api")
 }
 
 async fn app_with(idp: &Idp, backend: Backend) -> TestApp {
@@ -133,6 +129,69 @@ async fn signing_in_through_the_identity_service(backend: Backend) {
     let refused = callback(&app, &path, Some(&cookie)).await;
     refused.assert_status(403);
     assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+}
+
+/// Scopes asked for are not scopes granted: an answer that names none gives no role. With a
+/// roles claim configured, the person's claim decides, whatever the scopes. An ID token for
+/// several audiences must name this client as `azp`.
+async fn roles_come_from_what_was_granted_not_what_was_asked(backend: Backend) {
+    let idp = Idp::start(IdpUser {
+        omit_scope: true,
+        ..alice()
+    })
+    .await;
+    let app = app_with(&idp, backend).await;
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let refused = callback(&app, &path, Some(&cookie)).await;
+    refused.assert_status(403);
+    assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+
+    idp.set_user(IdpUser {
+        extra_audience: Some("another-app".to_owned()),
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&app).await;
+    callback(&app, &path, Some(&cookie))
+        .await
+        .assert_status(502);
+
+    let issuer = idp.issuer.clone();
+    let by_claim = TestApp::spawn_with(backend, move |c| {
+        c.oidc_issuer = Some(issuer);
+        c.oidc_client_id = Some("registry-screens".to_owned());
+        c.oidc_roles_claim = Some("groups".to_owned());
+    })
+    .await;
+    // octo_api granted as a scope, but the person is in no group that gives a role.
+    idp.set_user(IdpUser {
+        groups: Some(vec!["staff".to_owned()]),
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&by_claim).await;
+    callback(&by_claim, &path, Some(&cookie))
+        .await
+        .assert_status(403);
+    // In the group: a read-only session, whatever the scopes.
+    idp.set_user(IdpUser {
+        groups: Some(vec!["staff".to_owned(), "octo_api.read_only".to_owned()]),
+        omit_scope: true,
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&by_claim).await;
+    let signed = callback(&by_claim, &path, Some(&cookie)).await;
+    signed.assert_status(200);
+    let session = cookie_of(&signed, "__Host-registry-session").unwrap();
+    let list = by_claim
+        .send(
+            Request::get("/clients")
+                .header("cookie", &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    list.assert_status(200);
+    let html = String::from_utf8_lossy(&list.body).into_owned();
+    assert!(html.contains("octo-cli") && !html.contains("New Client"));
 }
 
 async fn an_answer_that_is_not_this_browsers_is_refused(backend: Backend) {

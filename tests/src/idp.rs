@@ -27,8 +27,29 @@ pub struct IdpUser {
     pub name: String,
     /// The scopes it grants.
     pub scope: String,
+    /// Leave `scope` out of the token answer (RFC 6749 allows it).
+    pub omit_scope: bool,
+    /// A `groups` claim in the ID token.
+    pub groups: Option<Vec<String>>,
+    /// A second audience in the ID token (and no `azp`).
+    pub extra_audience: Option<String>,
     /// Put another nonce into the ID token than the one asked for.
     pub wrong_nonce: bool,
+}
+
+impl IdpUser {
+    /// A person with these scopes, and nothing unusual.
+    pub fn new(sub: &str, name: &str, scope: &str) -> Self {
+        Self {
+            sub: sub.to_owned(),
+            name: name.to_owned(),
+            scope: scope.to_owned(),
+            omit_scope: false,
+            groups: None,
+            extra_audience: None,
+            wrong_nonce: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,23 +162,28 @@ async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
     } else {
         pending.nonce
     };
-    let id_token = encode(
-        &header,
-        &json!({
-            "iss": shared.issuer, "aud": pending.client_id, "sub": user.sub, "name": user.name,
-            "nonce": nonce, "iat": now, "exp": now + 300,
-        }),
-        &key(),
-    )
-    .unwrap();
-    Json(json!({
+    let mut claims = json!({
+        "iss": shared.issuer, "aud": pending.client_id, "sub": user.sub, "name": user.name,
+        "nonce": nonce, "iat": now, "exp": now + 300,
+    });
+    if let Some(groups) = &user.groups {
+        claims["groups"] = json!(groups);
+    }
+    if let Some(other) = &user.extra_audience {
+        claims["aud"] = json!([pending.client_id, other]);
+    }
+    let id_token = encode(&header, &claims, &key()).unwrap();
+    let mut answer = json!({
         "access_token": "opaque-access-token",
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": id_token,
         "scope": user.scope,
-    }))
-    .into_response()
+    });
+    if user.omit_scope {
+        answer.as_object_mut().unwrap().remove("scope");
+    }
+    Json(answer).into_response()
 }
 
 async fn discovery(State(shared): State<Shared>) -> Json<Value> {

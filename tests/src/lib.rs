@@ -348,15 +348,22 @@ impl TestApp {
 
     /// A second app on the same database: another process of a multi-process deployment.
     pub async fn second_process(&self) -> Self {
+        self.second_process_with(|_| {}).await
+    }
+
+    /// Like [`Self::second_process`], configured differently (e.g. after a key was removed).
+    pub async fn second_process_with(&self, adjust: impl FnOnce(&mut Config)) -> Self {
         let database = self.test_database.connect().await;
-        let prepared = registry_api::prepare(database.clone(), &self.config)
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let prepared = registry_api::prepare(database.clone(), &config)
             .await
             .unwrap();
         Self {
             router: prepared.router,
             database,
             backend: self.backend,
-            config: self.config.clone(),
+            config,
             projector: prepared.projector,
             search: prepared.search,
             supervisor: prepared.supervisor,
@@ -747,6 +754,15 @@ impl TestApp {
 }
 
 impl ScreenClient<'_> {
+    /// The same browser session, talking to `app` (another process on the same database).
+    pub fn on<'b>(&self, app: &'b TestApp) -> ScreenClient<'b> {
+        ScreenClient {
+            app,
+            cookie: self.cookie.clone(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// `GET` a screen with the session cookie.
     pub async fn get(&self, path: &str) -> TestResponse {
         self.app

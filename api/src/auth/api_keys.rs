@@ -77,6 +77,11 @@ impl ApiKeys {
         self.0.get(&digest(token))
     }
 
+    /// The principal whose key has this SHA-256.
+    pub fn find_digest(&self, token_sha256: &[u8; 32]) -> Option<&Principal> {
+        self.0.get(token_sha256)
+    }
+
     /// Whether no key is configured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

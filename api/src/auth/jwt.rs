@@ -131,19 +131,24 @@ impl std::fmt::Debug for JwtVerifier {
 
 /// Whether a JWKS URL may be used: `https`, or `http` on a loopback host.
 pub fn jwks_url_allowed(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url) else {
+    let Ok(parsed) = url::Url::parse(url) else {
         return false;
     };
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        // Compared as a parsed host: a prefix test let http://localhost.evil.net/ through.
-        "http" => match url.host() {
-            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => on_loopback(url),
         _ => false,
+    }
+}
+
+/// Whether the host of `url` is this machine (`localhost` or a loopback address), compared
+/// as a parsed host: a prefix test let `http://localhost.evil.net/` through.
+pub fn on_loopback(url: &str) -> bool {
+    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -137,8 +137,22 @@ impl Authenticator {
         self.authenticate_token(token).await
     }
 
-    /// The principal of a token (the admin token, an API key or a JWT), as the sign-in form of
-    /// the admin screens takes it.
+    /// The principal of a configured token — the admin token or an API key, never a JWT — by
+    /// the token's SHA-256: what a session begun with that token may still do, or `None` once
+    /// the token is no longer configured.
+    pub fn principal_for_digest(&self, token_sha256: &[u8; 32]) -> Option<Principal> {
+        if let Some(admin) = &self.admin_token_sha256 {
+            if bool::from(token_sha256.ct_eq(admin)) {
+                return Some(Principal {
+                    name: ADMIN_PRINCIPAL.to_owned(),
+                    roles: Roles::all(),
+                });
+            }
+        }
+        self.api_keys.find_digest(token_sha256).cloned()
+    }
+
+    /// The principal of a token (the admin token, an API key or a JWT).
     ///
     /// # Errors
     /// [`ApiError::Unauthorized`] for a token that is none of these.

@@ -40,8 +40,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Whether htmx asked (it then takes a partial).
+/// A request of htmx for a fragment. Not when htmx restores a page from history (Back after
+/// the cache is empty): that needs the whole page.
 fn from_htmx(headers: &HeaderMap) -> bool {
-    headers.contains_key("hx-request")
+    headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
 }
 
 /// The metadata of a change made in this session: the signed-in person, the request, the
@@ -111,13 +113,20 @@ async fn list(
         state.reads.list(&query).await?
     };
     let ids: Vec<String> = page.items.iter().map(|i| i.client_id.clone()).collect();
+    let mut at = state
+        .commands
+        .last_authenticated()
+        .lookup(&ids)
+        .await
+        .unwrap_or_default();
+    // Not a namesake's, deleted before this client was registered again.
+    at.retain(|id, at| {
+        page.items
+            .iter()
+            .any(|item| &item.client_id == id && *at >= item.created_at.timestamp())
+    });
     let seen = pages::LastSeen {
-        at: state
-            .commands
-            .last_authenticated()
-            .lookup(&ids)
-            .await
-            .unwrap_or_default(),
+        at,
         now: crate::extract::now().timestamp(),
     };
     if from_htmx(&headers) {
@@ -126,6 +135,8 @@ async fn list(
     let notice = raw.as_deref().and_then(|raw| {
         form_urlencoded::parse(raw.as_bytes())
             .find(|(name, _)| name == "deleted")
+            // Only a client id: never a sentence a crafted link puts in the page.
+            .filter(|(_, id)| registry_domain::values::ClientId::parse(id).is_ok())
             .map(|(_, id)| format!("Client {id} was deleted."))
     });
     Ok(pages::client_list(&session, &query, &page, &seen, notice.as_deref()).into_response())
@@ -408,23 +419,27 @@ async fn delete_form(
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
-    let (seen, now) = last_seen(&state, &client_id).await;
+    let (seen, now) = last_seen(&state, &view).await;
     if from_htmx(&headers) {
         return Ok(pages::delete_confirmation(&session, &view, seen, now, None).into_response());
     }
     Ok(pages::delete_page(&session, &view, seen, now, None).into_response())
 }
 
-/// When `client_id` last passed verification, and now.
-async fn last_seen(state: &AppState, client_id: &str) -> (Option<i64>, i64) {
+/// When the client last passed verification (not a namesake deleted before it was
+/// registered again), and now.
+async fn last_seen(state: &AppState, view: &ClientView) -> (Option<i64>, i64) {
     let found = state
         .commands
         .last_authenticated()
-        .lookup(&[client_id.to_owned()])
+        .lookup(std::slice::from_ref(&view.client_id))
         .await
         .unwrap_or_default();
     (
-        found.get(client_id).copied(),
+        found
+            .get(&view.client_id)
+            .copied()
+            .filter(|at| *at >= view.created_at.timestamp()),
         crate::extract::now().timestamp(),
     )
 }
@@ -440,7 +455,7 @@ async fn delete(
     session.check(posted.one("csrf"), &headers)?;
     session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
-    let (seen, now) = last_seen(&state, &client_id).await;
+    let (seen, now) = last_seen(&state, &view).await;
     let again = |error: &str| {
         (
             StatusCode::UNPROCESSABLE_ENTITY,

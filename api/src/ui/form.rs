@@ -78,6 +78,10 @@ pub fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// The most entries of one list field a posted form is read with (every list's own limit is
+/// lower: the rest is refused by validation, with the field named).
+const MAX_POSTED_ENTRIES: usize = 200;
+
 /// A form post: every value of every name, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Posted(BTreeMap<String, Vec<String>>);
@@ -274,10 +278,23 @@ impl ClientForm {
             enabled: posted.checked("enabled"),
             offline_access: posted.checked("offline_access"),
             require_pkce: posted.checked("require_pkce"),
-            grant_types: posted.all("grant_types").to_vec(),
+            grant_types: posted
+                .all("grant_types")
+                .iter()
+                .take(MAX_POSTED_ENTRIES)
+                .cloned()
+                .collect(),
+            // More than any list may hold (validation names the field), but never a page of
+            // tens of thousands of inputs.
             lists: LIST_FIELDS
                 .iter()
-                .map(|field| (field.name, posted.all(field.name).to_vec()))
+                .map(|field| {
+                    let entries = posted.all(field.name);
+                    (
+                        field.name,
+                        entries[..entries.len().min(MAX_POSTED_ENTRIES)].to_vec(),
+                    )
+                })
                 .collect(),
             version: posted.one("version").and_then(|v| v.parse().ok()),
             reason: text("reason"),

@@ -7,9 +7,10 @@
 //! service's redirect), then redirects to the authorization endpoint. `/oidc/callback` takes
 //! that record (single use), checks the cookie (an answer started by another browser — login
 //! CSRF — is refused), redeems the code with the verifier, verifies the ID token (signature
-//! by the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`), maps the granted scopes to roles
-//! (`REGISTRY_JWT_SCOPE_ROLES`), and starts a session whose actor is the person's name and
-//! `sub`.
+//! by the issuer's JWKS, `iss`, `aud` (and `azp` with several), `exp`, `nbf`, `nonce`), maps
+//! the person's roles claim (`REGISTRY_OIDC_ROLES_CLAIM`) or else the scopes the token
+//! endpoint says it granted to roles (`REGISTRY_JWT_SCOPE_ROLES`), and starts a session whose
+//! actor is the person's name and `sub`.
 
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,10 @@ pub struct OidcConfig {
     /// The registry's public base URL (the redirect URI is `<it>/oidc/callback`); without
     /// it, the request's `Host` is used.
     pub public_url: Option<String>,
-    /// Scopes to roles.
+    /// Scopes (or values of `roles_claim`) to roles.
     pub scope_roles: Vec<(String, Roles)>,
+    /// The ID token claim the roles come from, instead of the granted scopes.
+    pub roles_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +139,23 @@ struct IdClaims {
     name: Option<String>,
     #[serde(default)]
     preferred_username: Option<String>,
+    #[serde(default)]
+    aud: serde_json::Value,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The values of a claim that is a string (space-separated) or a list of strings.
+fn claim_values(value: Option<&serde_json::Value>) -> Vec<&str> {
+    match value {
+        Some(serde_json::Value::String(text)) => text.split_whitespace().collect(),
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().filter_map(serde_json::Value::as_str).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 impl Oidc {
@@ -147,6 +167,13 @@ impl Oidc {
         anyhow::ensure!(
             crate::auth::jwt::jwks_url_allowed(&config.issuer),
             "REGISTRY_OIDC_ISSUER must be https (or http on a loopback host)"
+        );
+        // Without a public URL the redirect URI is built from the request's Host header:
+        // fine on a developer's machine, not where a proxy or a client chooses that header.
+        anyhow::ensure!(
+            config.public_url.is_some() || crate::auth::jwt::on_loopback(&config.issuer),
+            "set REGISTRY_PUBLIC_URL (the registry's address as browsers reach it) to sign in \
+             through an identity service that is not on this machine"
         );
         Ok(Self {
             config,
@@ -190,11 +217,17 @@ impl Oidc {
     }
 
     async fn key(&self, jwks_uri: &str, kid: Option<&str>) -> Result<DecodingKey, OidcError> {
+        // Without a kid, only the one key of a set of one (never the first of several).
         let find = |set: &JwkSet| {
-            set.keys
+            let mut keys = set
+                .keys
                 .iter()
-                .find(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
-                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+                .filter(|k| kid.is_none() || k.common.key_id.as_deref() == kid);
+            let found = keys.next()?;
+            if kid.is_none() && keys.next().is_some() {
+                return None;
+            }
+            DecodingKey::from_jwk(found).ok()
         };
         if let Some((set, at)) = self.keys.read().await.as_ref() {
             if at.elapsed() < CACHE_FOR {
@@ -283,18 +316,34 @@ impl Oidc {
         validation.set_issuer(&[&discovery.issuer]);
         validation.set_audience(&[&self.config.client_id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<IdClaims>(&tokens.id_token, &key, &validation)
             .map_err(|e| OidcError::Token(e.to_string()))?
             .claims;
         if claims.nonce.as_deref() != Some(login.nonce.as_str()) {
             return Err(OidcError::Token("nonce does not match".to_owned()));
         }
-        // RFC 6749 §5.1: no scope in the answer means the scopes asked for were granted.
-        let granted = tokens.scope.unwrap_or_else(|| self.config.scopes.clone());
-        let scopes: Vec<&str> = granted.split_whitespace().collect();
+        // OpenID Connect Core §3.1.3.7: with several audiences, `azp` names this client.
+        let audiences = claim_values(Some(&claims.aud));
+        if audiences.len() > 1 && claims.azp.as_deref() != Some(self.config.client_id.as_str()) {
+            return Err(OidcError::Token(
+                "several audiences and no azp naming this client".to_owned(),
+            ));
+        }
+        // Roles come from the person's claim when one is configured; else from the scopes the
+        // token endpoint says it granted. An answer that names no scope grants no role here
+        // (RFC 6749 lets it mean "as asked", but asking is not being entitled).
+        let granted: Vec<&str> = match &self.config.roles_claim {
+            Some(claim) => claim_values(claims.other.get(claim)),
+            None => tokens
+                .scope
+                .as_deref()
+                .map(|s| s.split_whitespace().collect())
+                .unwrap_or_default(),
+        };
         let mut roles = Roles::default();
         for (scope, given) in &self.config.scope_roles {
-            if scopes.contains(&scope.as_str()) {
+            if granted.contains(&scope.as_str()) {
                 roles.extend(*given);
             }
         }
@@ -344,7 +393,7 @@ pub async fn login(
     })?;
     let (state_token, browser, verifier, nonce) = (random(), random(), random(), random());
     let now = crate::extract::now().timestamp();
-    state
+    let stored = state
         .database
         .start_login(
             &digest(&state_token),
@@ -359,6 +408,10 @@ pub async fn login(
         )
         .await
         .map_err(|_| UiError::Unavailable)?;
+    if !stored {
+        tracing::warn!("too many sign-ins under way: refusing more until some finish or expire");
+        return Err(UiError::Unavailable);
+    }
     let location = format!(
         "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
          &code_challenge={}&code_challenge_method=S256",
@@ -458,7 +511,7 @@ pub async fn callback(
             ));
         }
     };
-    let session = session::start(&state, &principal).await?;
+    let session = session::start(&state, &principal, None).await?;
     tracing::info!(actor = %principal.name, "signed in through the identity service");
     // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
     // browser does not send it on a redirect chain the identity service started.

@@ -24,7 +24,7 @@ pub fn layout(session: Option<&Session>, title: &str, content: Markup) -> Markup
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config"
-                    content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
+                    content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"historyRestoreAsHxRequest":false}"#;
                 title { (title) " · client-registry" }
                 link rel="stylesheet" href="/assets/app.css";
                 script src=(HTMX) defer {}
@@ -275,6 +275,7 @@ pub fn client_table(
     seen: &LastSeen,
 ) -> Markup {
     let write = session.can(Role::ClientsWrite);
+    let audit = session.can(Role::AuditRead);
     html! {
         div id="client-table" {
             p class="count" aria-live="polite" {
@@ -336,7 +337,7 @@ pub fn client_table(
                                             ul {
                                                 li { a href=(path) { @if write { "Edit" } @else { "View" } } }
                                                 @if write { li { a href={ (path) "/secret" } { "Set New Secret" } } }
-                                                li { a href={ (path) "/history" } { "History" } }
+                                                @if audit { li { a href={ (path) "/history" } { "History" } } }
                                                 @if write { li { a href={ (path) "/delete" } class="danger" { "Delete" } } }
                                             }
                                         }
@@ -426,7 +427,7 @@ pub fn client_form(
             @if editing {
                 p class="links" {
                     a href={ (action) "/secret" } { "Set New Secret" } " · "
-                    a href={ (action) "/history" } { "History" } " · "
+                    @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
                     a href={ (action) "/delete" } class="danger" { "Delete" }
                 }
             }
@@ -457,8 +458,13 @@ pub fn client_form(
                     @if !editing {
                         div class="field" {
                             label for="client_secret" { "Client Secret" }
-                            input id="client_secret" name="client_secret" type="password" autocomplete="new-password" value=(form.client_secret);
-                            p class="hint" { "For confidential clients. Leave empty to have a strong one generated and shown once." }
+                            // A typed secret is never sent back in a page: only once, when created.
+                            input id="client_secret" name="client_secret" type="password" autocomplete="new-password";
+                            @if form.client_secret.is_empty() {
+                                p class="hint" { "For confidential clients. Leave empty to have a strong one generated and shown once." }
+                            } @else {
+                                p class="hint warning" { "The secret you typed is not sent back to the page: type it again, or leave it empty to have one generated." }
+                            }
                             (field_errors(errors, "client_secret"))
                         }
                     } @else {

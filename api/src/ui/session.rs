@@ -95,10 +95,22 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// SHA-256 of a session id, hex.
 fn digest(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(id.as_bytes()).into())
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// 256 random bits, URL-safe.
@@ -124,16 +136,23 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Starts a session for `principal`; returns the `Set-Cookie` value.
+/// Starts a session for `principal`; returns the `Set-Cookie` value. `credential` is the
+/// SHA-256 of the token it was begun with (the session ends when that token is no longer
+/// configured, and follows its roles), `None` for the identity service.
 ///
 /// # Errors
 /// [`UiError::Unavailable`] when it cannot be stored.
-pub async fn start(state: &AppState, principal: &Principal) -> Result<HeaderValue, UiError> {
+pub async fn start(
+    state: &AppState,
+    principal: &Principal,
+    credential: Option<&[u8; 32]>,
+) -> Result<HeaderValue, UiError> {
     let id = random_token();
     let csrf = random_token();
     let now = now();
     let settings = &state.ui;
     let roles = principal.roles.to_string();
+    let credential = credential.map(hex);
     let _ = state.database.purge_sessions(now).await;
     state
         .database
@@ -145,6 +164,7 @@ pub async fn start(state: &AppState, principal: &Principal) -> Result<HeaderValu
             now,
             expires_at: now + settings.idle_seconds,
             absolute_expires_at: now + settings.absolute_seconds,
+            credential_sha256: credential.as_deref(),
         })
         .await
         .map_err(|e| {
@@ -187,6 +207,18 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     let Some(row) = row else {
         return Ok(None);
     };
+    let mut roles = Roles::parse(&row.roles).unwrap_or_default();
+    if let Some(credential) = &row.credential_sha256 {
+        // Begun with a token: only while that token is still configured, with its roles now.
+        match unhex(credential).and_then(|d| state.authenticator.principal_for_digest(&d)) {
+            Some(principal) => roles = principal.roles,
+            None => {
+                let _ = state.database.delete_session(&id_sha256).await;
+                tracing::info!(actor = %row.actor, "session ended: its token is no longer configured");
+                return Ok(None);
+            }
+        }
+    }
     if now - row.last_seen_at >= TOUCH_EVERY_SECONDS {
         let _ = state
             .database
@@ -196,7 +228,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     Ok(Some(Session {
         id_sha256,
         actor: row.actor,
-        roles: Roles::parse(&row.roles).unwrap_or_default(),
+        roles,
         csrf_token: row.csrf_token,
     }))
 }
@@ -249,6 +281,14 @@ mod tests {
             ("origin", "null"),
             ("host", "127.0.0.1:8080")
         ])));
+    }
+
+    #[test]
+    fn a_digest_survives_hex() {
+        let digest = [0xa5; 32];
+        assert_eq!(unhex(&hex(&digest)), Some(digest));
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex(&"é".repeat(32)), None);
     }
 
     #[test]

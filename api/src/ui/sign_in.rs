@@ -18,18 +18,39 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Only a path of this site: never another origin (`//evil.example`, `https://…`).
+/// Only a path of this site: never another origin (`//evil.example`, `https://…`, nor
+/// `/\t/evil.example`, which a browser reads as `//evil.example` once it drops the tab). The
+/// path is resolved against a fixed origin and kept only if it stays there, re-serialised.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.starts_with("/sign-") =>
+    const HOME: &str = "/clients";
+    let Some(path) = next else {
+        return HOME.to_owned();
+    };
+    if !path.starts_with('/')
+        || path
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return HOME.to_owned();
+    }
+    let Ok(base) = url::Url::parse("https://registry.invalid/") else {
+        return HOME.to_owned();
+    };
+    match base.join(path) {
+        Ok(resolved)
+            if resolved.origin() == base.origin()
+                && !resolved.path().starts_with("//")
+                && !resolved.path().starts_with("/sign-")
+                && !resolved.path().starts_with("/oidc/") =>
         {
-            path.to_owned()
+            let mut kept = resolved.path().to_owned();
+            if let Some(query) = resolved.query() {
+                kept.push('?');
+                kept.push_str(query);
+            }
+            kept
         }
-        _ => "/clients".to_owned(),
+        _ => HOME.to_owned(),
     }
 }
 
@@ -66,7 +87,16 @@ pub async fn submit(
         )
             .into_response()
     };
-    let Ok(principal) = state.authenticator.authenticate_token(token).await else {
+    // Only a configured token: the session re-checks it at every request and ends when it
+    // is removed. A JWT access token is refused — it expires, a session would outlive it.
+    if crate::auth::jwt::looks_like_jwt(token) {
+        return Ok(refuse(
+            "Access tokens are not accepted here: sign in through the identity service, or \
+             with the admin token or an API key.",
+        ));
+    }
+    let credential = crate::auth::api_keys::digest(token);
+    let Some(principal) = state.authenticator.principal_for_digest(&credential) else {
         return Ok(refuse("This token was not accepted."));
     };
     if !principal.roles.contains(Role::ClientsRead) {
@@ -74,7 +104,7 @@ pub async fn submit(
             "This key cannot read the clients (it lacks the clients:read role).",
         ));
     }
-    let cookie = session::start(&state, &principal).await?;
+    let cookie = session::start(&state, &principal, Some(&credential)).await?;
     tracing::info!(actor = %principal.name, "signed in to the screens with a token");
     Ok((
         StatusCode::SEE_OTHER,
@@ -124,8 +154,13 @@ mod tests {
             "//evil.example",
             "https://evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
             "evil",
             "/sign-out",
+            "/oidc/login",
         ] {
             assert_eq!(safe_next(Some(hostile)), "/clients", "{hostile}");
         }
