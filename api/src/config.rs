@@ -235,16 +235,25 @@ impl Config {
         use crate::ui::oidc::{Oidc, OidcConfig};
         match (&self.oidc_issuer, &self.oidc_client_id) {
             (None, None) => Ok(None),
-            (Some(issuer), Some(client_id)) => Ok(Some(Oidc::new(OidcConfig {
-                issuer: issuer.clone(),
-                client_id: client_id.clone(),
-                client_secret: self.oidc_client_secret.clone(),
-                scopes: self.oidc_scopes.clone(),
-                public_url: self.public_url.clone(),
-                scope_roles: parse_scope_roles(&self.jwt_scope_roles)
-                    .map_err(anyhow::Error::msg)?,
-                roles_claim: self.oidc_roles_claim.clone(),
-            })?)),
+            (Some(issuer), Some(client_id)) => {
+                if self.oidc_roles_claim.is_none() {
+                    tracing::warn!(
+                        "screen roles come from the scopes granted at sign-in: at most identity \
+                         services every person who may sign in to this application is granted \
+                         them; set REGISTRY_OIDC_ROLES_CLAIM to give roles per person"
+                    );
+                }
+                Ok(Some(Oidc::new(OidcConfig {
+                    issuer: issuer.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: self.oidc_client_secret.clone(),
+                    scopes: self.oidc_scopes.clone(),
+                    public_url: self.public_url.clone(),
+                    scope_roles: parse_scope_roles(&self.jwt_scope_roles)
+                        .map_err(anyhow::Error::msg)?,
+                    roles_claim: self.oidc_roles_claim.clone(),
+                })?))
+            }
             _ => anyhow::bail!("set both REGISTRY_OIDC_ISSUER and REGISTRY_OIDC_CLIENT_ID"),
         }
     }

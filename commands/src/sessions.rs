@@ -185,13 +185,18 @@ pub struct PendingLogin {
     pub next_path: String,
 }
 
-/// At most this many sign-ins may be under way at once: starting one needs no credential, so
-/// the table must not grow with whoever asks.
+/// At most this many sign-ins are kept under way: starting one needs no credential, so the
+/// table must not grow with whoever asks. Past it the oldest are dropped (refusing new ones
+/// instead would let a few requests a second lock every person out of signing in; dropping
+/// the oldest takes a flood of hundreds a second to catch a person's sign-in in between).
 pub const MAX_PENDING_LOGINS: i64 = 10_000;
 
 const INSERT_LOGIN: &str = "insert into ui_oidc_logins (state_sha256, browser_sha256, \
-     pkce_verifier, nonce, next_path, expires_at) select $1, $2, $3, $4, $5, $6 \
-     where (select count(*) from ui_oidc_logins) < $7";
+     pkce_verifier, nonce, next_path, expires_at) values ($1, $2, $3, $4, $5, $6)";
+
+const EVICT_LOGINS: &str = "delete from ui_oidc_logins where state_sha256 in (select \
+     state_sha256 from ui_oidc_logins order by expires_at desc, state_sha256 \
+     limit 1000000000 offset $1)";
 
 const TAKE_LOGIN: &str = "delete from ui_oidc_logins where state_sha256 = $1 and expires_at > $2 \
      returning browser_sha256, pkce_verifier, nonce, next_path";
@@ -200,7 +205,7 @@ const PURGE_LOGINS: &str = "delete from ui_oidc_logins where expires_at <= $1";
 
 impl Database {
     /// Records a sign-in under way, keyed by the SHA-256 of its `state`, until `expires_at`;
-    /// `false` (nothing stored) when [`MAX_PENDING_LOGINS`] are under way already.
+    /// returns how many of the oldest were dropped to stay within [`MAX_PENDING_LOGINS`].
     ///
     /// # Errors
     /// The database error.
@@ -210,7 +215,7 @@ impl Database {
         login: &PendingLogin,
         now: i64,
         expires_at: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<u64, sqlx::Error> {
         on_pool!(self, pool => {
             sqlx::query(PURGE_LOGINS).bind(now).execute(pool).await?;
             sqlx::query(INSERT_LOGIN)
@@ -220,10 +225,13 @@ impl Database {
                 .bind(&login.nonce)
                 .bind(&login.next_path)
                 .bind(expires_at)
+                .execute(pool)
+                .await?;
+            sqlx::query(EVICT_LOGINS)
                 .bind(MAX_PENDING_LOGINS)
                 .execute(pool)
                 .await
-                .map(|done| done.rows_affected() == 1)
+                .map(|done| done.rows_affected())
         })
     }
 

@@ -10,6 +10,7 @@ backend_tests!(
     signing_in_through_the_identity_service,
     an_answer_that_is_not_this_browsers_is_refused,
     roles_come_from_what_was_granted_not_what_was_asked,
+    a_flood_of_sign_ins_cannot_lock_people_out,
 );
 
 fn alice() -> IdpUser {
@@ -145,6 +146,16 @@ async fn roles_come_from_what_was_granted_not_what_was_asked(backend: Backend) {
     let refused = callback(&app, &path, Some(&cookie)).await;
     refused.assert_status(403);
     assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+    // The same answer, with the access token a JWT of the issuer: its scopes are the grant.
+    idp.set_user(IdpUser {
+        omit_scope: true,
+        scope_in_access_token: true,
+        ..alice()
+    });
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let signed = callback(&app, &path, Some(&cookie)).await;
+    signed.assert_status(200);
+    assert!(cookie_of(&signed, "__Host-registry-session").is_some());
 
     idp.set_user(IdpUser {
         extra_audience: Some("another-app".to_owned()),
@@ -219,4 +230,34 @@ async fn an_answer_that_is_not_this_browsers_is_refused(backend: Backend) {
     let refused = callback(&app, &path, Some(&cookie)).await;
     assert_eq!(refused.status.as_u16(), 502);
     assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+}
+
+/// `/oidc/login` needs no credential, so the sign-ins under way are capped; a flood that fills
+/// them drops its own oldest entries instead of refusing everyone who comes after it.
+async fn a_flood_of_sign_ins_cannot_lock_people_out(backend: Backend) {
+    let idp = Idp::start(alice()).await;
+    let app = app_with(&idp, backend).await;
+    let now = match backend {
+        Backend::Postgres => "extract(epoch from now())::bigint",
+        Backend::Sqlite => "unixepoch()",
+    };
+    let filled = app
+        .execute(&format!(
+            "with recursive n(i) as (select 1 union all select i + 1 from n where i < 10000) \
+             insert into ui_oidc_logins (state_sha256, browser_sha256, pkce_verifier, nonce, \
+             next_path, expires_at) select 'flood-' || i, 'b', 'v', 'n', '/clients', {now} + 60 \
+             from n"
+        ))
+        .await;
+    assert_eq!(filled, 10_000);
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let signed = callback(&app, &path, Some(&cookie)).await;
+    signed.assert_status(200);
+    assert!(cookie_of(&signed, "__Host-registry-session").is_some());
+    assert_eq!(
+        app.execute("delete from ui_oidc_logins where state_sha256 like 'flood-%'")
+            .await,
+        9_999,
+        "one flood entry made room for the person's sign-in"
+    );
 }

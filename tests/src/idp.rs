@@ -29,6 +29,8 @@ pub struct IdpUser {
     pub scope: String,
     /// Leave `scope` out of the token answer (RFC 6749 allows it).
     pub omit_scope: bool,
+    /// Issue the access token as a JWT carrying the granted `scope` (else it is opaque).
+    pub scope_in_access_token: bool,
     /// A `groups` claim in the ID token.
     pub groups: Option<Vec<String>>,
     /// A second audience in the ID token (and no `azp`).
@@ -45,6 +47,7 @@ impl IdpUser {
             name: name.to_owned(),
             scope: scope.to_owned(),
             omit_scope: false,
+            scope_in_access_token: false,
             groups: None,
             extra_audience: None,
             wrong_nonce: false,
@@ -173,8 +176,17 @@ async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
         claims["aud"] = json!([pending.client_id, other]);
     }
     let id_token = encode(&header, &claims, &key()).unwrap();
+    let access_token = if user.scope_in_access_token {
+        let claims = json!({
+            "iss": shared.issuer, "aud": "https://api.example.com", "sub": user.sub,
+            "scope": user.scope, "iat": now, "exp": now + 300,
+        });
+        encode(&header, &claims, &key()).unwrap()
+    } else {
+        "opaque-access-token".to_owned()
+    };
     let mut answer = json!({
-        "access_token": "opaque-access-token",
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": id_token,

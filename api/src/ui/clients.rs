@@ -252,7 +252,7 @@ async fn edit_form(
     session.require(Role::ClientsRead)?;
     let view = client_view(&state, &client_id).await?;
     if !session.can(Role::ClientsWrite) {
-        return Ok(pages::as_of(&session, &view).into_response());
+        return Ok(pages::as_of(&session, &view, true).into_response());
     }
     let saved = raw.as_deref().is_some_and(|q| q.contains("saved=1"));
     let banner = saved.then(|| pages::notice("Saved."));
@@ -503,7 +503,7 @@ async fn version(
     session.require(Role::AuditRead)?;
     let events = state.reads.client_events(&client_id).await?;
     match as_of(&events, |e| e.sequence <= version).map_err(|e| UiError::Internal(e.into()))? {
-        AsOf::Live(record) => Ok(pages::as_of(&session, &record.view).into_response()),
+        AsOf::Live(record) => Ok(pages::as_of(&session, &record.view, false).into_response()),
         AsOf::Deleted { .. } => Ok(pages::message(
             Some(&session),
             "Deleted then",

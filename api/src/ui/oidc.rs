@@ -127,7 +127,18 @@ pub fn code_challenge(verifier: &str) -> String {
 struct TokenAnswer {
     id_token: String,
     #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
     scope: Option<String>,
+}
+
+/// The scopes an access token that is a JWT of the issuer carries (`scope`, or `scp`).
+#[derive(Debug, Deserialize)]
+struct AccessClaims {
+    #[serde(default)]
+    scope: Option<serde_json::Value>,
+    #[serde(default)]
+    scp: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,10 +158,28 @@ struct IdClaims {
     other: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The values of a claim that is a string (space-separated) or a list of strings.
-fn claim_values(value: Option<&serde_json::Value>) -> Vec<&str> {
+/// Whether `alg` is a public-key algorithm (never HMAC with a key someone could guess).
+fn asymmetric(alg: Algorithm) -> bool {
+    matches!(
+        alg,
+        Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512
+            | Algorithm::ES256
+            | Algorithm::ES384
+            | Algorithm::EdDSA
+    )
+}
+
+/// The values of a claim that is a string or a list of strings; a string is split at spaces
+/// only where it is a scope list (`spaced`): a group named `octo_api readers` is one value.
+fn claim_values(value: Option<&serde_json::Value>, spaced: bool) -> Vec<&str> {
     match value {
-        Some(serde_json::Value::String(text)) => text.split_whitespace().collect(),
+        Some(serde_json::Value::String(text)) if spaced => text.split_whitespace().collect(),
+        Some(serde_json::Value::String(text)) => vec![text.as_str()],
         Some(serde_json::Value::Array(items)) => {
             items.iter().filter_map(serde_json::Value::as_str).collect()
         }
@@ -251,6 +280,35 @@ impl Oidc {
         key
     }
 
+    /// The scopes of an access token, when it is a JWT signed by the issuer's keys, from the
+    /// issuer, unexpired; `None` for an opaque token or one that fails any check.
+    async fn access_token_scopes(&self, discovery: &Discovery, token: &str) -> Option<String> {
+        if !crate::auth::jwt::looks_like_jwt(token) {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if !asymmetric(header.alg) {
+            return None;
+        }
+        let key = self
+            .key(&discovery.jwks_uri, header.kid.as_deref())
+            .await
+            .ok()?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 30;
+        validation.set_issuer(&[&discovery.issuer]);
+        // Its audience is the API it is for, not this registry: not checked, as it is read
+        // only for the scopes the issuer granted in this very sign-in.
+        validation.validate_aud = false;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .ok()?
+            .claims;
+        let values = claim_values(claims.scope.as_ref().or(claims.scp.as_ref()), true);
+        (!values.is_empty()).then(|| values.join(" "))
+    }
+
     fn redirect_uri(&self, headers: &HeaderMap) -> String {
         let base = self.config.public_url.clone().unwrap_or_else(|| {
             let host = headers
@@ -296,18 +354,7 @@ impl Oidc {
             .map_err(|e| OidcError::Service(e.to_string()))?;
         let header = jsonwebtoken::decode_header(&tokens.id_token)
             .map_err(|e| OidcError::Token(e.to_string()))?;
-        if !matches!(
-            header.alg,
-            Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-                | Algorithm::ES256
-                | Algorithm::ES384
-                | Algorithm::EdDSA
-        ) {
+        if !asymmetric(header.alg) {
             return Err(OidcError::Token(format!("algorithm {:?}", header.alg)));
         }
         let key = self.key(&discovery.jwks_uri, header.kid.as_deref()).await?;
@@ -324,20 +371,33 @@ impl Oidc {
             return Err(OidcError::Token("nonce does not match".to_owned()));
         }
         // OpenID Connect Core §3.1.3.7: with several audiences, `azp` names this client.
-        let audiences = claim_values(Some(&claims.aud));
-        if audiences.len() > 1 && claims.azp.as_deref() != Some(self.config.client_id.as_str()) {
+        let audiences = claim_values(Some(&claims.aud), false);
+        // And an `azp`, where there is one, names this client.
+        let azp_ok = match claims.azp.as_deref() {
+            Some(azp) => azp == self.config.client_id,
+            None => audiences.len() <= 1,
+        };
+        if !azp_ok {
             return Err(OidcError::Token(
-                "several audiences and no azp naming this client".to_owned(),
+                "azp missing with several audiences, or naming another client".to_owned(),
             ));
         }
         // Roles come from the person's claim when one is configured; else from the scopes the
-        // token endpoint says it granted. An answer that names no scope grants no role here
-        // (RFC 6749 lets it mean "as asked", but asking is not being entitled).
+        // token endpoint says it granted, or else those of the access token when it is a JWT
+        // the issuer signed. An answer that names no scope grants no role here (RFC 6749 lets
+        // it mean "as asked", but asking is not being entitled).
+        let from_access_token = match (&tokens.scope, &tokens.access_token) {
+            (None, Some(token)) if self.config.roles_claim.is_none() => {
+                self.access_token_scopes(&discovery, token).await
+            }
+            _ => None,
+        };
         let granted: Vec<&str> = match &self.config.roles_claim {
-            Some(claim) => claim_values(claims.other.get(claim)),
+            Some(claim) => claim_values(claims.other.get(claim), false),
             None => tokens
                 .scope
-                .as_deref()
+                .as_ref()
+                .or(from_access_token.as_ref())
                 .map(|s| s.split_whitespace().collect())
                 .unwrap_or_default(),
         };
@@ -393,7 +453,7 @@ pub async fn login(
     })?;
     let (state_token, browser, verifier, nonce) = (random(), random(), random(), random());
     let now = crate::extract::now().timestamp();
-    let stored = state
+    let dropped = state
         .database
         .start_login(
             &digest(&state_token),
@@ -408,9 +468,11 @@ pub async fn login(
         )
         .await
         .map_err(|_| UiError::Unavailable)?;
-    if !stored {
-        tracing::warn!("too many sign-ins under way: refusing more until some finish or expire");
-        return Err(UiError::Unavailable);
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "too many sign-ins under way: the oldest were dropped (a flood of /oidc/login?)"
+        );
     }
     let location = format!(
         "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\

@@ -790,8 +790,8 @@ pub fn history(session: &Session, client_id: &str, entries: &[HistoryEntry]) -> 
     )
 }
 
-/// A client as it was at a version (read-only).
-pub fn as_of(session: &Session, client: &ClientView) -> Markup {
+/// A client as it was at a version, or (`current`) as it is, read-only.
+pub fn as_of(session: &Session, client: &ClientView, current: bool) -> Markup {
     let settings = &client.settings;
     let list = |values: Vec<String>| {
         if values.is_empty() {
@@ -802,10 +802,15 @@ pub fn as_of(session: &Session, client: &ClientView) -> Markup {
     };
     layout(
         Some(session),
-        "Client version",
+        if current { "Client" } else { "Client version" },
         html! {
-            h1 { code { (client.client_id) } " as of version " (client.version) }
-            p { "As it was after the change of " (client.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) "." }
+            @if current {
+                h1 { "Client " code { (client.client_id) } }
+                p { "Last changed " (client.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) " (version " (client.version) ")." }
+            } @else {
+                h1 { code { (client.client_id) } " as of version " (client.version) }
+                p { "As it was after the change of " (client.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) "." }
+            }
             dl class="view" {
                 dt { "Client Name" } dd { (settings.client_name) }
                 dt { "Client URI" } dd { (settings.client_uri.as_ref().map_or("—".to_owned(), ToString::to_string)) }
@@ -820,7 +825,11 @@ pub fn as_of(session: &Session, client: &ClientView) -> Markup {
                 dt { "Allowed Scopes" } dd { (list(settings.allowed_scopes.iter().map(ToString::to_string).collect())) }
                 dt { "Secrets" } dd { (client.secrets.len()) }
             }
-            p { a class="button" href={ "/clients/" (encode(&client.client_id)) "/history" } { "Back to the history" } }
+            @if session.can(Role::AuditRead) {
+                p { a class="button" href={ "/clients/" (encode(&client.client_id)) "/history" } {
+                    @if current { "History" } @else { "Back to the history" }
+                } }
+            }
         },
     )
 }

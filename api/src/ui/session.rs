@@ -208,6 +208,11 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         return Ok(None);
     };
     let mut roles = Roles::parse(&row.roles).unwrap_or_default();
+    if row.credential_sha256.is_none() && !state.ui.oidc_enabled() {
+        // Begun through the identity service, which this process no longer uses.
+        let _ = state.database.delete_session(&id_sha256).await;
+        return Ok(None);
+    }
     if let Some(credential) = &row.credential_sha256 {
         // Begun with a token: only while that token is still configured, with its roles now.
         match unhex(credential).and_then(|d| state.authenticator.principal_for_digest(&d)) {

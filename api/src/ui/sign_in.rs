@@ -89,14 +89,14 @@ pub async fn submit(
     };
     // Only a configured token: the session re-checks it at every request and ends when it
     // is removed. A JWT access token is refused — it expires, a session would outlive it.
-    if crate::auth::jwt::looks_like_jwt(token) {
-        return Ok(refuse(
-            "Access tokens are not accepted here: sign in through the identity service, or \
-             with the admin token or an API key.",
-        ));
-    }
     let credential = crate::auth::api_keys::digest(token);
     let Some(principal) = state.authenticator.principal_for_digest(&credential) else {
+        if crate::auth::jwt::looks_like_jwt(token) {
+            return Ok(refuse(
+                "Access tokens are not accepted here: sign in through the identity service, \
+                 or with the admin token or an API key.",
+            ));
+        }
         return Ok(refuse("This token was not accepted."));
     };
     if !principal.roles.contains(Role::ClientsRead) {
