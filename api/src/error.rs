@@ -269,6 +269,18 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Self::Unavailable(cause) = &self {
+            // For the metrics: this request waited for a connection until the pool gave up.
+            let pool_timed_out = cause.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<sqlx::Error>(),
+                    Some(sqlx::Error::PoolTimedOut)
+                )
+            });
+            if pool_timed_out {
+                response.extensions_mut().insert(PoolTimedOut);
+            }
+        }
         if let Self::Unauthorized { token_presented } = self {
             let challenge = if token_presented {
                 r#"Bearer realm="client-registry", error="invalid_token""#
@@ -330,6 +342,10 @@ impl From<ReadError> for ApiError {
         }
     }
 }
+
+/// Marks a response whose request gave up waiting for a database connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolTimedOut;
 
 /// A database that cannot be reached or is failing over is a 503, so callers and load
 /// balancers retry; anything else is a 500.

@@ -36,12 +36,26 @@ pub struct ExportGate {
 pub struct ExportTurn {
     _running: tokio::sync::OwnedSemaphorePermit,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where its duration goes when it ends (the renderer drops it after the last byte).
+    duration: Option<(prometheus::Histogram, std::time::Instant)>,
+}
+
+impl ExportTurn {
+    /// Reports this export's duration to `histogram` when it ends.
+    #[must_use]
+    pub fn timed(mut self, histogram: prometheus::Histogram) -> Self {
+        self.duration = Some((histogram, std::time::Instant::now()));
+        self
+    }
 }
 
 impl Drop for ExportTurn {
     fn drop(&mut self) {
         self.in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((histogram, started)) = &self.duration {
+            histogram.observe(started.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -79,6 +93,7 @@ impl ExportGate {
         Ok(ExportTurn {
             _running: running,
             in_flight: self.in_flight.clone(),
+            duration: None,
         })
     }
 
@@ -155,7 +170,11 @@ pub(crate) async fn export_clients(
         None,
     )
     .map_err(ApiError::invalid_query)?;
-    let turn = state.exports.turn().await?;
+    let turn = state
+        .exports
+        .turn()
+        .await?
+        .timed(state.metrics.export_duration(format.extension()));
     let export = export::clients(state.reads.as_ref(), &query, format, now(), turn).await?;
     Ok(file_response(export, format, "clients"))
 }
@@ -165,7 +184,11 @@ pub(crate) async fn export_history(
     client_id: String,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let turn = state.exports.turn().await?;
+    let turn = state
+        .exports
+        .turn()
+        .await?
+        .timed(state.metrics.export_duration(format.extension()));
     let events = state.reads.client_events(&client_id).await?;
     if events.is_empty() {
         return Err(ApiError::ClientNotFound);

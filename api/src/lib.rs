@@ -16,6 +16,7 @@ pub mod error;
 pub mod exports;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod state;
 pub mod supervisor;
@@ -107,7 +108,12 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     )
     .await?;
     let supervisor = Arc::new(supervisor::Supervisor::new());
+    let metrics = Arc::new(metrics::Metrics::new(
+        database.backend_name(),
+        commands.metrics_collectors(),
+    ));
     let state = AppState {
+        metrics,
         commands: commands.clone(),
         reads: reads.clone(),
         database,
@@ -178,7 +184,12 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
-        .layer(middleware::from_fn(security_headers));
+        .layer(middleware::from_fn(security_headers))
+        // Added with `layer`, it runs once routing chose a route: it sees the route template.
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ));
     let router = match cors(config)? {
         Some(cors) => router.layer(cors),
         None => router,

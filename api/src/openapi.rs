@@ -40,7 +40,7 @@ use crate::health::HealthResponse;
         crate::audit::list_events,
         crate::health::healthz,
         crate::health::readyz,
-        crate::health::metrics,
+        crate::metrics::metrics,
     ),
     components(schemas(
         ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub exports: Arc<crate::exports::ExportGate>,
     /// Settings of the admin screens.
     pub ui: Arc<crate::ui::UiSettings>,
+    /// This app's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

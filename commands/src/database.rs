@@ -94,6 +94,17 @@ fn still_usable(in_transaction: bool) -> bool {
     !in_transaction
 }
 
+/// The main connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (in use or idle).
+    pub size: u32,
+    /// Connections idle.
+    pub idle: usize,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 impl Database {
     /// Connects to `url` (`postgres://…`, `postgresql://…` or `sqlite://…`). For SQLite the
     /// file and its directory are created if missing; the file runs in WAL mode with full
@@ -170,7 +181,32 @@ impl Database {
         .context("running database migrations")
     }
 
-    /// Whether the database answers a trivial query.
+    /// `postgres` or `sqlite`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The main connection pool now: connections open, idle, and the most allowed.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match self {
+            Self::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Self::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        PoolStats { size, idle, max }
+    }
+
+    /// Whether the database answers.
     ///
     /// # Errors
     /// The database error.

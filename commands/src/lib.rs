@@ -10,12 +10,13 @@
 pub mod database;
 pub mod event_store;
 pub mod last_authenticated;
+pub mod metrics;
 pub mod secrets;
 pub mod seed;
 pub mod service;
 pub mod sessions;
 pub mod snapshots;
 
-pub use database::{Database, PoolOptions, DEFAULT_DATABASE_URL};
+pub use database::{Database, PoolOptions, PoolStats, DEFAULT_DATABASE_URL};
 pub use secrets::{HashingError, SecretHasher, SecretString};
 pub use service::{ClientCommands, CommandContext, CommandError, Executed, NewSecret};

@@ -114,6 +114,7 @@ pub struct SecretHasher {
     jobs: mpsc::SyncSender<Job>,
     queued: Arc<AtomicUsize>,
     skipped: Arc<AtomicUsize>,
+    waited: prometheus::Histogram,
 }
 
 impl fmt::Debug for SecretHasher {
@@ -158,7 +159,13 @@ impl SecretHasher {
             jobs: sender,
             queued: Arc::new(AtomicUsize::new(0)),
             skipped: Arc::new(AtomicUsize::new(0)),
+            waited: crate::metrics::hash_wait_histogram(),
         }
+    }
+
+    /// How long jobs waited for a thread (to register with the other metrics).
+    pub fn wait_histogram(&self) -> prometheus::Histogram {
+        self.waited.clone()
     }
 
     /// Jobs waiting for a hashing thread now.
@@ -181,8 +188,11 @@ impl SecretHasher {
         let span = tracing::Span::current();
         let queued = self.queued.clone();
         let skipped = self.skipped.clone();
+        let waited = self.waited.clone();
+        let enqueued = std::time::Instant::now();
         let job: Job = Box::new(move || {
             queued.fetch_sub(1, Ordering::Relaxed);
+            waited.observe(enqueued.elapsed().as_secs_f64());
             if reply.is_closed() {
                 skipped.fetch_add(1, Ordering::Relaxed);
                 return;

@@ -132,6 +132,7 @@ pub struct ClientCommands {
     repository: EventRepository,
     database: Database,
     hasher: SecretHasher,
+    metrics: crate::metrics::CommandMetrics,
 }
 
 /// The part of a command that holds the writer gate, a transaction or a per-client lock:
@@ -164,6 +165,7 @@ impl ClientCommands {
             }),
             repository: EventRepository::new(database),
             database: database.clone(),
+            metrics: crate::metrics::CommandMetrics::new(hasher.wait_histogram()),
             hasher,
             last_authenticated: Arc::new(crate::last_authenticated::LastAuthenticated::new(
                 database.clone(),
@@ -185,22 +187,30 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         client_secret: Option<String>,
     ) -> Result<Executed, CommandError> {
-        let loaded = self.load(client_id).await?;
-        let mut errors = ValidationErrors::default();
-        let given = parse_given_secret(client_secret, &mut errors);
-        let wants_secret = given.is_some() || settings.require_client_secret;
-        let command = |secret: Option<SecretRecord>| {
-            ClientCommand::Register(RegisterClient {
-                client_id: client_id.to_owned(),
-                settings: settings.clone(),
-                secret,
-                expected_version: None,
-            })
-        };
-        dry_run(&loaded, command(placeholder(wants_secret, ctx.at)?), errors)?;
-        let issued = self.issue(wants_secret, given, ctx.at).await?;
-        let client = self.commit(loaded, command(issued.record()), ctx).await?;
-        Ok(issued.executed(client))
+        let result: Result<Executed, CommandError> = async {
+            let loaded = self.load(client_id).await?;
+            let mut errors = ValidationErrors::default();
+            let given = parse_given_secret(client_secret, &mut errors);
+            let wants_secret = given.is_some() || settings.require_client_secret;
+            let command = |secret: Option<SecretRecord>| {
+                ClientCommand::Register(RegisterClient {
+                    client_id: client_id.to_owned(),
+                    settings: settings.clone(),
+                    secret,
+                    expected_version: None,
+                })
+            };
+            dry_run(&loaded, command(placeholder(wants_secret, ctx.at)?), errors)?;
+            let issued = self.issue(wants_secret, given, ctx.at).await?;
+            let client = self.commit(loaded, command(issued.record()), ctx).await?;
+            Ok(issued.executed(client))
+        }
+        .await;
+        self.metrics.command("register", &result);
+        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
+            self.metrics.secret_issued();
+        }
+        result
     }
 
     /// Replaces every editable setting of `client_id`. A client made confidential without an
@@ -217,26 +227,34 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let loaded = self.load(client_id).await?;
-        let needs_secret = loaded
-            .aggregate()
-            .update_needs_secret(settings.require_client_secret, ctx.at);
-        let command = |new_secret: Option<SecretRecord>| {
-            ClientCommand::Update(UpdateClient {
-                settings: settings.clone(),
-                new_secret,
-                expected_version,
-                at: ctx.at,
-            })
-        };
-        dry_run(
-            &loaded,
-            command(placeholder(needs_secret, ctx.at)?),
-            ValidationErrors::default(),
-        )?;
-        let issued = self.issue(needs_secret, None, ctx.at).await?;
-        let client = self.commit(loaded, command(issued.record()), ctx).await?;
-        Ok(issued.executed(client))
+        let result: Result<Executed, CommandError> = async {
+            let loaded = self.load(client_id).await?;
+            let needs_secret = loaded
+                .aggregate()
+                .update_needs_secret(settings.require_client_secret, ctx.at);
+            let command = |new_secret: Option<SecretRecord>| {
+                ClientCommand::Update(UpdateClient {
+                    settings: settings.clone(),
+                    new_secret,
+                    expected_version,
+                    at: ctx.at,
+                })
+            };
+            dry_run(
+                &loaded,
+                command(placeholder(needs_secret, ctx.at)?),
+                ValidationErrors::default(),
+            )?;
+            let issued = self.issue(needs_secret, None, ctx.at).await?;
+            let client = self.commit(loaded, command(issued.record()), ctx).await?;
+            Ok(issued.executed(client))
+        }
+        .await;
+        self.metrics.command("update", &result);
+        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
+            self.metrics.secret_issued();
+        }
+        result
     }
 
     /// Gives `client_id` a new secret (`client_secret`, or a generated one). The previous
@@ -254,27 +272,35 @@ impl ClientCommands {
         previous_secrets_valid_until: Option<DateTime<Utc>>,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let loaded = self.load(client_id).await?;
-        let mut errors = ValidationErrors::default();
-        let given = parse_given_secret(client_secret, &mut errors);
-        let command = |secret: SecretRecord| {
-            ClientCommand::RotateSecret(RotateSecret {
-                secret,
-                previous_secrets_valid_until,
-                expected_version,
-            })
-        };
-        dry_run(
-            &loaded,
-            command(dry_run_record(ctx.at).map_err(infra)?),
-            errors,
-        )?;
-        let issued = self.issue(true, given, ctx.at).await?;
-        let Some(record) = issued.record() else {
-            return Err(infra(anyhow::anyhow!("no secret issued for a rotation")));
-        };
-        let client = self.commit(loaded, command(record), ctx).await?;
-        Ok(issued.executed(client))
+        let result: Result<Executed, CommandError> = async {
+            let loaded = self.load(client_id).await?;
+            let mut errors = ValidationErrors::default();
+            let given = parse_given_secret(client_secret, &mut errors);
+            let command = |secret: SecretRecord| {
+                ClientCommand::RotateSecret(RotateSecret {
+                    secret,
+                    previous_secrets_valid_until,
+                    expected_version,
+                })
+            };
+            dry_run(
+                &loaded,
+                command(dry_run_record(ctx.at).map_err(infra)?),
+                errors,
+            )?;
+            let issued = self.issue(true, given, ctx.at).await?;
+            let Some(record) = issued.record() else {
+                return Err(infra(anyhow::anyhow!("no secret issued for a rotation")));
+            };
+            let client = self.commit(loaded, command(record), ctx).await?;
+            Ok(issued.executed(client))
+        }
+        .await;
+        self.metrics.command("rotate_secret", &result);
+        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
+            self.metrics.secret_issued();
+        }
+        result
     }
 
     /// Deletes `client_id`. Its history stays; its id may be registered again.
@@ -289,10 +315,18 @@ impl ClientCommands {
         client_id: &str,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let loaded = self.load(client_id).await?;
-        let command = ClientCommand::Delete(DeleteClient { expected_version });
-        let client = self.commit(loaded, command, ctx).await?;
-        Ok(Issued::None.executed(client))
+        let result: Result<Executed, CommandError> = async {
+            let loaded = self.load(client_id).await?;
+            let command = ClientCommand::Delete(DeleteClient { expected_version });
+            let client = self.commit(loaded, command, ctx).await?;
+            Ok(Issued::None.executed(client))
+        }
+        .await;
+        self.metrics.command("delete", &result);
+        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
+            self.metrics.secret_issued();
+        }
+        result
     }
 
     /// Whether `plaintext` is a valid secret of `client_id` at `at`: the client exists, is not
@@ -309,21 +343,28 @@ impl ClientCommands {
         plaintext: String,
         at: DateTime<Utc>,
     ) -> Result<bool, CommandError> {
-        let loaded = self.load(client_id).await?;
-        let hashes = match loaded.aggregate().live() {
-            Some(state) if state.settings.enabled && state.settings.require_client_secret => state
-                .secrets
-                .iter()
-                .filter(|secret| secret.is_active_at(at))
-                .map(|secret| secret.hash.clone())
-                .collect(),
-            _ => Vec::new(),
-        };
-        let valid = self.hasher.verify(plaintext, hashes).await?;
-        if valid {
-            self.last_authenticated.record(client_id, at.timestamp());
+        let result: Result<bool, CommandError> = async {
+            let loaded = self.load(client_id).await?;
+            let hashes = match loaded.aggregate().live() {
+                Some(state) if state.settings.enabled && state.settings.require_client_secret => {
+                    state
+                        .secrets
+                        .iter()
+                        .filter(|secret| secret.is_active_at(at))
+                        .map(|secret| secret.hash.clone())
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            let valid = self.hasher.verify(plaintext, hashes).await?;
+            if valid {
+                self.last_authenticated.record(client_id, at.timestamp());
+            }
+            Ok(valid)
         }
-        Ok(valid)
+        .await;
+        self.metrics.verification(&result);
+        result
     }
 
     /// When clients last passed verification (noted here, written in batches).
@@ -334,6 +375,12 @@ impl ClientCommands {
     /// The database under the write side.
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// The write side's metrics collectors (commands, secrets, verifications, hashing waits),
+    /// to register with the app's.
+    pub fn metrics_collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.metrics.collectors()
     }
 
     /// Jobs waiting for a hashing thread now.

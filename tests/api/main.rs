@@ -12,6 +12,7 @@ mod exports;
 mod faults;
 mod feed;
 mod lifecycle;
+mod metrics;
 mod processes;
 mod projector;
 mod screens;

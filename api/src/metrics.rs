@@ -1,0 +1,463 @@
+//! Prometheus metrics (`/metrics`), through the `prometheus` crate: one registry per app.
+//!
+//! - HTTP: requests by route template (axum's [`MatchedPath`]: never the raw path, a client id
+//!   is not a label; `unmatched` for anything no route takes), method (the standard ones, or
+//!   `other`) and status class (`2xx` … `5xx`, or `abandoned` when the client went away
+//!   before the answer); a latency histogram per route and method from 1 ms to 10 s;
+//!   requests in flight.
+//! - Commands, secrets, verifications, hashing waits: the write side's collectors
+//!   ([`registry_commands::metrics`]), and the hashing queue's depth.
+//! - Exports running and their duration by format.
+//! - The database pool (connections in use, idle, the most allowed, and acquisitions that
+//!   timed out), and the positions of the read models and of this process's search index,
+//!   with their lag behind the feed head (the reliability contract's figures).
+//! - Build information and the process start time.
+//!
+//! Every label value comes from a closed set, so the number of series is bounded whatever
+//! clients send. Values read from elsewhere (positions, pool, queue) are sampled at scrape
+//! time: a scrape takes no lock a writer waits for (two index lookups).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::core::Collector;
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Latency buckets, in seconds: 1 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Export duration buckets, in seconds: 10 ms to 60 s.
+const EXPORT_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+
+/// The route label of requests no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Builds a collector whose options are constants of this module; valid by construction
+/// (checked by a test).
+fn built<T>(made: prometheus::Result<T>) -> T {
+    match made {
+        Ok(collector) => collector,
+        Err(error) => unreachable!("invalid metric definition: {error}"),
+    }
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    built(IntGauge::new(name, help))
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    built(IntCounter::new(name, help))
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    built(IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
+/// The metrics of one app.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    http_in_flight: IntGauge,
+    export_duration: HistogramVec,
+    exports_running: IntGauge,
+    hashing_queue: IntGauge,
+    hashing_skipped: IntGauge,
+    pool_connections: IntGaugeVec,
+    pool_max: IntGauge,
+    pool_timeouts: IntCounter,
+    checkpoint: IntGauge,
+    head: IntGauge,
+    index_position: IntGauge,
+    index_lag: IntGauge,
+    projector_lag: IntGauge,
+    parked: IntGauge,
+    projection_failures: IntGauge,
+    projector_events: IntGauge,
+    leader: IntGauge,
+    task_up: IntGaugeVec,
+    task_restarts: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// The metrics of an app on `backend` (`postgres` or `sqlite`), with the write side's
+    /// collectors registered beside them.
+    pub fn new(backend: &str, write_side: Vec<Box<dyn Collector>>) -> Self {
+        let metrics = Self {
+            registry: Registry::new(),
+            http_requests: built(IntCounterVec::new(
+                Opts::new(
+                    "registry_http_requests_total",
+                    "HTTP requests by route template, method and status class (abandoned: the \
+                     client went away before the answer).",
+                ),
+                &["route", "method", "status"],
+            )),
+            http_duration: built(HistogramVec::new(
+                HistogramOpts::new(
+                    "registry_http_request_duration_seconds",
+                    "Time to answer HTTP requests, by route template and method.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["route", "method"],
+            )),
+            http_in_flight: gauge(
+                "registry_http_requests_in_flight",
+                "HTTP requests being answered now.",
+            ),
+            export_duration: built(HistogramVec::new(
+                HistogramOpts::new(
+                    "registry_export_duration_seconds",
+                    "Time exports took from their turn to the last byte rendered, by format.",
+                )
+                .buckets(EXPORT_BUCKETS.to_vec()),
+                &["format"],
+            )),
+            exports_running: gauge(
+                "registry_exports_running",
+                "Exports (xlsx, PDF) being rendered by this process.",
+            ),
+            hashing_queue: gauge(
+                "registry_hashing_queue_depth",
+                "argon2id jobs waiting for a hashing thread.",
+            ),
+            hashing_skipped: gauge(
+                "registry_hashing_jobs_skipped_total",
+                "argon2id jobs dropped because their caller had gone away (since start).",
+            ),
+            pool_connections: gauge_vec(
+                "registry_db_pool_connections",
+                "Database pool connections, by state (in_use, idle).",
+                &["state"],
+            ),
+            pool_max: gauge(
+                "registry_db_pool_max_connections",
+                "The most connections the database pool opens; all in use means requests wait.",
+            ),
+            pool_timeouts: counter(
+                "registry_db_pool_acquire_timeouts_total",
+                "Requests that waited for a database connection until the pool gave up (503).",
+            ),
+            checkpoint: gauge(
+                "registry_projector_checkpoint_position",
+                "Last global feed position the background projector applied to the client \
+                 tables (the list, detail and export read models).",
+            ),
+            head: gauge(
+                "registry_feed_head_position",
+                "Latest committed position of the global feed.",
+            ),
+            index_position: gauge(
+                "registry_search_index_position",
+                "Feed position up to which this process's search index reflects every event.",
+            ),
+            index_lag: gauge(
+                "registry_search_index_lag_positions",
+                "Feed positions between this process's search index and the latest committed one.",
+            ),
+            projector_lag: gauge(
+                "registry_projector_lag_events",
+                "Feed positions after the projector's checkpoint (events, less rolled-back \
+                 inserts).",
+            ),
+            parked: gauge(
+                "registry_projection_parked_events",
+                "Events the projection parked because they cannot be applied (see projections \
+                 status).",
+            ),
+            projection_failures: gauge(
+                "registry_projection_failures_total",
+                "Projection attempts that failed in this process (inline or background).",
+            ),
+            projector_events: gauge(
+                "registry_projector_events_total",
+                "Feed events the background projector of this process read.",
+            ),
+            leader: gauge(
+                "registry_projector_leader",
+                "1 when this process holds the projector lease.",
+            ),
+            task_up: gauge_vec(
+                "registry_background_task_up",
+                "1 while a supervised background task runs.",
+                &["task"],
+            ),
+            task_restarts: gauge_vec(
+                "registry_background_task_restarts_total",
+                "Times a background task panicked or ended and was started again.",
+                &["task"],
+            ),
+        };
+        let build_info = gauge_vec(
+            "registry_build_info",
+            "Always 1: the version of this build and the event store backend it runs on.",
+            &["version", "backend"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), backend])
+            .set(1);
+        let start_time = built(Gauge::new(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds.",
+        ));
+        start_time.set(process_started());
+        let own: Vec<Box<dyn Collector>> = vec![
+            Box::new(metrics.http_requests.clone()),
+            Box::new(metrics.http_duration.clone()),
+            Box::new(metrics.http_in_flight.clone()),
+            Box::new(metrics.export_duration.clone()),
+            Box::new(metrics.exports_running.clone()),
+            Box::new(metrics.hashing_queue.clone()),
+            Box::new(metrics.hashing_skipped.clone()),
+            Box::new(metrics.pool_connections.clone()),
+            Box::new(metrics.pool_max.clone()),
+            Box::new(metrics.pool_timeouts.clone()),
+            Box::new(metrics.checkpoint.clone()),
+            Box::new(metrics.head.clone()),
+            Box::new(metrics.index_position.clone()),
+            Box::new(metrics.index_lag.clone()),
+            Box::new(metrics.projector_lag.clone()),
+            Box::new(metrics.parked.clone()),
+            Box::new(metrics.projection_failures.clone()),
+            Box::new(metrics.projector_events.clone()),
+            Box::new(metrics.leader.clone()),
+            Box::new(metrics.task_up.clone()),
+            Box::new(metrics.task_restarts.clone()),
+            Box::new(build_info),
+            Box::new(start_time),
+        ];
+        for collector in own.into_iter().chain(write_side) {
+            if let Err(error) = metrics.registry.register(collector) {
+                tracing::error!(%error, "a metric could not be registered");
+            }
+        }
+        metrics
+    }
+
+    /// The histogram an export of `format` reports its duration to.
+    pub fn export_duration(&self, format: &str) -> Histogram {
+        self.export_duration.with_label_values(&[format])
+    }
+
+    /// Counts a request that gave up waiting for a database connection.
+    pub fn pool_timed_out(&self) {
+        self.pool_timeouts.inc();
+    }
+}
+
+/// When this process started (the first app it built), in seconds since the Unix epoch.
+fn process_started() -> f64 {
+    static STARTED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    })
+}
+
+/// The label of a method: the standard ones by name, anything else `other` (a method is any
+/// token a client likes).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Counts a request when its answer is ready, or as `abandoned` when it is dropped first.
+struct InFlight {
+    metrics: Arc<Metrics>,
+    route: String,
+    method: &'static str,
+    started: Instant,
+    done: bool,
+}
+
+impl InFlight {
+    fn finish(&mut self, status: &'static str) {
+        self.done = true;
+        let labels = [self.route.as_str(), self.method];
+        self.metrics
+            .http_duration
+            .with_label_values(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .http_requests
+            .with_label_values(&[self.route.as_str(), self.method, status])
+            .inc();
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.http_in_flight.dec();
+        if !self.done {
+            self.finish("abandoned");
+        }
+    }
+}
+
+/// Middleware (added with `Router::layer`, so it runs once a route matched): counts and
+/// times every request by its route template.
+pub async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    metrics.http_in_flight.inc();
+    let mut in_flight = InFlight {
+        route: matched.map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned()),
+        method: method_label(request.method()),
+        started: Instant::now(),
+        done: false,
+        metrics,
+    };
+    let response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<crate::error::PoolTimedOut>()
+        .is_some()
+    {
+        in_flight.metrics.pool_timed_out();
+    }
+    in_flight.finish(status_class(response.status().as_u16()));
+    response
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 503, description = "Database unreachable", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let status = state
+        .reads
+        .projector_status()
+        .await
+        .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
+    let m = &state.metrics;
+    let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let count = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+    m.exports_running.set(count(state.exports.running()));
+    m.hashing_queue
+        .set(count(state.commands.hashing_queue_depth()));
+    m.hashing_skipped
+        .set(count(state.commands.hashing_jobs_skipped()));
+    let pool = state.database.pool_stats();
+    m.pool_connections
+        .with_label_values(&["in_use"])
+        .set(i64::from(pool.size).saturating_sub(count(pool.idle)));
+    m.pool_connections
+        .with_label_values(&["idle"])
+        .set(count(pool.idle));
+    m.pool_max.set(i64::from(pool.max));
+    let index_position = state.search.position();
+    m.checkpoint.set(status.checkpoint);
+    m.head.set(status.head);
+    m.index_position.set(index_position);
+    m.index_lag.set((status.head - index_position).max(0));
+    m.projector_lag.set(int(status.lag));
+    m.parked.set(int(status.parked));
+    m.projection_failures.set(int(state.projector.failures()));
+    m.projector_events.set(int(state.projector.applied()));
+    m.leader.set(i64::from(state.projector.is_leader()));
+    for task in state.supervisor.tasks() {
+        m.task_up
+            .with_label_values(&[task.name()])
+            .set(i64::from(task.is_running()));
+        m.task_restarts
+            .with_label_values(&[task.name()])
+            .set(int(task.restarts()));
+    }
+    let body = TextEncoder::new()
+        .encode_to_string(&m.registry.gather())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_is_valid_and_registers_once() {
+        let metrics = Metrics::new(
+            "sqlite",
+            registry_commands::metrics::CommandMetrics::new(
+                registry_commands::metrics::hash_wait_histogram(),
+            )
+            .collectors(),
+        );
+        metrics
+            .http_requests
+            .with_label_values(&["/healthz", "GET", "2xx"])
+            .inc();
+        let names: Vec<String> = metrics
+            .registry
+            .gather()
+            .iter()
+            .map(|family| family.name().to_owned())
+            .collect();
+        for name in [
+            "registry_http_requests_total",
+            "registry_build_info",
+            "process_start_time_seconds",
+            "registry_secrets_issued_total",
+            "registry_hashing_wait_seconds",
+        ] {
+            assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        assert_eq!(
+            method_label(&Method::from_bytes(b"BREW").unwrap_or_default()),
+            "other"
+        );
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(503), "5xx");
+    }
+}

@@ -1,0 +1,149 @@
+//! What the write side counts: commands by outcome, secrets issued, verifications by outcome,
+//! and the time hashing jobs wait for a thread. Prometheus collectors owned by the write side
+//! and registered by whoever serves them (each app its own registry: several apps in one
+//! test process never share a count).
+//!
+//! Every label value comes from a closed set (command names, error codes, outcomes): nothing
+//! a client sends becomes a label.
+
+use prometheus::core::Collector;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
+
+use crate::service::CommandError;
+
+/// Buckets of the waiting time of hashing jobs, in seconds: 100 µs to 10 s.
+const WAIT_BUCKETS: [f64; 12] = [
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+
+/// The write side's metrics.
+#[derive(Clone)]
+pub struct CommandMetrics {
+    commands: IntCounterVec,
+    secrets_issued: IntCounter,
+    verifications: IntCounterVec,
+    hash_wait: Histogram,
+}
+
+impl std::fmt::Debug for CommandMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommandMetrics")
+    }
+}
+
+/// The histogram of the time hashing jobs wait for a thread (the hasher observes it).
+pub fn hash_wait_histogram() -> Histogram {
+    built(Histogram::with_opts(
+        HistogramOpts::new(
+            "registry_hashing_wait_seconds",
+            "Time argon2id jobs waited for a hashing thread.",
+        )
+        .buckets(WAIT_BUCKETS.to_vec()),
+    ))
+}
+
+/// Builds a collector whose options are fixed here; they are valid by construction.
+fn built<T>(made: prometheus::Result<T>) -> T {
+    match made {
+        Ok(collector) => collector,
+        // Unreachable: names, help texts and buckets are constants checked by a test.
+        Err(error) => unreachable!("invalid metric definition: {error}"),
+    }
+}
+
+impl CommandMetrics {
+    /// Fresh, unregistered collectors, with the hasher's wait histogram.
+    pub fn new(hash_wait: Histogram) -> Self {
+        Self {
+            commands: built(IntCounterVec::new(
+                Opts::new(
+                    "registry_commands_total",
+                    "Commands by name and outcome (accepted, rejected, conflict, unavailable) \
+                     and, when rejected, the error code.",
+                ),
+                &["command", "outcome", "code"],
+            )),
+            secrets_issued: built(IntCounter::new(
+                "registry_secrets_issued_total",
+                "Client secrets issued (given or generated), by accepted commands.",
+            )),
+            verifications: built(IntCounterVec::new(
+                Opts::new(
+                    "registry_secret_verifications_total",
+                    "Secret verifications by outcome (valid, invalid, busy, error).",
+                ),
+                &["outcome"],
+            )),
+            hash_wait,
+        }
+    }
+
+    /// The collectors, to register.
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.commands.clone()),
+            Box::new(self.secrets_issued.clone()),
+            Box::new(self.verifications.clone()),
+            Box::new(self.hash_wait.clone()),
+        ]
+    }
+
+    /// Counts the outcome of a command.
+    pub fn command<T>(&self, command: &'static str, result: &Result<T, CommandError>) {
+        let (outcome, code) = match result {
+            Ok(_) => ("accepted", ""),
+            Err(CommandError::Rejected(error)) => ("rejected", rejection_code(error)),
+            Err(CommandError::Conflict) => ("conflict", ""),
+            Err(CommandError::Busy) => ("unavailable", "overloaded"),
+            Err(CommandError::Abandoned) => ("unavailable", "abandoned"),
+            Err(CommandError::Infrastructure(_)) => ("unavailable", "infrastructure"),
+        };
+        self.commands
+            .with_label_values(&[command, outcome, code])
+            .inc();
+    }
+
+    /// Counts a secret issued.
+    pub fn secret_issued(&self) {
+        self.secrets_issued.inc();
+    }
+
+    /// Counts a verification.
+    pub fn verification(&self, result: &Result<bool, CommandError>) {
+        let outcome = match result {
+            Ok(true) => "valid",
+            Ok(false) => "invalid",
+            Err(CommandError::Busy) => "busy",
+            Err(_) => "error",
+        };
+        self.verifications.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// The API's problem code of a rejection.
+fn rejection_code(error: &registry_domain::ClientError) -> &'static str {
+    use registry_domain::ClientError;
+    match error {
+        ClientError::Invalid(_) => "validation_failed",
+        ClientError::NotFound => "client_not_found",
+        ClientError::AlreadyExists => "client_exists",
+        ClientError::VersionMismatch { .. } => "precondition_failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_is_valid_and_registers() {
+        let metrics = CommandMetrics::new(hash_wait_histogram());
+        let registry = prometheus::Registry::new();
+        for collector in metrics.collectors() {
+            assert!(registry.register(collector).is_ok());
+        }
+        metrics.command::<()>("register", &Err(CommandError::Conflict));
+        metrics.verification(&Ok(true));
+        assert_eq!(registry.gather().len(), 4);
+    }
+}
