@@ -6,7 +6,6 @@ use crate::auth::api_keys::generate as generate_api_key;
 use crate::auth::Roles;
 use crate::{connect, read_store, Application, Config};
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "client-registry", version, about)]
@@ -54,11 +53,7 @@ enum ProjectionsCommand {
 /// # Errors
 /// Whatever the command fails with.
 pub async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("REGISTRY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    crate::logging::init(crate::logging::LogFormat::from_env()?);
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::ApiKey { name, roles } => {

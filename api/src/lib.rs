@@ -16,6 +16,7 @@ pub mod error;
 pub mod exports;
 pub mod extract;
 pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
@@ -202,12 +203,14 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
+                let trace_id = logging::trace_id(request.headers());
                 // The path only: query strings are not logged.
                 tracing::info_span!(
                     "request",
                     method = %request.method(),
                     path = %request.uri().path(),
                     request_id = %request_id,
+                    trace_id = trace_id.as_deref(),
                 )
             }),
         )

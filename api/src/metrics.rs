@@ -298,27 +298,32 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// Counts a request when its answer is ready, or as `abandoned` when it is dropped first.
+/// Counts and logs a request when its answer is ready, or as `abandoned` when it is dropped
+/// first (the client went away).
 struct InFlight {
     metrics: Arc<Metrics>,
     route: String,
     method: &'static str,
     started: Instant,
     done: bool,
+    log: crate::logging::RequestLog,
 }
 
 impl InFlight {
-    fn finish(&mut self, status: &'static str) {
+    fn finish(&mut self, status: Option<u16>) {
         self.done = true;
+        let elapsed = self.started.elapsed();
         let labels = [self.route.as_str(), self.method];
         self.metrics
             .http_duration
             .with_label_values(&labels)
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
+        let class = status.map_or("abandoned", status_class);
         self.metrics
             .http_requests
-            .with_label_values(&[self.route.as_str(), self.method, status])
+            .with_label_values(&[self.route.as_str(), self.method, class])
             .inc();
+        self.log.answered(&self.route, status, elapsed);
     }
 }
 
@@ -326,26 +331,29 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.metrics.http_in_flight.dec();
         if !self.done {
-            self.finish("abandoned");
+            self.finish(None);
         }
     }
 }
 
-/// Middleware (added with `Router::layer`, so it runs once a route matched): counts and
-/// times every request by its route template.
+/// Middleware (added with `Router::layer`, so it runs once a route matched): counts, times
+/// and logs every request by its route template.
 pub async fn track(
     State(metrics): State<Arc<Metrics>>,
     matched: Option<MatchedPath>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     metrics.http_in_flight.inc();
+    let route = matched.map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
+    let log = crate::logging::RequestLog::start(&mut request, &route);
     let mut in_flight = InFlight {
-        route: matched.map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned()),
         method: method_label(request.method()),
         started: Instant::now(),
         done: false,
         metrics,
+        route,
+        log,
     };
     let response = next.run(request).await;
     if response
@@ -355,7 +363,7 @@ pub async fn track(
     {
         in_flight.metrics.pool_timed_out();
     }
-    in_flight.finish(status_class(response.status().as_u16()));
+    in_flight.finish(Some(response.status().as_u16()));
     response
 }
 

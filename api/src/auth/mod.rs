@@ -192,6 +192,7 @@ pub async fn require_bearer(
     next: Next,
 ) -> Result<Response, ApiError> {
     let principal = authenticator.authenticate(request.headers()).await?;
+    crate::logging::name_actor(request.extensions(), &principal.name);
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }

@@ -245,14 +245,16 @@ impl FromRequestParts<AppState> for Session {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        current(state, &parts.headers)
-            .await?
-            .ok_or_else(|| UiError::SignIn {
-                next: parts
-                    .uri
-                    .path_and_query()
-                    .map_or("/clients".to_owned(), ToString::to_string),
-            })
+        let session = current(state, &parts.headers).await?;
+        if let Some(session) = &session {
+            crate::logging::name_actor(&parts.extensions, &session.actor);
+        }
+        session.ok_or_else(|| UiError::SignIn {
+            next: parts
+                .uri
+                .path_and_query()
+                .map_or("/clients".to_owned(), ToString::to_string),
+        })
     }
 }
 
