@@ -137,6 +137,12 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
     pub request_timeout_seconds: u64,
 
+    /// Seconds the service keeps serving after SIGTERM, with `/readyz` failing, so that load
+    /// balancers stop sending it requests; then it refuses new connections, finishes the
+    /// requests in flight and exits. SIGINT (Ctrl-C) skips the wait.
+    #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+
     /// Browser origins allowed to call this API (CORS), comma-separated. Unset: CORS off.
     #[arg(long, env = "REGISTRY_CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
@@ -175,6 +181,7 @@ impl Config {
             jwt_leeway_seconds: 30,
             jwt_min_reload_seconds: 10,
             request_timeout_seconds: 60,
+            shutdown_grace_seconds: 10,
             cors_allowed_origins: None,
         }
     }

@@ -40,6 +40,9 @@ pub async fn healthz() -> Json<HealthResponse> {
         (status = 503, description = "Database unreachable, or a background task down or stuck", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::NotReady("shutting down".to_owned()));
+    }
     state
         .database
         .ping()

@@ -64,6 +64,8 @@ pub struct Prepared {
     pub supervisor: Arc<supervisor::Supervisor>,
     /// The write side.
     pub commands: Arc<ClientCommands>,
+    /// Set to shut down: readiness fails, connections close after their answer.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The read side for `database`: the one place that looks at which backend it is.
@@ -113,7 +115,9 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         database.backend_name(),
         commands.metrics_collectors(),
     ));
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let state = AppState {
+        draining: draining.clone(),
         metrics,
         commands: commands.clone(),
         reads: reads.clone(),
@@ -133,6 +137,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         }),
     };
     Ok(Prepared {
+        draining,
         router: router(state, config)?,
         generated_admin_token,
         seeded,
@@ -186,6 +191,10 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.draining.clone(),
+            close_when_draining,
+        ))
         // Added with `layer`, it runs once routing chose a route: it sees the route template.
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -216,6 +225,23 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
         )
         .layer(middleware::from_fn(request_id))
         .with_state(state))
+}
+
+/// While the process shuts down, each answer closes its connection (`Connection: close`): a
+/// client's next request opens a new one, which reaches another process once this one stops
+/// accepting, instead of racing the close of a kept-alive connection.
+async fn close_when_draining(
+    State(draining): State<Arc<std::sync::atomic::AtomicBool>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if draining.load(std::sync::atomic::Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Answers 503 `timeout` when a request takes longer than the configured limit.
@@ -337,6 +363,9 @@ pub struct Application {
     reads: Arc<dyn ReadStore>,
     supervisor: Arc<supervisor::Supervisor>,
     commands: Arc<ClientCommands>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    grace: std::time::Duration,
+    drain_limit: std::time::Duration,
 }
 
 /// How often the times of the last successful verifications are written.
@@ -383,6 +412,10 @@ impl Application {
             reads: prepared.reads,
             supervisor: prepared.supervisor,
             commands: prepared.commands,
+            draining: prepared.draining,
+            grace: std::time::Duration::from_secs(config.shutdown_grace_seconds),
+            // Requests in flight end by their timeout at the latest.
+            drain_limit: std::time::Duration::from_secs(config.request_timeout_seconds + 5),
         })
     }
 
@@ -440,15 +473,58 @@ impl Application {
                 },
             )
         };
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP");
-        projector.abort();
-        follower.abort();
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signal = {
+            let (draining, grace, stopping) = (self.draining.clone(), self.grace, stopping.clone());
+            async move {
+                let first = shutdown_signal().await;
+                draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                if first == Stop::Terminate && !grace.is_zero() {
+                    tracing::info!(
+                        grace_seconds = grace.as_secs(),
+                        "SIGTERM: /readyz now fails; still serving during the grace period"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(grace) => {}
+                        _ = shutdown_signal() => {}
+                    }
+                }
+                tracing::info!("refusing new connections; finishing the requests in flight");
+                stopping.notify_one();
+            }
+        };
+        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let serving = std::future::IntoFuture::into_future(serving);
+        let drain_limit = self.drain_limit;
+        let served = tokio::select! {
+            served = serving => served.context("serving HTTP"),
+            () = async {
+                stopping.notified().await;
+                tokio::time::sleep(drain_limit).await;
+            } => {
+                tracing::warn!("requests still in flight after the drain limit; stopping anyway");
+                Ok(())
+            }
+        };
+        // Background work stops between batches: a batch of the projector or the follower is
+        // one transaction, never cut. Then the last verification times are written.
+        self.supervisor.shut_down();
+        self.projector.stop();
+        self.search.stop();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let _ = projector.await;
+            let _ = follower.await;
+        })
+        .await;
+        if stopped.is_err() {
+            tracing::warn!("background tasks did not stop within 10 s; ending them");
+        }
         flusher.abort();
-        let _ = self.commands.last_authenticated().flush().await;
+        if let Err(error) = self.commands.last_authenticated().flush().await {
+            tracing::warn!(%error, "the last verification times could not be written");
+        }
         self.database.close().await;
+        tracing::info!("stopped");
         served
     }
 }
@@ -465,7 +541,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<Database> {
     Database::connect(&config.database_url, &options).await
 }
 
-async fn shutdown_signal() {
+/// What asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT (Ctrl-C): at once.
+    Interrupt,
+    /// SIGTERM (an orchestrator): after the grace period.
+    Terminate,
+}
+
+async fn shutdown_signal() -> Stop {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -480,9 +565,10 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+    let stop = tokio::select! {
+        () = ctrl_c => Stop::Interrupt,
+        () = terminate => Stop::Terminate,
+    };
+    tracing::info!(signal = ?stop, "shutting down");
+    stop
 }

@@ -32,6 +32,9 @@ pub struct AppState {
     pub ui: Arc<crate::ui::UiSettings>,
     /// This app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Set once the process is shutting down: readiness fails, connections are closed after
+    /// their answer.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {

@@ -70,6 +70,8 @@ impl Drop for AbortOnDrop {
 #[derive(Default)]
 pub struct Supervisor {
     tasks: Mutex<Vec<Arc<TaskHealth>>>,
+    /// Set when the process shuts down: a task that ends is not started again.
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl Supervisor {
@@ -101,6 +103,7 @@ impl Supervisor {
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.push(health.clone());
         }
+        let shutting_down = self.shutting_down.clone();
         tokio::spawn(async move {
             loop {
                 health.running.store(true, Ordering::Relaxed);
@@ -108,6 +111,12 @@ impl Supervisor {
                 let _stop_with_me = AbortOnDrop(task.abort_handle());
                 let ended = task.await;
                 health.running.store(false, Ordering::Relaxed);
+                if shutting_down.load(Ordering::Relaxed)
+                    && !ended.as_ref().is_err_and(|e| e.is_panic())
+                {
+                    tracing::info!(task = name, "background task stopped");
+                    return;
+                }
                 match ended {
                     Ok(()) => tracing::error!(task = name, "background task ended; restarting"),
                     Err(error) if error.is_panic() => {
@@ -119,6 +128,11 @@ impl Supervisor {
                 tokio::time::sleep(RESTART_PAUSE).await;
             }
         })
+    }
+
+    /// The process is shutting down: tasks that end from now on are not started again.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
     }
 
     /// Every supervised task.

@@ -17,6 +17,7 @@ pub mod history;
 pub mod list;
 pub mod projector;
 pub mod search;
+pub mod stop;
 pub mod store;
 pub mod stored;
 pub mod view;

@@ -44,6 +44,7 @@ pub struct Projector {
     steps: AtomicU64,
     parked: AtomicU64,
     wake: Notify,
+    stop: crate::stop::StopSignal,
 }
 
 impl Projector {
@@ -58,6 +59,7 @@ impl Projector {
             steps: AtomicU64::new(0),
             parked: AtomicU64::new(0),
             wake: Notify::new(),
+            stop: crate::stop::StopSignal::default(),
         }
     }
 
@@ -102,31 +104,48 @@ impl Projector {
 
     /// Runs the background projector until the task is dropped.
     pub async fn run(self: Arc<Self>) {
-        loop {
+        let mut stop = self.stop.watch();
+        while !stop.is_stopped() {
+            // Not raced against the stop: taking the lease holds a connection and a lock,
+            // which a dropped future could leave behind.
             let lease = match self.store.try_lease().await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
                     self.steps.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(LEASE_RETRY).await;
+                    stop.pause(LEASE_RETRY).await;
                     continue;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot try the projector lease");
-                    tokio::time::sleep(LEASE_RETRY).await;
+                    stop.pause(LEASE_RETRY).await;
                     continue;
                 }
             };
             self.leader.store(true, Ordering::Relaxed);
             tracing::info!("projector lease taken");
-            self.project_while_held(lease).await;
+            self.project_while_held(lease, &mut stop).await;
             self.leader.store(false, Ordering::Relaxed);
-            tracing::warn!("projector lease lost");
+            if stop.is_stopped() {
+                tracing::info!("projector stopped between batches; lease released");
+            } else {
+                tracing::warn!("projector lease lost");
+            }
         }
     }
 
-    async fn project_while_held(&self, mut lease: Box<dyn crate::store::ProjectorLease>) {
+    /// Asks [`Self::run`] to stop after the batch it is applying (at once when idle), and to
+    /// give up its lease, so that another process takes over.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    async fn project_while_held(
+        &self,
+        mut lease: Box<dyn crate::store::ProjectorLease>,
+        stop: &mut crate::stop::StopWatch,
+    ) {
         loop {
-            if !lease.is_held().await {
+            if stop.is_stopped() || !lease.is_held().await {
                 return;
             }
             let step = self.store.project_batch(BATCH_SIZE).await;
@@ -147,19 +166,20 @@ impl Projector {
                         Ordering::Relaxed,
                     );
                     if batch.events < BATCH_SIZE {
-                        tokio::time::sleep(MIN_PAUSE).await;
+                        stop.pause(MIN_PAUSE).await;
                     }
                 }
                 Ok(_) => {
                     tokio::select! {
                         () = self.wake.notified() => {},
                         () = self.store.wait_for_events(IDLE_WAIT) => {},
+                        () = stop.stopped() => {},
                     }
                 }
                 Err(error) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(%error, "background projection failed");
-                    tokio::time::sleep(IDLE_WAIT).await;
+                    stop.pause(IDLE_WAIT).await;
                 }
             }
         }

@@ -275,6 +275,8 @@ pub struct SearchIndex {
     steps: std::sync::atomic::AtomicU64,
     /// The read model generation the index was loaded from.
     generation: AtomicI64,
+    /// Stops [`Self::follow`].
+    stop: crate::stop::StopSignal,
 }
 
 impl SearchIndex {
@@ -408,7 +410,8 @@ impl SearchIndex {
     /// re-reads the read-model rows of their clients and applies them. Only moves past an
     /// event once the read model reflects it (another process may not have projected it yet).
     pub async fn follow(self: Arc<Self>, store: Arc<dyn ReadStore>) {
-        loop {
+        let mut stop = self.stop.watch();
+        while !stop.is_stopped() {
             let step = self.follow_once(store.as_ref()).await;
             // Progress (what readiness watches) is this loop answering, whatever it found:
             // waiting for another process's projector is that process's problem (shown as
@@ -420,15 +423,24 @@ impl SearchIndex {
                 // This process's own writes are already indexed (inline); the follower is for
                 // other processes' writes, which may wait a moment. Pausing also spares
                 // PostgreSQL the feed barrier after every single commit.
-                Ok(FollowStep::Moved) => tokio::time::sleep(FOLLOW_PAUSE).await,
-                Ok(FollowStep::UpToDate) => store.wait_for_events(Duration::from_secs(1)).await,
-                Ok(FollowStep::Waiting) => tokio::time::sleep(FOLLOW_PAUSE).await,
+                Ok(FollowStep::Moved | FollowStep::Waiting) => {
+                    stop.pause(FOLLOW_PAUSE).await;
+                }
+                Ok(FollowStep::UpToDate) => tokio::select! {
+                    () = store.wait_for_events(Duration::from_secs(1)) => {}
+                    () = stop.stopped() => {}
+                },
                 Err(error) => {
                     tracing::warn!(%error, "search index could not follow the feed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    stop.pause(Duration::from_secs(1)).await;
                 }
             }
         }
+    }
+
+    /// Asks [`Self::follow`] to stop after the step it is taking (at once when waiting).
+    pub fn stop(&self) {
+        self.stop.stop();
     }
 
     /// One step of [`Self::follow`]. Reads only where each event sits

@@ -7,6 +7,7 @@ mod browser;
 mod concurrency;
 mod crash;
 mod defaults;
+mod drain;
 mod errors;
 mod exports;
 mod faults;
