@@ -25,6 +25,20 @@ enum Command {
     /// Work on the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Copy the running SQLite store into a new file (consistent while writers write), and
+    /// say what it holds. For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Restore a backup as the SQLite store of REGISTRY_DATABASE_URL, which must not exist or
+    /// hold no event. Stop the service first.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Make an API key: prints the key (once) and the line to add to REGISTRY_API_KEYS.
     ApiKey {
         /// The key's name, recorded as the actor of its changes.
@@ -46,6 +60,17 @@ enum ProjectionsCommand {
     Status,
     /// Try the parked events again (after an upgrade that can read them).
     Retry,
+}
+
+/// [`run`], with a failure printed as one line (its causes joined) and exit code 1.
+pub async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("client-registry: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Parses the command line and runs the command (logging to stderr per `REGISTRY_LOG`).
@@ -77,6 +102,27 @@ pub async fn run() -> anyhow::Result<()> {
                 .await?
                 .run_until_stopped()
                 .await
+        }
+        Command::Backup { to } => {
+            if cli.config.database_url.starts_with("sqlite:") {
+                let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
+                anyhow::ensure!(store.exists(), "there is no store at {}", store.display());
+            }
+            let database = connect(&cli.config).await?;
+            let summary = registry_commands::backup::backup(&database, &to).await?;
+            database.close().await;
+            println!("backed up {summary} to {}", to.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
+            let summary = registry_commands::backup::restore(&from, &store).await?;
+            println!(
+                "restored {summary} from {} into {}",
+                from.display(),
+                store.display()
+            );
+            Ok(())
         }
         Command::Migrate => {
             let database = connect(&cli.config).await?;

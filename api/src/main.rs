@@ -1,6 +1,6 @@
 //! `client-registry`: the registry of OAuth 2.0 / OpenID Connect clients.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    registry_api::cli::run().await
+async fn main() -> std::process::ExitCode {
+    registry_api::cli::main().await
 }

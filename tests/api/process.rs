@@ -220,3 +220,31 @@ pub async fn whole_feed(server: &Server) -> Vec<(String, String)> {
         after = next;
     }
 }
+
+/// Runs the binary once with `args` on `url` (e.g. `backup --to FILE`); its exit status and
+/// output (stdout, stderr).
+pub fn run_command(url: &str, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_registry-under-test"))
+        .args(args)
+        .env("REGISTRY_DATABASE_URL", url)
+        .env("REGISTRY_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `GET base/path` with the admin token: status and JSON body.
+pub async fn get_at(base: &str, path: &str) -> (u16, Value) {
+    let response = client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

@@ -2,6 +2,6 @@
 //! start it as a real process (`CARGO_BIN_EXE_registry-under-test`), kill it and restart it.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    registry_api::cli::run().await
+async fn main() -> std::process::ExitCode {
+    registry_api::cli::main().await
 }

@@ -1,0 +1,194 @@
+//! Backup and restore of the embedded (SQLite) store while it runs.
+//!
+//! A backup is `VACUUM INTO`: SQLite copies the whole database as one read transaction sees
+//! it, so the copy is consistent (every committed event up to one point, and the read models
+//! as they were then) while writers go on; a file copy of a WAL database is not. A restore
+//! copies a checked backup into a store that does not exist yet or holds no event, never over
+//! a store with history. PostgreSQL has `pg_dump` and `pg_restore` for this (see the README).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::SqlitePool;
+
+use crate::database::Database;
+
+/// What a store (or a backup) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Events stored.
+    pub events: i64,
+    /// Clients registered and not deleted.
+    pub clients: i64,
+    /// The feed position of the latest event (every event up to it is in the store).
+    pub position: i64,
+}
+
+impl std::fmt::Display for StoreSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events, {} clients, feed position {}",
+            self.events, self.clients, self.position
+        )
+    }
+}
+
+async fn summary(pool: &SqlitePool) -> anyhow::Result<StoreSummary> {
+    let (events, position): (i64, i64) =
+        sqlx::query_as("select count(*), coalesce(max(global_position), 0) from events")
+            .fetch_one(pool)
+            .await?;
+    // Live clients per the events themselves (the read models may lag their checkpoint).
+    let (clients,): (i64,) = sqlx::query_as(
+        "select count(*) from (select aggregate_id, max(sequence) as last from events \
+         group by aggregate_id) as latest join events e on e.aggregate_id = latest.aggregate_id \
+         and e.sequence = latest.last where e.event_type <> 'ClientDeleted'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(StoreSummary {
+        events,
+        clients,
+        position,
+    })
+}
+
+/// Opens a SQLite file read-only (never created).
+async fn open_read_only(path: &Path) -> anyhow::Result<SqlitePool> {
+    anyhow::ensure!(path.exists(), "{} does not exist", path.display());
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .create_if_missing(false);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
+/// Checks that `pool` is a sound registry store: SQLite's integrity check passes and it has
+/// the event table.
+async fn check(pool: &SqlitePool, what: &str) -> anyhow::Result<()> {
+    let (verdict,): (String,) = sqlx::query_as("pragma integrity_check")
+        .fetch_one(pool)
+        .await
+        .with_context(|| format!("{what} is not a SQLite database"))?;
+    anyhow::ensure!(verdict == "ok", "{what} is damaged: {verdict}");
+    let (tables,): (i64,) = sqlx::query_as(
+        "select count(*) from sqlite_master where type = 'table' and name = 'events'",
+    )
+    .fetch_one(pool)
+    .await?;
+    anyhow::ensure!(
+        tables == 1,
+        "{what} is not a client-registry store (no events table)"
+    );
+    Ok(())
+}
+
+/// Copies the running store `database` into a new file `to` (which must not exist), and says
+/// what the copy holds.
+///
+/// # Errors
+/// A PostgreSQL store (use `pg_dump`), an existing `to`, or a database failure.
+pub async fn backup(database: &Database, to: &Path) -> anyhow::Result<StoreSummary> {
+    let Database::Sqlite(pool) = database else {
+        anyhow::bail!(
+            "backup copies the embedded SQLite store; for PostgreSQL use pg_dump (see the README)"
+        );
+    };
+    anyhow::ensure!(
+        !to.exists(),
+        "{} exists already: a backup never overwrites a file",
+        to.display()
+    );
+    let target = to
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the backup path must be UTF-8"))?;
+    // One read transaction: every event committed before it, none after.
+    sqlx::query("vacuum into ?")
+        .bind(target)
+        .execute(pool)
+        .await
+        .with_context(|| format!("writing the backup to {}", to.display()))?;
+    let copy = open_read_only(to).await?;
+    check(&copy, "the backup").await?;
+    let summary = summary(&copy).await;
+    copy.close().await;
+    summary
+}
+
+/// The SQLite file of a `sqlite:` database URL.
+///
+/// # Errors
+/// A URL of another kind.
+pub fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+    use std::str::FromStr as _;
+    anyhow::ensure!(
+        url.starts_with("sqlite:"),
+        "restore writes an embedded SQLite store; for PostgreSQL use pg_restore (see the README)"
+    );
+    Ok(SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf())
+}
+
+/// Restores the backup `from` as the store at `to` (the `REGISTRY_DATABASE_URL` file), which
+/// must not exist or hold no event; says what it holds. Run it with the service stopped.
+///
+/// # Errors
+/// A damaged or foreign backup, a store that has events, or a file-system failure.
+pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
+    let backup = open_read_only(from).await?;
+    check(&backup, "the backup").await?;
+    let expected = summary(&backup).await?;
+    if to.exists() {
+        let existing = open_read_only(to).await?;
+        let events: anyhow::Result<(i64,)> = sqlx::query_as("select count(*) from events")
+            .fetch_one(&existing)
+            .await
+            .map_err(anyhow::Error::from);
+        existing.close().await;
+        match events {
+            Ok((0,)) => {}
+            Ok((n,)) => anyhow::bail!(
+                "{} holds {n} events: restore only into a new or empty store",
+                to.display()
+            ),
+            Err(_) => anyhow::bail!(
+                "{} exists and is not an empty client-registry store: restore only into a new \
+                 or empty store",
+                to.display()
+            ),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", to.display()));
+            if file.exists() {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("removing the empty store {}", file.display()))?;
+            }
+        }
+    } else if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let target = to
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the store path must be UTF-8"))?;
+    sqlx::query("vacuum into ?")
+        .bind(target)
+        .execute(&backup)
+        .await
+        .with_context(|| format!("writing {}", to.display()))?;
+    backup.close().await;
+    let restored = open_read_only(to).await?;
+    check(&restored, "the restored store").await?;
+    let got = summary(&restored).await?;
+    restored.close().await;
+    anyhow::ensure!(
+        got == expected,
+        "the restored store holds {got}, the backup {expected}"
+    );
+    Ok(got)
+}
