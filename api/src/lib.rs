@@ -206,22 +206,26 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
     };
     Ok(router
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let trace_id = logging::trace_id(request.headers());
-                // The path only: query strings are not logged.
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id,
-                    trace_id = trace_id.as_deref(),
-                )
-            }),
+            // Failures are logged once, by the request line (warn) and the error itself; the
+            // default would add an ERROR line for every 503 of a probe while draining.
+            TraceLayer::new_for_http()
+                .on_failure(())
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let trace_id = logging::trace_id(request.headers());
+                    // The path only: query strings are not logged.
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                        trace_id = trace_id.as_deref(),
+                    )
+                }),
         )
         .layer(middleware::from_fn(request_id))
         .with_state(state))
@@ -366,6 +370,7 @@ pub struct Application {
     draining: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     drain_limit: std::time::Duration,
+    _store_lock: Option<std::fs::File>,
 }
 
 /// How often the times of the last successful verifications are written.
@@ -378,6 +383,15 @@ impl Application {
     /// # Errors
     /// When the database cannot be reached or prepared, or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Held while serving: a restore never replaces the store under this process.
+        let store_lock = if config.database_url.starts_with("sqlite:")
+            && !config.database_url.contains(":memory:")
+        {
+            let store = registry_commands::backup::sqlite_path(&config.database_url)?;
+            Some(registry_commands::backup::lock_for_serving(&store)?)
+        } else {
+            None
+        };
         let database = connect(config).await?;
         let prepared = prepare(database.clone(), config).await?;
         for client_id in &prepared.seeded {
@@ -416,6 +430,7 @@ impl Application {
             grace: std::time::Duration::from_secs(config.shutdown_grace_seconds),
             // Requests in flight end by their timeout at the latest.
             drain_limit: std::time::Duration::from_secs(config.request_timeout_seconds + 5),
+            _store_lock: store_lock,
         })
     }
 
@@ -450,19 +465,25 @@ impl Application {
                 move || search.clone().follow(reads.clone()),
             )
         };
+        // Stopped between flushes, never during one (a flush takes its batch out first).
+        let flusher_stop = Arc::new(registry_projections::stop::StopSignal::default());
         let flusher = {
             let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let counted = flushes.clone();
             let notes = self.commands.last_authenticated().clone();
+            let stop = flusher_stop.clone();
             self.supervisor.supervise(
                 "last_authenticated",
                 move || counted.load(std::sync::atomic::Ordering::Relaxed),
                 move || {
                     let notes = notes.clone();
                     let flushes = flushes.clone();
+                    let mut stop = stop.watch();
                     async move {
                         loop {
-                            tokio::time::sleep(LAST_AUTHENTICATED_FLUSH).await;
+                            if stop.pause(LAST_AUTHENTICATED_FLUSH).await {
+                                return;
+                            }
                             if let Err(error) = notes.flush().await {
                                 tracing::warn!(%error, "last authentication times not written yet");
                             } else {
@@ -511,19 +532,29 @@ impl Application {
         self.supervisor.shut_down();
         self.projector.stop();
         self.search.stop();
+        flusher_stop.stop();
+        let mut tasks = [projector, follower, flusher];
         let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            let _ = projector.await;
-            let _ = follower.await;
+            for task in &mut tasks {
+                let _ = task.await;
+            }
         })
         .await;
         if stopped.is_err() {
             tracing::warn!("background tasks did not stop within 10 s; ending them");
+            for task in &tasks {
+                task.abort();
+            }
         }
-        flusher.abort();
         if let Err(error) = self.commands.last_authenticated().flush().await {
             tracing::warn!(%error, "the last verification times could not be written");
         }
-        self.database.close().await;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.database.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use after 5 s; exiting anyway");
+        }
         tracing::info!("stopped");
         served
     }

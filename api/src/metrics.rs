@@ -74,7 +74,7 @@ pub struct Metrics {
     export_duration: HistogramVec,
     exports_running: IntGauge,
     hashing_queue: IntGauge,
-    hashing_skipped: IntGauge,
+    hashing_skipped: IntCounter,
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
     pool_timeouts: IntCounter,
@@ -84,11 +84,12 @@ pub struct Metrics {
     index_lag: IntGauge,
     projector_lag: IntGauge,
     parked: IntGauge,
-    projection_failures: IntGauge,
-    projector_events: IntGauge,
+    projection_failures: IntCounter,
+    projector_events: IntCounter,
     leader: IntGauge,
     task_up: IntGaugeVec,
-    task_restarts: IntGaugeVec,
+    task_restarts: IntCounterVec,
+    database_up: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,7 +140,7 @@ impl Metrics {
                 "registry_hashing_queue_depth",
                 "argon2id jobs waiting for a hashing thread.",
             ),
-            hashing_skipped: gauge(
+            hashing_skipped: counter(
                 "registry_hashing_jobs_skipped_total",
                 "argon2id jobs dropped because their caller had gone away (since start).",
             ),
@@ -183,11 +184,11 @@ impl Metrics {
                 "Events the projection parked because they cannot be applied (see projections \
                  status).",
             ),
-            projection_failures: gauge(
+            projection_failures: counter(
                 "registry_projection_failures_total",
                 "Projection attempts that failed in this process (inline or background).",
             ),
-            projector_events: gauge(
+            projector_events: counter(
                 "registry_projector_events_total",
                 "Feed events the background projector of this process read.",
             ),
@@ -200,10 +201,16 @@ impl Metrics {
                 "1 while a supervised background task runs.",
                 &["task"],
             ),
-            task_restarts: gauge_vec(
-                "registry_background_task_restarts_total",
-                "Times a background task panicked or ended and was started again.",
+            task_restarts: built(IntCounterVec::new(
+                Opts::new(
+                    "registry_background_task_restarts_total",
+                    "Times a background task panicked or ended and was started again.",
+                ),
                 &["task"],
+            )),
+            database_up: gauge(
+                "registry_database_up",
+                "1 when the database answered this scrape; 0 leaves the positions out.",
             ),
         };
         let build_info = gauge_vec(
@@ -241,6 +248,7 @@ impl Metrics {
             Box::new(metrics.leader.clone()),
             Box::new(metrics.task_up.clone()),
             Box::new(metrics.task_restarts.clone()),
+            Box::new(metrics.database_up.clone()),
             Box::new(build_info),
             Box::new(start_time),
         ];
@@ -367,26 +375,40 @@ pub async fn track(
     response
 }
 
-/// Prometheus metrics (text exposition format).
+/// Moves a counter kept elsewhere (an atomic of its owner) up to `value`.
+fn sync_counter(counter: &IntCounter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+/// Prometheus metrics (text exposition format). Always answered: when the database does not
+/// answer, `registry_database_up` is 0 and the feed positions are left out, but everything
+/// this process knows by itself (requests, pool, queue) is there — that is when it matters.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
-        (status = 503, description = "Database unreachable", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let status = state
-        .reads
-        .projector_status()
-        .await
-        .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))?;
+    // Bounded: a scrape must not wait out the pool's acquire timeout.
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.reads.projector_status(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     let m = &state.metrics;
     let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     let count = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
     m.exports_running.set(count(state.exports.running()));
     m.hashing_queue
         .set(count(state.commands.hashing_queue_depth()));
-    m.hashing_skipped
-        .set(count(state.commands.hashing_jobs_skipped()));
+    sync_counter(
+        &m.hashing_skipped,
+        u64::try_from(state.commands.hashing_jobs_skipped()).unwrap_or_default(),
+    );
     let pool = state.database.pool_stats();
     m.pool_connections
         .with_label_values(&["in_use"])
@@ -396,25 +418,41 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .set(count(pool.idle));
     m.pool_max.set(i64::from(pool.max));
     let index_position = state.search.position();
-    m.checkpoint.set(status.checkpoint);
-    m.head.set(status.head);
     m.index_position.set(index_position);
-    m.index_lag.set((status.head - index_position).max(0));
-    m.projector_lag.set(int(status.lag));
-    m.parked.set(int(status.parked));
-    m.projection_failures.set(int(state.projector.failures()));
-    m.projector_events.set(int(state.projector.applied()));
+    m.database_up.set(i64::from(status.is_some()));
+    if let Some(status) = &status {
+        m.checkpoint.set(status.checkpoint);
+        m.head.set(status.head);
+        m.index_lag.set((status.head - index_position).max(0));
+        m.projector_lag.set(int(status.lag));
+        m.parked.set(int(status.parked));
+    }
+    sync_counter(&m.projection_failures, state.projector.failures());
+    sync_counter(&m.projector_events, state.projector.applied());
     m.leader.set(i64::from(state.projector.is_leader()));
     for task in state.supervisor.tasks() {
         m.task_up
             .with_label_values(&[task.name()])
             .set(i64::from(task.is_running()));
-        m.task_restarts
-            .with_label_values(&[task.name()])
-            .set(int(task.restarts()));
+        sync_counter(
+            &m.task_restarts.with_label_values(&[task.name()]),
+            task.restarts(),
+        );
+    }
+    let mut families = m.registry.gather();
+    if status.is_none() {
+        // Stale values would read as current ones.
+        const FROM_THE_DATABASE: [&str; 5] = [
+            "registry_projector_checkpoint_position",
+            "registry_feed_head_position",
+            "registry_search_index_lag_positions",
+            "registry_projector_lag_events",
+            "registry_projection_parked_events",
+        ];
+        families.retain(|family| !FROM_THE_DATABASE.contains(&family.name()));
     }
     let body = TextEncoder::new()
-        .encode_to_string(&m.registry.gather())
+        .encode_to_string(&families)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok((
         [(

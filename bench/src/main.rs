@@ -336,6 +336,75 @@ impl Bench<'_> {
         }
     }
 
+    /// What keeping metrics costs writes: public registrations at 16 connections, in rounds
+    /// without scraping and with a scrape of `/metrics` every second (more often than
+    /// Prometheus's default), ordered A B B A … so that the store's growth over the rounds
+    /// weighs on both alike; means compared. Recording is always on; the scrape is the part
+    /// that can take time from writers.
+    fn metrics_cost(&mut self, server: &Server) -> anyhow::Result<()> {
+        let rounds = if self.args.quick { 2 } else { 3 };
+        // Not scaled down by --quick: a round must last several scrapes.
+        let total = 6000;
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        let mut scrapes = Vec::new();
+        let mut size = 0;
+        for round in 0..rounds * 2 {
+            let scraping = matches!(round % 4, 1 | 2);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let scraper = scraping.then(|| {
+                let (stop, addr, token) = (stop.clone(), server.addr.clone(), server.token.clone());
+                std::thread::spawn(move || -> anyhow::Result<(Vec<f64>, usize)> {
+                    let mut connection = http::Connection::open(&addr, &token)?;
+                    let (mut took, mut size) = (Vec::new(), 0);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let page = connection.send("GET", "/metrics", None)?;
+                        anyhow::ensure!(page.status == 200, "/metrics answered {}", page.status);
+                        took.push(started.elapsed().as_secs_f64() * 1000.0);
+                        size = page.body.len();
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    Ok((took, size))
+                })
+            });
+            let prefix = format!("metrics{round}");
+            let result = self.load(server, 16, total, &[201], |i| Request {
+                method: "POST",
+                path: "/api/v1/clients".into(),
+                body: Some(public_client(&format!("{prefix}-{i:06}"), &client_name(i))),
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(scraper) = scraper {
+                let (took, bytes) = scraper
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the scraper panicked"))??;
+                scrapes.extend(took);
+                size = bytes;
+                with.push(result.rate());
+            } else {
+                without.push(result.rate());
+            }
+        }
+        let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        let (plain, scraped) = (mean(&without), mean(&with));
+        scrapes.sort_by(f64::total_cmp);
+        self.figure(
+            "POST /clients, public, 16 conn, scraping /metrics every second",
+            format!("{scraped:.0} /s"),
+            format!("{plain:.0} /s (same, not scraped)"),
+            ratio(scraped, plain),
+            format!(
+                "mean of {rounds} rounds of {total} each, ordered ABBA; {} scrapes of {:.1} KB, \
+                 p50 {:.1} ms, max {:.1} ms",
+                scrapes.len(),
+                size as f64 / 1024.0,
+                scrapes.get(scrapes.len() / 2).copied().unwrap_or_default(),
+                scrapes.last().copied().unwrap_or_default(),
+            ),
+        );
+        Ok(())
+    }
+
     fn updates(&mut self, server: &Server) {
         for connections in [1, 16] {
             let total = self.scaled(if connections == 1 { 2000 } else { 8000 });
@@ -737,6 +806,8 @@ fn run_backend(
     bench.reads(&server)?;
     eprintln!("[{backend}] screens…");
     bench.screens(&server)?;
+    eprintln!("[{backend}] metrics cost…");
+    bench.metrics_cost(&server)?;
     rss.push(("reads", server.rss_kib()));
     eprintln!("[{backend}] secrets…");
     bench.secrets(&server, argon2);

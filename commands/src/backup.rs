@@ -42,9 +42,11 @@ async fn summary(pool: &SqlitePool) -> anyhow::Result<StoreSummary> {
             .await?;
     // Live clients per the events themselves (the read models may lag their checkpoint).
     let (clients,): (i64,) = sqlx::query_as(
-        "select count(*) from (select aggregate_id, max(sequence) as last from events \
-         group by aggregate_id) as latest join events e on e.aggregate_id = latest.aggregate_id \
-         and e.sequence = latest.last where e.event_type <> 'ClientDeleted'",
+        "select count(*) from (select aggregate_type, aggregate_id, max(sequence) as last \
+         from events group by aggregate_type, aggregate_id) as latest join events e \
+         on e.aggregate_type = latest.aggregate_type and e.aggregate_id = latest.aggregate_id \
+         and e.sequence = latest.last where e.aggregate_type = 'Client' \
+         and e.event_type <> 'ClientDeleted'",
     )
     .fetch_one(pool)
     .await?;
@@ -88,6 +90,55 @@ async fn check(pool: &SqlitePool, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes a file written by SQLite durable and private: its data and its directory entry on
+/// disk (`VACUUM INTO` does not sync), readable by its owner only (it holds secret hashes).
+fn seal(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The lock a serving process holds (shared) on its SQLite store, and a restore (exclusive):
+/// a restore never replaces a store under a running service.
+pub fn store_lock_path(store: &Path) -> PathBuf {
+    let mut path = store.as_os_str().to_owned();
+    path.push(".serve-lock");
+    PathBuf::from(path)
+}
+
+/// Takes the serving process's shared lock on the SQLite store at `store` (kept while the
+/// returned file lives).
+///
+/// # Errors
+/// A restore holds the store, or the lock file cannot be made.
+pub fn lock_for_serving(store: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store_lock_path(store))?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!(
+                "{} is being restored; start the service after the restore",
+                store.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// Copies the running store `database` into a new file `to` (which must not exist), and says
 /// what the copy holds.
 ///
@@ -113,6 +164,7 @@ pub async fn backup(database: &Database, to: &Path) -> anyhow::Result<StoreSumma
         .execute(pool)
         .await
         .with_context(|| format!("writing the backup to {}", to.display()))?;
+    seal(to)?;
     let copy = open_read_only(to).await?;
     check(&copy, "the backup").await?;
     let summary = summary(&copy).await;
@@ -136,14 +188,32 @@ pub fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Restores the backup `from` as the store at `to` (the `REGISTRY_DATABASE_URL` file), which
-/// must not exist or hold no event; says what it holds. Run it with the service stopped.
+/// must not exist or hold no event, and must not be served meanwhile (its lock is taken); says
+/// what it holds. The copy is written beside the store and renamed into place.
 ///
 /// # Errors
-/// A damaged or foreign backup, a store that has events, or a file-system failure.
+/// A damaged or foreign backup, a store that has events or is being served, or a file-system
+/// failure.
 pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
     let backup = open_read_only(from).await?;
     check(&backup, "the backup").await?;
     let expected = summary(&backup).await?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store_lock_path(to))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "a service is running on {}: stop it before restoring",
+            to.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
     if to.exists() {
         let existing = open_read_only(to).await?;
         let events: anyhow::Result<(i64,)> = sqlx::query_as("select count(*) from events")
@@ -163,25 +233,34 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
                 to.display()
             ),
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", to.display()));
-            if file.exists() {
-                std::fs::remove_file(&file)
-                    .with_context(|| format!("removing the empty store {}", file.display()))?;
-            }
-        }
-    } else if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
     }
-    let target = to
+    // Written beside the store, checked, then renamed into place: the store is either the old
+    // empty one or the whole restored one, never a part.
+    let partial = PathBuf::from(format!("{}.restoring", to.display()));
+    if partial.exists() {
+        std::fs::remove_file(&partial)?;
+    }
+    let target = partial
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("the store path must be UTF-8"))?;
     sqlx::query("vacuum into ?")
         .bind(target)
         .execute(&backup)
         .await
-        .with_context(|| format!("writing {}", to.display()))?;
+        .with_context(|| format!("writing {}", partial.display()))?;
     backup.close().await;
+    seal(&partial)?;
+    for suffix in ["-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", to.display()));
+        if file.exists() {
+            std::fs::remove_file(&file)
+                .with_context(|| format!("removing {} of the empty store", file.display()))?;
+        }
+    }
+    std::fs::rename(&partial, to)
+        .with_context(|| format!("moving the restored store to {}", to.display()))?;
+    seal(to)?;
+    drop(lock);
     let restored = open_read_only(to).await?;
     check(&restored, "the restored store").await?;
     let got = summary(&restored).await?;

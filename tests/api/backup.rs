@@ -63,7 +63,7 @@ async fn a_backup_under_load_restores_to_a_store_that_serves_it() {
     );
     let (over, _, stderr) = run_command(&database.url, &["restore", "--from", &backup_path]);
     assert!(
-        !over.success() && stderr.contains("restore only into a new or empty store"),
+        !over.success() && stderr.contains("a service is running"),
         "{stderr}"
     );
     let (garbage, _, stderr) = {
@@ -86,6 +86,21 @@ async fn a_backup_under_load_restores_to_a_store_that_serves_it() {
     assert!(status.success(), "{stdout}{stderr}");
     assert_eq!(summary(&stdout), (events, clients, position), "{stdout}");
     drop(server);
+    let (over, _, stderr) = run_command(&database.url, &["restore", "--from", &backup_path]);
+    assert!(
+        !over.success() && stderr.contains("restore only into a new or empty store"),
+        "{stderr}"
+    );
+    // An existing store without history (migrated, nothing written) may be restored into.
+    let empty_url = format!(
+        "sqlite://{}",
+        dir.join("empty").join("registry.db").display()
+    );
+    let (migrated, _, stderr) = run_command(&empty_url, &["migrate"]);
+    assert!(migrated.success(), "{stderr}");
+    let (status, stdout, stderr) = run_command(&empty_url, &["restore", "--from", &backup_path]);
+    assert!(status.success(), "{stdout}{stderr}");
+    assert_eq!(summary(&stdout), (events, clients, position), "{stdout}");
     let restored = Server::start(&restored_url).await;
     let feed = whole_feed(&restored).await;
     assert_eq!(feed.len() as i64, events);

@@ -12,6 +12,7 @@ backend_tests!(
     commands_secrets_and_verifications_are_counted_by_outcome,
     the_pool_the_build_and_the_read_models_are_described,
     the_dashboard_uses_only_names_that_exist,
+    metrics_answer_when_the_database_does_not,
 );
 
 async fn scrape(app: &TestApp) -> String {
@@ -295,4 +296,33 @@ async fn the_dashboard_uses_only_names_that_exist(backend: Backend) {
             "the dashboard queries {name}, which /metrics does not export"
         );
     }
+}
+
+/// When the database is gone is when an SRE needs the metrics most: `/metrics` still answers,
+/// with `registry_database_up 0`, the request counts and the pool, and without positions that
+/// would be stale.
+async fn metrics_answer_when_the_database_does_not(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let up = scrape(&app).await;
+    assert_eq!(value(&up, "registry_database_up"), Some(1.0));
+    assert!(value(&up, "registry_feed_head_position").is_some());
+    // The database stops answering the scrape's question (the pool itself stays, as when
+    // PostgreSQL refuses new sessions; closing the pool would take the pool metrics too).
+    app.execute("alter table events rename to events_gone")
+        .await;
+    let down = scrape(&app).await;
+    assert_eq!(value(&down, "registry_database_up"), Some(0.0));
+    assert!(
+        value(&down, "registry_feed_head_position").is_none(),
+        "{down}"
+    );
+    assert!(value(&down, "registry_projector_lag_events").is_none());
+    assert_eq!(
+        value(
+            &down,
+            r#"registry_http_requests_total{method="GET",route="/metrics",status="2xx"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(value(&down, "registry_db_pool_max_connections").is_some());
 }
