@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod exports;
 pub mod extract;
@@ -159,6 +160,7 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
     let api = clients::router()
         .merge(audit::router())
         .merge(exports::router())
+        .merge(documents::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),

@@ -37,6 +37,9 @@ use crate::health::HealthResponse;
         crate::exports::export_clients_pdf,
         crate::exports::export_history_xlsx,
         crate::exports::export_history_pdf,
+        crate::documents::schema,
+        crate::documents::export_yaml,
+        crate::documents::export_json,
         crate::audit::list_events,
         crate::health::healthz,
         crate::health::readyz,
@@ -47,13 +50,15 @@ use crate::health::HealthResponse;
         RotateSecretRequest, RotateSecretResponse, VerifySecretRequest, VerifySecretResponse,
         Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
-        EventsResponse, FeedEventResponse
+        EventsResponse, FeedEventResponse,
+        crate::documents::format::ClientsDocument, crate::documents::format::DocumentClient
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "clients", description = "OAuth client registrations"),
         (name = "audit", description = "History, as-of views and the global feed"),
         (name = "exports", description = "Excel and PDF exports"),
+        (name = "documents", description = "Clients as code: export, plan and apply a document of clients"),
         (name = "health", description = "Probes and metrics"),
     )
 )]

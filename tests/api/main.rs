@@ -8,6 +8,7 @@ mod browser;
 mod concurrency;
 mod crash;
 mod defaults;
+mod documents;
 mod drain;
 mod errors;
 mod exports;

@@ -170,6 +170,21 @@ pub enum Chunk {
     Rows(Vec<ListItem>),
 }
 
+/// What [`crate::ReadStore::export_views`] sends: the position and count, then whole clients
+/// in the list's order.
+#[derive(Debug)]
+pub enum ViewChunk {
+    /// First: the feed position the snapshot reflects and the number of clients to come.
+    Start {
+        /// Feed position.
+        position: i64,
+        /// Clients to come.
+        total: u64,
+    },
+    /// A batch of clients, in order.
+    Views(Vec<crate::view::ClientView>),
+}
+
 /// The list columns: the guide's list screen, plus grant types and times.
 pub const CLIENT_COLUMNS: &[Column] = &[
     Column {

@@ -178,6 +178,17 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
 
+    /// Like [`Self::export_list`], with whole clients (every setting) instead of list rows:
+    /// the clients-as-code export.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn export_views(
+        &self,
+        query: &ListQuery,
+        sink: Sender<crate::export::ViewChunk>,
+    ) -> Result<(), ReadError>;
+
     /// The last feed position that is final: every event at or before it has committed (or
     /// never will), so a reader may pass it without ever missing one. On PostgreSQL this
     /// takes the feed barrier for an instant: writers wait for it.
@@ -462,6 +473,14 @@ macro_rules! read_store {
                 sink: Sender<Chunk>,
             ) -> Result<(), ReadError> {
                 self.export_snapshot(query, sink).await
+            }
+
+            async fn export_views(
+                &self,
+                query: &ListQuery,
+                sink: Sender<crate::export::ViewChunk>,
+            ) -> Result<(), ReadError> {
+                self.export_views_snapshot(query, sink).await
             }
 
             async fn head(&self) -> Result<i64, ReadError> {

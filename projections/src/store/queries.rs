@@ -8,7 +8,7 @@ use tokio::sync::mpsc::Sender;
 
 use super::projection::record_from_row;
 use super::{storable, Dialect, ReadError, GENERATION, LIVE, POSTGRES, SQLITE};
-use crate::export::{Chunk, EXPORT_BATCH};
+use crate::export::{Chunk, ViewChunk, EXPORT_BATCH};
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
 use crate::search::{IndexRow, IndexSnapshot};
 use crate::view::{ClientRecord, ClientView, ListRow};
@@ -218,6 +218,64 @@ macro_rules! query_methods {
                     items.truncate(usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX));
                     page.after = items.last().map(|last| Cursor::after(last, page.sort));
                     if sink.send(Chunk::Rows(items)).await.is_err() || !more {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// See [`super::ReadStore::export_views`]: the list's rows pick and order the
+            /// clients, their detail documents (same snapshot) are what is sent.
+            pub(super) async fn export_views_snapshot(
+                &self,
+                query: &ListQuery,
+                sink: Sender<ViewChunk>,
+            ) -> Result<(), ReadError> {
+                let head = self.safe_head().await?;
+                let mut tx = self.begin_snapshot().await?;
+                let position = Self::complete_position(&mut tx, head).await?;
+                let mut count =
+                    QueryBuilder::<$db>::new("select count(*) from client_list where true");
+                push_filters!(count, query);
+                let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
+                let start = ViewChunk::Start {
+                    position,
+                    total: u64::try_from(total).unwrap_or_default(),
+                };
+                if sink.send(start).await.is_err() {
+                    return Ok(());
+                }
+                let mut page = ListQuery {
+                    limit: EXPORT_BATCH,
+                    after: None,
+                    ..query.clone()
+                };
+                loop {
+                    let mut items = Self::page_rows(&mut *tx, &page).await?;
+                    let more = items.len() > usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX);
+                    items.truncate(usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX));
+                    page.after = items.last().map(|last| Cursor::after(last, page.sort));
+                    let mut views = Vec::with_capacity(items.len());
+                    if !items.is_empty() {
+                        let mut select = QueryBuilder::<$db>::new(
+                            "select client_id, document from client_detail where not deleted \
+                             and client_id in (",
+                        );
+                        let mut ids = select.separated(", ");
+                        for item in &items {
+                            ids.push_bind(item.client_id.clone());
+                        }
+                        select.push(")");
+                        let rows: Vec<(String, Json<ClientView>)> =
+                            select.build_query_as().fetch_all(&mut *tx).await?;
+                        let mut by_id: std::collections::HashMap<String, ClientView> = rows
+                            .into_iter()
+                            .map(|(id, Json(view))| (id, view))
+                            .collect();
+                        views.extend(items.iter().filter_map(|i| by_id.remove(&i.client_id)));
+                    }
+                    if sink.send(ViewChunk::Views(views)).await.is_err() || !more {
                         break;
                     }
                 }

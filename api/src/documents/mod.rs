@@ -1,0 +1,160 @@
+//! Clients as code: the document format and its JSON Schema, the export that writes a
+//! document which applies back to the same state, and (in `plan`) plan and apply.
+
+pub mod format;
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use registry_projections::export::ViewChunk;
+use registry_projections::ListQuery;
+
+use crate::auth::{Authorized, ClientsRead};
+use crate::error::ApiError;
+use crate::exports::ExportParams;
+use crate::extract::AppQuery;
+use crate::state::AppState;
+use format::{ClientsDocument, DocumentClient, DocumentFormat};
+
+/// The document routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients/schema.json", get(schema))
+        .route("/clients/export.yaml", get(export_yaml))
+        .route("/clients/export.json", get(export_json))
+}
+
+/// The JSON Schema of a clients document (for editors: `# yaml-language-server: $schema=…`).
+#[utoipa::path(
+    get, path = "/api/v1/clients/schema.json", tag = "documents",
+    responses(
+        (status = 200, description = "JSON Schema 2020-12 of a clients document", body = Object, content_type = "application/schema+json"),
+        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn schema(_caller: Authorized<ClientsRead>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(format::json_schema()),
+    )
+        .into_response()
+}
+
+/// Every client matching `params`, as a document, from one snapshot; and the feed position
+/// it reflects.
+async fn document_of(
+    state: &AppState,
+    params: &ExportParams,
+) -> Result<(ClientsDocument, i64), ApiError> {
+    let query = ListQuery::parse(
+        params.search.as_deref(),
+        params.enabled,
+        params.sort.as_deref(),
+        None,
+        None,
+    )
+    .map_err(ApiError::invalid_query)?;
+    let _turn = state.exports.turn().await?;
+    let (sink, mut chunks) = tokio::sync::mpsc::channel(2);
+    let reads = state.reads.clone();
+    let reading = tokio::spawn(async move { reads.export_views(&query, sink).await });
+    let mut clients = Vec::new();
+    let mut position = 0;
+    while let Some(chunk) = chunks.recv().await {
+        match chunk {
+            ViewChunk::Start {
+                position: at,
+                total,
+            } => {
+                position = at;
+                clients.reserve(usize::try_from(total).unwrap_or_default());
+            }
+            ViewChunk::Views(views) => clients.extend(views.iter().map(DocumentClient::of)),
+        }
+    }
+    reading.await.map_err(|e| ApiError::Internal(e.into()))??;
+    Ok((
+        ClientsDocument {
+            clients,
+            unmanaged: Vec::new(),
+        },
+        position,
+    ))
+}
+
+async fn export(
+    state: AppState,
+    params: ExportParams,
+    format: DocumentFormat,
+) -> Result<Response, ApiError> {
+    let (document, position) = document_of(&state, &params).await?;
+    let text = format::render(&document, format).map_err(ApiError::Internal)?;
+    let extension = match format {
+        DocumentFormat::Yaml => "yaml",
+        DocumentFormat::Json => "json",
+    };
+    let filename = format!(
+        "attachment; filename=\"clients-{}.{extension}\"",
+        crate::extract::now().format("%Y-%m-%d")
+    );
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&filename) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        HeaderName::from_static(crate::exports::FEED_POSITION),
+        position.into(),
+    );
+    Ok(response)
+}
+
+/// Export the clients (every one matching the filter) as a YAML clients document, which
+/// applies back to the same state.
+#[utoipa::path(
+    get, path = "/api/v1/clients/export.yaml", tag = "documents",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = String, content_type = "application/yaml"),
+        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_yaml(
+    _caller: Authorized<ClientsRead>,
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    export(state, params, DocumentFormat::Yaml).await
+}
+
+/// Export the clients (every one matching the filter) as a JSON clients document.
+#[utoipa::path(
+    get, path = "/api/v1/clients/export.json", tag = "documents",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = ClientsDocument, content_type = "application/json"),
+        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_json(
+    _caller: Authorized<ClientsRead>,
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    export(state, params, DocumentFormat::Json).await
+}
