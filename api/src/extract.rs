@@ -223,6 +223,24 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     }
 }
 
+/// A reason given in a body field: 1–500 characters without control characters.
+///
+/// # Errors
+/// [`ApiError::Validation`] naming `field`.
+pub fn parse_reason_text(value: &str, field: &str) -> Result<String, ApiError> {
+    let reason = value.trim();
+    if reason.is_empty()
+        || reason.chars().count() > MAX_REASON_LEN
+        || reason.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be 1–{MAX_REASON_LEN} characters without control characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 fn parse_reason(value: Option<&str>) -> Result<String, ApiError> {
     let invalid = |message: &str| {
         ApiError::InvalidHeader("X-Change-Reason", format!("X-Change-Reason {message}"))

@@ -40,6 +40,8 @@ use crate::health::HealthResponse;
         crate::documents::schema,
         crate::documents::export_yaml,
         crate::documents::export_json,
+        crate::documents::plan::plan,
+        crate::documents::plan::apply,
         crate::audit::list_events,
         crate::health::healthz,
         crate::health::readyz,
@@ -51,7 +53,12 @@ use crate::health::HealthResponse;
         Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
         EventsResponse, FeedEventResponse,
-        crate::documents::format::ClientsDocument, crate::documents::format::DocumentClient
+        crate::documents::format::ClientsDocument, crate::documents::format::DocumentClient,
+        crate::documents::plan::Plan, crate::documents::plan::PlanStep,
+        crate::documents::plan::PlannedChange, crate::documents::plan::PlanSummary,
+        crate::documents::plan::StepAction, crate::documents::plan::ApplyRequest,
+        crate::documents::plan::ApplyResult, crate::documents::plan::AppliedStep,
+        crate::documents::plan::SkippedStep, crate::documents::plan::IssuedSecret
     )),
     modifiers(&BearerAuth),
     tags(

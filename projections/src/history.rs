@@ -101,6 +101,40 @@ fn diff(before: Option<&ClientRecord>, after: &ClientRecord) -> Vec<FieldChange>
         .collect()
 }
 
+/// The settings fields that differ from `before` (nothing: a registration, listing every field
+/// it sets) to `after`, named and valued as the history shows them.
+pub fn settings_changes(
+    before: Option<&registry_domain::ClientSettings>,
+    after: &registry_domain::ClientSettings,
+) -> Vec<FieldChange> {
+    let as_map = |settings: &registry_domain::ClientSettings| match serde_json::to_value(settings) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let new = as_map(after);
+    let old = before.map(as_map);
+    FIELDS
+        .iter()
+        .filter(|field| new.contains_key(**field))
+        .filter_map(|field| {
+            let after = new.get(*field).cloned().unwrap_or(Value::Null);
+            let before = old
+                .as_ref()
+                .and_then(|o| o.get(*field).cloned())
+                .unwrap_or(Value::Null);
+            let changed = match &old {
+                None => !is_unset(&after),
+                Some(_) => before != after,
+            };
+            changed.then(|| FieldChange {
+                field: (*field).to_owned(),
+                before,
+                after,
+            })
+        })
+        .collect()
+}
+
 /// Every event of a client's stream with the fields it changed.
 ///
 /// # Errors

@@ -296,6 +296,14 @@ impl SearchIndex {
         self.steps.load(AtomicOrdering::Relaxed)
     }
 
+    /// The id of every live client, in id order.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.inner
+            .read()
+            .map(|inner| inner.by_id.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether the index is loaded and may answer searches.
     pub fn is_ready(&self) -> bool {
         self.ready.load(AtomicOrdering::Acquire)

@@ -9,7 +9,320 @@ use serde_json::{json, Value};
 backend_tests!(
     the_schema_describes_exactly_the_document,
     the_export_writes_every_client_as_it_is,
+    export_then_apply_on_an_empty_store_exports_the_same_document,
+    a_plan_shows_exactly_the_field_changes_and_changes_nothing,
+    apply_reports_a_concurrent_edit_and_applies_the_rest,
+    prune_deletes_only_what_the_document_does_not_name_or_keep,
+    a_bad_document_gets_every_error_and_a_changed_plan_is_refused,
+    secrets_come_from_the_applier_or_are_generated_once,
 );
+
+async fn plan(app: &TestApp, document: &str, query: &str) -> registry_tests::TestResponse {
+    app.send(
+        Request::post(format!("/api/v1/clients/plan{query}"))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/yaml")
+            .body(Body::from(document.to_owned()))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn apply(app: &TestApp, body: &Value) -> registry_tests::TestResponse {
+    app.request(Method::POST, "/api/v1/clients/apply", Some(body), &[])
+        .await
+}
+
+async fn export_yaml(app: &TestApp) -> String {
+    let response = get(app, "/api/v1/clients/export.yaml").await;
+    response.assert_status(200);
+    String::from_utf8(response.body).unwrap()
+}
+
+fn step<'a>(plan: &'a Value, client_id: &str) -> &'a Value {
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["client_id"] == client_id)
+        .unwrap_or_else(|| panic!("no step for {client_id} in {plan}"))
+}
+
+async fn export_then_apply_on_an_empty_store_exports_the_same_document(backend: Backend) {
+    let source = TestApp::spawn(backend).await;
+    let mut spa = spa_client("round-spa", "Round trip: \"quoted\" # not a comment");
+    spa["post_logout_redirect_uris"] = json!(["https://spa.example.com/bye"]);
+    spa["allowed_cors_origins"] = json!(["https://spa.example.com"]);
+    spa["offline_access"] = json!(true);
+    spa["grant_types"] = json!(["refresh_token", "authorization_code"]);
+    source.create_client(&spa).await.assert_status(201);
+    source
+        .create_client(&service_client("round-worker", None))
+        .await
+        .assert_status(201);
+    let exported = export_yaml(&source).await;
+
+    let target = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let planned = plan(&target, &exported, "").await;
+    planned.assert_status(200);
+    let plan_body = planned.json();
+    assert_eq!(plan_body["summary"]["create"], 5, "{plan_body}");
+    assert_eq!(plan_body["has_changes"], true);
+    let applied = apply(
+        &target,
+        &json!({ "plan": plan_body, "reason": "round trip" }),
+    )
+    .await;
+    applied.assert_status(200);
+    let result = applied.json();
+    assert_eq!(result["complete"], true, "{result}");
+    assert_eq!(result["applied"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        export_yaml(&target).await,
+        exported,
+        "export, apply on an empty store, export: the same document"
+    );
+    // And planning it again changes nothing.
+    let again = plan(&target, &exported, "").await.json();
+    assert_eq!(again["has_changes"], false, "{again}");
+    assert_eq!(again["summary"]["unchanged"], 5);
+}
+
+async fn a_plan_shows_exactly_the_field_changes_and_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let mut changing = spa_client("changing", "Before");
+    changing["allowed_scopes"] = json!(["openid"]);
+    app.create_client(&changing).await.assert_status(201);
+    app.create_client(&spa_client("steady", "Steady"))
+        .await
+        .assert_status(201);
+    // The store as a document, then two edits and one new client.
+    let mut document: Value = serde_yaml_ng::from_str(&export_yaml(&app).await).unwrap();
+    let clients = document["clients"].as_array_mut().unwrap();
+    let changing = clients
+        .iter_mut()
+        .find(|c| c["client_id"] == "changing")
+        .unwrap();
+    changing["client_name"] = json!("After");
+    changing["allowed_scopes"] = json!(["openid", "profile"]);
+    clients.push(json!({
+        "client_id": "brand-new",
+        "client_name": "New",
+        "redirect_uris": ["https://new.example.com/cb"],
+    }));
+    let document = serde_yaml_ng::to_string(&document).unwrap();
+    let before = app.get_json("/api/v1/events?after=0&limit=1000").await;
+    let planned = plan(&app, &document, "").await;
+    planned.assert_status(200);
+    let plan_body = planned.json();
+    // Planning wrote no event.
+    let after = app.get_json("/api/v1/events?after=0&limit=1000").await;
+    assert_eq!(after["events"], before["events"]);
+    let update = step(&plan_body, "changing");
+    assert_eq!(update["action"], "update");
+    assert_eq!(update["planned_version"], 1);
+    assert_eq!(
+        update["changes"],
+        json!([
+            {"field": "client_name", "before": "Before", "after": "After"},
+            {"field": "allowed_scopes", "before": ["openid"], "after": ["openid", "profile"]},
+        ]),
+        "{plan_body}"
+    );
+    let unchanged = step(&plan_body, "steady");
+    assert_eq!(unchanged["action"], "unchanged", "{plan_body}");
+    assert!(unchanged.get("changes").is_none());
+    let create = step(&plan_body, "brand-new");
+    assert_eq!(create["action"], "create");
+    assert_eq!(create["planned_version"], 0);
+    assert!(create["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["field"] == "client_name" && c["after"] == "New"));
+    assert_eq!(
+        plan_body["summary"],
+        json!({"create": 1, "update": 1, "delete": 0, "unchanged": 1})
+    );
+    assert_eq!(app.events_of("changing").await.len(), 1);
+    app.get_client("brand-new").await.assert_status(404);
+}
+
+async fn apply_reports_a_concurrent_edit_and_applies_the_rest(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    for id in ["raced", "calm"] {
+        app.create_client(&spa_client(id, "Before"))
+            .await
+            .assert_status(201);
+    }
+    let document = export_yaml(&app).await.replace("Before", "After");
+    let plan_body = plan(&app, &document, "").await.json();
+    assert_eq!(plan_body["summary"]["update"], 2, "{plan_body}");
+    // Someone edits one client between plan and apply.
+    app.update_client("raced", &spa_client("raced", "Edited by hand"), Some(1))
+        .await
+        .assert_status(200);
+    let applied = app
+        .request(
+            Method::POST,
+            "/api/v1/clients/apply",
+            Some(&json!({ "plan": plan_body })),
+            &[("x-change-reason", "commit 4f2a9c1")],
+        )
+        .await;
+    applied.assert_status(200);
+    let result = applied.json();
+    assert_eq!(result["complete"], false);
+    assert_eq!(result["conflicts"][0]["client_id"], "raced", "{result}");
+    assert_eq!(result["conflicts"][0]["planned_version"], 1);
+    assert!(result["conflicts"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("version 2"));
+    assert_eq!(result["applied"][0]["client_id"], "calm");
+    assert_eq!(
+        app.get_client("raced").await.json()["client_name"],
+        "Edited by hand"
+    );
+    assert_eq!(app.get_client("calm").await.json()["client_name"], "After");
+    let events = app.events_of("calm").await;
+    let (_, metadata) = events.last().unwrap();
+    assert_eq!(metadata["reason"], "commit 4f2a9c1", "{metadata}");
+    assert_eq!(metadata["actor"], "admin");
+}
+
+async fn prune_deletes_only_what_the_document_does_not_name_or_keep(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    for id in ["kept", "hand-made", "stale"] {
+        app.create_client(&spa_client(id, "Some client"))
+            .await
+            .assert_status(201);
+    }
+    let kept = export_yaml(&app).await;
+    let only_kept: Value = serde_yaml_ng::from_str(&kept).unwrap();
+    let mut document = json!({"clients": [], "unmanaged": ["hand-made"]});
+    document["clients"] = json!([only_kept["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "kept")
+        .unwrap()]);
+    let text = serde_yaml_ng::to_string(&document).unwrap();
+    let without = plan(&app, &text, "").await.json();
+    assert_eq!(without["summary"]["delete"], 0, "no prune, no delete");
+    let pruned = plan(&app, &text, "?prune=true").await.json();
+    assert_eq!(
+        pruned["summary"],
+        json!({"create": 0, "update": 0, "delete": 1, "unchanged": 1}),
+        "{pruned}"
+    );
+    let doomed = step(&pruned, "stale");
+    assert_eq!(doomed["action"], "delete");
+    assert_eq!(doomed["planned_version"], 1);
+    let result = apply(&app, &json!({ "plan": pruned, "reason": "prune" }))
+        .await
+        .json();
+    assert_eq!(result["complete"], true, "{result}");
+    app.get_client("stale").await.assert_status(404);
+    app.get_client("hand-made").await.assert_status(200);
+    app.get_client("kept").await.assert_status(200);
+}
+
+async fn a_bad_document_gets_every_error_and_a_changed_plan_is_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let bad = "clients:\n\
+               - client_id: one\n  client_name: ''\n  redirect_uris: [https://a.example/cb, 'not a url']\n\
+               - client_id: two\n  client_name: Two\n  allowed_cors_origins: ['https://two.example/']\n  redirect_uris: [https://two.example/cb]\n\
+               - client_id: one\n  client_name: Dup\n  redirect_uris: [https://a.example/cb]\n  client_secret: hunter2hunter2hunter2\n";
+    let refused = plan(&app, bad, "").await;
+    let fields = refused.assert_problem(422, "validation_failed");
+    for expected in [
+        "clients[0].client_name",
+        "clients[0].redirect_uris[1]",
+        "clients[1].allowed_cors_origins[0]",
+        "clients[2].client_id",
+        "clients[2].client_secret",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} in {fields:?}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&refused.body).contains("hunter2"));
+    app.send(
+        Request::post("/api/v1/clients/plan")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "text/plain")
+            .body(Body::from("clients: []"))
+            .unwrap(),
+    )
+    .await
+    .assert_problem(415, "unsupported_media_type");
+
+    let good = "clients:\n- client_id: fine\n  client_name: Fine\n  redirect_uris: [https://fine.example/cb]\n";
+    let mut plan_body = plan(&app, good, "").await.json();
+    // Reviewed one thing, asked to run another: refused, nothing written.
+    plan_body["steps"][0]["desired"]["client_name"] = json!("Something else");
+    let tampered = apply(&app, &json!({ "plan": plan_body })).await;
+    assert_eq!(tampered.assert_problem(422, "validation_failed"), ["plan"]);
+    app.get_client("fine").await.assert_status(404);
+    // A plan of another registry's store is refused too.
+    let other = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let foreign = plan(&other, good, "").await.json();
+    apply(&app, &json!({ "plan": foreign }))
+        .await
+        .assert_problem(422, "validation_failed");
+    app.get_client("fine").await.assert_status(404);
+}
+
+async fn secrets_come_from_the_applier_or_are_generated_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let document = "clients:\n\
+        - client_id: given\n  client_name: Given\n  client_secret_env: GIVEN_SECRET\n  grant_types: [client_credentials]\n\
+        - client_id: generated\n  client_name: Generated\n  grant_types: [client_credentials]\n\
+        - client_id: public\n  client_name: Public\n  require_client_secret: false\n  redirect_uris: [https://p.example/cb]\n";
+    let plan_body = plan(&app, document, "").await.json();
+    assert_eq!(
+        step(&plan_body, "given")["desired"]["client_secret_env"],
+        "GIVEN_SECRET"
+    );
+    apply(
+        &app,
+        &json!({ "plan": plan_body, "secrets": {"public": "not-for-a-public-client"} }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let result = apply(
+        &app,
+        &json!({ "plan": plan_body, "secrets": {"given": "given-secret-given-secret"} }),
+    )
+    .await
+    .json();
+    assert_eq!(result["complete"], true, "{result}");
+    let issued = result["secrets"].as_array().unwrap();
+    assert_eq!(issued.len(), 1, "only the generated one is shown: {result}");
+    assert_eq!(issued[0]["client_id"], "generated");
+    let generated = issued[0]["client_secret"].as_str().unwrap().to_owned();
+    for (client_id, secret) in [
+        ("given", "given-secret-given-secret"),
+        ("generated", generated.as_str()),
+    ] {
+        let verified = app
+            .request(
+                Method::POST,
+                &format!("/api/v1/clients/{client_id}/secret/verify"),
+                Some(&json!({ "client_secret": secret })),
+                &[],
+            )
+            .await
+            .json();
+        assert_eq!(verified["valid"], true, "{client_id}");
+    }
+    assert!(!app
+        .dump_tables()
+        .await
+        .contains("given-secret-given-secret"));
+}
 
 async fn get(app: &TestApp, path: &str) -> registry_tests::TestResponse {
     app.request(Method::GET, path, None, &[]).await
@@ -131,5 +444,4 @@ async fn the_export_writes_every_client_as_it_is(backend: Backend) {
     get(&app, "/api/v1/clients/export.json?bogus=1")
         .await
         .assert_problem(400, "invalid_query");
-    let _ = ADMIN_TOKEN;
 }

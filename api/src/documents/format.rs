@@ -252,9 +252,11 @@ pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, Val
                 format!("clients[{index}].{field}")
             }
         };
-        if let Some(object) = entry.as_object() {
+        // A secret is reported (never repeated) and left out, so the rest is still checked.
+        let mut entry = entry.clone();
+        if let Some(object) = entry.as_object_mut() {
             for secret in ["client_secret", "secret", "secrets"] {
-                if object.contains_key(secret) {
+                if object.remove(secret).is_some() {
                     errors.add(
                         at(secret),
                         "a document never holds a secret: name it with client_secret_env",
@@ -262,14 +264,12 @@ pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, Val
                 }
             }
         }
-        let client: DocumentClient = match serde_path_to_error::deserialize(entry) {
+        let client: DocumentClient = match serde_path_to_error::deserialize(&entry) {
             Ok(client) => client,
             Err(error) => {
                 let path = error.path().to_string();
                 let field = if path == "." { String::new() } else { path };
-                if !errors.errors().iter().any(|e| e.field.starts_with(&at(""))) {
-                    errors.add(at(&field), error.into_inner().to_string());
-                }
+                errors.add(at(&field), error.into_inner().to_string());
                 continue;
             }
         };

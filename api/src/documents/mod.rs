@@ -2,11 +2,12 @@
 //! document which applies back to the same state, and (in `plan`) plan and apply.
 
 pub mod format;
+pub mod plan;
 
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use registry_projections::export::ViewChunk;
 use registry_projections::ListQuery;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/clients/schema.json", get(schema))
         .route("/clients/export.yaml", get(export_yaml))
         .route("/clients/export.json", get(export_json))
+        .route("/clients/plan", post(plan::plan))
+        .route("/clients/apply", post(plan::apply))
 }
 
 /// The JSON Schema of a clients document (for editors: `# yaml-language-server: $schema=…`).

@@ -178,6 +178,13 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
 
+    /// The live clients among `ids` (any order; unknown and deleted ids are left out), read in
+    /// batches.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientView>, ReadError>;
+
     /// Like [`Self::export_list`], with whole clients (every setting) instead of list rows:
     /// the clients-as-code export.
     ///
@@ -473,6 +480,10 @@ macro_rules! read_store {
                 sink: Sender<Chunk>,
             ) -> Result<(), ReadError> {
                 self.export_snapshot(query, sink).await
+            }
+
+            async fn clients(&self, ids: &[String]) -> Result<Vec<ClientView>, ReadError> {
+                self.clients_by_id(ids).await
             }
 
             async fn export_views(
