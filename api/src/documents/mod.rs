@@ -125,7 +125,7 @@ async fn export(
     get, path = "/api/v1/clients/export.yaml", tag = "documents",
     params(ExportParams),
     responses(
-        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = String, content_type = "application/yaml"),
+        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = ClientsDocument, content_type = "application/yaml"),
         (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -396,6 +396,7 @@ pub async fn make_plan(
         )),
     responses(
         (status = 200, description = "The plan, signed: give it to /clients/apply unchanged", body = Plan),
+        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither YAML nor JSON", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -563,6 +564,8 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
     params(("X-Change-Reason" = Option<String>, Header, description = "Why: recorded with every event (the body's reason wins)")),
     responses(
         (status = 200, description = "What was done; conflicts and failures are listed and were not applied", body = ApplyResult),
+        (status = 400, description = "Malformed JSON or X-Change-Reason header", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a plan of this registry, changed after planning, or a secret for a client it does not create", body = crate::error::Problem, content_type = "application/problem+json"),
