@@ -39,6 +39,9 @@ enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Clients as code against a running registry: export, plan, apply.
+    #[command(subcommand)]
+    Clients(crate::documents::cli::ClientsCommand),
     /// Make an API key: prints the key (once) and the line to add to REGISTRY_API_KEYS.
     ApiKey {
         /// The key's name, recorded as the actor of its changes.
@@ -65,7 +68,7 @@ enum ProjectionsCommand {
 /// [`run`], with a failure printed as one line (its causes joined) and exit code 1.
 pub async fn main() -> std::process::ExitCode {
     match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("client-registry: {error:#}");
             std::process::ExitCode::FAILURE
@@ -77,7 +80,7 @@ pub async fn main() -> std::process::ExitCode {
 ///
 /// # Errors
 /// Whatever the command fails with.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run() -> anyhow::Result<std::process::ExitCode> {
     crate::logging::init(crate::logging::LogFormat::from_env()?);
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
@@ -95,14 +98,13 @@ pub async fn run() -> anyhow::Result<()> {
             println!(
                 "Add this line to REGISTRY_API_KEYS (or REGISTRY_API_KEYS_FILE):\n\n    {line}"
             );
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Serve => {
-            Application::build(&cli.config)
-                .await?
-                .run_until_stopped()
-                .await
-        }
+        Command::Serve => Application::build(&cli.config)
+            .await?
+            .run_until_stopped()
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
         Command::Backup { to } => {
             if cli.config.database_url.starts_with("sqlite:") {
                 let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
@@ -112,7 +114,7 @@ pub async fn run() -> anyhow::Result<()> {
             let summary = registry_commands::backup::backup(&database, &to).await?;
             database.close().await;
             println!("backed up {summary} to {}", to.display());
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Restore { from } => {
             let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
@@ -122,13 +124,14 @@ pub async fn run() -> anyhow::Result<()> {
                 from.display(),
                 store.display()
             );
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Clients(command) => crate::documents::cli::run(command).await,
         Command::Migrate => {
             let database = connect(&cli.config).await?;
             database.migrate().await?;
             tracing::info!("migrations applied");
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Projections(command) => {
             let database = connect(&cli.config).await?;
@@ -170,7 +173,7 @@ pub async fn run() -> anyhow::Result<()> {
                     );
                 }
             }
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
     }
 }

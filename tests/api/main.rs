@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod defaults;
 mod documents;
+mod documents_cli;
 mod drain;
 mod errors;
 mod exports;

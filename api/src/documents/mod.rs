@@ -1,6 +1,8 @@
 //! Clients as code: the document format and its JSON Schema, the export that writes a
 //! document which applies back to the same state, and (in `plan`) plan and apply.
 
+pub mod cli;
+pub mod convert;
 pub mod format;
 pub mod plan;
 
