@@ -113,6 +113,57 @@ pub fn router() -> Router<AppState> {
             get(export_history_xlsx),
         )
         .route("/clients/{client_id}/history.pdf", get(export_history_pdf))
+        .layer(axum::middleware::from_fn(generic_media_type))
+}
+
+/// Whether an `Accept` header names `media_type` itself (not through `*/*`).
+fn names(accept: &str, media_type: &str) -> bool {
+    accept.split(',').any(|range| {
+        range
+            .split(';')
+            .next()
+            .is_some_and(|r| r.trim().eq_ignore_ascii_case(media_type))
+    })
+}
+
+/// Content negotiation for generated clients, which know JSON, `text/*` and
+/// `application/octet-stream` bodies only (openapi-python-client drops any other): a caller
+/// that asks for `application/octet-stream` (a workbook or PDF) or `text/yaml` (the YAML
+/// document) and not for the file's own type gets the same bytes under the type it asked for.
+pub async fn generic_media_type(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let own = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let generic = if own == "application/yaml" {
+        "text/yaml; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    let generic_type = generic.split(';').next().unwrap_or_default();
+    if names(&accept, generic_type) && !names(&accept, &own) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(generic));
+    }
+    response
 }
 
 /// Query of the list exports: the list's filters and sort (every matching client is
@@ -202,13 +253,22 @@ pub(crate) async fn export_history(
     ))
 }
 
+// Documented as `type: string, format: binary` so that generated clients hand it over as
+// bytes, not as an array of integers (utoipa's default for Vec<u8>).
+/// The file's bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BinaryFile(#[allow(dead_code)] Vec<u8>);
+
 /// Export the client list (every client matching the filter, in the list's sort) to Excel.
 #[utoipa::path(
     get, path = "/api/v1/clients/export.xlsx", tag = "exports",
     params(ExportParams),
     responses(
         (status = 200, description = "The workbook; X-Feed-Position says which feed position it reflects",
-         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+         content(
+             (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+             (inline(BinaryFile) = "application/octet-stream"))),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
@@ -231,7 +291,9 @@ pub async fn export_clients_xlsx(
     params(ExportParams),
     responses(
         (status = 200, description = "The document; X-Feed-Position says which feed position it reflects",
-         content_type = "application/pdf", body = Vec<u8>),
+         content(
+             (inline(BinaryFile) = "application/pdf"),
+             (inline(BinaryFile) = "application/octet-stream"))),
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
@@ -254,7 +316,9 @@ pub async fn export_clients_pdf(
     params(("client_id" = String, Path, description = "The client id")),
     responses(
         (status = 200, description = "The workbook",
-         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+         content(
+             (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+             (inline(BinaryFile) = "application/octet-stream"))),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
@@ -276,7 +340,9 @@ pub async fn export_history_xlsx(
     get, path = "/api/v1/clients/{client_id}/history.pdf", tag = "exports",
     params(("client_id" = String, Path, description = "The client id")),
     responses(
-        (status = 200, description = "The document", content_type = "application/pdf", body = Vec<u8>),
+        (status = 200, description = "The document", content(
+             (inline(BinaryFile) = "application/pdf"),
+             (inline(BinaryFile) = "application/octet-stream"))),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),

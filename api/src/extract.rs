@@ -16,15 +16,20 @@ use crate::error::{ApiError, ProblemFieldError};
 /// URLs stays below it.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Largest accepted clients document, or plan to apply (the routes of `documents` raise the
+/// body limit to it): a plan of 10,000 clients is about 8 MiB.
+pub const DOCUMENT_LIMIT: usize = 32 * 1024 * 1024;
+
 /// Longest `X-Change-Reason`, in characters.
 pub const MAX_REASON_LEN: usize = 500;
 
 /// A JSON body. Rejections: 415 without a JSON `Content-Type`, 413 above [`BODY_LIMIT`], 400
 /// for malformed JSON, 422 naming the field for a value of the wrong type or an unknown field.
+/// `LIMIT` is the limit the route's `DefaultBodyLimit` enforces, named in the 413.
 #[derive(Debug)]
-pub struct AppJson<T>(pub T);
+pub struct AppJson<T, const LIMIT: usize = BODY_LIMIT>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
+impl<S, T, const LIMIT: usize> FromRequest<S> for AppJson<T, LIMIT>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -35,7 +40,7 @@ where
         if !has_json_content_type(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req, state, LIMIT).await?;
         parse_json(&bytes).map(Self)
     }
 }
@@ -53,7 +58,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let json = has_json_content_type(req.headers());
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req, state, BODY_LIMIT).await?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
@@ -81,10 +86,18 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The body (at most the route's `DefaultBodyLimit`, `limit`).
+///
+/// # Errors
+/// 413 above the limit; 400 when the body cannot be read.
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(BODY_LIMIT)
+            ApiError::PayloadTooLarge(limit)
         } else {
             ApiError::MalformedJson("the request body could not be read".to_owned())
         }

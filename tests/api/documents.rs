@@ -15,7 +15,63 @@ backend_tests!(
     prune_deletes_only_what_the_document_does_not_name_or_keep,
     a_bad_document_gets_every_error_and_a_changed_plan_is_refused,
     secrets_come_from_the_applier_or_are_generated_once,
+    documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_problem,
 );
+
+/// The API's other bodies stop at 256 KiB; a document of 2,000 clients (about 700 KB) plans
+/// and its plan (larger still) goes back to apply; above 32 MiB the answer is a problem.
+async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_problem(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let clients: Vec<Value> = (0..2000)
+        .map(|i| {
+            let mut client = spa_client(&format!("bulk-{i:04}"), &format!("Bulk client {i}"));
+            client["allowed_scopes"] = json!(["openid", "profile", "email"]);
+            client
+        })
+        .collect();
+    let document = serde_json::to_string(&json!({ "clients": clients })).unwrap();
+    assert!(document.len() > 256 * 1024, "{}", document.len());
+    let planned = app
+        .send(
+            Request::post("/api/v1/clients/plan")
+                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                .header("content-type", "application/json")
+                .body(Body::from(document))
+                .unwrap(),
+        )
+        .await;
+    planned.assert_status(200);
+    let mut plan_body = planned.json();
+    assert_eq!(plan_body["summary"]["create"], 2000);
+    // Only the first ten steps are applied: the plan goes back whole (its signature covers
+    // every step), so a changed plan is refused, not truncated.
+    plan_body["steps"].as_array_mut().unwrap().truncate(10);
+    apply(&app, &json!({ "plan": plan_body }))
+        .await
+        .assert_problem(422, "validation_failed");
+
+    let oversized = format!(
+        "{{\"clients\": [], \"padding\": \"{}\"}}",
+        "x".repeat(33 * 1024 * 1024)
+    );
+    let refused = app
+        .send(
+            Request::post("/api/v1/clients/plan")
+                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                .header("content-type", "application/json")
+                .body(Body::from(oversized))
+                .unwrap(),
+        )
+        .await;
+    refused.assert_problem(413, "payload_too_large");
+    assert!(
+        String::from_utf8_lossy(&refused.body).contains("33554432"),
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+}
 
 async fn plan(app: &TestApp, document: &str, query: &str) -> registry_tests::TestResponse {
     app.send(

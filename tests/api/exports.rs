@@ -13,7 +13,87 @@ backend_tests!(
     pdf_export_of_a_filtered_list,
     empty_exports_have_only_the_header,
     history_exports,
+    generic_clients_get_the_same_bytes_as_the_type_they_ask_for,
 );
+
+/// Generated clients know JSON, `text/*` and `application/octet-stream` only: asked for
+/// those (and not for the file's own type), the exports answer the same bytes under them.
+async fn generic_clients_get_the_same_bytes_as_the_type_they_ask_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("generic", "Generic"))
+        .await
+        .assert_status(201);
+    for (path, own, generic, accept) in [
+        (
+            "/api/v1/clients/export.pdf",
+            "application/pdf",
+            "application/octet-stream",
+            "application/octet-stream",
+        ),
+        (
+            "/api/v1/clients/generic/history.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/octet-stream",
+            "application/octet-stream;q=0.9, application/json",
+        ),
+        (
+            "/api/v1/clients/export.yaml",
+            "application/yaml",
+            "text/yaml; charset=utf-8",
+            "text/yaml",
+        ),
+    ] {
+        let plain = app.request(Method::GET, path, None, &[]).await;
+        plain.assert_status(200);
+        assert_eq!(plain.header("content-type"), Some(own), "{path}");
+        let anything = app
+            .request(Method::GET, path, None, &[("accept", "*/*")])
+            .await;
+        assert_eq!(anything.header("content-type"), Some(own), "{path}");
+        let both = app
+            .request(
+                Method::GET,
+                path,
+                None,
+                &[("accept", &format!("{own}, {accept}"))],
+            )
+            .await;
+        assert_eq!(
+            both.header("content-type"),
+            Some(own),
+            "its own type wins: {path}"
+        );
+        let asked = app
+            .request(Method::GET, path, None, &[("accept", accept)])
+            .await;
+        asked.assert_status(200);
+        assert_eq!(asked.header("content-type"), Some(generic), "{path}");
+        assert!(
+            asked.header("content-disposition").is_some() || path.ends_with(".yaml"),
+            "{path}"
+        );
+        let again = app.request(Method::GET, path, None, &[]).await;
+        if !path.ends_with(".pdf") && !path.ends_with(".xlsx") {
+            assert_eq!(asked.body, again.body, "{path}");
+        } else {
+            assert_eq!(&asked.body[..2], &again.body[..2], "{path}");
+        }
+    }
+    // Errors stay problems whatever was asked.
+    let missing = app
+        .request(
+            Method::GET,
+            "/api/v1/clients/nobody/history.pdf",
+            None,
+            &[("accept", "application/octet-stream")],
+        )
+        .await;
+    missing.assert_status(404);
+    assert_eq!(
+        missing.header("content-type"),
+        Some("application/problem+json")
+    );
+}
 
 const NAMES: [&str; 4] = ["Łódź Portal", "Ωmega Gateway", "Привет мир", "東京 Service"];
 

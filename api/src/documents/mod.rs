@@ -17,18 +17,30 @@ use registry_projections::ListQuery;
 use crate::auth::{Authorized, ClientsRead};
 use crate::error::ApiError;
 use crate::exports::ExportParams;
-use crate::extract::AppQuery;
+use crate::extract::{AppQuery, DOCUMENT_LIMIT};
 use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
 use format::{ClientsDocument, DocumentClient, DocumentFormat};
 
 /// The document routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/clients/schema.json", get(schema))
-        .route("/clients/export.yaml", get(export_yaml))
+        .route(
+            "/clients/export.yaml",
+            get(export_yaml).layer(axum::middleware::from_fn(
+                crate::exports::generic_media_type,
+            )),
+        )
         .route("/clients/export.json", get(export_json))
-        .route("/clients/plan", post(plan::plan))
-        .route("/clients/apply", post(plan::apply))
+        .route(
+            "/clients/plan",
+            post(plan::plan).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
+        .route(
+            "/clients/apply",
+            post(plan::apply).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
 }
 
 /// The JSON Schema of a clients document (for editors: `# yaml-language-server: $schema=…`).
@@ -127,7 +139,9 @@ async fn export(
     get, path = "/api/v1/clients/export.yaml", tag = "documents",
     params(ExportParams),
     responses(
-        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = ClientsDocument, content_type = "application/yaml"),
+        (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", content(
+             (ClientsDocument = "application/yaml"),
+             (String = "text/yaml"))),
         (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
@@ -32,7 +31,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::format::{self, CheckedDocument, DocumentClient, DocumentFormat};
 use crate::auth::{Authorized, ClientsRead, ClientsWrite};
 use crate::error::{ApiError, ProblemFieldError};
-use crate::extract::{AppJson, AppQuery, RequestContext};
+use crate::extract::{AppJson, AppQuery, RequestContext, DOCUMENT_LIMIT};
 use crate::state::AppState;
 
 /// The store setting that holds the key plans are signed with.
@@ -61,11 +60,10 @@ pub enum StepAction {
 pub struct PlannedChange {
     /// The field, as the API names it.
     pub field: String,
-    /// Its value now (`null` when unset or for a new client).
-    #[schema(value_type = Object)]
+    /// Its value now (`null` when unset or for a new client): a string, boolean, list or
+    /// null.
     pub before: serde_json::Value,
     /// Its value after the step.
-    #[schema(value_type = Object)]
     pub after: serde_json::Value,
 }
 
@@ -409,9 +407,10 @@ pub async fn plan(
     _caller: Authorized<ClientsRead>,
     State(state): State<AppState>,
     AppQuery(params): AppQuery<PlanParams>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Json<Plan>, ApiError> {
+    let headers = request.headers().clone();
+    let body = crate::extract::read_body(request, &state, DOCUMENT_LIMIT).await?;
     let checked = read_document(&headers, &body)?;
     Ok(Json(
         make_plan(&state, checked, params.prune.unwrap_or(false)).await?,
@@ -577,7 +576,7 @@ pub async fn apply(
     _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     RequestContext(mut ctx): RequestContext,
-    AppJson(request): AppJson<ApplyRequest>,
+    AppJson(request): AppJson<ApplyRequest, DOCUMENT_LIMIT>,
 ) -> Result<Json<ApplyResult>, ApiError> {
     check(&state, &request).await?;
     if let Some(reason) = &request.reason {
