@@ -82,7 +82,18 @@ pub async fn main() -> std::process::ExitCode {
 /// Whatever the command fails with.
 pub async fn run() -> anyhow::Result<std::process::ExitCode> {
     crate::logging::init(crate::logging::LogFormat::from_env()?);
-    let cli = Cli::parse();
+    // A usage error exits 1, not clap's 2: `clients plan` exits 2 for "changes pending".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return Ok(if error.use_stderr() {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            });
+        }
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::ApiKey { name, roles } => {
             anyhow::ensure!(

@@ -116,13 +116,21 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(generic_media_type))
 }
 
-/// Whether an `Accept` header names `media_type` itself (not through `*/*`).
+/// Whether an `Accept` header names `media_type` itself (not through `*/*`), with a weight
+/// above 0.
 fn names(accept: &str, media_type: &str) -> bool {
     accept.split(',').any(|range| {
-        range
-            .split(';')
+        let mut parts = range.split(';');
+        let named = parts
             .next()
-            .is_some_and(|r| r.trim().eq_ignore_ascii_case(media_type))
+            .is_some_and(|r| r.trim().eq_ignore_ascii_case(media_type));
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        named && !refused
     })
 }
 
@@ -144,6 +152,9 @@ pub async fn generic_media_type(
     if !response.status().is_success() {
         return response;
     }
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
     let own = response
         .headers()
         .get(header::CONTENT_TYPE)

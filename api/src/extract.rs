@@ -16,9 +16,13 @@ use crate::error::{ApiError, ProblemFieldError};
 /// URLs stays below it.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Largest accepted clients document, or plan to apply (the routes of `documents` raise the
-/// body limit to it): a plan of 10,000 clients is about 8 MiB.
-pub const DOCUMENT_LIMIT: usize = 32 * 1024 * 1024;
+/// Largest accepted clients document (`/clients/plan` raises the body limit to it): about
+/// 45,000 clients.
+pub const DOCUMENT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Largest accepted plan to apply (`/clients/apply`): a plan is about three times its
+/// document (each step's changes and desired client).
+pub const PLAN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Longest `X-Change-Reason`, in characters.
 pub const MAX_REASON_LEN: usize = 500;

@@ -251,7 +251,14 @@ async fn close_when_draining(
 }
 
 /// Answers 503 `timeout` when a request takes longer than the configured limit.
+///
+/// Not for `/api/v1/clients/apply`: it runs in a task of its own to the end whatever the
+/// caller does, and a large apply (hundreds of secrets to hash) outlasts any timeout; a
+/// timeout would tell the caller to retry while it goes on, and drop its generated secrets.
 async fn request_timeout(State(seconds): State<u64>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/api/v1/clients/apply" {
+        return next.run(request).await;
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(seconds), next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout(seconds).into_response(),

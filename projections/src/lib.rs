@@ -16,6 +16,7 @@ pub mod feed;
 pub mod history;
 pub mod list;
 pub mod projector;
+pub mod seal;
 pub mod search;
 pub mod stop;
 pub mod store;

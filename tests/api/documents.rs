@@ -16,10 +16,51 @@ backend_tests!(
     a_bad_document_gets_every_error_and_a_changed_plan_is_refused,
     secrets_come_from_the_applier_or_are_generated_once,
     documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_problem,
+    an_apply_run_again_completes_without_writing_anything,
 );
 
+/// A pipeline that retries an apply (its first answer lost) gets `complete`, each step marked
+/// `already`, and no second event; every event names where it came from without a reason.
+async fn an_apply_run_again_completes_without_writing_anything(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    app.create_client(&spa_client("doomed", "Doomed"))
+        .await
+        .assert_status(201);
+    let document = "clients:\n- client_id: again\n  client_name: Again\n  redirect_uris: [https://again.example/cb]\n";
+    let plan_body = plan(&app, document, "?prune=true").await.json();
+    assert_eq!(plan_body["summary"]["delete"], 1);
+    let first = apply(&app, &json!({ "plan": plan_body })).await.json();
+    assert_eq!(first["complete"], true, "{first}");
+    let (_, metadata) = app.events_of("again").await.pop().unwrap();
+    assert!(
+        metadata["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("clients-as-code apply of plan "),
+        "{metadata}"
+    );
+    let second = apply(&app, &json!({ "plan": plan_body })).await.json();
+    assert_eq!(second["complete"], true, "{second}");
+    assert!(
+        second["conflicts"].as_array().unwrap().is_empty(),
+        "{second}"
+    );
+    for step in second["applied"].as_array().unwrap() {
+        assert_eq!(step["already"], true, "{second}");
+    }
+    assert_eq!(app.events_of("again").await.len(), 1);
+    assert_eq!(app.events_of("doomed").await.len(), 2);
+    // Someone changed it by hand since: a conflict again, not "already".
+    app.update_client("again", &spa_client("again", "By hand"), Some(1))
+        .await
+        .assert_status(200);
+    let third = apply(&app, &json!({ "plan": plan_body })).await.json();
+    assert_eq!(third["complete"], false, "{third}");
+    assert_eq!(third["conflicts"][0]["client_id"], "again");
+}
+
 /// The API's other bodies stop at 256 KiB; a document of 2,000 clients (about 700 KB) plans
-/// and its plan (larger still) goes back to apply; above 32 MiB the answer is a problem.
+/// and its plan (larger still) goes back to apply; above 16 MiB the answer is a problem.
 async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_problem(
     backend: Backend,
 ) {
@@ -54,7 +95,7 @@ async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_probl
 
     let oversized = format!(
         "{{\"clients\": [], \"padding\": \"{}\"}}",
-        "x".repeat(33 * 1024 * 1024)
+        "x".repeat(17 * 1024 * 1024)
     );
     let refused = app
         .send(
@@ -67,7 +108,7 @@ async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_probl
         .await;
     refused.assert_problem(413, "payload_too_large");
     assert!(
-        String::from_utf8_lossy(&refused.body).contains("33554432"),
+        String::from_utf8_lossy(&refused.body).contains("16777216"),
         "{}",
         String::from_utf8_lossy(&refused.body)
     );

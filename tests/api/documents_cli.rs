@@ -82,13 +82,30 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
     let file = write(&dir, "clients.yaml", document);
     let file = file.to_str().unwrap();
 
-    // Taken literally, `${CLI_ORIGIN}/cb` is not a URL: the registry's error, with its path, exit 1.
+    // Without --env a `${…}` is refused before anything is sent (`https://${HOST}/cb` would
+    // be a valid URL, registered as is), exit 1.
     let literal = cli(&[&["plan", "-f", file][..], &remote].concat(), &[]).await;
     assert_eq!(literal.code, 1, "{literal:?}");
-    assert!(
-        literal.stderr.contains("clients[1].redirect_uris[0]"),
-        "{literal:?}"
+    assert!(literal.stderr.contains("pass --env"), "{literal:?}");
+    // The registry's errors come with their paths.
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        "clients:\n- client_id: bad\n  client_name: Bad\n  redirect_uris: ['not a url']\n",
     );
+    let refused = cli(
+        &[&["plan", "-f", bad.to_str().unwrap()][..], &remote].concat(),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("clients[0].redirect_uris[0]"),
+        "{refused:?}"
+    );
+    // A usage error is 1 too, never 2 ("changes pending").
+    let usage = cli(&["plan", "--no-such-flag"], &[]).await;
+    assert_eq!(usage.code, 1, "{usage:?}");
     // --env without the variable: named, exit 1, nothing sent.
     let unset = cli(&[&["plan", "--env", "-f", file][..], &remote].concat(), &[]).await;
     assert_eq!(unset.code, 1, "{unset:?}");
@@ -250,8 +267,17 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
 
     // A wrong token and an unreachable registry: exit 1 with the reason.
     let denied = cli(
-        &["plan", "-f", file, "--url", &url, "--token", "not-a-token"],
-        &[],
+        &[
+            "plan",
+            "--env",
+            "-f",
+            file,
+            "--url",
+            &url,
+            "--token",
+            "not-a-token",
+        ],
+        &host,
     )
     .await;
     assert_eq!(denied.code, 1, "{denied:?}");
@@ -259,6 +285,7 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
     let unreachable = cli(
         &[
             "plan",
+            "--env",
             "-f",
             file,
             "--url",
@@ -266,10 +293,11 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
             "--token",
             ADMIN_TOKEN,
         ],
-        &[],
+        &host,
     )
     .await;
     assert_eq!(unreachable.code, 1, "{unreachable:?}");
+    assert!(unreachable.stderr.contains("calling"), "{unreachable:?}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -115,10 +115,10 @@ pub enum ClientsCommand {
         #[arg(long)]
         plan: Option<PathBuf>,
         /// Replace `${NAME}` in the document's values with this environment's variables.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "plan")]
         env: bool,
         /// Also delete the clients the document does not name (never its unmanaged ones).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "plan")]
         prune: bool,
         /// Why (e.g. the git commit): recorded with every change.
         #[arg(long)]
@@ -225,6 +225,12 @@ fn load(file: &PathBuf, env: bool) -> anyhow::Result<String> {
             missing.is_empty(),
             "not set in this environment: {}",
             missing.join(", ")
+        );
+    } else if text.contains("${") {
+        // `https://${HOST}/cb` is a valid URL: taken literally it would be registered as is.
+        anyhow::bail!(
+            "{} contains ${{…}}: pass --env to replace it with this environment's variables",
+            file.display()
         );
     }
     Ok(serde_json::to_string(&value)?)

@@ -213,6 +213,29 @@ fn is_keycloak_default(value: &Value) -> bool {
     }
 }
 
+/// Whether a field may hold a credential: its value is never repeated in the report.
+fn sensitive(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "credential",
+        "private",
+        "registrationaccesstoken",
+        "registration.access.token",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// A value as the report shows it: at most 80 characters, never a credential's.
+fn shown(name: &str, value: &Value) -> String {
+    if sensitive(name) {
+        return "(value not shown: it may be a credential)".to_owned();
+    }
+    short(value)
+}
+
 fn short(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() > 80 {
@@ -407,11 +430,11 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
                 _ => uri.to_owned(),
             }
         };
-        let redirect_uris = b.list(
-            "redirectUris",
-            strings(&client["redirectUris"]).iter().map(|u| resolve(u)),
-            RedirectUri::parse,
-        );
+        let resolved: Vec<String> = strings(&client["redirectUris"])
+            .iter()
+            .map(|u| resolve(u))
+            .collect();
+        let redirect_uris = b.list("redirectUris", resolved.clone(), RedirectUri::parse);
         let logout_source: Vec<String> = attribute("post.logout.redirect.uris")
             .map(|v| {
                 v.split("##")
@@ -440,8 +463,9 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
         let mut origins = Vec::new();
         for origin in strings(&client["webOrigins"]) {
             if origin == "+" {
+                // Keycloak takes the origins of every redirect URI, wildcard ones included.
                 let derived: BTreeSet<String> =
-                    redirect_uris.iter().filter_map(|u| origin_of(u)).collect();
+                    resolved.iter().filter_map(|u| origin_of(u)).collect();
                 b.note(
                     "webOrigins",
                     format!(
@@ -495,21 +519,25 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
                 "secret",
                 "clientAuthenticatorType",
                 "protocol",
-                "fullScopeAllowed",
-                "frontchannelLogout",
                 "surrogateAuthRequired",
                 "alwaysDisplayInConsole",
                 "nodeReRegistrationTimeout",
-                "authenticationFlowBindingOverrides",
                 "access",
             ];
+            // Fields Keycloak sets to true by default.
+            let default_true = ["fullScopeAllowed", "frontchannelLogout"];
             if known.contains(&field.as_str()) {
                 continue;
             }
-            if !is_keycloak_default(value) {
+            let at_default = if default_true.contains(&field.as_str()) {
+                value.as_bool() == Some(true)
+            } else {
+                is_keycloak_default(value)
+            };
+            if !at_default {
                 b.note(
                     field.clone(),
-                    format!("{} has no equivalent here: not kept", short(value)),
+                    format!("{} has no equivalent here: not kept", shown(field, value)),
                 );
             }
         }
@@ -547,7 +575,7 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
             }
             b.note(
                 format!("attributes.{name:?}"),
-                format!("{} has no equivalent here: not kept", short(value)),
+                format!("{} has no equivalent here: not kept", shown(name, value)),
             );
         }
 
@@ -574,6 +602,23 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
     }
     Ok(conversion)
 }
+
+/// The fields of a Duende client that are mapped (`ClientSecrets`: never copied).
+const DUENDE_FIELDS: [&str; 13] = [
+    "ClientId",
+    "ClientName",
+    "ClientUri",
+    "RequireClientSecret",
+    "Enabled",
+    "AllowOfflineAccess",
+    "RequirePkce",
+    "AllowedGrantTypes",
+    "RedirectUris",
+    "PostLogoutRedirectUris",
+    "AllowedCorsOrigins",
+    "AllowedScopes",
+    "ClientSecrets",
+];
 
 /// The `Clients` array of an appsettings file (`IdentityServer:Clients`, `Clients`, or the
 /// array itself).
@@ -605,6 +650,21 @@ fn duende(settings: &Value) -> anyhow::Result<Conversion> {
     };
     let empty = Map::new();
     for (index, client) in clients.iter().enumerate() {
+        // .NET's configuration binding ignores case: `clientId` is `ClientId`.
+        let client = &Value::Object(
+            client
+                .as_object()
+                .unwrap_or(&empty)
+                .iter()
+                .map(|(key, value)| {
+                    let name = DUENDE_FIELDS
+                        .iter()
+                        .find(|known| known.eq_ignore_ascii_case(key))
+                        .map_or_else(|| key.clone(), |known| (*known).to_owned());
+                    (name, value.clone())
+                })
+                .collect(),
+        );
         let fields = client.as_object().unwrap_or(&empty);
         let Some(source_id) = text(&client["ClientId"]) else {
             conversion.findings.push(Finding {
@@ -700,26 +760,11 @@ fn duende(settings: &Value) -> anyhow::Result<Conversion> {
             strings(&client["AllowedScopes"]),
             Scope::parse,
         );
-        let mapped = [
-            "ClientId",
-            "ClientName",
-            "ClientUri",
-            "RequireClientSecret",
-            "Enabled",
-            "AllowOfflineAccess",
-            "RequirePkce",
-            "AllowedGrantTypes",
-            "RedirectUris",
-            "PostLogoutRedirectUris",
-            "AllowedCorsOrigins",
-            "AllowedScopes",
-            "ClientSecrets",
-        ];
         for (field, value) in fields {
-            if !mapped.contains(&field.as_str()) {
+            if !DUENDE_FIELDS.contains(&field.as_str()) {
                 b.note(
                     field.clone(),
-                    format!("{} has no equivalent here: not kept", short(value)),
+                    format!("{} has no equivalent here: not kept", shown(field, value)),
                 );
             }
         }
@@ -852,7 +897,14 @@ mod tests {
         let studio = about(&conversion, "data-refinery-studio");
         for (field, words) in [
             ("redirectUris", "wildcards"),
-            ("webOrigins", "expanded to https://studio.example.com"),
+            (
+                "webOrigins",
+                "expanded to https://*.example.com, https://studio.example.com",
+            ),
+            ("webOrigins", "\"https://*.example.com\" left out"),
+            ("fullScopeAllowed", "false has no equivalent"),
+            ("registrationAccessToken", "value not shown"),
+            ("attributes.\"client.secret.rotated\"", "value not shown"),
             ("attributes.\"post.logout.redirect.uris\"", "expanded"),
             ("baseUrl", "not kept"),
             ("adminUrl", "no equivalent"),
@@ -874,7 +926,7 @@ mod tests {
         }
         // Defaults are not noise: nothing about frontchannelLogout, notBefore, the secret's
         // creation time or exclude.session.state (false).
-        for quiet in ["frontchannelLogout", "notBefore", "fullScopeAllowed"] {
+        for quiet in ["frontchannelLogout", "notBefore"] {
             assert!(!studio.iter().any(|(f, _)| *f == quiet), "{quiet}");
         }
         assert!(!studio
@@ -895,6 +947,7 @@ mod tests {
         assert!(report.contains("need a new secret"), "{report}");
         assert!(report.contains("3 clients converted"), "{report}");
         assert!(!report.contains("**********"));
+        assert!(!report.contains("never-shown"), "{report}");
     }
 
     #[test]
@@ -950,7 +1003,18 @@ mod tests {
         let worker = client(&conversion, "worker");
         assert_eq!(worker.client_name, "worker");
         assert_eq!(worker.grant_types, ["client_credentials"]);
-        assert_eq!(conversion.need_secret, ["billing-web", "worker"]);
+        assert_eq!(
+            conversion.need_secret,
+            ["billing-web", "worker", "camel-case"]
+        );
+        let camel = client(&conversion, "camel-case");
+        assert_eq!(camel.client_name, "Written in camelCase");
+        assert_eq!(camel.grant_types, ["client_credentials"]);
+        assert!(has(
+            &about(&conversion, "camel-case"),
+            "signingCredential",
+            "value not shown"
+        ));
 
         let billing = about(&conversion, "billing-web");
         assert!(has(&billing, "RedirectUris", "wildcards"));
@@ -983,6 +1047,7 @@ mod tests {
         ));
         let report = conversion.report();
         assert!(!report.contains("K7gNU3sdo"), "no secret in the report");
+        assert!(!report.contains("never-shown"), "{report}");
         for converted in &conversion.document.clients {
             ClientSettings::validate(&converted.settings_input()).unwrap();
         }

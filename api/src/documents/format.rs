@@ -194,13 +194,27 @@ pub struct CheckedDocument {
 /// at all (`path` is then `document`).
 pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, ValidationErrors> {
     let mut errors = ValidationErrors::default();
+    // Read with a budget of nodes (a YAML alias expands to a copy of its anchor: without a
+    // budget a few kilobytes expand to billions of nodes) and refusing duplicate keys (the
+    // last one would silently win over the one a reviewer read).
+    let budget = std::cell::Cell::new(text.len() + 1024);
+    let seed = bounded::Bounded { budget: &budget };
     let value: serde_json::Value = match format {
-        DocumentFormat::Json => serde_json::from_slice(text).map_err(|e| {
-            let mut errors = ValidationErrors::default();
-            errors.add("document", format!("is not valid JSON: {e}"));
-            errors
-        })?,
-        DocumentFormat::Yaml => serde_yaml_ng::from_slice(text).map_err(|e| {
+        DocumentFormat::Json => {
+            let mut deserializer = serde_json::Deserializer::from_slice(text);
+            serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
+                .and_then(|value| deserializer.end().map(|()| value))
+                .map_err(|e| {
+                    let mut errors = ValidationErrors::default();
+                    errors.add("document", format!("is not valid JSON: {e}"));
+                    errors
+                })?
+        }
+        DocumentFormat::Yaml => serde::de::DeserializeSeed::deserialize(
+            seed,
+            serde_yaml_ng::Deserializer::from_slice(text),
+        )
+        .map_err(|e| {
             let mut errors = ValidationErrors::default();
             errors.add("document", format!("is not valid YAML: {e}"));
             errors
@@ -242,6 +256,8 @@ pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, Val
     let mut clients = Vec::with_capacity(entries.len());
     let mut settings = Vec::with_capacity(entries.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let unmanaged_set: std::collections::HashSet<&str> =
+        unmanaged.iter().map(String::as_str).collect();
     for (index, entry) in entries.iter().enumerate() {
         let at = |field: &str| {
             if field.is_empty() {
@@ -279,7 +295,7 @@ pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, Val
                 format!("{} is already at clients[{first}]", client.client_id),
             );
         }
-        if unmanaged.contains(&client.client_id) {
+        if unmanaged_set.contains(client.client_id.as_str()) {
             errors.add(
                 at("client_id"),
                 "is listed as unmanaged: a client is either managed here or not",
@@ -376,6 +392,121 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
+/// A JSON value read with a budget of nodes, refusing duplicate keys.
+mod bounded {
+    use std::cell::Cell;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Bounded<'a> {
+        pub(super) budget: &'a Cell<usize>,
+    }
+
+    impl Bounded<'_> {
+        fn spend<E: de::Error>(self) -> Result<(), E> {
+            match self.budget.get().checked_sub(1) {
+                Some(left) => {
+                    self.budget.set(left);
+                    Ok(())
+                }
+                None => Err(E::custom(
+                    "expands to far more values than it is long (YAML aliases?): refused",
+                )),
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+        type Value = Value;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Bounded<'_> {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::String(v.to_owned()))
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::String(v))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+            self.spend()?;
+            Ok(Value::Null)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+            self.visit_unit()
+        }
+
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            self.spend()?;
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(self)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            self.spend()?;
+            let mut members = Map::new();
+            while let Some(key) = map.next_key_seed(self)? {
+                let key = match key {
+                    Value::String(key) => key,
+                    other => other.to_string(),
+                };
+                let value = map.next_value_seed(self)?;
+                if members.contains_key(&key) {
+                    return Err(de::Error::custom(format!(
+                        "the key {key:?} appears twice in one mapping"
+                    )));
+                }
+                members.insert(key, value);
+            }
+            Ok(Value::Object(members))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +581,54 @@ mod tests {
             (b"clients: 3", DocumentFormat::Yaml),
         ] {
             assert!(parse(text, format).is_err());
+        }
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_expands() {
+        // Nine levels of ten aliases each: 10^9 strings if expanded.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            bomb.push_str(&format!(
+                "a{level}: &a{level} [{}]\n",
+                [previous.as_str(); 10].join(", ")
+            ));
+        }
+        bomb.push_str("clients: []\n");
+        let errors = parse(bomb.as_bytes(), DocumentFormat::Yaml).unwrap_err();
+        assert!(
+            errors.errors()[0].message.contains("far more values"),
+            "{errors:?}"
+        );
+        // A document that uses an alias sensibly still reads.
+        let shared = "clients:\n\
+            - client_id: a\n  client_name: A\n  redirect_uris: &uris [https://a.example/cb]\n\
+            - client_id: b\n  client_name: B\n  redirect_uris: *uris\n";
+        let read = parse(shared.as_bytes(), DocumentFormat::Yaml).unwrap();
+        assert_eq!(
+            read.document.clients[1].redirect_uris,
+            ["https://a.example/cb"]
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_not_overwritten() {
+        for (text, format) in [
+            (
+                &b"clients: []\nclients:\n- client_id: x\n  client_name: X\n"[..],
+                DocumentFormat::Yaml,
+            ),
+            (
+                br#"{"clients": [{"client_id": "a", "client_name": "A", "client_name": "B"}]}"#,
+                DocumentFormat::Json,
+            ),
+        ] {
+            let errors = parse(text, format).unwrap_err();
+            assert!(
+                errors.errors()[0].message.contains("appears twice"),
+                "{errors:?}"
+            );
         }
     }
 

@@ -17,7 +17,7 @@ use registry_projections::ListQuery;
 use crate::auth::{Authorized, ClientsRead};
 use crate::error::ApiError;
 use crate::exports::ExportParams;
-use crate::extract::{AppQuery, DOCUMENT_LIMIT};
+use crate::extract::{AppQuery, DOCUMENT_LIMIT, PLAN_LIMIT};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use format::{ClientsDocument, DocumentClient, DocumentFormat};
@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/clients/apply",
-            post(plan::apply).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+            post(plan::apply).layer(DefaultBodyLimit::max(PLAN_LIMIT)),
         )
 }
 

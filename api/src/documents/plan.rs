@@ -31,7 +31,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::format::{self, CheckedDocument, DocumentClient, DocumentFormat};
 use crate::auth::{Authorized, ClientsRead, ClientsWrite};
 use crate::error::{ApiError, ProblemFieldError};
-use crate::extract::{AppJson, AppQuery, RequestContext, DOCUMENT_LIMIT};
+use crate::extract::{AppJson, AppQuery, RequestContext, DOCUMENT_LIMIT, PLAN_LIMIT};
 use crate::state::AppState;
 
 /// The store setting that holds the key plans are signed with.
@@ -159,6 +159,10 @@ pub struct AppliedStep {
     pub action: StepAction,
     /// Its version afterwards.
     pub version: u64,
+    /// The client was already as the step wants it (an apply run again, or the same change
+    /// made by someone else): nothing was written.
+    #[serde(default)]
+    pub already: bool,
 }
 
 /// A step that did not run, and why.
@@ -397,6 +401,7 @@ pub async fn make_plan(
         (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The document is larger than 16 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither YAML nor JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the document, each with its path (clients[3].redirect_uris[1])", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -411,11 +416,24 @@ pub async fn plan(
 ) -> Result<Json<Plan>, ApiError> {
     let headers = request.headers().clone();
     let body = crate::extract::read_body(request, &state, DOCUMENT_LIMIT).await?;
-    let checked = read_document(&headers, &body)?;
+    // Reading and checking a large document is CPU work: off the runtime's threads, two at a
+    // time, so that probes and other requests still answer.
+    static READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = READERS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let checked = tokio::task::spawn_blocking(move || read_document(&headers, &body))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
     Ok(Json(
         make_plan(&state, checked, params.prune.unwrap_or(false)).await?,
     ))
 }
+
+/// How long a plan may be applied after it was made: a plan is reviewed and applied in one
+/// pipeline run, and an old plan replayed could bring back a client deleted since.
+pub const PLAN_LIFETIME_HOURS: i64 = 24;
 
 /// Checks an apply request before anything runs: the plan is this registry's and unchanged,
 /// the secrets are for clients it creates.
@@ -427,16 +445,29 @@ async fn check(state: &AppState, request: &ApplyRequest) -> Result<(), ApiError>
             "was not made by this registry, or was changed after planning: plan again",
         ));
     }
-    let mut errors = Vec::new();
-    for (client_id, secret) in &request.secrets {
-        let creates_confidential = request.plan.steps.iter().any(|step| {
-            step.client_id == *client_id
-                && step.action == StepAction::Create
+    let age = crate::extract::now() - request.plan.planned_at;
+    if age > chrono::Duration::hours(PLAN_LIFETIME_HOURS) {
+        return Err(ApiError::invalid_field(
+            "plan",
+            format!("was made more than {PLAN_LIFETIME_HOURS} hours ago: plan again"),
+        ));
+    }
+    let confidential_creations: HashSet<&str> = request
+        .plan
+        .steps
+        .iter()
+        .filter(|step| {
+            step.action == StepAction::Create
                 && step
                     .desired
                     .as_ref()
                     .is_some_and(|d| d.require_client_secret)
-        });
+        })
+        .map(|step| step.client_id.as_str())
+        .collect();
+    let mut errors = Vec::new();
+    for (client_id, secret) in &request.secrets {
+        let creates_confidential = confidential_creations.contains(client_id.as_str());
         if !creates_confidential {
             errors.push(ProblemFieldError {
                 field: format!("secrets.{client_id}"),
@@ -456,8 +487,26 @@ async fn check(state: &AppState, request: &ApplyRequest) -> Result<(), ApiError>
     }
 }
 
+/// Whether the store already holds what `step` wants: the client as desired, or gone for a
+/// delete. Its version, when it exists.
+async fn already_done(state: &AppState, step: &PlanStep) -> Option<u64> {
+    // The read model of this process may trail a commit of another by a moment: catch up.
+    let _ = state.reads.catch_up(&step.client_id).await;
+    let current = state.reads.client(&step.client_id).await.ok()?;
+    match (step.action, current, &step.desired) {
+        (StepAction::Delete, None, _) => Some(0),
+        (StepAction::Create | StepAction::Update, Some(view), Some(desired)) => {
+            let mut wanted = desired.clone();
+            wanted.client_secret_env = None;
+            let settings = ClientSettings::validate(&wanted.settings_input()).ok()?;
+            (settings == view.settings).then_some(view.version)
+        }
+        _ => None,
+    }
+}
+
 /// Runs the steps of a checked plan.
-async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> ApplyResult {
+async fn run(state: AppState, mut ctx: CommandContext, request: ApplyRequest) -> ApplyResult {
     let mut result = ApplyResult {
         complete: true,
         applied: Vec::new(),
@@ -467,6 +516,8 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
     };
     let mut secrets = request.secrets;
     for step in request.plan.steps {
+        // Each event is stamped when its step runs, not when the apply began.
+        ctx.at = crate::extract::now();
         let done = match (&step.action, &step.desired) {
             (StepAction::Unchanged, _) => continue,
             (StepAction::Create, Some(desired)) => {
@@ -507,6 +558,28 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
             planned_version: step.planned_version,
             detail,
         };
+        let done = match done {
+            Err(
+                CommandError::Rejected(
+                    ClientError::VersionMismatch { .. }
+                    | ClientError::AlreadyExists
+                    | ClientError::NotFound,
+                )
+                | CommandError::Conflict,
+            ) if step.action != StepAction::Unchanged => match already_done(&state, &step).await {
+                Some(version) => {
+                    result.applied.push(AppliedStep {
+                        client_id: step.client_id.clone(),
+                        action: step.action,
+                        version,
+                        already: true,
+                    });
+                    continue;
+                }
+                None => done,
+            },
+            other => other,
+        };
         match done {
             Ok(executed) => {
                 if let Some(secret) = &executed.secret {
@@ -521,6 +594,7 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
                     client_id: step.client_id.clone(),
                     action: step.action,
                     version: executed.version,
+                    already: false,
                 });
             }
             Err(CommandError::Rejected(ClientError::VersionMismatch { actual, .. })) => {
@@ -548,6 +622,11 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
                     .push(skipped("changed concurrently while applying".to_owned()));
             }
             Err(error) => {
+                tracing::warn!(
+                    client_id = %step.client_id,
+                    error = ?error,
+                    "apply: a step failed"
+                );
                 result.complete = false;
                 result.failed.push(skipped(error.to_string()));
             }
@@ -564,6 +643,7 @@ async fn run(state: AppState, ctx: CommandContext, request: ApplyRequest) -> App
     responses(
         (status = 200, description = "What was done; conflicts and failures are listed and were not applied", body = ApplyResult),
         (status = 400, description = "Malformed JSON or X-Change-Reason header", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The plan is larger than 64 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -576,11 +656,16 @@ pub async fn apply(
     _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     RequestContext(mut ctx): RequestContext,
-    AppJson(request): AppJson<ApplyRequest, DOCUMENT_LIMIT>,
+    AppJson(request): AppJson<ApplyRequest, PLAN_LIMIT>,
 ) -> Result<Json<ApplyResult>, ApiError> {
     check(&state, &request).await?;
     if let Some(reason) = &request.reason {
         ctx.reason = Some(crate::extract::parse_reason_text(reason, "reason")?);
+    }
+    if ctx.reason.is_none() {
+        // Every event of an apply says where it came from, even when no reason was given.
+        let signature: String = request.plan.signature.chars().take(12).collect();
+        ctx.reason = Some(format!("clients-as-code apply of plan {signature}"));
     }
     // In a task of its own: a caller that goes away does not stop the apply half-way.
     let result = tokio::spawn(run(state, ctx, request))
