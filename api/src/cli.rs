@@ -42,6 +42,9 @@ enum Command {
     /// Clients as code against a running registry: export, plan, apply.
     #[command(subcommand)]
     Clients(crate::documents::cli::ClientsCommand),
+    /// The sealed log, offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Make an API key: prints the key (once) and the line to add to REGISTRY_API_KEYS.
     ApiKey {
         /// The key's name, recorded as the actor of its changes.
@@ -51,6 +54,28 @@ enum Command {
         /// secrets:verify, or admin for all.
         #[arg(long)]
         roles: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check an exported log (GET /api/v1/events/export.jsonl) against a signed tree head,
+    /// offline: every leaf and the root recomputed, the signature checked, an earlier head
+    /// checked to be a prefix. Exit 0 when it verifies, 1 otherwise (the first position
+    /// that differs is printed).
+    Verify {
+        /// The exported log (JSON Lines).
+        #[arg(long)]
+        log: std::path::PathBuf,
+        /// The tree head to check it against (GET /api/v1/audit/tree-heads).
+        #[arg(long)]
+        tree_head: std::path::PathBuf,
+        /// The registry's public key (PEM, or the JSON of GET /api/v1/audit/key).
+        #[arg(long)]
+        public_key: std::path::PathBuf,
+        /// A tree head saved earlier: checked to be a prefix of this log.
+        #[arg(long)]
+        previous_tree_head: Option<std::path::PathBuf>,
     },
 }
 
@@ -138,6 +163,18 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Clients(command) => crate::documents::cli::run(command).await,
+        Command::Audit(AuditCommand::Verify {
+            log,
+            tree_head,
+            public_key,
+            previous_tree_head,
+        }) => Ok(
+            if crate::verify::run(&log, &tree_head, &public_key, previous_tree_head.as_deref())? {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            },
+        ),
         Command::Migrate => {
             let database = connect(&cli.config).await?;
             database.migrate().await?;

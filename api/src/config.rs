@@ -143,6 +143,17 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
 
+    /// The Ed25519 key (PKCS#8 PEM) that signs the sealed log's tree heads. Unset: beside the
+    /// SQLite file, or `data/audit-signing-key.pem` for PostgreSQL; generated there (mode
+    /// 0600) at the first start, its public key printed. Give every process of one database
+    /// the same key.
+    #[arg(long, env = "REGISTRY_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+
+    /// At most one signed tree head per this many milliseconds while events arrive.
+    #[arg(long, env = "REGISTRY_AUDIT_HEAD_INTERVAL_MS", default_value_t = 1000)]
+    pub audit_head_interval_ms: u64,
+
     /// Browser origins allowed to call this API (CORS), comma-separated. Unset: CORS off.
     #[arg(long, env = "REGISTRY_CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
@@ -183,7 +194,28 @@ impl Config {
             request_timeout_seconds: 60,
             shutdown_grace_seconds: 10,
             cors_allowed_origins: None,
+            audit_key_file: None,
+            audit_head_interval_ms: 1000,
         }
+    }
+
+    /// Where the tree-head signing key is (see `audit_key_file`).
+    ///
+    /// # Errors
+    /// A SQLite URL that names no file.
+    pub fn audit_key_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.audit_key_file {
+            return Ok(path.clone());
+        }
+        if self.database_url.starts_with("sqlite:") && !self.database_url.contains(":memory:") {
+            let store = registry_commands::backup::sqlite_path(&self.database_url)?;
+            let dir = store
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            return Ok(dir.join("audit-signing-key.pem"));
+        }
+        Ok(PathBuf::from("data/audit-signing-key.pem"))
     }
 
     /// The API keys of `api_keys` and `api_keys_file`.

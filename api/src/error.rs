@@ -87,6 +87,9 @@ pub enum ApiError {
     /// 404 `not_found`: no such route.
     #[error("no such resource")]
     RouteNotFound,
+    /// 404 `not_sealed`: the sealed log has no such leaf or tree head (yet).
+    #[error("{0}")]
+    NotSealed(String),
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
@@ -173,6 +176,7 @@ impl ApiError {
             ),
             Self::ClientDeleted(_) => (StatusCode::GONE, "client_deleted", "Client deleted"),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::NotSealed(_) => (StatusCode::NOT_FOUND, "not_sealed", "Not sealed"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

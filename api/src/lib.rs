@@ -20,9 +20,11 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod sealed;
 pub mod state;
 pub mod supervisor;
 pub mod ui;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -34,6 +36,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher, SecretString};
+use registry_projections::seal::keys::SigningKey;
+use registry_projections::seal::sealer::Sealer;
+use registry_projections::seal::store::SealDb;
 use registry_projections::{PostgresReadStore, Projector, ReadStore, SearchIndex, SqliteReadStore};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -67,6 +72,18 @@ pub struct Prepared {
     pub commands: Arc<ClientCommands>,
     /// Set to shut down: readiness fails, connections close after their answer.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The sealer of the event log (its background loop is started by the caller).
+    pub sealer: Arc<Sealer>,
+    /// The public key of a signing key generated now (printed once at the first start).
+    pub generated_audit_key: Option<String>,
+}
+
+/// The sealed log's database for `database`.
+pub fn seal_db(database: &Database) -> SealDb {
+    match database {
+        Database::Postgres(pool) => SealDb::Postgres(pool.clone()),
+        Database::Sqlite(pool) => SealDb::Sqlite(pool.clone()),
+    }
 }
 
 /// The read side for `database`: the one place that looks at which backend it is.
@@ -117,7 +134,25 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         commands.metrics_collectors(),
     ));
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let key_path = config.audit_key_path()?;
+    let (key, generated) = SigningKey::load_or_generate(&key_path)
+        .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
+    let generated_audit_key = generated.then(|| {
+        format!(
+            "{}  (key id {}, private key in {})",
+            key.public_pem().trim(),
+            key.key_id(),
+            key_path.display()
+        )
+    });
+    let sealer = Arc::new(Sealer::new(
+        seal_db(&database),
+        Arc::new(key),
+        std::time::Duration::from_millis(config.audit_head_interval_ms),
+        Arc::new(extract::now),
+    ));
     let state = AppState {
+        sealer: sealer.clone(),
         draining: draining.clone(),
         metrics,
         commands: commands.clone(),
@@ -147,6 +182,8 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         reads,
         supervisor,
         commands,
+        sealer,
+        generated_audit_key,
     })
 }
 
@@ -161,6 +198,7 @@ pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
         .merge(audit::router())
         .merge(exports::router())
         .merge(documents::router())
+        .merge(sealed::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),
@@ -376,6 +414,7 @@ pub struct Application {
     reads: Arc<dyn ReadStore>,
     supervisor: Arc<supervisor::Supervisor>,
     commands: Arc<ClientCommands>,
+    sealer: Arc<Sealer>,
     draining: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     drain_limit: std::time::Duration,
@@ -426,7 +465,15 @@ impl Application {
                 token.expose()
             );
         }
+        if let Some(key) = &prepared.generated_audit_key {
+            // The public half: auditors keep it to check the signed tree heads.
+            eprintln!(
+                "\n  A key to sign the sealed log's tree heads was generated. Its public key \
+                 (also at /api/v1/audit/key):\n\n{key}\n"
+            );
+        }
         Ok(Self {
+            sealer: prepared.sealer,
             listener,
             router: prepared.router,
             database,
@@ -473,6 +520,11 @@ impl Application {
                 move || steps.follower_steps(),
                 move || search.clone().follow(reads.clone()),
             )
+        };
+        let sealer = {
+            let (run, steps) = (self.sealer.clone(), self.sealer.clone());
+            self.supervisor
+                .supervise("sealer", move || steps.steps(), move || run.clone().run())
         };
         // Stopped between flushes, never during one (a flush takes its batch out first).
         let flusher_stop = Arc::new(registry_projections::stop::StopSignal::default());
@@ -541,8 +593,9 @@ impl Application {
         self.supervisor.shut_down();
         self.projector.stop();
         self.search.stop();
+        self.sealer.stop();
         flusher_stop.stop();
-        let mut tasks = [projector, follower, flusher];
+        let mut tasks = [projector, follower, flusher, sealer];
         let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
             for task in &mut tasks {
                 let _ = task.await;

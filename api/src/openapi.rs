@@ -43,6 +43,11 @@ use crate::health::HealthResponse;
         crate::documents::plan::plan,
         crate::documents::plan::apply,
         crate::audit::list_events,
+        crate::sealed::key,
+        crate::sealed::tree_head,
+        crate::sealed::inclusion,
+        crate::sealed::consistency,
+        crate::sealed::export_log,
         crate::health::healthz,
         crate::health::readyz,
         crate::metrics::metrics,
@@ -58,7 +63,9 @@ use crate::health::HealthResponse;
         crate::documents::plan::PlannedChange, crate::documents::plan::PlanSummary,
         crate::documents::plan::StepAction, crate::documents::plan::ApplyRequest,
         crate::documents::plan::ApplyResult, crate::documents::plan::AppliedStep,
-        crate::documents::plan::SkippedStep, crate::documents::plan::IssuedSecret
+        crate::documents::plan::SkippedStep, crate::documents::plan::IssuedSecret,
+        crate::sealed::KeyResponse, crate::sealed::InclusionProof, crate::sealed::ConsistencyProof,
+        registry_projections::seal::TreeHead
     )),
     modifiers(&BearerAuth),
     tags(

@@ -32,6 +32,8 @@ pub struct AppState {
     pub ui: Arc<crate::ui::UiSettings>,
     /// This app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The sealed log: its store and signing key.
+    pub sealer: Arc<registry_projections::seal::sealer::Sealer>,
     /// Set once the process is shutting down: readiness fails, connections are closed after
     /// their answer.
     pub draining: Arc<std::sync::atomic::AtomicBool>,

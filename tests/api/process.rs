@@ -36,6 +36,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_registry-under-test"))
             .arg("serve")
             .env("REGISTRY_DATABASE_URL", url)
+            .env("REGISTRY_AUDIT_KEY_FILE", registry_tests::test_audit_key())
             .env("REGISTRY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("REGISTRY_ADMIN_TOKEN", TOKEN)
             .env("REGISTRY_SEED_DEFAULT_CLIENTS", "false")
@@ -227,6 +228,7 @@ pub fn run_command(url: &str, args: &[&str]) -> (std::process::ExitStatus, Strin
     let output = Command::new(env!("CARGO_BIN_EXE_registry-under-test"))
         .args(args)
         .env("REGISTRY_DATABASE_URL", url)
+        .env("REGISTRY_AUDIT_KEY_FILE", registry_tests::test_audit_key())
         .env("REGISTRY_LOG", "warn")
         .output()
         .unwrap();

@@ -60,6 +60,11 @@ macro_rules! backend_tests {
     };
 }
 
+/// The tree-head signing key the tests use (made by the first test that needs it).
+pub fn test_audit_key() -> std::path::PathBuf {
+    std::env::temp_dir().join("client-registry-tests-audit-key.pem")
+}
+
 /// Every log line of this test process, at debug level, whether or not `TEST_LOG` prints
 /// them: the leak tests scan it for secrets and tokens.
 static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -301,6 +306,8 @@ pub struct TestApp {
     pub supervisor: Arc<registry_api::supervisor::Supervisor>,
     /// The app's write side.
     pub commands: Arc<ClientCommands>,
+    /// The app's sealer of the event log (its loop runs only if a test starts it).
+    pub sealer: Arc<registry_projections::seal::sealer::Sealer>,
     // Declared last: dropped after the pools above are closed.
     test_database: TestDatabase,
 }
@@ -317,6 +324,8 @@ impl TestApp {
         let test_database = TestDatabase::create(backend).await;
         let mut config = Config::with_database(&test_database.url);
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        // One signing key for every test (SQLite's default is beside its file anyway).
+        config.audit_key_file = Some(test_audit_key());
         adjust(&mut config);
         let database = test_database.connect().await;
         let prepared = registry_api::prepare(database.clone(), &config)
@@ -331,6 +340,7 @@ impl TestApp {
             search: prepared.search,
             supervisor: prepared.supervisor,
             commands: prepared.commands,
+            sealer: prepared.sealer,
             test_database,
         }
     }
@@ -368,6 +378,7 @@ impl TestApp {
             search: prepared.search,
             supervisor: prepared.supervisor,
             commands: prepared.commands,
+            sealer: prepared.sealer,
             test_database: TestDatabase {
                 url: self.test_database.url.clone(),
                 sqlite_file: self.test_database.sqlite_file.clone(),
@@ -390,6 +401,13 @@ impl TestApp {
         self.search = prepared.search;
         self.supervisor = prepared.supervisor;
         self.commands = prepared.commands;
+        self.sealer = prepared.sealer;
+    }
+
+    /// Projects what is committed and seals it, signing a head: the sealed log up to date.
+    pub async fn seal(&self) -> u64 {
+        self.projector.drain().await.unwrap();
+        self.sealer.seal_available(true).await.unwrap()
     }
 
     /// The read side on the app's database.
@@ -439,6 +457,21 @@ impl TestApp {
             rows.extend(part);
         }
         rows
+    }
+
+    /// The first column of every row of `sql`, as integers.
+    pub async fn scalars(&self, sql: &str) -> Vec<i64> {
+        match &self.database {
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The global position of every stored event, in order.
+    pub async fn feed_positions(&self) -> Vec<i64> {
+        self.scalars("select global_position from events order by global_position")
+            .await
     }
 
     /// Runs one SQL statement on the app's database (to build a fault by hand); returns the

@@ -25,8 +25,13 @@ impl ProjectorLease for AlwaysHeld {
 }
 
 /// A lease held by a session lock on a connection of its own.
-pub(super) struct ConnectionLease<DB: sqlx::Database> {
-    pub(super) connection: DB::Connection,
+pub(crate) struct ConnectionLease<DB: sqlx::Database> {
+    pub(crate) connection: DB::Connection,
+}
+
+/// A lease that is always held (SQLite: one process per file).
+pub(crate) fn always_held() -> Box<dyn ProjectorLease> {
+    Box::new(AlwaysHeld)
 }
 
 #[async_trait]

@@ -35,6 +35,7 @@ use crate::search::IndexSnapshot;
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
+pub(crate) use lease::{always_held, ConnectionLease};
 pub use lease::{PgWaiter, ProjectorLease};
 
 /// The name of the client list and detail projection (its checkpoint and parked events).

@@ -1,0 +1,273 @@
+//! `client-registry audit verify`: checks an exported log against a signed tree head, with no
+//! database and nothing of the registry but its public key. Every leaf is recomputed from its
+//! event, the root from the leaves, the signature from the key; an earlier tree head is
+//! checked to be a prefix of this log. The first position that differs is named, and what
+//! differs there.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::Context as _;
+use registry_projections::seal::merkle::{self, Frontier, Hash};
+use registry_projections::seal::{keys, leaf_hash_of, TreeHead};
+use serde_json::Value;
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The feed position it is at (`None`: the log as a whole, e.g. its end or its root).
+    pub position: Option<i64>,
+    /// What differs.
+    pub what: String,
+}
+
+/// What verifying found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Lines read.
+    pub lines: u64,
+    /// Leaves recomputed.
+    pub leaves: u64,
+    /// Problems, in log order (the first is the first position that differs).
+    pub findings: Vec<Finding>,
+    /// The recomputed root.
+    pub root: Option<Hash>,
+}
+
+impl Report {
+    fn find(&mut self, position: Option<i64>, what: impl Into<String>) {
+        self.findings.push(Finding {
+            position,
+            what: what.into(),
+        });
+    }
+
+    /// Whether nothing was found wrong.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Verifies `log` (JSON Lines as `/api/v1/events/export.jsonl` writes them) against `head`,
+/// signed by `public`, and `previous` (an earlier head) against both.
+///
+/// # Errors
+/// When `log` cannot be read at all.
+pub fn verify(
+    log: impl BufRead,
+    head: &TreeHead,
+    public: &[u8; 32],
+    previous: Option<&TreeHead>,
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    if !head.verify(public) {
+        report.find(
+            None,
+            "the tree head's signature does not verify with this public key (or names another key)",
+        );
+    }
+    if let Some(previous) = previous {
+        if !previous.verify(public) {
+            report.find(
+                None,
+                "the earlier tree head's signature does not verify with this key",
+            );
+        }
+        if previous.tree_size > head.tree_size {
+            report.find(
+                None,
+                format!(
+                    "the earlier tree head covers {} events, this one only {}: sealed events were removed",
+                    previous.tree_size, head.tree_size
+                ),
+            );
+        }
+    }
+    let mut frontier = Frontier::default();
+    let mut previous_root: Option<Hash> = None;
+    let mut last_position = i64::MIN;
+    for (number, line) in log.lines().enumerate() {
+        let line = line.context("reading the log")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let Ok(value) = serde_json::from_str::<Value>(&line) else {
+            report.find(None, format!("line {} is not JSON", number + 1));
+            continue;
+        };
+        let position = value["position"].as_i64().unwrap_or(i64::MIN);
+        if position <= last_position {
+            report.find(
+                Some(position),
+                format!("line {} is out of position order", number + 1),
+            );
+        }
+        last_position = position;
+        let event = &value["event"];
+        let recorded = value["leaf_hash"].as_str().and_then(merkle::from_hex);
+        match (event.is_null(), recorded) {
+            (false, Some(recorded)) => {
+                let expected_index = frontier.size();
+                if value["leaf_index"].as_u64() != Some(expected_index) {
+                    report.find(
+                        Some(position),
+                        format!("leaf {expected_index} is missing or out of order"),
+                    );
+                }
+                let recomputed = leaf_hash_of(event);
+                if event["position"].as_i64() != Some(position) {
+                    report.find(
+                        Some(position),
+                        format!(
+                            "the event here says it is at position {}: events were moved or swapped",
+                            event["position"]
+                        ),
+                    );
+                } else if recomputed != recorded {
+                    report.find(
+                        Some(position),
+                        format!(
+                            "the event of {} (sequence {}, {}) is not what was sealed: its payload, metadata or type was changed",
+                            event["stream_id"], event["sequence"], event["event_type"]
+                        ),
+                    );
+                }
+                frontier.push(recomputed);
+            }
+            (true, Some(recorded)) => {
+                report.find(
+                    Some(position),
+                    format!(
+                        "the event sealed as leaf {} is missing from the log: deleted",
+                        frontier.size()
+                    ),
+                );
+                frontier.push(recorded);
+            }
+            (false, None) => report.find(
+                Some(position),
+                format!(
+                    "an event of {} (sequence {}, {}) that was never sealed sits among sealed ones: inserted afterwards",
+                    event["stream_id"], event["sequence"], event["event_type"]
+                ),
+            ),
+            (true, None) => report.find(Some(position), "an empty line entry"),
+        }
+        if previous.is_some_and(|p| p.tree_size == frontier.size()) && previous_root.is_none() {
+            previous_root = Some(frontier.root());
+        }
+    }
+    report.leaves = frontier.size();
+    let root = frontier.root();
+    report.root = Some(root);
+    if frontier.size() < head.tree_size {
+        report.find(
+            None,
+            format!(
+                "the log ends after {} sealed events, the tree head covers {}: the last {} are missing (truncated)",
+                frontier.size(),
+                head.tree_size,
+                head.tree_size - frontier.size()
+            ),
+        );
+    } else if frontier.size() > head.tree_size {
+        report.find(
+            None,
+            format!(
+                "the log has {} sealed events, the tree head covers {}: export the log of this head (?tree_size={})",
+                frontier.size(),
+                head.tree_size,
+                head.tree_size
+            ),
+        );
+    } else if Some(root) != head.root() {
+        report.find(
+            None,
+            "the log's leaves do not produce the signed root: sealed leaf hashes were changed too",
+        );
+    }
+    if let Some(previous) = previous {
+        let earlier = if previous.tree_size == 0 {
+            Some(merkle::empty_root())
+        } else {
+            previous_root
+        };
+        if earlier.is_some() && earlier != previous.root() {
+            report.find(
+                None,
+                format!(
+                    "the earlier tree head of {} events is not a prefix of this log: an event before it was changed or removed",
+                    previous.tree_size
+                ),
+            );
+        }
+    }
+    Ok(report)
+}
+
+fn read_head(path: &Path) -> anyhow::Result<TreeHead> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a tree head", path.display()))
+}
+
+/// Runs `audit verify`: prints `OK …` or `TAMPERED at position P: …` (then every finding) and
+/// answers whether the log verified.
+///
+/// # Errors
+/// Unreadable files.
+pub fn run(
+    log: &Path,
+    head: &Path,
+    public_key: &Path,
+    previous: Option<&Path>,
+) -> anyhow::Result<bool> {
+    let head = read_head(head)?;
+    let previous = previous.map(read_head).transpose()?;
+    let public = keys::parse_public(
+        &std::fs::read_to_string(public_key)
+            .with_context(|| format!("reading {}", public_key.display()))?,
+    )
+    .with_context(|| format!("{} is not an Ed25519 public key", public_key.display()))?;
+    let file = std::fs::File::open(log).with_context(|| format!("reading {}", log.display()))?;
+    let report = verify(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        &head,
+        &public,
+        previous.as_ref(),
+    )?;
+    if report.is_clean() {
+        println!(
+            "OK: {} events, tree size {}, root {} signed at {} by key {}{}",
+            report.leaves,
+            head.tree_size,
+            head.root_hash,
+            head.timestamp,
+            head.key_id,
+            previous.map_or_else(String::new, |p| format!(
+                "; consistent with the earlier head of {} events",
+                p.tree_size
+            ))
+        );
+        return Ok(true);
+    }
+    let first = &report.findings[0];
+    println!(
+        "TAMPERED at position {}: {}",
+        first
+            .position
+            .map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        first.what
+    );
+    for finding in &report.findings[1..] {
+        println!(
+            "  also at position {}: {}",
+            finding
+                .position
+                .map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            finding.what
+        );
+    }
+    Ok(false)
+}

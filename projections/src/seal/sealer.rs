@@ -1,0 +1,229 @@
+//! The sealer: one per database (a lease like the projector's), it appends every event below
+//! the projector's checkpoint to the Merkle tree, batch by batch (each batch one
+//! transaction: leaves and nodes together, so a crash leaves no leaf half-written and the next
+//! sealer resumes after the last stored one), and signs a tree head at most once per
+//! interval. It reads the events table and writes only its own tables: writers never wait for
+//! it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::keys::SigningKey;
+use super::merkle::{Frontier, Hash, NodeKey};
+use super::store::{Leaf, SealDb};
+use super::TreeHead;
+use crate::stop::StopSignal;
+use crate::store::ReadError;
+
+/// Events per batch (one transaction).
+pub const BATCH: u32 = 5000;
+
+/// How often the sealer looks for new events, and retries the lease.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Where the tree ends: its right edge, the position of its last event, the last head.
+struct Edge {
+    frontier: Frontier,
+    last_position: i64,
+    last_head_size: u64,
+    last_head_at: Option<DateTime<Utc>>,
+}
+
+/// Where the sealer takes the time of a tree head from.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The sealer.
+pub struct Sealer {
+    db: SealDb,
+    key: Arc<SigningKey>,
+    head_interval: Duration,
+    clock: Clock,
+    edge: tokio::sync::Mutex<Option<Edge>>,
+    sealed: AtomicU64,
+    steps: AtomicU64,
+    leader: AtomicBool,
+    stop: StopSignal,
+}
+
+impl Sealer {
+    /// A sealer of `db` signing with `key`, a head at most every `head_interval`, stamped by
+    /// `clock`.
+    pub fn new(db: SealDb, key: Arc<SigningKey>, head_interval: Duration, clock: Clock) -> Self {
+        Self {
+            db,
+            key,
+            head_interval,
+            clock,
+            edge: tokio::sync::Mutex::new(None),
+            sealed: AtomicU64::new(0),
+            steps: AtomicU64::new(0),
+            leader: AtomicBool::new(false),
+            stop: StopSignal::default(),
+        }
+    }
+
+    /// The sealed log's database.
+    pub fn db(&self) -> &SealDb {
+        &self.db
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Leaves this process appended.
+    pub fn sealed(&self) -> u64 {
+        self.sealed.load(Ordering::Relaxed)
+    }
+
+    /// Loop iterations (progress, for the supervisor).
+    pub fn steps(&self) -> u64 {
+        self.steps.load(Ordering::Relaxed)
+    }
+
+    /// Whether this process holds the sealer lease.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    async fn load(&self) -> Result<Edge, ReadError> {
+        let last = self.db.last_leaf().await?;
+        let size = last.map_or(0, |leaf| leaf.index + 1);
+        let keys = Frontier::edge_keys(size);
+        let stored = self.db.nodes(&keys).await?;
+        let hashes: Vec<Hash> = keys
+            .iter()
+            .filter_map(|key| stored.get(key).copied())
+            .collect();
+        let frontier = Frontier::from_edge(size, &hashes).ok_or_else(|| {
+            ReadError::Database(sqlx::Error::Protocol(format!(
+                "the sealed tree of {size} leaves is missing nodes of its right edge"
+            )))
+        })?;
+        let head = self.db.head(None).await?;
+        Ok(Edge {
+            frontier,
+            last_position: last.map_or(0, |leaf| leaf.position),
+            last_head_size: head.map_or(0, |h| h.tree_size),
+            last_head_at: None,
+        })
+    }
+
+    /// Seals every event up to the projector's checkpoint, and signs a head if the tree grew
+    /// and `force` is set or the interval has passed. Returns the leaves appended.
+    ///
+    /// # Errors
+    /// [`ReadError`]; what was committed stays, the rest is sealed next time.
+    pub async fn seal_available(&self, force: bool) -> Result<u64, ReadError> {
+        let mut guard = self.edge.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.load().await?);
+        }
+        let Some(edge) = guard.as_mut() else {
+            return Ok(0);
+        };
+        let result = self.seal(edge, force).await;
+        if result.is_err() {
+            // Reload from what the database holds.
+            *guard = None;
+        }
+        result
+    }
+
+    async fn seal(&self, edge: &mut Edge, force: bool) -> Result<u64, ReadError> {
+        let bound = self.db.sealable().await?;
+        let mut total = 0;
+        while edge.last_position < bound {
+            let events = self.db.events(edge.last_position, bound, BATCH).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            let count = events.len();
+            let mut frontier = edge.frontier.clone();
+            let (frontier, leaves, nodes) = tokio::task::spawn_blocking(move || {
+                let mut leaves = Vec::with_capacity(events.len());
+                let mut nodes: Vec<(NodeKey, Hash)> = Vec::with_capacity(events.len() * 2);
+                for event in &events {
+                    let hash = event.leaf_hash();
+                    leaves.push(Leaf {
+                        index: frontier.size(),
+                        position: event.position,
+                        hash,
+                    });
+                    nodes.extend(frontier.push(hash));
+                }
+                (frontier, leaves, nodes)
+            })
+            .await?;
+            self.db.append(&leaves, &nodes).await?;
+            edge.frontier = frontier;
+            edge.last_position = last;
+            total += count as u64;
+            self.sealed.fetch_add(count as u64, Ordering::Relaxed);
+            if count < BATCH as usize {
+                break;
+            }
+        }
+        let now = (self.clock)();
+        let due = edge
+            .last_head_at
+            .is_none_or(|at| (now - at).to_std().unwrap_or_default() >= self.head_interval);
+        if edge.frontier.size() > edge.last_head_size && (force || due) {
+            let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let head = TreeHead::sign(
+                edge.frontier.size(),
+                &edge.frontier.root(),
+                &timestamp,
+                &self.key,
+            );
+            self.db.write_head(&head).await?;
+            edge.last_head_size = head.tree_size;
+            edge.last_head_at = Some(now);
+        }
+        Ok(total)
+    }
+
+    /// Runs the sealer until [`Self::stop`]: takes the lease (one sealer per database), then
+    /// seals what the projector has checkpointed, every tick.
+    pub async fn run(self: Arc<Self>) {
+        let mut stop = self.stop.watch();
+        while !stop.is_stopped() {
+            let mut lease = match self.db.try_lease().await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    self.steps.fetch_add(1, Ordering::Relaxed);
+                    stop.pause(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot try the sealer lease");
+                    stop.pause(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.leader.store(true, Ordering::Relaxed);
+            tracing::info!("sealer lease taken");
+            // Another sealer may have run before: start from what is stored.
+            *self.edge.lock().await = None;
+            while !stop.is_stopped() && lease.is_held().await {
+                self.steps.fetch_add(1, Ordering::Relaxed);
+                if let Err(error) = self.seal_available(false).await {
+                    tracing::warn!(%error, "sealing failed; retrying");
+                }
+                if stop.pause(TICK).await {
+                    break;
+                }
+            }
+            self.leader.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks [`Self::run`] to stop after its batch.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+}

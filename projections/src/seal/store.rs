@@ -1,0 +1,376 @@
+//! The sealed log in SQL (migration `sealed_log`): `seal_leaves` (leaf index, event position,
+//! leaf hash), `seal_nodes` (the perfect subtrees above the leaves), `seal_tree_heads`. Only
+//! the sealer writes them; nothing a writer of events waits on.
+
+use std::collections::HashMap;
+
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+
+use super::merkle::{Hash, NodeKey};
+use super::{LogEvent, TreeHead};
+use crate::store::{ProjectorLease, ReadError, CLIENTS_PROJECTION};
+
+/// The database of the sealed log.
+#[derive(Debug, Clone)]
+pub enum SealDb {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same body on either pool (sqlx's types differ; the statements do not).
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            SealDb::Postgres($pool) => $body,
+            SealDb::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// A sealed leaf: its index, the position of its event, its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    /// Index in the tree (0-based).
+    pub index: u64,
+    /// The event's global position.
+    pub position: i64,
+    /// The leaf hash.
+    pub hash: Hash,
+}
+
+fn hash_of(bytes: &[u8]) -> Result<Hash, ReadError> {
+    bytes.try_into().map_err(|_| {
+        ReadError::Database(sqlx::Error::Decode("a stored hash is not 32 bytes".into()))
+    })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
+     event_version, cast(payload as text) as payload, cast(metadata as text) as metadata";
+
+fn log_event<R: Row>(row: &R) -> Result<LogEvent, sqlx::Error>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(LogEvent {
+        position: row.try_get("global_position")?,
+        stream_type: row.try_get("aggregate_type")?,
+        stream_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
+impl SealDb {
+    /// Tries to become the one sealer (PostgreSQL: a session advisory lock on a connection of
+    /// its own; SQLite: one process per file, always granted).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
+        match self {
+            Self::Postgres(pool) => {
+                let mut connection = pool.acquire().await?.detach();
+                // 0x52454753 = 'REGS': the sealer.
+                let taken: bool = sqlx::query_scalar("select pg_try_advisory_lock(1380271955)")
+                    .fetch_one(&mut connection)
+                    .await?;
+                Ok(taken.then(|| {
+                    Box::new(crate::store::ConnectionLease::<sqlx::Postgres> { connection })
+                        as Box<dyn ProjectorLease>
+                }))
+            }
+            Self::Sqlite(_) => Ok(Some(crate::store::always_held())),
+        }
+    }
+
+    /// The last leaf, if any.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn last_leaf(&self) -> Result<Option<Leaf>, ReadError> {
+        on_pool!(self, pool => {
+            let row = sqlx::query(
+                "select leaf_index, position, leaf_hash from seal_leaves \
+                 order by leaf_index desc limit 1",
+            )
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => Ok(None),
+                Some(row) => Ok(Some(Leaf {
+                    index: to_u64(row.try_get("leaf_index")?),
+                    position: row.try_get("position")?,
+                    hash: hash_of(row.try_get::<Vec<u8>, _>("leaf_hash")?.as_slice())?,
+                })),
+            }
+        })
+    }
+
+    /// The feed position below which every event is final and projected: the clients
+    /// projection's checkpoint (the projector moves it only to a final position).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn sealable(&self) -> Result<i64, ReadError> {
+        on_pool!(self, pool => {
+            let position: Option<i64> = sqlx::query_scalar(
+                "select position from projection_checkpoints where projection = $1",
+            )
+            .bind(CLIENTS_PROJECTION)
+            .fetch_optional(pool)
+            .await?;
+            Ok(position.unwrap_or(0))
+        })
+    }
+
+    /// Events `after < position <= up_to`, at most `limit`, in position order.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn events(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<LogEvent>, ReadError> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&format!(
+                "select {EVENT_COLUMNS} from events \
+                 where global_position > $1 and global_position <= $2 \
+                 order by global_position limit $3"
+            ))
+            .bind(after)
+            .bind(up_to)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(log_event).collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Appends leaves and the nodes they complete, in one transaction. A leaf index or node
+    /// already stored (another sealer) fails it whole.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`]; nothing is written then.
+    pub async fn append(
+        &self,
+        leaves: &[Leaf],
+        nodes: &[(NodeKey, Hash)],
+    ) -> Result<(), ReadError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in leaves.chunks(1000) {
+                let mut insert = QueryBuilder::new("insert into seal_leaves (leaf_index, position, leaf_hash) ");
+                insert.push_values(chunk, |mut row, leaf| {
+                    row.push_bind(to_i64(leaf.index))
+                        .push_bind(leaf.position)
+                        .push_bind(leaf.hash.to_vec());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let inner: Vec<&(NodeKey, Hash)> = nodes.iter().filter(|(key, _)| key.level > 0).collect();
+            for chunk in inner.chunks(1000) {
+                let mut insert = QueryBuilder::new("insert into seal_nodes (level, node_index, hash) ");
+                insert.push_values(chunk, |mut row, (key, hash)| {
+                    row.push_bind(i64::from(key.level))
+                        .push_bind(to_i64(key.index))
+                        .push_bind(hash.to_vec());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The stored hashes of `keys` (leaves and inner nodes); missing ones are left out.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn nodes(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Hash>, ReadError> {
+        let mut found = HashMap::new();
+        let leaves: Vec<i64> = keys
+            .iter()
+            .filter(|k| k.level == 0)
+            .map(|k| to_i64(k.index))
+            .collect();
+        let inner: Vec<&NodeKey> = keys.iter().filter(|k| k.level > 0).collect();
+        on_pool!(self, pool => {
+            if !leaves.is_empty() {
+                let mut select = QueryBuilder::new("select leaf_index, leaf_hash from seal_leaves where leaf_index in (");
+                let mut list = select.separated(", ");
+                for index in &leaves {
+                    list.push_bind(*index);
+                }
+                select.push(")");
+                for row in select.build().fetch_all(pool).await? {
+                    let index: i64 = row.try_get("leaf_index")?;
+                    let hash: Vec<u8> = row.try_get("leaf_hash")?;
+                    found.insert(NodeKey { level: 0, index: to_u64(index) }, hash_of(&hash)?);
+                }
+            }
+            if !inner.is_empty() {
+                let mut select = QueryBuilder::new("select level, node_index, hash from seal_nodes where ");
+                for (i, key) in inner.iter().enumerate() {
+                    if i > 0 {
+                        select.push(" or ");
+                    }
+                    select
+                        .push("(level = ")
+                        .push_bind(i64::from(key.level))
+                        .push(" and node_index = ")
+                        .push_bind(to_i64(key.index))
+                        .push(")");
+                }
+                for row in select.build().fetch_all(pool).await? {
+                    let level: i64 = row.try_get("level")?;
+                    let index: i64 = row.try_get("node_index")?;
+                    let hash: Vec<u8> = row.try_get("hash")?;
+                    found.insert(
+                        NodeKey { level: u32::try_from(level).unwrap_or_default(), index: to_u64(index) },
+                        hash_of(&hash)?,
+                    );
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Stores a signed head (once per size).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn write_head(&self, head: &TreeHead) -> Result<(), ReadError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "insert into seal_tree_heads (tree_size, root_hash, timestamp, key_id, signature) \
+                 values ($1, $2, $3, $4, $5) on conflict (tree_size) do nothing",
+            )
+            .bind(to_i64(head.tree_size))
+            .bind(&head.root_hash)
+            .bind(&head.timestamp)
+            .bind(&head.key_id)
+            .bind(&head.signature)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The head of `tree_size`, or the latest one.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn head(&self, tree_size: Option<u64>) -> Result<Option<TreeHead>, ReadError> {
+        on_pool!(self, pool => {
+            let select = "select tree_size, root_hash, timestamp, key_id, signature from seal_tree_heads";
+            let row = match tree_size {
+                Some(size) => sqlx::query(&format!("{select} where tree_size = $1"))
+                    .bind(to_i64(size))
+                    .fetch_optional(pool)
+                    .await?,
+                None => sqlx::query(&format!("{select} order by tree_size desc limit 1"))
+                    .fetch_optional(pool)
+                    .await?,
+            };
+            match row {
+                None => Ok(None),
+                Some(row) => Ok(Some(TreeHead {
+                    tree_size: to_u64(row.try_get("tree_size")?),
+                    root_hash: row.try_get("root_hash")?,
+                    timestamp: row.try_get("timestamp")?,
+                    key_id: row.try_get("key_id")?,
+                    signature: row.try_get("signature")?,
+                })),
+            }
+        })
+    }
+
+    /// The leaf of the event at `position`.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn leaf_at(&self, position: i64) -> Result<Option<Leaf>, ReadError> {
+        on_pool!(self, pool => {
+            let row = sqlx::query("select leaf_index, position, leaf_hash from seal_leaves where position = $1")
+                .bind(position)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                None => Ok(None),
+                Some(row) => Ok(Some(Leaf {
+                    index: to_u64(row.try_get("leaf_index")?),
+                    position: row.try_get("position")?,
+                    hash: hash_of(row.try_get::<Vec<u8>, _>("leaf_hash")?.as_slice())?,
+                })),
+            }
+        })
+    }
+
+    /// The leaf hashes of the events at `positions` (unsealed ones left out).
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn leaf_hashes(&self, positions: &[i64]) -> Result<HashMap<i64, Hash>, ReadError> {
+        let mut found = HashMap::new();
+        for chunk in positions.chunks(500) {
+            on_pool!(self, pool => {
+                let mut select = QueryBuilder::new("select position, leaf_hash from seal_leaves where position in (");
+                let mut list = select.separated(", ");
+                for position in chunk {
+                    list.push_bind(*position);
+                }
+                select.push(")");
+                for row in select.build().fetch_all(pool).await? {
+                    let position: i64 = row.try_get("position")?;
+                    let hash: Vec<u8> = row.try_get("leaf_hash")?;
+                    found.insert(position, hash_of(&hash)?);
+                }
+            });
+        }
+        Ok(found)
+    }
+
+    /// Leaves `from <= index < to`, at most `limit`, in order.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    pub async fn leaves(&self, from: u64, to: u64, limit: u32) -> Result<Vec<Leaf>, ReadError> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "select leaf_index, position, leaf_hash from seal_leaves \
+                 where leaf_index >= $1 and leaf_index < $2 order by leaf_index limit $3",
+            )
+            .bind(to_i64(from))
+            .bind(to_i64(to))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Leaf {
+                        index: to_u64(row.try_get("leaf_index")?),
+                        position: row.try_get("position")?,
+                        hash: hash_of(row.try_get::<Vec<u8>, _>("leaf_hash")?.as_slice())?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
