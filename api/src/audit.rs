@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use registry_domain::EventMetadata;
+use registry_projections::seal::merkle;
 use registry_projections::{event_data, history, FeedEntry, FeedQuery, FieldChange, StoredEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,6 +93,9 @@ pub struct HistoryEventResponse {
     pub metadata: EventMetadataResponse,
     /// The fields it changed, with before and after.
     pub changes: Vec<FieldChangeResponse>,
+    /// Its leaf hash in the sealed log (hex; `null` until sealed, within seconds): check it
+    /// with `GET /api/v1/audit/proof/inclusion?position=`.
+    pub leaf_hash: Option<String>,
 }
 
 /// A client's whole history, both lifetimes of a re-registered id included.
@@ -136,9 +140,16 @@ pub async fn client_history(
             event_version: entry.event.event_version.clone(),
             metadata: EventMetadataResponse::from(&entry.event),
             changes: entry.changes.into_iter().map(Into::into).collect(),
+            leaf_hash: None,
         })
         .collect();
-    Ok(Json(HistoryResponse { client_id, events }))
+    let mut response = HistoryResponse { client_id, events };
+    let positions: Vec<i64> = response.events.iter().map(|e| e.position).collect();
+    let sealed = state.sealer.db().leaf_hashes(&positions).await?;
+    for event in &mut response.events {
+        event.leaf_hash = sealed.get(&event.position).map(merkle::hex);
+    }
+    Ok(Json(response))
 }
 
 /// Query of `GET /events`.
@@ -187,6 +198,8 @@ pub struct FeedEventResponse {
     /// malformed or foreign row): why. The projections park such an event and go on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
+    /// Its leaf hash in the sealed log (hex; `null` until sealed).
+    pub leaf_hash: Option<String>,
 }
 
 impl From<FeedEntry> for FeedEventResponse {
@@ -201,6 +214,7 @@ impl From<FeedEntry> for FeedEventResponse {
                 metadata: EventMetadataResponse::from(&event),
                 data: event_data(&event.payload),
                 unreadable: None,
+                leaf_hash: None,
             },
             FeedEntry::Unreadable(row) => Self {
                 position: row.position,
@@ -211,6 +225,7 @@ impl From<FeedEntry> for FeedEventResponse {
                 metadata: EventMetadataResponse::from(&row.metadata),
                 data: Value::Null,
                 unreadable: Some(row.error),
+                leaf_hash: None,
             },
         }
     }
@@ -256,11 +271,16 @@ pub async fn list_events(
     )
     .map_err(ApiError::invalid_query)?;
     let page = state.reads.feed(&query).await?;
-    let events = page
+    let mut events: Vec<FeedEventResponse> = page
         .events
         .into_iter()
         .map(FeedEventResponse::from)
         .collect();
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    let sealed = state.sealer.db().leaf_hashes(&positions).await?;
+    for event in &mut events {
+        event.leaf_hash = sealed.get(&event.position).map(merkle::hex);
+    }
     Ok(Json(EventsResponse {
         events,
         next_after: page.next_after,

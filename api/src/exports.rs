@@ -219,6 +219,16 @@ fn file_response(export: Export, format: Format, stem: &str) -> Response {
     response
 }
 
+/// The latest signed head of the sealed log (size, root), which an export names.
+async fn sealed_head(state: &AppState) -> Result<Option<(u64, String)>, ApiError> {
+    Ok(state
+        .sealer
+        .db()
+        .head(None)
+        .await?
+        .map(|head| (head.tree_size, head.root_hash)))
+}
+
 pub(crate) async fn export_clients(
     state: AppState,
     params: ExportParams,
@@ -237,7 +247,8 @@ pub(crate) async fn export_clients(
         .turn()
         .await?
         .timed(state.metrics.export_duration(format.extension()));
-    let export = export::clients(state.reads.as_ref(), &query, format, now(), turn).await?;
+    let sealed = sealed_head(&state).await?;
+    let export = export::clients(state.reads.as_ref(), &query, format, now(), sealed, turn).await?;
     Ok(file_response(export, format, "clients"))
 }
 
@@ -256,7 +267,8 @@ pub(crate) async fn export_history(
         return Err(ApiError::ClientNotFound);
     }
     let entries = history(events).map_err(|e| ApiError::Internal(e.into()))?;
-    let export = export::history(&client_id, entries, format, now(), turn).await?;
+    let sealed = sealed_head(&state).await?;
+    let export = export::history(&client_id, entries, format, now(), sealed, turn).await?;
     Ok(file_response(
         export,
         format,

@@ -238,6 +238,51 @@ async fn the_exported_log_recomputes_to_the_signed_root(backend: Backend) {
             raw
         );
     }
+    // The feed and the history carry the same leaf hashes; the events written after the
+    // head are not sealed yet.
+    app.projector.drain().await.unwrap();
+    let feed = get(&app, "/api/v1/events?limit=1000").await;
+    for event in feed["events"].as_array().unwrap() {
+        let line = lines.iter().find(|l| l["position"] == event["position"]);
+        match line {
+            Some(line) => assert_eq!(event["leaf_hash"], line["leaf_hash"], "{event}"),
+            None => assert!(event["leaf_hash"].is_null(), "{event}"),
+        }
+    }
+    let history = get(&app, "/api/v1/clients/export-0/history").await;
+    for event in history["events"].as_array().unwrap() {
+        let line = lines
+            .iter()
+            .find(|l| l["position"] == event["position"])
+            .unwrap();
+        assert_eq!(event["leaf_hash"], line["leaf_hash"]);
+    }
+    // The PDF export names the head it reflects (and its document keywords the whole root).
+    let pdf = app
+        .request(Method::GET, "/api/v1/clients/export.pdf", None, &[])
+        .await;
+    pdf.assert_status(200);
+    let file = std::env::temp_dir().join(format!("sealed-{}.pdf", uuid::Uuid::new_v4()));
+    std::fs::write(&file, &pdf.body).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let expected = format!(
+        "sealed log head: {} events, root {}",
+        head.tree_size,
+        &head.root_hash[..16]
+    );
+    assert!(text.contains(&expected), "{expected} in {text}");
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains(&head.root_hash), "{info}");
     // A smaller tree exports its prefix.
     let (prefix, _) = export(&app, "?tree_size=3").await;
     assert_eq!(prefix.len(), 3);

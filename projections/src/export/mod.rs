@@ -98,6 +98,9 @@ pub struct Meta {
     pub generated_at: DateTime<Utc>,
     /// The feed position the content reflects.
     pub position: i64,
+    /// The latest signed head of the sealed log when it was generated: tree size and root
+    /// (hex). Events past its size were not sealed yet.
+    pub sealed: Option<(u64, String)>,
     /// The columns.
     pub columns: &'static [Column],
 }
@@ -105,11 +108,31 @@ pub struct Meta {
 impl Meta {
     /// The line under the title: generation time, position, row count.
     pub fn summary(&self, rows: u64) -> String {
+        let sealed = self
+            .sealed
+            .as_ref()
+            .map_or_else(String::new, |(size, root)| {
+                format!(
+                    " · sealed log head: {size} events, root {}…",
+                    root.get(..16).unwrap_or(root)
+                )
+            });
         format!(
-            "Generated {} · reflects feed position {} · {rows} rows",
+            "Generated {} · reflects feed position {} · {rows} rows{sealed}",
             self.generated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             self.position
         )
+    }
+
+    /// The document's keywords: the feed position and the whole signed root.
+    pub fn keywords(&self) -> String {
+        match &self.sealed {
+            Some((size, root)) => format!(
+                "feed position {}; sealed log tree size {size} root {root}",
+                self.position
+            ),
+            None => format!("feed position {}", self.position),
+        }
     }
 }
 
@@ -307,6 +330,7 @@ pub async fn clients(
     query: &ListQuery,
     format: Format,
     generated_at: DateTime<Utc>,
+    sealed: Option<(u64, String)>,
     hold: impl Send + 'static,
 ) -> Result<Export, ExportError> {
     let (sender, mut receiver) = mpsc::channel::<Chunk>(2);
@@ -324,6 +348,7 @@ pub async fn clients(
             filter,
             generated_at,
             position,
+            sealed,
             columns: CLIENT_COLUMNS,
         };
         let mut table = writer(format, meta)?;
@@ -377,6 +402,7 @@ pub async fn history(
     entries: Vec<HistoryEntry>,
     format: Format,
     generated_at: DateTime<Utc>,
+    sealed: Option<(u64, String)>,
     hold: impl Send + 'static,
 ) -> Result<Export, ExportError> {
     let position = entries.last().map_or(0, |e| e.event.position);
@@ -386,6 +412,7 @@ pub async fn history(
         filter: format!("client_id: {client_id}"),
         generated_at,
         position,
+        sealed,
         columns: HISTORY_COLUMNS,
     };
     let span = tracing::Span::current();

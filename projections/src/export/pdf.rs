@@ -613,7 +613,7 @@ impl TableWriter for PdfTable {
             "<< /Title {} /Subject {} /Keywords {} /Creator {} /Producer {} >>",
             info_string(&self.meta.title),
             info_string(&format!("Filter: {}", self.meta.filter)),
-            info_string(&format!("feed position {}", self.meta.position)),
+            info_string(&self.meta.keywords()),
             info_string("client-registry"),
             info_string("client-registry"),
         );

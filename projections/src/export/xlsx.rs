@@ -75,7 +75,7 @@ impl TableWriter for XlsxTable {
             .set_title(&self.meta.title)
             .set_subject(format!("Filter: {}", self.meta.filter))
             .set_comment(summary)
-            .set_keywords(format!("feed position {}", self.meta.position))
+            .set_keywords(self.meta.keywords())
             .set_author("client-registry");
         self.workbook.set_properties(&properties);
         Ok(self.workbook.save_to_buffer()?)
