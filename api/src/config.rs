@@ -150,6 +150,11 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<PathBuf>,
 
+    /// Run the sealer of the event log in this process (`false`: another process seals, or
+    /// for measuring what sealing costs).
+    #[arg(long, env = "REGISTRY_AUDIT_SEAL", default_value_t = true, action = ArgAction::Set)]
+    pub audit_seal: bool,
+
     /// At most one signed tree head per this many milliseconds while events arrive.
     #[arg(long, env = "REGISTRY_AUDIT_HEAD_INTERVAL_MS", default_value_t = 1000)]
     pub audit_head_interval_ms: u64,
@@ -195,6 +200,7 @@ impl Config {
             shutdown_grace_seconds: 10,
             cors_allowed_origins: None,
             audit_key_file: None,
+            audit_seal: true,
             audit_head_interval_ms: 1000,
         }
     }

@@ -415,6 +415,7 @@ pub struct Application {
     supervisor: Arc<supervisor::Supervisor>,
     commands: Arc<ClientCommands>,
     sealer: Arc<Sealer>,
+    seal: bool,
     draining: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     drain_limit: std::time::Duration,
@@ -474,6 +475,7 @@ impl Application {
         }
         Ok(Self {
             sealer: prepared.sealer,
+            seal: config.audit_seal,
             listener,
             router: prepared.router,
             database,
@@ -521,10 +523,12 @@ impl Application {
                 move || search.clone().follow(reads.clone()),
             )
         };
-        let sealer = {
+        let sealer = if self.seal {
             let (run, steps) = (self.sealer.clone(), self.sealer.clone());
             self.supervisor
                 .supervise("sealer", move || steps.steps(), move || run.clone().run())
+        } else {
+            tokio::spawn(async {})
         };
         // Stopped between flushes, never during one (a flush takes its batch out first).
         let flusher_stop = Arc::new(registry_projections::stop::StopSignal::default());

@@ -91,3 +91,40 @@ pub fn count_events(url: &str) -> anyhow::Result<usize> {
         Ok(usize::try_from(count).unwrap_or(0))
     })
 }
+
+/// Rows of `table`.
+///
+/// # Errors
+/// The database error.
+pub fn count_rows(url: &str, table: &str) -> anyhow::Result<usize> {
+    let sql = format!("select count(*) from {table}");
+    super::runtime().block_on(async {
+        let count: i64 = if url.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(url).await?;
+            sqlx::query_scalar(&sql).fetch_one(&mut connection).await?
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(url).await?;
+            sqlx::query_scalar(&sql).fetch_one(&mut connection).await?
+        };
+        Ok(usize::try_from(count).unwrap_or(0))
+    })
+}
+
+/// Positions of sealed events spread over the whole log: every `step`-th leaf's.
+///
+/// # Errors
+/// The database error.
+pub fn sample_positions(url: &str, step: i64) -> anyhow::Result<Vec<i64>> {
+    let sql = format!("select position from seal_leaves where leaf_index % {step} = 0");
+    super::runtime().block_on(async {
+        let positions: Vec<i64> = if url.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(url).await?;
+            sqlx::query_scalar(&sql).fetch_all(&mut connection).await?
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(url).await?;
+            sqlx::query_scalar(&sql).fetch_all(&mut connection).await?
+        };
+        anyhow::ensure!(!positions.is_empty(), "nothing is sealed");
+        Ok(positions)
+    })
+}
