@@ -346,6 +346,7 @@ fn line(position: i64, leaf: Option<&Leaf>, event: Option<&LogEvent>) -> String 
         (status = 400, description = "Malformed query, or a tree size not sealed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -356,6 +357,8 @@ pub async fn export_log(
 ) -> Result<Response, ApiError> {
     let db = state.sealer.db().clone();
     let tree_size = size_asked(&db, params.tree_size, "tree_size").await?;
+    // A whole-log scan: one of the bounded exports (held until the stream ends).
+    let turn = state.exports.turn().await?;
     let root = root_of(&db, tree_size).await?;
     let max_position = if tree_size == 0 {
         0
@@ -367,6 +370,7 @@ pub async fn export_log(
     };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
     tokio::spawn(async move {
+        let _turn = turn;
         if let Err(error) = stream_log(&db, tree_size, max_position, &sender).await {
             tracing::warn!(%error, "log export stopped");
             let _ = sender
@@ -405,6 +409,8 @@ async fn stream_log(
     sender: &tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
 ) -> Result<(), ApiError> {
     const PAGE: u32 = 5000;
+    const CHUNK: usize = 64 * 1024;
+    let mut buffer = String::with_capacity(CHUNK + 4096);
     let mut leaves: VecDeque<Leaf> = VecDeque::new();
     let mut events: VecDeque<LogEvent> = VecDeque::new();
     let (mut next_leaf, mut leaves_done) = (0u64, tree_size == 0);
@@ -423,7 +429,12 @@ async fn stream_log(
             events.extend(page);
         }
         let text = match (leaves.front(), events.front()) {
-            (None, None) => return Ok(()),
+            (None, None) => {
+                if !buffer.is_empty() {
+                    let _ = sender.send(Ok(buffer)).await;
+                }
+                return Ok(());
+            }
             (Some(leaf), Some(event)) if leaf.position == event.position => {
                 let text = line(leaf.position, Some(leaf), Some(event));
                 leaves.pop_front();
@@ -446,8 +457,12 @@ async fn stream_log(
                 text
             }
         };
-        if sender.send(Ok(text)).await.is_err() {
-            return Ok(());
+        buffer.push_str(&text);
+        if buffer.len() >= CHUNK {
+            let full = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 4096));
+            if sender.send(Ok(full)).await.is_err() {
+                return Ok(());
+            }
         }
     }
 }

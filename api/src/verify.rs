@@ -86,6 +86,20 @@ pub fn verify(
     let mut frontier = Frontier::default();
     let mut previous_root: Option<Hash> = None;
     let mut last_position = i64::MIN;
+    // Each client's stream runs 1, 2, 3…: a gap is an event the aggregate replays but the log
+    // never showed (a row hidden from every position-ordered reader).
+    let mut sequences: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut check_sequence = |report: &mut Report, position: i64, stream: &str, sequence: i64| {
+        let last = sequences.insert(stream.to_owned(), sequence).unwrap_or(0);
+        if sequence != last + 1 {
+            report.find(
+                Some(position),
+                format!(
+                    "the events of {stream:?} jump from sequence {last} to {sequence}: events of this client are missing from the log or out of order"
+                ),
+            );
+        }
+    };
     for (number, line) in log.lines().enumerate() {
         let line = line.context("reading the log")?;
         if line.trim().is_empty() {
@@ -95,7 +109,8 @@ pub fn verify(
         // The common case, fast: the line is `{"event":<the event's canonical text>,
         // "leaf_hash":…,"leaf_index":…,"position":…}`; hashing that text as it stands is
         // enough when it gives the sealed hash (it is then exactly the sealed bytes).
-        if let Some((position, hash)) = fast_path(&line, frontier.size()) {
+        if let Some((position, hash, stream, sequence)) = fast_path(&line, frontier.size()) {
+            check_sequence(&mut report, position, &stream, sequence);
             if position <= last_position {
                 report.find(
                     Some(position),
@@ -122,6 +137,11 @@ pub fn verify(
         }
         last_position = position;
         let event = &value["event"];
+        if let (Some(stream), Some(sequence)) =
+            (event["stream_id"].as_str(), event["sequence"].as_i64())
+        {
+            check_sequence(&mut report, position, stream, sequence);
+        }
         let recorded = value["leaf_hash"].as_str().and_then(merkle::from_hex);
         match (event.is_null(), recorded) {
             (false, Some(recorded)) => {
@@ -224,8 +244,9 @@ pub fn verify(
 }
 
 /// A line whose event hashes, as written, to its recorded leaf hash, at the expected leaf
-/// index: its position and hash. `None` for anything else (then checked in full).
-fn fast_path(line: &str, expected_index: u64) -> Option<(i64, Hash)> {
+/// index: its position, hash, stream and sequence. `None` for anything else (then checked in
+/// full).
+fn fast_path(line: &str, expected_index: u64) -> Option<(i64, Hash, String, i64)> {
     const HEAD: &str = "{\"event\":{";
     const TAIL: &str = ",\"leaf_hash\":\"";
     if !line.starts_with(HEAD) {
@@ -243,7 +264,16 @@ fn fast_path(line: &str, expected_index: u64) -> Option<(i64, Hash)> {
     let tail: Tail<'_> = serde_json::from_str(&tail_text).ok()?;
     let recorded = merkle::from_hex(tail.leaf_hash)?;
     let hash = merkle::leaf_hash(event.as_bytes());
-    (hash == recorded && tail.leaf_index == expected_index).then_some((tail.position, hash))
+    if hash != recorded || tail.leaf_index != expected_index {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Ident {
+        stream_id: String,
+        sequence: i64,
+    }
+    let ident: Ident = serde_json::from_str(event).ok()?;
+    Some((tail.position, hash, ident.stream_id, ident.sequence))
 }
 
 fn read_head(path: &Path) -> anyhow::Result<TreeHead> {

@@ -108,6 +108,18 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET path` with the admin token: status and body text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     pub async fn metric(&self, name: &str) -> Option<i64> {
         let text = client()
             .get(format!("{}/metrics", self.base))

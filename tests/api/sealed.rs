@@ -214,12 +214,27 @@ pub async fn export(app: &TestApp, query: &str) -> (Vec<Value>, String) {
 async fn the_exported_log_recomputes_to_the_signed_root(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     writes(&app, "export", 12).await;
+    app.create_client(&registry_tests::service_client(
+        "sealed-worker",
+        Some("sealed-worker-secret-0123"),
+    ))
+    .await
+    .assert_status(201);
+    app.request(
+        Method::POST,
+        "/api/v1/clients/sealed-worker/secret",
+        Some(&json!({})),
+        &[],
+    )
+    .await
+    .assert_status(200);
     app.seal().await;
     let head: TreeHead =
         serde_json::from_value(get(&app, "/api/v1/audit/tree-heads").await).unwrap();
     // Written after the head: not in the export of that head.
     writes(&app, "after", 2).await;
     let (lines, text) = export(&app, "").await;
+    let log_text = text.clone();
     assert_eq!(lines.len() as u64, head.tree_size);
     let mut frontier = Frontier::default();
     for (index, line) in lines.iter().enumerate() {
@@ -287,9 +302,15 @@ async fn the_exported_log_recomputes_to_the_signed_root(backend: Backend) {
     let (prefix, _) = export(&app, "?tree_size=3").await;
     assert_eq!(prefix.len(), 3);
     assert_eq!(prefix[..], lines[..3]);
-    // No secret hash, no plaintext in the log export? The events hold hashes of secrets as
-    // the event store does (argon2id PHC strings), never a plaintext.
-    assert!(!text.contains("secret-of-"));
+    // No secret and no secret hash in the log: each argon2id hash is committed to by its
+    // SHA-256 instead (an audit:read token must not allow guessing secrets offline).
+    assert!(!log_text.contains("sealed-worker-secret"));
+    assert!(!log_text.contains("$argon2"), "{log_text}");
+    assert!(log_text.contains("\"hash\":\"sha256:"), "{log_text}");
+    let stored: Vec<i64> = app
+        .scalars("select count(*) from events where cast(payload as text) like '%$argon2id$%'")
+        .await;
+    assert!(stored[0] >= 2, "the events themselves keep the hashes");
 }
 
 async fn the_sealer_resumes_exactly_where_it_stopped(backend: Backend) {

@@ -131,6 +131,7 @@ def main(log_path, head_path, key_path):
         return "-", "the tree head's signature does not verify"
     leaves = []
     first = None
+    sequences = {}
     for line in open(log_path, encoding="utf-8"):
         if not line.strip():
             continue
@@ -149,6 +150,11 @@ def main(log_path, head_path, key_path):
             elif computed.hex() != recorded:
                 problem = "the event is not what was sealed (changed)"
             leaves.append(computed)
+        if event is not None and problem is None:
+            last = sequences.get(event["stream_id"], 0)
+            sequences[event["stream_id"]] = event["sequence"]
+            if event["sequence"] != last + 1:
+                problem = "a client's events jump in sequence (some are missing from the log)"
         if problem and first is None:
             first = (position, problem)
     if first:

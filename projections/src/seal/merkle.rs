@@ -182,7 +182,7 @@ pub fn verify_consistency(
         return proof.is_empty() && old_root == new_root;
     }
     if old == 0 {
-        return proof.is_empty();
+        return proof.is_empty() && *old_root == empty_root();
     }
     let mut path: Vec<Hash> = proof.to_vec();
     if old.is_power_of_two() {

@@ -9,9 +9,9 @@
 //!  "stream_id", "stream_type"}
 //! ```
 //!
-//! of the stored row (payload and metadata as the JSON they hold; a row whose payload or
-//! metadata is not JSON has `payload_text` / `metadata_text` with the raw text instead) and
-//! JCS is RFC 8785. A tree head is `{"key_id", "root_hash", "timestamp", "tree_size"}` signed
+//! of the stored row (payload and metadata as the JSON they hold, each secret's argon2id
+//! `hash` replaced by `sha256:<hex of its SHA-256>`; a row whose payload or metadata is not
+//! JSON has `payload_text` / `metadata_text` with the raw text instead) and JCS is RFC 8785. A tree head is `{"key_id", "root_hash", "timestamp", "tree_size"}` signed
 //! with Ed25519 over its JCS bytes; `signature` (base64) is added beside.
 
 pub mod canonical;
@@ -24,6 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use merkle::Hash;
 
@@ -56,7 +57,10 @@ impl LogEvent {
         object.insert("event_version".into(), self.event_version.clone().into());
         for (name, text) in [("payload", &self.payload), ("metadata", &self.metadata)] {
             match serde_json::from_str::<Value>(text) {
-                Ok(value) => object.insert(name.to_owned(), value),
+                Ok(mut value) => {
+                    commit_secret_hashes(&mut value);
+                    object.insert(name.to_owned(), value)
+                }
                 Err(_) => object.insert(format!("{name}_text"), text.clone().into()),
             };
         }
@@ -75,6 +79,25 @@ impl LogEvent {
     /// The leaf hash.
     pub fn leaf_hash(&self) -> Hash {
         merkle::leaf_hash(self.leaf_text().as_bytes())
+    }
+}
+
+/// Replaces each secret's argon2id hash (a `hash` beside a `secret_id`) by `sha256:` and the
+/// hex SHA-256 of it: the leaf still commits to the stored hash (changing it changes the
+/// leaf), but the log an auditor reads holds nothing to guess a secret from.
+fn commit_secret_hashes(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("secret_id") {
+                if let Some(Value::String(hash)) = map.get_mut("hash") {
+                    let digest: [u8; 32] = sha2::Sha256::digest(hash.as_bytes()).into();
+                    *hash = format!("sha256:{}", merkle::hex(&digest));
+                }
+            }
+            map.values_mut().for_each(commit_secret_hashes);
+        }
+        Value::Array(items) => items.iter_mut().for_each(commit_secret_hashes),
+        _ => {}
     }
 }
 

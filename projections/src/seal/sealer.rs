@@ -138,6 +138,7 @@ impl Sealer {
         let bound = self.db.sealable().await?;
         let mut total = 0;
         while edge.last_position < bound {
+            let started = tokio::time::Instant::now();
             let events = self.db.events(edge.last_position, bound, BATCH).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 break;
@@ -164,8 +165,15 @@ impl Sealer {
             edge.last_position = last;
             total += count as u64;
             self.sealed.fetch_add(count as u64, Ordering::Relaxed);
+            // Progress per batch: a long catch-up is not a stuck task.
+            self.steps.fetch_add(1, Ordering::Relaxed);
             if count < BATCH as usize {
                 break;
+            }
+            if matches!(self.db, SealDb::Sqlite(_)) {
+                // SQLite has one write lock and no queue for it: between two batches, let the
+                // writers in for as long as the batch took (at most 200 ms), as a rebuild does.
+                tokio::time::sleep(started.elapsed().min(Duration::from_millis(200))).await;
             }
         }
         let now = (self.clock)();
@@ -187,11 +195,35 @@ impl Sealer {
         Ok(total)
     }
 
+    /// Whether this process's key signed the latest head (or none was signed yet): a process
+    /// with another key must not seal, or the heads of one log would need two keys.
+    async fn key_matches(&self) -> Result<bool, ReadError> {
+        let own = self.key.key_id();
+        match self.db.head(None).await? {
+            Some(head) if head.key_id != own => {
+                tracing::error!(
+                    log_key = %head.key_id,
+                    this_key = %own,
+                    "not sealing: this process's signing key is not the one that signed the log \
+                     (give every process the same REGISTRY_AUDIT_KEY_FILE)"
+                );
+                Ok(false)
+            }
+            _ => Ok(true),
+        }
+    }
+
     /// Runs the sealer until [`Self::stop`]: takes the lease (one sealer per database), then
-    /// seals what the projector has checkpointed, every tick.
+    /// seals what the projector has checkpointed, every tick. A process whose key did not
+    /// sign the log does not take the lease.
     pub async fn run(self: Arc<Self>) {
         let mut stop = self.stop.watch();
         while !stop.is_stopped() {
+            if !self.key_matches().await.unwrap_or(false) {
+                self.steps.fetch_add(1, Ordering::Relaxed);
+                stop.pause(Duration::from_secs(60)).await;
+                continue;
+            }
             let mut lease = match self.db.try_lease().await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
