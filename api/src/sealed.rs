@@ -125,14 +125,22 @@ async fn sealed_size(db: &SealDb) -> Result<u64, ApiError> {
 
 /// The tree size asked for (default: the latest head's), checked against what is sealed.
 async fn size_asked(db: &SealDb, asked: Option<u64>, field: &str) -> Result<u64, ApiError> {
-    let sealed = sealed_size(db).await?;
     match asked {
-        Some(size) if size > sealed => Err(bad(
-            field,
-            format!("only {sealed} events are sealed so far"),
-        )),
-        Some(size) => Ok(size),
-        None => Ok(db.head(None).await?.map_or(sealed, |head| head.tree_size)),
+        Some(size) => {
+            let sealed = sealed_size(db).await?;
+            if size > sealed {
+                return Err(bad(
+                    field,
+                    format!("only {sealed} events are sealed so far"),
+                ));
+            }
+            Ok(size)
+        }
+        // A head never covers more than is sealed.
+        None => match db.head(None).await? {
+            Some(head) => Ok(head.tree_size),
+            None => sealed_size(db).await,
+        },
     }
 }
 
@@ -319,6 +327,9 @@ pub struct ExportLogParams {
     /// The tree size to export (default: the latest head's): its leaves and every event up
     /// to the position of its last leaf.
     pub tree_size: Option<u64>,
+    /// Start at this leaf (default 0): a range, for an auditor who checked the part before
+    /// (verify its lines with inclusion proofs; `audit verify` wants the whole log).
+    pub from_leaf: Option<u64>,
 }
 
 /// One line of the exported log: an event and its leaf, merged by position.
@@ -359,7 +370,24 @@ pub async fn export_log(
     let tree_size = size_asked(&db, params.tree_size, "tree_size").await?;
     // A whole-log scan: one of the bounded exports (held until the stream ends).
     let turn = state.exports.turn().await?;
+    let from_leaf = params.from_leaf.unwrap_or(0);
+    if from_leaf > tree_size {
+        return Err(bad(
+            "from_leaf",
+            format!("must not be above tree_size ({tree_size})"),
+        ));
+    }
     let root = root_of(&db, tree_size).await?;
+    // The events after the leaf before the range (so that an event inserted just before the
+    // range's first leaf still shows).
+    let after = if from_leaf == 0 {
+        i64::MIN
+    } else {
+        db.leaves(from_leaf - 1, from_leaf, 1)
+            .await?
+            .first()
+            .map_or(i64::MIN, |leaf| leaf.position)
+    };
     let max_position = if tree_size == 0 {
         0
     } else {
@@ -371,7 +399,9 @@ pub async fn export_log(
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
     tokio::spawn(async move {
         let _turn = turn;
-        if let Err(error) = stream_log(&db, tree_size, max_position, &sender).await {
+        if let Err(error) =
+            stream_log(&db, (from_leaf, tree_size), (after, max_position), &sender).await
+        {
             tracing::warn!(%error, "log export stopped");
             let _ = sender
                 .send(Err(std::io::Error::other("the export failed")))
@@ -404,8 +434,8 @@ fn futures_stream(
 /// the receiver goes away.
 async fn stream_log(
     db: &SealDb,
-    tree_size: u64,
-    max_position: i64,
+    (from_leaf, tree_size): (u64, u64),
+    (after, max_position): (i64, i64),
     sender: &tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
 ) -> Result<(), ApiError> {
     const PAGE: u32 = 5000;
@@ -413,8 +443,8 @@ async fn stream_log(
     let mut buffer = String::with_capacity(CHUNK + 4096);
     let mut leaves: VecDeque<Leaf> = VecDeque::new();
     let mut events: VecDeque<LogEvent> = VecDeque::new();
-    let (mut next_leaf, mut leaves_done) = (0u64, tree_size == 0);
-    let (mut after, mut events_done) = (i64::MIN, tree_size == 0);
+    let (mut next_leaf, mut leaves_done) = (from_leaf, from_leaf >= tree_size);
+    let (mut after, mut events_done) = (after, from_leaf >= tree_size);
     loop {
         if leaves.is_empty() && !leaves_done {
             let page = db.leaves(next_leaf, tree_size, PAGE).await?;

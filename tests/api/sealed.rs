@@ -302,6 +302,17 @@ async fn the_exported_log_recomputes_to_the_signed_root(backend: Backend) {
     let (prefix, _) = export(&app, "?tree_size=3").await;
     assert_eq!(prefix.len(), 3);
     assert_eq!(prefix[..], lines[..3]);
+    // And a range.
+    let (range, _) = export(&app, "?tree_size=9&from_leaf=4").await;
+    assert_eq!(range[..], lines[4..9]);
+    app.request(
+        Method::GET,
+        "/api/v1/events/export.jsonl?tree_size=3&from_leaf=4",
+        None,
+        &[],
+    )
+    .await
+    .assert_problem(400, "invalid_query");
     // No secret and no secret hash in the log: each argon2id hash is committed to by its
     // SHA-256 instead (an audit:read token must not allow guessing secrets offline).
     assert!(!log_text.contains("sealed-worker-secret"));
