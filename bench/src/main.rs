@@ -887,7 +887,8 @@ impl Bench<'_> {
 
         // What sealing costs writers: public registrations at 16 connections, with the
         // sealer running and without, each round on a process of its own.
-        let rounds = if self.args.quick { 2 } else { 3 };
+        // More rounds than the metrics cost: a process per round adds its start to the noise.
+        let rounds = if self.args.quick { 2 } else { 4 };
         let per_round = 6000;
         let (mut without, mut with) = (Vec::new(), Vec::new());
         for round in 0..rounds * 2 {

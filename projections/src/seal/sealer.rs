@@ -21,8 +21,11 @@ use crate::store::ReadError;
 /// Events per batch (one transaction).
 pub const BATCH: u32 = 5000;
 
-/// How often the sealer looks for new events, and retries the lease.
+/// How often the sealer looks for new events: PostgreSQL (writers never wait for it).
 const TICK: Duration = Duration::from_millis(200);
+
+/// On SQLite, where each of its transactions takes the one write lock for a moment.
+const SQLITE_TICK: Duration = Duration::from_millis(500);
 
 /// Where the tree ends: its right edge, the position of its last event, the last head.
 struct Edge {
@@ -160,7 +163,18 @@ impl Sealer {
                 (frontier, leaves, nodes)
             })
             .await?;
-            self.db.append(&leaves, &nodes).await?;
+            // The head, when one is due after this batch, in the batch's own transaction: one
+            // write instead of two (SQLite has one write lock for everyone).
+            let head = if count < BATCH as usize {
+                self.due_head(edge, &frontier, force)
+            } else {
+                None
+            };
+            self.db.append(&leaves, &nodes, head.as_ref()).await?;
+            if let Some(head) = &head {
+                edge.last_head_size = head.tree_size;
+                edge.last_head_at = Some((self.clock)());
+            }
             edge.frontier = frontier;
             edge.last_position = last;
             total += count as u64;
@@ -177,23 +191,26 @@ impl Sealer {
                 tokio::time::sleep((started.elapsed() / 3).min(Duration::from_millis(100))).await;
             }
         }
+        let current = edge.frontier.clone();
+        if let Some(head) = self.due_head(edge, &current, force) {
+            self.db.write_head(&head).await?;
+            edge.last_head_size = head.tree_size;
+            edge.last_head_at = Some((self.clock)());
+        }
+        Ok(total)
+    }
+
+    /// The head of `frontier`, signed, if it grew since the last head and one is due (the
+    /// interval passed, or `force`).
+    fn due_head(&self, edge: &Edge, frontier: &Frontier, force: bool) -> Option<TreeHead> {
         let now = (self.clock)();
         let due = edge
             .last_head_at
             .is_none_or(|at| (now - at).to_std().unwrap_or_default() >= self.head_interval);
-        if edge.frontier.size() > edge.last_head_size && (force || due) {
+        (frontier.size() > edge.last_head_size && (force || due)).then(|| {
             let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let head = TreeHead::sign(
-                edge.frontier.size(),
-                &edge.frontier.root(),
-                &timestamp,
-                &self.key,
-            );
-            self.db.write_head(&head).await?;
-            edge.last_head_size = head.tree_size;
-            edge.last_head_at = Some(now);
-        }
-        Ok(total)
+            TreeHead::sign(frontier.size(), &frontier.root(), &timestamp, &self.key)
+        })
     }
 
     /// Whether this process's key signed the latest head (or none was signed yet): a process
@@ -247,7 +264,12 @@ impl Sealer {
                 if let Err(error) = self.seal_available(false).await {
                     tracing::warn!(%error, "sealing failed; retrying");
                 }
-                if stop.pause(TICK).await {
+                let tick = if matches!(self.db, SealDb::Sqlite(_)) {
+                    SQLITE_TICK
+                } else {
+                    TICK
+                };
+                if stop.pause(tick).await {
                     break;
                 }
             }

@@ -172,6 +172,7 @@ impl SealDb {
         &self,
         leaves: &[Leaf],
         nodes: &[(NodeKey, Hash)],
+        head: Option<&TreeHead>,
     ) -> Result<(), ReadError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -194,6 +195,19 @@ impl SealDb {
                 });
                 insert.build().execute(&mut *tx).await?;
             }
+            if let Some(head) = head {
+                sqlx::query(
+                    "insert into seal_tree_heads (tree_size, root_hash, timestamp, key_id, signature) \
+                     values ($1, $2, $3, $4, $5) on conflict (tree_size) do nothing",
+                )
+                .bind(to_i64(head.tree_size))
+                .bind(&head.root_hash)
+                .bind(&head.timestamp)
+                .bind(&head.key_id)
+                .bind(&head.signature)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(())
         })
@@ -211,45 +225,87 @@ impl SealDb {
             .map(|k| to_i64(k.index))
             .collect();
         let inner: Vec<&NodeKey> = keys.iter().filter(|k| k.level > 0).collect();
-        on_pool!(self, pool => {
-            if !leaves.is_empty() {
-                let mut select = QueryBuilder::new("select leaf_index, leaf_hash from seal_leaves where leaf_index in (");
-                let mut list = select.separated(", ");
-                for index in &leaves {
-                    list.push_bind(*index);
-                }
-                select.push(")");
-                for row in select.build().fetch_all(pool).await? {
-                    let index: i64 = row.try_get("leaf_index")?;
-                    let hash: Vec<u8> = row.try_get("leaf_hash")?;
-                    found.insert(NodeKey { level: 0, index: to_u64(index) }, hash_of(&hash)?);
-                }
+        let rows = match self {
+            // One round trip, one statement text (its plan cached): a proof's few dozen
+            // nodes by their keys.
+            Self::Postgres(pool) => {
+                let levels: Vec<i64> = inner.iter().map(|k| i64::from(k.level)).collect();
+                let indexes: Vec<i64> = inner.iter().map(|k| to_i64(k.index)).collect();
+                sqlx::query(
+                    "select 0::bigint as level, leaf_index as node_index, leaf_hash as hash \
+                     from seal_leaves where leaf_index = any($1) \
+                     union all \
+                     select n.level, n.node_index, n.hash from seal_nodes n \
+                     join unnest($2::bigint[], $3::bigint[]) as k(level, node_index) \
+                     using (level, node_index)",
+                )
+                .bind(&leaves)
+                .bind(&levels)
+                .bind(&indexes)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<i64, _>("level")?,
+                        row.try_get::<i64, _>("node_index")?,
+                        row.try_get::<Vec<u8>, _>("hash")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
             }
-            if !inner.is_empty() {
-                let mut select = QueryBuilder::new("select level, node_index, hash from seal_nodes where ");
-                for (i, key) in inner.iter().enumerate() {
-                    if i > 0 {
-                        select.push(" or ");
-                    }
-                    select
-                        .push("(level = ")
-                        .push_bind(i64::from(key.level))
-                        .push(" and node_index = ")
-                        .push_bind(to_i64(key.index))
-                        .push(")");
-                }
-                for row in select.build().fetch_all(pool).await? {
-                    let level: i64 = row.try_get("level")?;
-                    let index: i64 = row.try_get("node_index")?;
-                    let hash: Vec<u8> = row.try_get("hash")?;
-                    found.insert(
-                        NodeKey { level: u32::try_from(level).unwrap_or_default(), index: to_u64(index) },
-                        hash_of(&hash)?,
+            // In-process: the statements cost nothing to send.
+            Self::Sqlite(pool) => {
+                let mut rows = Vec::new();
+                if !leaves.is_empty() {
+                    let mut select = QueryBuilder::new(
+                        "select 0 as level, leaf_index as node_index, leaf_hash as hash \
+                         from seal_leaves where leaf_index in (",
                     );
+                    let mut list = select.separated(", ");
+                    for index in &leaves {
+                        list.push_bind(*index);
+                    }
+                    select.push(")");
+                    rows.extend(select.build().fetch_all(pool).await?);
                 }
+                if !inner.is_empty() {
+                    let mut select =
+                        QueryBuilder::new("select level, node_index, hash from seal_nodes where ");
+                    for (i, key) in inner.iter().enumerate() {
+                        if i > 0 {
+                            select.push(" or ");
+                        }
+                        select
+                            .push("(level = ")
+                            .push_bind(i64::from(key.level))
+                            .push(" and node_index = ")
+                            .push_bind(to_i64(key.index))
+                            .push(")");
+                    }
+                    rows.extend(select.build().fetch_all(pool).await?);
+                }
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get::<i64, _>("level")?,
+                            row.try_get::<i64, _>("node_index")?,
+                            row.try_get::<Vec<u8>, _>("hash")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
             }
-            Ok(found)
-        })
+        };
+        for (level, index, hash) in rows {
+            found.insert(
+                NodeKey {
+                    level: u32::try_from(level).unwrap_or_default(),
+                    index: to_u64(index),
+                },
+                hash_of(&hash)?,
+            );
+        }
+        Ok(found)
     }
 
     /// Stores a signed head (once per size).
