@@ -31,7 +31,12 @@ pub fn router() -> Router<AppState> {
         .route("/audit/tree-heads", get(tree_head))
         .route("/audit/proof/inclusion", get(inclusion))
         .route("/audit/proof/consistency", get(consistency))
-        .route("/events/export.jsonl", get(export_log))
+        .route(
+            "/events/export.jsonl",
+            get(export_log).layer(axum::middleware::from_fn(
+                crate::exports::generic_media_type,
+            )),
+        )
 }
 
 /// The key that signs tree heads.
@@ -353,7 +358,9 @@ fn line(position: i64, leaf: Option<&Leaf>, event: Option<&LogEvent>) -> String 
     get, path = "/api/v1/events/export.jsonl", tag = "audit",
     params(ExportLogParams),
     responses(
-        (status = 200, description = "The log, one JSON object per line", content_type = "application/jsonl", body = String),
+        (status = 200, description = "The log, one JSON object per line (as application/octet-stream when asked for it and not for application/jsonl: generated clients)", content(
+             (String = "application/jsonl"),
+             (inline(crate::exports::BinaryFile) = "application/octet-stream"))),
         (status = 400, description = "Malformed query, or a tree size not sealed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),

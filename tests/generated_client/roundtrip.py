@@ -16,6 +16,7 @@ base_url, token, package_dir = sys.argv[1:4]
 sys.path.insert(0, package_dir)
 
 from client_registry_client import AuthenticatedClient  # noqa: E402
+from client_registry_client.api.audit import export_log  # noqa: E402
 from client_registry_client.api.clients import get_client, verify_secret  # noqa: E402
 from client_registry_client.api.documents import apply, export_json, export_yaml, plan  # noqa: E402
 from client_registry_client.api.exports import (  # noqa: E402
@@ -148,5 +149,8 @@ for name, call, kwargs, magic in [
     check(isinstance(downloaded, File), f"the {name} export is a file")
     payload = downloaded.payload.read()
     check(payload.startswith(magic) and len(payload) > 500, f"the {name} export has its bytes")
+
+sealed_log = export_log.sync(client=client)
+check(isinstance(sealed_log, File), "the sealed log downloads as a file")
 
 print("generated client: every check passed")
