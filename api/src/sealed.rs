@@ -222,10 +222,17 @@ pub async fn inclusion(
     AppQuery(params): AppQuery<InclusionParams>,
 ) -> Result<Json<InclusionProof>, ApiError> {
     let db = state.sealer.db();
-    let leaf = db.leaf_at(params.position).await?.ok_or_else(|| {
-        ApiError::NotSealed(format!("no sealed event at position {}", params.position))
-    })?;
-    let tree_size = size_asked(db, params.tree_size, "tree_size").await?;
+    let (leaf, head_size) = db
+        .leaf_and_head_size(params.position)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotSealed(format!("no sealed event at position {}", params.position))
+        })?;
+    let tree_size = match (params.tree_size, head_size) {
+        // The latest head's: two round trips in all (this, then the nodes).
+        (None, Some(size)) => size,
+        (asked, _) => size_asked(db, asked, "tree_size").await?,
+    };
     if leaf.index >= tree_size {
         return Err(bad(
             "tree_size",

@@ -358,23 +358,34 @@ impl SealDb {
         })
     }
 
-    /// The leaf of the event at `position`.
+    /// The leaf of the event at `position` and the size of the latest signed head, in one
+    /// round trip (an inclusion proof's first question).
     ///
     /// # Errors
     /// [`ReadError::Database`].
-    pub async fn leaf_at(&self, position: i64) -> Result<Option<Leaf>, ReadError> {
+    pub async fn leaf_and_head_size(
+        &self,
+        position: i64,
+    ) -> Result<Option<(Leaf, Option<u64>)>, ReadError> {
         on_pool!(self, pool => {
-            let row = sqlx::query("select leaf_index, position, leaf_hash from seal_leaves where position = $1")
-                .bind(position)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(
+                "select leaf_index, position, leaf_hash, \
+                 (select max(tree_size) from seal_tree_heads) as head_size \
+                 from seal_leaves where position = $1",
+            )
+            .bind(position)
+            .fetch_optional(pool)
+            .await?;
             match row {
                 None => Ok(None),
-                Some(row) => Ok(Some(Leaf {
-                    index: to_u64(row.try_get("leaf_index")?),
-                    position: row.try_get("position")?,
-                    hash: hash_of(row.try_get::<Vec<u8>, _>("leaf_hash")?.as_slice())?,
-                })),
+                Some(row) => Ok(Some((
+                    Leaf {
+                        index: to_u64(row.try_get("leaf_index")?),
+                        position: row.try_get("position")?,
+                        hash: hash_of(row.try_get::<Vec<u8>, _>("leaf_hash")?.as_slice())?,
+                    },
+                    row.try_get::<Option<i64>, _>("head_size")?.map(to_u64),
+                ))),
             }
         })
     }
