@@ -52,7 +52,7 @@ impl fmt::Display for Finding {
 }
 
 /// A converted configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Conversion {
     /// The document, in the source's order.
     pub document: ClientsDocument,
@@ -65,6 +65,23 @@ pub struct Conversion {
 }
 
 impl Conversion {
+    /// Whether `source_id` is a client id here; if not, the client is reported under
+    /// `field` and skipped.
+    fn accepts_id(&mut self, source_id: &str, field: &str) -> bool {
+        match ClientId::parse(source_id) {
+            Ok(_) => true,
+            Err(e) => {
+                self.findings.push(Finding {
+                    client: Some(source_id.to_owned()),
+                    field: field.to_owned(),
+                    message: format!("the client was skipped: {}", e.0),
+                });
+                self.skipped.push(format!("{source_id} (its id)"));
+                false
+            }
+        }
+    }
+
     /// The report written to standard error: one line per finding, then the clients that need
     /// a new secret and the ones skipped.
     pub fn report(&self) -> String {
@@ -258,15 +275,7 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
     let clients = realm["clients"]
         .as_array()
         .ok_or_else(|| anyhow::anyhow!("a Keycloak realm export has a `clients` array"))?;
-    let mut conversion = Conversion {
-        document: ClientsDocument {
-            clients: Vec::new(),
-            unmanaged: Vec::new(),
-        },
-        findings: Vec::new(),
-        need_secret: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut conversion = Conversion::default();
     for (index, client) in clients.iter().enumerate() {
         let Some(source_id) = text(&client["clientId"]) else {
             conversion.findings.push(Finding {
@@ -289,13 +298,7 @@ fn keycloak(realm: &Value, options: Options) -> anyhow::Result<Conversion> {
                 .push(format!("{source_id} (protocol {protocol})"));
             continue;
         }
-        if let Err(e) = ClientId::parse(&source_id) {
-            conversion.findings.push(Finding {
-                client: Some(source_id.clone()),
-                field: "clientId".into(),
-                message: format!("the client was skipped: {}", e.0),
-            });
-            conversion.skipped.push(format!("{source_id} (its id)"));
+        if !conversion.accepts_id(&source_id, "clientId") {
             continue;
         }
         let mut b = Builder {
@@ -639,15 +642,7 @@ fn duende(settings: &Value) -> anyhow::Result<Conversion> {
     let clients = duende_clients(settings).ok_or_else(|| {
         anyhow::anyhow!("no `Clients` array (looked at the top level and IdentityServer:Clients)")
     })?;
-    let mut conversion = Conversion {
-        document: ClientsDocument {
-            clients: Vec::new(),
-            unmanaged: Vec::new(),
-        },
-        findings: Vec::new(),
-        need_secret: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut conversion = Conversion::default();
     let empty = Map::new();
     for (index, client) in clients.iter().enumerate() {
         // .NET's configuration binding ignores case: `clientId` is `ClientId`.
@@ -674,13 +669,7 @@ fn duende(settings: &Value) -> anyhow::Result<Conversion> {
             });
             continue;
         };
-        if let Err(e) = ClientId::parse(&source_id) {
-            conversion.findings.push(Finding {
-                client: Some(source_id.clone()),
-                field: "ClientId".into(),
-                message: format!("the client was skipped: {}", e.0),
-            });
-            conversion.skipped.push(format!("{source_id} (its id)"));
+        if !conversion.accepts_id(&source_id, "ClientId") {
             continue;
         }
         let mut b = Builder {
