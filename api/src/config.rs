@@ -213,15 +213,23 @@ impl Config {
         if let Some(path) = &self.audit_key_file {
             return Ok(path.clone());
         }
+        Ok(self.data_dir()?.join("audit-signing-key.pem"))
+    }
+
+    /// Where files the service makes for itself go: the SQLite store's folder, or `data/`
+    /// for PostgreSQL.
+    ///
+    /// # Errors
+    /// A SQLite URL that names no file.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         if self.database_url.starts_with("sqlite:") && !self.database_url.contains(":memory:") {
             let store = registry_commands::backup::sqlite_path(&self.database_url)?;
-            let dir = store
+            return Ok(store
                 .parent()
                 .map(std::path::Path::to_path_buf)
-                .unwrap_or_default();
-            return Ok(dir.join("audit-signing-key.pem"));
+                .unwrap_or_default());
         }
-        Ok(PathBuf::from("data/audit-signing-key.pem"))
+        Ok(PathBuf::from("data"))
     }
 
     /// The API keys of `api_keys` and `api_keys_file`.

@@ -16,6 +16,7 @@ pub mod documents;
 pub mod error;
 pub mod exports;
 pub mod extract;
+pub mod first_start;
 pub mod health;
 pub mod logging;
 pub mod metrics;
@@ -74,8 +75,8 @@ pub struct Prepared {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The sealer of the event log (its background loop is started by the caller).
     pub sealer: Arc<Sealer>,
-    /// The public key of a signing key generated now (printed once at the first start).
-    pub generated_audit_key: Option<String>,
+    /// The signing key generated now, if any (announced once at the first start).
+    pub generated_audit_key: Option<first_start::GeneratedAuditKey>,
 }
 
 /// The sealed log's database for `database`.
@@ -137,13 +138,10 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     let key_path = config.audit_key_path()?;
     let (key, generated) = SigningKey::load_or_generate(&key_path)
         .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
-    let generated_audit_key = generated.then(|| {
-        format!(
-            "{}  (key id {}, private key in {})",
-            key.public_pem().trim(),
-            key.key_id(),
-            key_path.display()
-        )
+    let generated_audit_key = generated.then(|| first_start::GeneratedAuditKey {
+        public_pem: key.public_pem(),
+        key_id: key.key_id(),
+        path: key_path.clone(),
     });
     let sealer = Arc::new(Sealer::new(
         seal_db(&database),
@@ -427,7 +425,8 @@ pub const LAST_AUTHENTICATED_FLUSH: std::time::Duration = std::time::Duration::f
 
 impl Application {
     /// Connects to the configured database, prepares the service and binds the listen
-    /// address. Prints a generated admin token once, on the first start of a store.
+    /// address. Tells the operator a generated admin token once, on the first start of a store
+    /// ([`first_start`]).
     ///
     /// # Errors
     /// When the database cannot be reached or prepared, or the address cannot be bound.
@@ -449,30 +448,14 @@ impl Application {
         let listener = TcpListener::bind(&config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
-        if let Some(token) = &prepared.generated_admin_token {
-            let screens = if config.ui {
-                let address = listener
-                    .local_addr()
-                    .map_or_else(|_| config.listen_addr.clone(), |a| a.to_string());
-                format!("\n  The admin screens: http://{address}/ (sign in with this token)\n")
-            } else {
-                String::new()
-            };
-            // Printed, not logged: the one time the plaintext exists. Logs never hold it.
-            eprintln!(
-                "\n  No REGISTRY_ADMIN_TOKEN is set, so an admin token was generated for this \
-                 store.\n  It is shown only now; only its SHA-256 digest is stored:\n\n    \
-                 {}\n\n  Use it as: Authorization: Bearer <token>\n{screens}",
-                token.expose()
-            );
+        let address = listener.local_addr().context("the listening address")?;
+        first_start::FirstStart {
+            admin_token: prepared.generated_admin_token.as_ref(),
+            audit_key: prepared.generated_audit_key.as_ref(),
+            address,
+            ui: config.ui,
         }
-        if let Some(key) = &prepared.generated_audit_key {
-            // The public half: auditors keep it to check the signed tree heads.
-            eprintln!(
-                "\n  A key to sign the sealed log's tree heads was generated. Its public key \
-                 (also at /api/v1/audit/key):\n\n{key}\n"
-            );
-        }
+        .announce(&config.data_dir()?)?;
         Ok(Self {
             sealer: prepared.sealer,
             seal: config.audit_seal,

@@ -135,7 +135,7 @@ async fn pg_dump_under_load_restores_with_nothing_to_rebuild() {
     let dumped = tokio::task::spawn_blocking({
         let (url, dump) = (source.url.clone(), dump.clone());
         move || {
-            std::process::Command::new("pg_dump")
+            std::process::Command::new(registry_tests::require_tool("pg_dump"))
                 .args(["--format=custom", "--file"])
                 .arg(&dump)
                 .arg(&url)
@@ -156,7 +156,7 @@ async fn pg_dump_under_load_restores_with_nothing_to_rebuild() {
     let live = whole_feed(&server).await;
 
     let target = TestDatabase::create(Backend::Postgres).await;
-    let restored = std::process::Command::new("pg_restore")
+    let restored = std::process::Command::new(registry_tests::require_tool("pg_restore"))
         .args(["--no-owner", "--exit-on-error", "--dbname", &target.url])
         .arg(&dump)
         .output()

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fantoccini::Locator;
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
 use registry_tests::browser::Browser;
@@ -257,7 +258,7 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     assert_eq!(rows.rows().count(), 1 + 5, "header and five clients");
     click(&browser, "a[href^='/clients/export.pdf']").await;
     let pdf = browser.downloaded(".pdf").await;
-    let text = std::process::Command::new("pdftotext")
+    let text = std::process::Command::new(registry_tests::require_tool("pdftotext"))
         .arg(&pdf)
         .arg("-")
         .output()
@@ -276,10 +277,27 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser.wait_text("Client studio was deleted.").await;
     app.get_client("studio").await.assert_status(404);
 
-    // At 390 px the list is one card per client and every action stays reachable.
+    // At 390 px the list is one card per client and every action stays reachable, and a
+    // client id of the longest kind (128 characters, no space) wraps instead of widening the
+    // page, whole in its link.
+    let long_id = format!("urn-example-partner-{}", "x1".repeat(54));
+    assert_eq!(long_id.len(), 128);
+    app.create_client(&service_client(&long_id, None))
+        .await
+        .assert_status(201);
     browser.resize(390, 844).await;
     browser.client.goto(&go("/clients")).await.unwrap();
     browser.wait_text("billing-worker").await;
+    let link = browser
+        .client
+        .find(Locator::Css(&format!("td.id a[href='/clients/{long_id}']")))
+        .await
+        .unwrap();
+    assert_eq!(link.text().await.unwrap().replace('\n', ""), long_id);
+    assert_eq!(
+        link.attr("title").await.unwrap().as_deref(),
+        Some(long_id.as_str())
+    );
     let overflow = browser
         .client
         .execute(
@@ -290,6 +308,15 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .unwrap();
     assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
     browser.screenshot("list-390").await;
+    browser
+        .client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![serde_json::to_value(&link).unwrap()],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("list-390-long-id").await;
     browser
         .client
         .goto(&go("/clients/billing-worker"))

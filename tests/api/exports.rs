@@ -143,12 +143,12 @@ fn pdf_text(bytes: &[u8]) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("export.pdf");
     std::fs::write(&file, bytes).unwrap();
-    let output = Command::new("pdftotext")
+    let output = Command::new(registry_tests::require_tool("pdftotext"))
         .args(["-layout", "-enc", "UTF-8"])
         .arg(&file)
         .arg("-")
         .output()
-        .expect("pdftotext (Debian's poppler-utils) must be installed; .ci/run installs it");
+        .expect("pdftotext runs");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(output.status.success(), "pdftotext failed");
     String::from_utf8(output.stdout).unwrap()

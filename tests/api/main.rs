@@ -15,6 +15,7 @@ mod errors;
 mod exports;
 mod faults;
 mod feed;
+mod first_start;
 mod lifecycle;
 mod logs;
 mod metrics;

@@ -279,12 +279,12 @@ async fn the_exported_log_recomputes_to_the_signed_root(backend: Backend) {
     pdf.assert_status(200);
     let file = std::env::temp_dir().join(format!("sealed-{}.pdf", uuid::Uuid::new_v4()));
     std::fs::write(&file, &pdf.body).unwrap();
-    let text = std::process::Command::new("pdftotext")
+    let text = std::process::Command::new(registry_tests::require_tool("pdftotext"))
         .arg(&file)
         .arg("-")
         .output()
         .unwrap();
-    let info = std::process::Command::new("pdfinfo")
+    let info = std::process::Command::new(registry_tests::require_tool("pdfinfo"))
         .arg(&file)
         .output()
         .unwrap();

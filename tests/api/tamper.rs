@@ -66,7 +66,7 @@ async fn check(
             ours.arg("--previous-tree-head").arg(previous);
         }
         let ours = ours.output().unwrap();
-        let theirs = std::process::Command::new("python3")
+        let theirs = std::process::Command::new(registry_tests::require_tool("python3"))
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/audit/verify.py"))
             .args([&log, &head, &key])
             .output()

@@ -30,22 +30,21 @@ impl Browser {
     /// Starts `chromedriver` and a Chromium window of `width` × `height` CSS pixels.
     ///
     /// # Panics
-    /// When `chromedriver` or Chromium cannot be started (`.ci/run` installs Debian's
-    /// `chromium` and `chromium-driver`).
+    /// When `chromedriver` or Chromium cannot be started; when either is not installed the test
+    /// fails with one line saying how to install it (`scripts/test` installs both).
     pub async fn start(width: u32, height: u32) -> Self {
         let folder =
             std::env::temp_dir().join(format!("registry-browser-{}", uuid::Uuid::new_v4()));
         let downloads = folder.join("downloads");
         std::fs::create_dir_all(&downloads).unwrap();
         let port = free_port();
-        let driver = Command::new("chromedriver")
+        let chromium = crate::require_tool("chromium");
+        let driver = Command::new(crate::require_tool("chromedriver"))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect(
-                "chromedriver (Debian's chromium-driver) must be installed; .ci/run installs it",
-            );
+            .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -62,7 +61,7 @@ impl Browser {
         capabilities.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({
-                "binary": "/usr/bin/chromium",
+                "binary": chromium.display().to_string(),
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",

@@ -148,9 +148,14 @@ impl TestDatabase {
             Backend::Postgres => {
                 let name = format!("registry_test_{unique}");
                 let admin = postgres_admin_url();
-                let mut connection = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("PostgreSQL must run for the tests (REGISTRY_TEST_DATABASE_URL)");
+                let mut connection = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(connection) => connection,
+                    Err(error) => fail_in_one_line(&format!(
+                        "this test needs the PostgreSQL server at {admin} ({error}): run \
+                         scripts/test (it starts the machine's server) or set \
+                         REGISTRY_TEST_DATABASE_URL"
+                    )),
+                };
                 sqlx::query(&format!("create database {name}"))
                     .execute(&mut connection)
                     .await
@@ -833,4 +838,49 @@ impl ScreenClient<'_> {
         }
         self.app.send(request.body(Body::from(body)).unwrap()).await
     }
+}
+
+/// The outside programs the tests run, with the Debian package of each (the README's table
+/// "What the tests need"; `scripts/test` installs them).
+const OUTSIDE_TOOLS: &[(&str, &str)] = &[
+    ("pdftotext", "poppler-utils"),
+    ("pdfinfo", "poppler-utils"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("pg_dump", "postgresql-client"),
+    ("pg_restore", "postgresql-client"),
+    ("python3", "python3"),
+    ("node", "nodejs"),
+    ("npm", "npm"),
+    ("curl", "curl"),
+    ("script", "bsdutils"),
+];
+
+/// `tool` as found on `PATH`; when it is not there, the calling test fails with one line that
+/// names the tool and how to install it, and no panic message or backtrace (twelve stack traces
+/// for one missing package helped nobody).
+pub fn require_tool(tool: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    });
+    if let Some(path) = found {
+        return path;
+    }
+    let package = OUTSIDE_TOOLS
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map_or(tool, |(_, package)| *package);
+    fail_in_one_line(&format!(
+        "this test needs `{tool}`, which is not installed: run scripts/test (it installs what \
+         is missing) or `apt-get install {package}`"
+    ))
+}
+
+/// Fails the calling test with `line` as its only output. Not `panic!`: the panic hook would
+/// print a message and a backtrace around the line.
+fn fail_in_one_line(line: &str) -> ! {
+    println!("{line}");
+    std::panic::resume_unwind(Box::new(line.to_owned()))
 }

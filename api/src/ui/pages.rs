@@ -310,7 +310,7 @@ pub fn client_table(
                         tbody {
                             @for item in &page.items {
                                 tr data-client=(item.client_id) {
-                                    td data-label="Client ID" { a href={ "/clients/" (encode(&item.client_id)) } { code { (item.client_id) } } }
+                                    td data-label="Client ID" class="id" { a href={ "/clients/" (encode(&item.client_id)) } title=(item.client_id) { code { (item.client_id) } } }
                                     td data-label="Name" { (item.client_name) }
                                     td data-label="Enabled" {
                                         @if item.enabled { span class="badge on" { "Yes" } } @else { span class="badge off" { "No" } }
