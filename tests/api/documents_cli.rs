@@ -15,10 +15,10 @@ backend_tests!(
 );
 
 /// The binary's answer: exit code, standard output, standard error.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl std::fmt::Debug for Run {
@@ -33,7 +33,7 @@ impl std::fmt::Debug for Run {
 
 /// Runs `client-registry clients ARGS` with `env`, off the runtime's threads (the registry it
 /// calls is served by this test's runtime).
-async fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) async fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let env: Vec<(String, String)> = env
         .iter()
@@ -59,13 +59,13 @@ async fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     .unwrap()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("registry-cli-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -2,6 +2,7 @@
 //! fresh database. One binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attacks;
 mod audit;
 mod backup;
 mod browser;

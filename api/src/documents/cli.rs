@@ -216,8 +216,14 @@ fn read(file: &PathBuf) -> anyhow::Result<String> {
 /// The document to send: read, substituted when asked, as JSON.
 fn load(file: &PathBuf, env: bool) -> anyhow::Result<String> {
     let text = read(file)?;
-    let mut value: Value = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("{} is neither YAML nor JSON", file.display()))?;
+    // Within the same limits as the registry reads it with: a file of aliases must not take
+    // this machine's memory either (JSON is YAML, so one reader serves both).
+    let mut value = format::read_value(
+        text.as_bytes(),
+        DocumentFormat::Yaml,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if env {
         let mut missing = Vec::new();
         substitute(&mut value, &mut missing);

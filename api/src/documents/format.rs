@@ -9,6 +9,7 @@
 //! unmanaged).
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 
 use registry_domain::client::ValidationErrors;
 use registry_domain::{ClientSettings, ClientSettingsInput};
@@ -187,39 +188,80 @@ pub struct CheckedDocument {
     pub settings: Vec<ClientSettings>,
 }
 
+/// How much the values of a document may take, in bytes as they are counted here: each value
+/// costs [`VALUE_COST`] plus the text of each string (keys included). A document without
+/// aliases stays far below this; one whose aliases copy large anchors (a 1 MB string under
+/// an anchor and 10,000 aliases to it would be 10 GB) is refused when its expansion reaches
+/// it, before the copy that would pass it is made.
+pub fn expansion_limit(text_len: usize) -> usize {
+    text_len.saturating_mul(8).saturating_add(1024 * 1024)
+}
+
+/// What one value costs against [`expansion_limit`], besides its text.
+pub const VALUE_COST: usize = 32;
+
+/// How deeply values may nest (a document needs 4 levels: document, clients, a client, a list).
+pub const MAX_DEPTH: usize = 32;
+
 /// Reads a document.
 ///
 /// # Errors
 /// Every problem found, each with its path; a syntax error alone when the text cannot be read
 /// at all (`path` is then `document`).
 pub fn parse(text: &[u8], format: DocumentFormat) -> Result<CheckedDocument, ValidationErrors> {
-    let mut errors = ValidationErrors::default();
-    // Read with a budget of nodes (a YAML alias expands to a copy of its anchor: without a
-    // budget a few kilobytes expand to billions of nodes) and refusing duplicate keys (the
-    // last one would silently win over the one a reviewer read).
-    let budget = std::cell::Cell::new(text.len() + 1024);
+    parse_unless(text, format, &AtomicBool::new(false))
+}
+
+/// Like [`parse`], stopping as soon as `cancelled` is set (its caller went away: a request that
+/// timed out must not keep a thread busy reading for nobody).
+///
+/// # Errors
+/// As [`parse`]; a cancelled read is a `document` error.
+pub fn parse_unless(
+    text: &[u8],
+    format: DocumentFormat,
+    cancelled: &AtomicBool,
+) -> Result<CheckedDocument, ValidationErrors> {
+    let value = read_value(text, format, cancelled)?;
+    check(&value)
+}
+
+/// The JSON value of a YAML or JSON text, read within [`expansion_limit`] and [`MAX_DEPTH`],
+/// refusing a key given twice in one mapping (the last one would silently win over the one a
+/// reviewer read), and stopping when `cancelled` is set.
+///
+/// # Errors
+/// A `document` error saying why the text cannot be read.
+pub fn read_value(
+    text: &[u8],
+    format: DocumentFormat,
+    cancelled: &AtomicBool,
+) -> Result<serde_json::Value, ValidationErrors> {
+    let budget = bounded::Budget::new(expansion_limit(text.len()), cancelled);
     let seed = bounded::Bounded { budget: &budget };
-    let value: serde_json::Value = match format {
+    let syntax = |name: &str, e: &dyn std::fmt::Display| {
+        let mut errors = ValidationErrors::default();
+        errors.add("document", format!("is not valid {name}: {e}"));
+        errors
+    };
+    match format {
         DocumentFormat::Json => {
             let mut deserializer = serde_json::Deserializer::from_slice(text);
             serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
                 .and_then(|value| deserializer.end().map(|()| value))
-                .map_err(|e| {
-                    let mut errors = ValidationErrors::default();
-                    errors.add("document", format!("is not valid JSON: {e}"));
-                    errors
-                })?
+                .map_err(|e| syntax("JSON", &e))
         }
         DocumentFormat::Yaml => serde::de::DeserializeSeed::deserialize(
             seed,
             serde_yaml_ng::Deserializer::from_slice(text),
         )
-        .map_err(|e| {
-            let mut errors = ValidationErrors::default();
-            errors.add("document", format!("is not valid YAML: {e}"));
-            errors
-        })?,
-    };
+        .map_err(|e| syntax("YAML", &e)),
+    }
+}
+
+/// The document in `value`, checked.
+fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
     let Some(object) = value.as_object() else {
         errors.add("document", "must be a mapping with a `clients` list");
         return Err(errors);
@@ -392,30 +434,75 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-/// A JSON value read with a budget of nodes, refusing duplicate keys.
+/// A JSON value read within a budget of bytes and depth, refusing duplicate keys.
 mod bounded {
     use std::cell::Cell;
     use std::fmt;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
     use serde_json::{Map, Number, Value};
 
+    use super::{MAX_DEPTH, VALUE_COST};
+
+    /// What is left to spend.
+    pub(super) struct Budget<'a> {
+        bytes: Cell<usize>,
+        depth: Cell<usize>,
+        cancelled: &'a AtomicBool,
+    }
+
+    impl<'a> Budget<'a> {
+        pub(super) fn new(bytes: usize, cancelled: &'a AtomicBool) -> Self {
+            Self {
+                bytes: Cell::new(bytes),
+                depth: Cell::new(0),
+                cancelled,
+            }
+        }
+    }
+
     #[derive(Clone, Copy)]
     pub(super) struct Bounded<'a> {
-        pub(super) budget: &'a Cell<usize>,
+        pub(super) budget: &'a Budget<'a>,
     }
 
     impl Bounded<'_> {
-        fn spend<E: de::Error>(self) -> Result<(), E> {
-            match self.budget.get().checked_sub(1) {
+        /// Pays for one value holding `text` bytes of text, before it is built.
+        fn spend<E: de::Error>(self, text: usize) -> Result<(), E> {
+            if self.budget.cancelled.load(Ordering::Relaxed) {
+                return Err(E::custom("reading stopped: the request ended"));
+            }
+            let cost = VALUE_COST.saturating_add(text);
+            match self.budget.bytes.get().checked_sub(cost) {
                 Some(left) => {
-                    self.budget.set(left);
+                    self.budget.bytes.set(left);
                     Ok(())
                 }
                 None => Err(E::custom(
-                    "expands to far more values than it is long (YAML aliases?): refused",
+                    "expands to far more than it is long (YAML aliases of large values?): \
+                     refused",
                 )),
             }
+        }
+
+        /// Enters a list or mapping.
+        fn enter<E: de::Error>(self) -> Result<(), E> {
+            self.spend(0)?;
+            let depth = self.budget.depth.get() + 1;
+            if depth > MAX_DEPTH {
+                return Err(E::custom(format!(
+                    "nests deeper than {MAX_DEPTH} levels: refused"
+                )));
+            }
+            self.budget.depth.set(depth);
+            Ok(())
+        }
+
+        fn leave(self) {
+            self.budget
+                .depth
+                .set(self.budget.depth.get().saturating_sub(1));
         }
     }
 
@@ -435,37 +522,37 @@ mod bounded {
         }
 
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(0)?;
             Ok(Value::Bool(v))
         }
 
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(0)?;
             Ok(Value::Number(v.into()))
         }
 
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(0)?;
             Ok(Value::Number(v.into()))
         }
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(0)?;
             Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(v.len())?;
             Ok(Value::String(v.to_owned()))
         }
 
         fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(v.len())?;
             Ok(Value::String(v))
         }
 
         fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-            self.spend()?;
+            self.spend(0)?;
             Ok(Value::Null)
         }
 
@@ -478,16 +565,17 @@ mod bounded {
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            self.spend()?;
+            self.enter()?;
             let mut items = Vec::new();
             while let Some(item) = seq.next_element_seed(self)? {
                 items.push(item);
             }
+            self.leave();
             Ok(Value::Array(items))
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            self.spend()?;
+            self.enter()?;
             let mut members = Map::new();
             while let Some(key) = map.next_key_seed(self)? {
                 let key = match key {
@@ -502,6 +590,7 @@ mod bounded {
                 }
                 members.insert(key, value);
             }
+            self.leave();
             Ok(Value::Object(members))
         }
     }
@@ -598,7 +687,7 @@ mod tests {
         bomb.push_str("clients: []\n");
         let errors = parse(bomb.as_bytes(), DocumentFormat::Yaml).unwrap_err();
         assert!(
-            errors.errors()[0].message.contains("far more values"),
+            errors.errors()[0].message.contains("expands to far more"),
             "{errors:?}"
         );
         // A document that uses an alias sensibly still reads.
@@ -610,6 +699,36 @@ mod tests {
             read.document.clients[1].redirect_uris,
             ["https://a.example/cb"]
         );
+    }
+
+    #[test]
+    fn aliases_of_a_large_value_are_refused_by_the_bytes_they_copy() {
+        // 1 MB under an anchor, 10,000 aliases: 10 GB if expanded; a few hundred nodes.
+        let mut bomb = format!("big: &big \"{}\"\ncopies:\n", "x".repeat(1024 * 1024));
+        for _ in 0..10_000 {
+            bomb.push_str("  - *big\n");
+        }
+        bomb.push_str("clients: []\n");
+        let errors = parse(bomb.as_bytes(), DocumentFormat::Yaml).unwrap_err();
+        assert_eq!(fields(&errors), ["document"]);
+        assert!(
+            errors.to_string().contains("expands to far more"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn values_nested_too_deep_are_refused() {
+        let deep = format!("{{\"clients\": {}{}}}", "[".repeat(40), "]".repeat(40));
+        let errors = parse(deep.as_bytes(), DocumentFormat::Json).unwrap_err();
+        assert!(errors.to_string().contains("deeper than 32"), "{errors}");
+    }
+
+    #[test]
+    fn a_cancelled_read_stops() {
+        let errors =
+            parse_unless(b"clients: []", DocumentFormat::Yaml, &AtomicBool::new(true)).unwrap_err();
+        assert!(errors.to_string().contains("reading stopped"), "{errors}");
     }
 
     #[test]

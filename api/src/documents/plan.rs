@@ -13,6 +13,8 @@
 //! task of their own: a caller that disconnects does not stop an apply half-way.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -251,13 +253,27 @@ fn signature(plan: &Plan, key: &[u8]) -> Result<String, ApiError> {
 }
 
 /// The document of a request body, in the format its `Content-Type` names.
-fn read_document(headers: &HeaderMap, body: &[u8]) -> Result<CheckedDocument, ApiError> {
+fn read_document(
+    headers: &HeaderMap,
+    body: &[u8],
+    cancelled: &AtomicBool,
+) -> Result<CheckedDocument, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let format =
         DocumentFormat::of_content_type(content_type).ok_or(ApiError::UnsupportedMediaType)?;
-    format::parse(body, format).map_err(ApiError::from)
+    format::parse_unless(body, format, cancelled).map_err(ApiError::from)
+}
+
+/// Set when dropped: the request's future went away (a timeout, a disconnect), so the thread
+/// reading its document stops at its next value instead of reading on for nobody.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The live ids of the store (for prune): from the search index, or the list.
@@ -423,7 +439,9 @@ pub async fn plan(
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let checked = tokio::task::spawn_blocking(move || read_document(&headers, &body))
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let cancelled = cancel.0.clone();
+    let checked = tokio::task::spawn_blocking(move || read_document(&headers, &body, &cancelled))
         .await
         .map_err(|e| ApiError::Internal(e.into()))??;
     Ok(Json(
