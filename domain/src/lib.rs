@@ -24,8 +24,29 @@ pub use metadata::EventMetadata;
 /// - `ClientUpdated` 1.0 → 1.1: 1.1 added `revoked_secrets`. A 1.0 event revoked none (a
 ///   client made public kept its secrets then), which is what the field's absence already
 ///   reads as; the payload is unchanged, the version says it was read as 1.1.
+/// - `ClientSecretRotated` 1.0 → 1.1: 1.1 added `ended_secrets`. A 1.0 event ended none (its
+///   grace applied to every previous secret), which is what the field's absence reads as.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
-    vec![Box::new(ClientUpdatedRevokedNothing)]
+    vec![
+        Box::new(ClientUpdatedRevokedNothing),
+        Box::new(ClientSecretRotatedEndedNothing),
+    ]
+}
+
+/// `ClientSecretRotated` 1.0 → 1.1 (see [`upcasters`]).
+struct ClientSecretRotatedEndedNothing;
+
+impl EventUpcaster for ClientSecretRotatedEndedNothing {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        event_type == "ClientSecretRotated" && event_version == "1.0"
+    }
+
+    fn upcast(&self, event: SerializedEvent) -> SerializedEvent {
+        SerializedEvent {
+            event_version: client::CLIENT_SECRET_ROTATED_VERSION.to_owned(),
+            ..event
+        }
+    }
 }
 
 /// `ClientUpdated` 1.0 → 1.1 (see [`upcasters`]).

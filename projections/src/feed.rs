@@ -222,6 +222,7 @@ mod tests {
                 expires_at: None,
             },
             previous_secrets_expire_at: DateTime::<Utc>::default(),
+            ended_secrets: Vec::new(),
         };
         let data = event_data(&event);
         assert_eq!(data["secret"]["secret_id"], "s2");

@@ -148,10 +148,12 @@ impl ClientRecord {
                     ClientEvent::ClientSecretRotated {
                         secret,
                         previous_secrets_expire_at,
+                        ended_secrets,
                     } => rotate(
                         &mut record.view.secrets,
                         secret.into(),
                         *previous_secrets_expire_at,
+                        ended_secrets,
                     ),
                     ClientEvent::ClientDeleted {} => record.deleted = true,
                     ClientEvent::ClientRegistered { .. } => return Err(out_of_order()),
@@ -169,12 +171,19 @@ impl ClientRecord {
 
 /// The read-model twin of the aggregate's rotation (`registry_domain::client::rotate`), on
 /// secrets without hashes: cap the previous secrets' expiry, drop those expired, append.
-fn rotate(secrets: &mut Vec<SecretView>, new: SecretView, previous_expire_at: DateTime<Utc>) {
+fn rotate(
+    secrets: &mut Vec<SecretView>,
+    new: SecretView,
+    previous_expire_at: DateTime<Utc>,
+    ended: &[String],
+) {
     for previous in secrets.iter_mut() {
-        let capped = previous
-            .expires_at
-            .map_or(previous_expire_at, |e| e.min(previous_expire_at));
-        previous.expires_at = Some(capped);
+        let until = if ended.contains(&previous.secret_id) {
+            new.created_at
+        } else {
+            previous_expire_at
+        };
+        previous.expires_at = Some(previous.expires_at.map_or(until, |e| e.min(until)));
     }
     secrets.retain(|s| s.expires_at.is_none_or(|e| e > new.created_at));
     secrets.push(new);

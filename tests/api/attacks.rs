@@ -6,9 +6,14 @@ use axum::body::Body;
 use axum::http::{header, Method, Request};
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
-use registry_tests::{backend_tests, Backend, TestApp, ADMIN_TOKEN};
+use registry_tests::{backend_tests, service_client, Backend, TestApp, ADMIN_TOKEN};
+use serde_json::json;
 
-backend_tests!(case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes,);
+backend_tests!(
+    case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes,
+    case_02_overlapping_rotations_keep_two_secrets_valid_at_most,
+    case_09_ids_shadowed_by_routes_cannot_be_registered,
+);
 
 /// An API key with only `roles`, and the configuration line that accepts it.
 pub fn key(name: &str, roles: &str) -> (String, String) {
@@ -89,4 +94,90 @@ async fn case_01_the_cli_reads_a_file_within_the_same_limits() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("expands to far more"), "{run:?}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `POST …/secret/verify`: whether `secret` is valid for `client_id` now.
+pub async fn verify(app: &TestApp, client_id: &str, secret: &str) -> bool {
+    let response = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/secret/verify"),
+            Some(&json!({ "client_secret": secret })),
+            &[],
+        )
+        .await;
+    response.assert_status(200);
+    response.json()["valid"].as_bool().unwrap()
+}
+
+/// Case 2: each rotation with a grace period kept every earlier secret in grace valid too, so
+/// N overlapping rotations kept N + 1 secrets valid, and a wrong secret cost N + 1 argon2
+/// verifications. Now a rotation during a grace ends the older grace.
+async fn case_02_overlapping_rotations_keep_two_secrets_valid_at_most(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secrets = [
+        "first-secret-0123456789",
+        "second-secret-0123456789",
+        "third-secret-0123456789",
+    ];
+    app.create_client(&service_client("svc", Some(secrets[0])))
+        .await
+        .assert_status(201);
+    for secret in &secrets[1..] {
+        app.rotate_secret(
+            "svc",
+            Some(&json!({ "client_secret": secret, "previous_secret_valid_for": 3600 })),
+        )
+        .await
+        .assert_status(200);
+    }
+    assert!(
+        !verify(&app, "svc", secrets[0]).await,
+        "the oldest grace ended"
+    );
+    assert!(
+        verify(&app, "svc", secrets[1]).await,
+        "the one replaced last is in its grace"
+    );
+    assert!(verify(&app, "svc", secrets[2]).await);
+    let detail = app.get_client("svc").await.json();
+    let active = detail["secrets"].as_array().unwrap().len();
+    assert_eq!(active, 2, "{detail}");
+}
+
+/// Case 9: a client registered as `plan`, `schema.json`, `export.yaml`… or `new` could then
+/// never be read or edited: the fixed route answers instead. Now such ids are refused.
+async fn case_09_ids_shadowed_by_routes_cannot_be_registered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for id in registry_domain::values::ClientId::RESERVED {
+        let response = app
+            .create_client(&registry_tests::spa_client(id, "Shadowed"))
+            .await;
+        let fields = response.assert_problem(422, "validation_failed");
+        assert_eq!(fields, ["client_id"], "{id}");
+        assert!(String::from_utf8_lossy(&response.body).contains("reserved"));
+    }
+    let plan = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/clients/plan")
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/yaml")
+                .body(Body::from(
+                    "clients:\n  - client_id: export.json\n    client_name: X\n    \
+                     require_client_secret: false\n    redirect_uris: [https://x.example/cb]\n",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        plan.assert_problem(422, "validation_failed"),
+        ["clients[0].client_id"]
+    );
+    // Ids that merely look alike are ordinary ids.
+    app.create_client(&registry_tests::spa_client("plans", "Plans"))
+        .await
+        .assert_status(201);
+    app.get_client("plans").await.assert_status(200);
 }

@@ -76,7 +76,9 @@ async fn history_lists_every_change_with_before_and_after(backend: Backend) {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     for event in events {
         assert_eq!(event["actor"], "admin");
-        let version = if event["event_type"] == "ClientUpdated" {
+        let version = if event["event_type"] == "ClientUpdated"
+            || event["event_type"] == "ClientSecretRotated"
+        {
             "1.1"
         } else {
             "1.0"

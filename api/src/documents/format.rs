@@ -343,7 +343,9 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
                 "is listed as unmanaged: a client is either managed here or not",
             );
         }
-        if let Err(id_error) = registry_domain::values::ClientId::parse(&client.client_id) {
+        if let Err(id_error) = registry_domain::values::ClientId::parse(&client.client_id)
+            .and_then(|id| id.check_registrable())
+        {
             errors.add(at("client_id"), id_error.to_string());
         }
         if let Some(name) = &client.client_secret_env {

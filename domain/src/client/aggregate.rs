@@ -116,6 +116,7 @@ impl Client {
         self.check_version(cmd.expected_version)?;
         let mut errors = ValidationErrors::default();
         let client_id = ClientId::parse(&cmd.client_id)
+            .and_then(|id| id.check_registrable().map(|()| id))
             .map_err(|e| errors.add("client_id", e.0))
             .ok();
         let settings = ClientSettings::validate(&cmd.settings)
@@ -198,9 +199,19 @@ impl Client {
         let previous_secrets_expire_at = cmd
             .previous_secrets_valid_until
             .map_or(now, |until| until.max(now));
+        // Only the current secret gets the grace: one still in the grace of an earlier
+        // rotation ends now, so at most two secrets are ever valid (and a wrong secret costs
+        // at most two argon2 verifications).
+        let ended_secrets = state
+            .secrets
+            .iter()
+            .filter(|s| s.expires_at.is_some() && s.is_active_at(now))
+            .map(|s| s.secret_id.clone())
+            .collect();
         Ok(ClientEvent::ClientSecretRotated {
             secret: cmd.secret,
             previous_secrets_expire_at,
+            ended_secrets,
         })
     }
 
@@ -265,9 +276,15 @@ impl Aggregate for Client {
                 ClientEvent::ClientSecretRotated {
                     secret,
                     previous_secrets_expire_at,
+                    ended_secrets,
                 },
             ) => {
-                rotate(&mut state.secrets, secret, previous_secrets_expire_at);
+                rotate(
+                    &mut state.secrets,
+                    secret,
+                    previous_secrets_expire_at,
+                    &ended_secrets,
+                );
                 Lifecycle::Active(state)
             }
             (Lifecycle::Active(state), ClientEvent::ClientDeleted {}) => Lifecycle::Deleted(state),
@@ -277,18 +294,21 @@ impl Aggregate for Client {
     }
 }
 
-/// Caps the expiry of the previous secrets, drops those already expired when the new one is
-/// created, and appends the new one.
+/// Caps the expiry of the previous secrets (those in `ended` at the new one's creation),
+/// drops those already expired when the new one is created, and appends the new one.
 pub fn rotate(
     secrets: &mut Vec<SecretRecord>,
     new: SecretRecord,
     previous_expire_at: DateTime<Utc>,
+    ended: &[String],
 ) {
     for previous in secrets.iter_mut() {
-        let capped = previous
-            .expires_at
-            .map_or(previous_expire_at, |e| e.min(previous_expire_at));
-        previous.expires_at = Some(capped);
+        let until = if ended.contains(&previous.secret_id) {
+            new.created_at
+        } else {
+            previous_expire_at
+        };
+        previous.expires_at = Some(previous.expires_at.map_or(until, |e| e.min(until)));
     }
     secrets.retain(|s| s.is_active_at(new.created_at));
     secrets.push(new);

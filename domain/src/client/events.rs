@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::settings::{ClientChanges, ClientSettings};
 use crate::values::{ClientId, SecretRecord};
 
-/// The shape version of `ClientRegistered`, `ClientSecretRotated` and `ClientDeleted`. A
+/// The shape version of `ClientRegistered` and `ClientDeleted`. A
 /// change of shape gets a new version and an upcaster (see [`crate::upcasters`]); stored
 /// events are never rewritten.
 pub const EVENT_VERSION: &str = "1.0";
@@ -13,6 +13,11 @@ pub const EVENT_VERSION: &str = "1.0";
 /// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets`. A 1.0 event revoked
 /// nothing (making a client public kept its secrets then); its upcaster says so explicitly.
 pub const CLIENT_UPDATED_VERSION: &str = "1.1";
+
+/// The shape version of `ClientSecretRotated`: 1.1 added `ended_secrets`. A 1.0 event ended
+/// none (every previous secret kept the grace period, so overlapping rotations kept more than
+/// two secrets valid); its upcaster says so explicitly.
+pub const CLIENT_SECRET_ROTATED_VERSION: &str = "1.1";
 
 /// What happened to a client. Past tense, immutable once stored. Secrets appear only as
 /// [`SecretRecord`]s (id and argon2id hash), never in plaintext.
@@ -49,6 +54,11 @@ pub enum ClientEvent {
         /// Until when the previous secrets stay valid; equal to the new secret's `created_at`
         /// when they stop at once.
         previous_secrets_expire_at: DateTime<Utc>,
+        /// Ids of the secrets whose validity ends at this rotation, whatever the grace: those
+        /// still in the grace period of an earlier rotation (at most two secrets are valid at
+        /// once: the new one, and the one it replaced during its grace). Since version 1.1.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended_secrets: Vec<String>,
     },
     /// The client was deleted; its id may be registered again, continuing this stream.
     ClientDeleted {},
@@ -74,6 +84,7 @@ impl DomainEvent for ClientEvent {
     fn event_version(&self) -> String {
         match self {
             Self::ClientUpdated { .. } => CLIENT_UPDATED_VERSION,
+            Self::ClientSecretRotated { .. } => CLIENT_SECRET_ROTATED_VERSION,
             _ => EVENT_VERSION,
         }
         .to_owned()

@@ -13,7 +13,9 @@ mod tests;
 pub use aggregate::{rotate, Client, ClientState, Lifecycle};
 pub use commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
 pub use errors::{ClientError, FieldError, ValidationErrors};
-pub use events::{ClientEvent, CLIENT_UPDATED_VERSION, EVENT_VERSION};
+pub use events::{
+    ClientEvent, CLIENT_SECRET_ROTATED_VERSION, CLIENT_UPDATED_VERSION, EVENT_VERSION,
+};
 pub use settings::{
     ClientChanges, ClientSettings, ClientSettingsInput, MAX_CORS_ORIGINS, MAX_GRANT_TYPES,
     MAX_REDIRECT_URIS, MAX_SCOPES,

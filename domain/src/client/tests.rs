@@ -601,6 +601,7 @@ fn rotation_without_grace_replaces_the_previous_secret() {
     client.apply(ClientEvent::ClientSecretRotated {
         secret: secret("s2", at),
         previous_secrets_expire_at: at,
+        ended_secrets: Vec::new(),
     });
     let ids: Vec<_> = client
         .live()
@@ -626,12 +627,14 @@ fn rotation_with_grace_keeps_the_previous_secret_until_then() {
         .then_expect_events(vec![ClientEvent::ClientSecretRotated {
             secret: secret("s2", at),
             previous_secrets_expire_at: until,
+            ended_secrets: Vec::new(),
         }]);
     let mut client = Client::default();
     client.apply(registered(service()));
     client.apply(ClientEvent::ClientSecretRotated {
         secret: secret("s2", at),
         previous_secrets_expire_at: until,
+        ended_secrets: Vec::new(),
     });
     let secrets = &client.live().unwrap().secrets;
     assert_eq!(secrets.len(), 2);
@@ -677,4 +680,77 @@ fn version_counts_applied_events() {
     client.apply(registered(spa()));
     assert_eq!(client.version(), 3);
     assert!(client.live().is_some());
+}
+
+#[test]
+fn a_rotation_during_a_grace_ends_the_older_grace_so_two_secrets_at_most_are_valid() {
+    let at = t0() + Duration::hours(1);
+    let later = at + Duration::minutes(10);
+    let until = at + Duration::days(1);
+    let first_rotation = ClientEvent::ClientSecretRotated {
+        secret: secret("s2", at),
+        previous_secrets_expire_at: until,
+        ended_secrets: Vec::new(),
+    };
+    ClientTest::with(())
+        .given(vec![registered(service()), first_rotation.clone()])
+        .when(ClientCommand::RotateSecret(RotateSecret {
+            secret: secret("s3", later),
+            previous_secrets_valid_until: Some(later + Duration::days(1)),
+            expected_version: Some(2),
+        }))
+        .then_expect_events(vec![ClientEvent::ClientSecretRotated {
+            secret: secret("s3", later),
+            previous_secrets_expire_at: later + Duration::days(1),
+            ended_secrets: vec!["s1".to_owned()],
+        }]);
+    let mut client = Client::default();
+    client.apply(registered(service()));
+    client.apply(first_rotation);
+    client.apply(ClientEvent::ClientSecretRotated {
+        secret: secret("s3", later),
+        previous_secrets_expire_at: later + Duration::days(1),
+        ended_secrets: vec!["s1".to_owned()],
+    });
+    let active: Vec<_> = client
+        .live()
+        .unwrap()
+        .secrets
+        .iter()
+        .filter(|s| s.is_active_at(later))
+        .map(|s| s.secret_id.as_str())
+        .collect();
+    assert_eq!(active, ["s2", "s3"]);
+}
+
+#[test]
+fn a_rotation_of_version_1_0_reads_as_ending_no_secret() {
+    use cqrs_es::persist::SerializedEvent;
+    let stored = SerializedEvent {
+        aggregate_id: "svc".into(),
+        sequence: 2,
+        aggregate_type: "Client".into(),
+        event_type: "ClientSecretRotated".into(),
+        event_version: "1.0".into(),
+        payload: serde_json::json!({"ClientSecretRotated": {
+            "secret": {"secret_id": "s2", "hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                       "created_at": "2026-01-01T00:00:00Z", "expires_at": null},
+            "previous_secrets_expire_at": "2026-01-02T00:00:00Z"}}),
+        metadata: serde_json::json!({}),
+    };
+    let upcast = crate::upcasters()
+        .into_iter()
+        .fold(stored, |event, upcaster| {
+            if upcaster.can_upcast(&event.event_type, &event.event_version) {
+                upcaster.upcast(event)
+            } else {
+                event
+            }
+        });
+    assert_eq!(upcast.event_version, "1.1");
+    let event: ClientEvent = serde_json::from_value(upcast.payload).unwrap();
+    assert!(matches!(
+        event,
+        ClientEvent::ClientSecretRotated { ended_secrets, .. } if ended_secrets.is_empty()
+    ));
 }

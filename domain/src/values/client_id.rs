@@ -33,6 +33,35 @@ impl ClientId {
         }
         Ok(Self(s.to_owned()))
     }
+
+    /// Ids a new client may not take: fixed addresses beside `/clients/{client_id}` in the API
+    /// and on the screens (`/api/v1/clients/plan`, `/clients/new`, …). A client registered
+    /// under one could never be read or edited there. Compared exactly (ids are
+    /// case-sensitive, and so are the routes).
+    pub const RESERVED: [&'static str; 8] = [
+        "new",
+        "plan",
+        "apply",
+        "schema.json",
+        "export.xlsx",
+        "export.pdf",
+        "export.yaml",
+        "export.json",
+    ];
+
+    /// Whether a new client may be registered under this id.
+    ///
+    /// # Errors
+    /// A [`ValueError`] naming the reserved ids when it is one of [`Self::RESERVED`].
+    pub fn check_registrable(&self) -> Result<(), ValueError> {
+        if Self::RESERVED.contains(&self.0.as_str()) {
+            return Err(ValueError::new(format!(
+                "is reserved (the registry's own addresses use {}): choose another id",
+                Self::RESERVED.join(", ")
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn is_unreserved(c: char) -> bool {
@@ -44,6 +73,20 @@ string_value!(ClientId);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_the_routes_use_cannot_be_registered() {
+        for reserved in ClientId::RESERVED {
+            let id = ClientId::parse(reserved).unwrap();
+            let error = id.check_registrable().unwrap_err();
+            assert!(error.0.contains("reserved"), "{reserved}");
+        }
+        assert!(ClientId::parse("New").unwrap().check_registrable().is_ok());
+        assert!(ClientId::parse("plans")
+            .unwrap()
+            .check_registrable()
+            .is_ok());
+    }
 
     #[test]
     fn client_id_from_the_guide_is_accepted() {
