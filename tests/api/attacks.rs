@@ -181,3 +181,58 @@ async fn case_09_ids_shadowed_by_routes_cannot_be_registered(backend: Backend) {
         .assert_status(201);
     app.get_client("plans").await.assert_status(200);
 }
+
+/// Case 4: `--env` substituted any variable, so a document under review could copy
+/// `REGISTRY_TOKEN` (or any secret of the pipeline) into a client's name, and so into the
+/// registry. Now only `CLIENTS_*` and the names given with `--env-allow`; others by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_04_env_substitution_reads_only_allowed_variables() {
+    use crate::documents_cli::{cli, temp_dir, write};
+    let dir = temp_dir();
+    let file = write(
+        &dir,
+        "clients.yaml",
+        "clients:\n  - client_id: leak\n    client_name: 'leak ${REGISTRY_TOKEN} ${HOME}'\n    \
+         require_client_secret: false\n    redirect_uris: ['${CLIENTS_ORIGIN}/cb']\n",
+    );
+    let file = file.to_str().unwrap();
+    let env = [
+        ("REGISTRY_TOKEN", "the-pipelines-token-0123456789"),
+        ("CLIENTS_ORIGIN", "https://spa.example.com"),
+    ];
+    // Nothing listens at this URL: refused before anything is sent.
+    let run = cli(
+        &["plan", "--env", "-f", file, "--url", "http://127.0.0.1:9"],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("REGISTRY_TOKEN, HOME may not be substituted"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("the-pipelines-token"), "{run:?}");
+    // Allowed by name, they are read (and the registry is then called: here, unreachable).
+    let allowed = cli(
+        &[
+            "plan",
+            "--env",
+            "--env-allow",
+            "REGISTRY_TOKEN,HOME",
+            "-f",
+            file,
+            "--url",
+            "http://127.0.0.1:9",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(allowed.code, 1, "{allowed:?}");
+    assert!(
+        !allowed.stderr.contains("may not be substituted"),
+        "{allowed:?}"
+    );
+    assert!(allowed.stderr.contains("127.0.0.1:9"), "{allowed:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

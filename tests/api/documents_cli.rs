@@ -78,7 +78,7 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
     let remote = ["--url", url.as_str(), "--token", ADMIN_TOKEN];
     let document = "clients:\n\
         - client_id: cli-worker\n  client_name: CLI worker\n  client_secret_env: CLI_WORKER_SECRET\n  grant_types: [client_credentials]\n\
-        - client_id: cli-spa\n  client_name: CLI SPA\n  require_client_secret: false\n  redirect_uris: ['${CLI_ORIGIN}/cb']\n";
+        - client_id: cli-spa\n  client_name: CLI SPA\n  require_client_secret: false\n  redirect_uris: ['${CLIENTS_ORIGIN}/cb']\n";
     let file = write(&dir, "clients.yaml", document);
     let file = file.to_str().unwrap();
 
@@ -109,9 +109,9 @@ async fn plan_and_apply_exit_codes_tell_a_pipeline_what_happened(backend: Backen
     // --env without the variable: named, exit 1, nothing sent.
     let unset = cli(&[&["plan", "--env", "-f", file][..], &remote].concat(), &[]).await;
     assert_eq!(unset.code, 1, "{unset:?}");
-    assert!(unset.stderr.contains("CLI_ORIGIN"), "{unset:?}");
+    assert!(unset.stderr.contains("CLIENTS_ORIGIN"), "{unset:?}");
 
-    let host = [("CLI_ORIGIN", "https://spa.example.com")];
+    let host = [("CLIENTS_ORIGIN", "https://spa.example.com")];
     let pending = cli(
         &[&["plan", "--env", "-f", file][..], &remote].concat(),
         &host,

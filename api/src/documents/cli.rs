@@ -50,9 +50,33 @@ pub struct DocumentArgs {
     /// default: a document is taken literally).
     #[arg(long)]
     env: bool,
+    /// Which variables `--env` may read.
+    #[command(flatten)]
+    allowed: EnvAllowed,
     /// Also delete the clients the document does not name (never its unmanaged ones).
     #[arg(long)]
     prune: bool,
+}
+
+/// The variables `--env` may substitute: those with the prefix, and those named. Any other is
+/// refused by name: a document (someone else's change in review) must not be able to copy
+/// `REGISTRY_TOKEN` or another secret of the pipeline into a client's fields, and so into the
+/// registry and its history.
+#[derive(Debug, Clone, Args)]
+pub struct EnvAllowed {
+    /// Variables with this prefix may be substituted.
+    #[arg(long = "env-prefix", default_value = "CLIENTS_")]
+    prefix: String,
+    /// Other variables that may be substituted (repeat, or separate with commas).
+    #[arg(long = "env-allow", value_delimiter = ',')]
+    names: Vec<String>,
+}
+
+impl EnvAllowed {
+    fn allows(&self, name: &str) -> bool {
+        (!self.prefix.is_empty() && name.starts_with(&self.prefix))
+            || self.names.iter().any(|n| n == name)
+    }
 }
 
 /// The `clients` subcommands.
@@ -117,6 +141,9 @@ pub enum ClientsCommand {
         /// Replace `${NAME}` in the document's values with this environment's variables.
         #[arg(long, conflicts_with = "plan")]
         env: bool,
+        /// Which variables `--env` may read.
+        #[command(flatten)]
+        allowed: EnvAllowed,
         /// Also delete the clients the document does not name (never its unmanaged ones).
         #[arg(long, conflicts_with = "plan")]
         prune: bool,
@@ -163,8 +190,18 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<String> {
     anyhow::bail!(message)
 }
 
-/// Replaces `${NAME}` in every string of `value` from the environment.
-fn substitute(value: &mut Value, missing: &mut Vec<String>) {
+/// What substituting a document's variables found wrong.
+#[derive(Default)]
+struct Unresolved {
+    /// Allowed, but not set here.
+    missing: Vec<String>,
+    /// Set or not, not allowed to be read.
+    refused: Vec<String>,
+}
+
+/// Replaces `${NAME}` in every string of `value` from the environment, for the names
+/// `allowed` allows.
+fn substitute(value: &mut Value, allowed: &EnvAllowed, unresolved: &mut Unresolved) {
     match value {
         Value::String(text) => {
             let mut out = String::with_capacity(text.len());
@@ -178,10 +215,17 @@ fn substitute(value: &mut Value, missing: &mut Vec<String>) {
                     break;
                 };
                 let name = &after[..end];
-                match std::env::var(name) {
+                let found = if allowed.allows(name) {
+                    std::env::var(name).map_err(|_| &mut unresolved.missing)
+                } else {
+                    Err(&mut unresolved.refused)
+                };
+                match found {
                     Ok(found) => out.push_str(&found),
-                    Err(_) => {
-                        missing.push(name.to_owned());
+                    Err(list) => {
+                        if !list.iter().any(|n| n == name) {
+                            list.push(name.to_owned());
+                        }
                         out.push_str(&rest[start..start + 3 + end]);
                     }
                 }
@@ -190,8 +234,12 @@ fn substitute(value: &mut Value, missing: &mut Vec<String>) {
             out.push_str(rest);
             *text = out;
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, missing)),
-        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, missing)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| substitute(v, allowed, unresolved)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| substitute(v, allowed, unresolved)),
         _ => {}
     }
 }
@@ -214,7 +262,7 @@ fn read(file: &PathBuf) -> anyhow::Result<String> {
 }
 
 /// The document to send: read, substituted when asked, as JSON.
-fn load(file: &PathBuf, env: bool) -> anyhow::Result<String> {
+fn load(file: &PathBuf, env: Option<&EnvAllowed>) -> anyhow::Result<String> {
     let text = read(file)?;
     // Within the same limits as the registry reads it with: a file of aliases must not take
     // this machine's memory either (JSON is YAML, so one reader serves both).
@@ -224,13 +272,24 @@ fn load(file: &PathBuf, env: bool) -> anyhow::Result<String> {
         &std::sync::atomic::AtomicBool::new(false),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    if env {
-        let mut missing = Vec::new();
-        substitute(&mut value, &mut missing);
+    if let Some(allowed) = env {
+        let mut unresolved = Unresolved::default();
+        substitute(&mut value, allowed, &mut unresolved);
         anyhow::ensure!(
-            missing.is_empty(),
+            unresolved.refused.is_empty(),
+            "{} may not be substituted: --env reads only variables starting with {} and those \
+             named by --env-allow",
+            unresolved.refused.join(", "),
+            if allowed.prefix.is_empty() {
+                "(no prefix)"
+            } else {
+                &allowed.prefix
+            }
+        );
+        anyhow::ensure!(
+            unresolved.missing.is_empty(),
             "not set in this environment: {}",
-            missing.join(", ")
+            unresolved.missing.join(", ")
         );
     } else if text.contains("${") {
         // `https://${HOST}/cb` is a valid URL: taken literally it would be registered as is.
@@ -402,7 +461,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
             output,
             save,
         } => {
-            let body = load(&document.file, document.env)?;
+            let body = load(&document.file, document.env.then_some(&document.allowed))?;
             let plan = make_plan(&remote, body, document.prune).await?;
             if let Some(file) = &save {
                 std::fs::write(file, serde_json::to_string_pretty(&plan)?)
@@ -423,12 +482,15 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
             file,
             plan,
             env,
+            allowed,
             prune,
             reason,
             output,
         } => {
             let plan: Plan = match (file, plan) {
-                (Some(file), None) => make_plan(&remote, load(&file, env)?, prune).await?,
+                (Some(file), None) => {
+                    make_plan(&remote, load(&file, env.then_some(&allowed))?, prune).await?
+                }
                 (None, Some(saved)) => serde_json::from_str(
                     &std::fs::read_to_string(&saved)
                         .with_context(|| format!("reading {}", saved.display()))?,
