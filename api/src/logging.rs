@@ -4,7 +4,8 @@
 //! `traceparent` — its trace id, so the registry's lines join the identity service's traces.
 //!
 //! Nothing a client sends reaches a log line unescaped: the client id is the raw (still
-//! percent-encoded) path segment, and the trace id only a validated one.
+//! percent-encoded) path segment, the trace id only a validated one, and every line's control
+//! characters are escaped as it is written ([`Escaping`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -40,10 +41,11 @@ impl LogFormat {
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("REGISTRY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, never escape codes in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(move || Escaping::new(std::io::stderr(), ansi));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder
@@ -52,6 +54,59 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .with_span_list(false)
             .init(),
+    }
+}
+
+/// Writes each formatted log line with every control character in it escaped (`\n` as `\\n`,
+/// others as `\\u{..}`) but the newline that ends it: whatever a field holds (a query string's
+/// error, an identity token's `name` claim), it cannot start a line of its own and forge one.
+/// The formatter writes each line in one call. ESC is kept only for colours on a terminal.
+pub struct Escaping<W> {
+    inner: W,
+    keep_escape: bool,
+}
+
+impl<W: std::io::Write> Escaping<W> {
+    /// Escapes what is written to `inner`; keeps ESC when `ansi` colours are on.
+    pub fn new(inner: W, ansi: bool) -> Self {
+        Self {
+            inner,
+            keep_escape: ansi,
+        }
+    }
+}
+
+/// `line` with its control characters escaped, but a final `\n` (C0, DEL and C1 controls).
+pub fn escape_line(line: &str, keep_escape: bool) -> String {
+    let (body, end) = match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    };
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in body.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            '\u{1b}' if keep_escape => out.push(c),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push_str(end);
+    out
+}
+
+impl<W: std::io::Write> std::io::Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.inner
+            .write_all(escape_line(&text, self.keep_escape).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -173,6 +228,57 @@ fn client_id(route: &str, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_field_with_a_newline_cannot_forge_a_log_line() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Escaping::new(writer.clone(), false))
+            .finish();
+        let forged = "x\n2026-12-04T00:00:00.000000Z  INFO registry_api: signed in actor=admin\r\u{1b}[2K\u{85}";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(error = %forged, "the identity service refused the sign-in");
+            tracing::info!(actor = %forged, "signed in through the identity service");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.lines().all(|l| !l.starts_with("2026-12-04T00:00:00")),
+            "{text}"
+        );
+        assert!(text.contains("x\\n2026-12-04T00:00:00"), "{text}");
+        assert!(!text.contains('\r') && !text.contains('\u{1b}') && !text.contains('\u{85}'));
+        assert!(
+            text.contains("\\u{1b}[2K") && text.contains("\\u{85}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn colours_keep_their_escape_on_a_terminal_and_the_line_its_end() {
+        assert_eq!(
+            escape_line("\u{1b}[32mok\u{1b}[0m\n", true),
+            "\u{1b}[32mok\u{1b}[0m\n"
+        );
+        assert_eq!(escape_line("a\tb\n", false), "a\tb\n");
+        assert_eq!(escape_line("a\nb\n", false), "a\\nb\n");
+    }
 
     fn headers(traceparent: &str) -> HeaderMap {
         let mut map = HeaderMap::new();

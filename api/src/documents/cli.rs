@@ -576,13 +576,18 @@ mod tests {
     fn substitution_reads_the_environment_and_names_what_is_missing() {
         std::env::set_var("REGISTRY_TEST_SUBST_HOST", "studio.example.com");
         let mut value = serde_json::json!({"clients": [{"client_uri": "https://${REGISTRY_TEST_SUBST_HOST}/", "client_name": "${REGISTRY_TEST_SUBST_NOPE} and $HOME"}]});
-        let mut missing = Vec::new();
-        substitute(&mut value, &mut missing);
+        let allowed = EnvAllowed {
+            prefix: "REGISTRY_TEST_SUBST_".to_owned(),
+            names: Vec::new(),
+        };
+        let mut unresolved = Unresolved::default();
+        substitute(&mut value, &allowed, &mut unresolved);
         assert_eq!(
             value["clients"][0]["client_uri"],
             "https://studio.example.com/"
         );
-        assert_eq!(missing, ["REGISTRY_TEST_SUBST_NOPE"]);
+        assert_eq!(unresolved.missing, ["REGISTRY_TEST_SUBST_NOPE"]);
+        assert!(unresolved.refused.is_empty());
         assert_eq!(
             value["clients"][0]["client_name"],
             "${REGISTRY_TEST_SUBST_NOPE} and $HOME"
