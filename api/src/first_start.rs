@@ -111,14 +111,16 @@ impl FirstStart<'_> {
             let path = data_dir.join(TOKEN_FILE);
             // Named absolutely: whoever reads the log may not know the process's folder.
             let path = std::path::absolute(&path).unwrap_or(path);
-            write_private(&path, format!("{}\n", token.expose()).as_bytes()).with_context(
-                || {
-                    format!(
-                        "writing the generated admin token to {}; set REGISTRY_ADMIN_TOKEN instead",
-                        path.display()
-                    )
-                },
-            )?;
+            registry_commands::files::write_private(
+                &path,
+                format!("{}\n", token.expose()).as_bytes(),
+            )
+            .with_context(|| {
+                format!(
+                    "writing the generated admin token to {}; set REGISTRY_ADMIN_TOKEN instead",
+                    path.display()
+                )
+            })?;
             tracing::warn!(
                 file = %path.display(),
                 "an admin token was generated for this store and written to this file, \
@@ -154,29 +156,6 @@ fn frame(lines: &[String]) -> String {
     }
     out.push_str(&format!("└{bar}"));
     out
-}
-
-/// Writes `contents` to a new file at `path` readable and writable by its owner only (mode
-/// 0600; its folder made 0700 if this creates it), replacing one left by an earlier store.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(parent)?;
-    }
-    match std::fs::remove_file(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]
@@ -228,24 +207,5 @@ mod tests {
         assert!(block.contains(&curl), "{block}");
         assert!(block.contains("Admin screens: http://127.0.0.1:8080/"));
         assert!(block.contains("MCowBQYDK2VwAyEA"));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn the_token_file_is_readable_by_its_owner_only_and_replaces_an_old_one() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!("first-start-{}", uuid::Uuid::new_v4()));
-        let path = dir.join("store").join(TOKEN_FILE);
-        write_private(&path, b"old\n").unwrap();
-        write_private(&path, b"new\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let dir_mode = std::fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(dir_mode & 0o777, 0o700);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -119,8 +119,8 @@ pub fn store_lock_path(store: &Path) -> PathBuf {
 /// # Errors
 /// A restore holds the store, or the lock file cannot be made.
 pub fn lock_for_serving(store: &Path) -> anyhow::Result<std::fs::File> {
-    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = store.parent() {
+        crate::files::create_private_dir_all(dir)?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -158,6 +158,13 @@ pub async fn backup(database: &Database, to: &Path) -> anyhow::Result<StoreSumma
     let target = to
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("the backup path must be UTF-8"))?;
+    // Made empty and private first: `VACUUM INTO` fills an empty file, and the copy is never
+    // readable by others, not even for the moment before `seal`.
+    anyhow::ensure!(
+        crate::files::create_private_file(to)?,
+        "{} exists already: a backup never overwrites a file",
+        to.display()
+    );
     // One read transaction: every event committed before it, none after.
     sqlx::query("vacuum into ?")
         .bind(target)
@@ -198,8 +205,8 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
     let backup = open_read_only(from).await?;
     check(&backup, "the backup").await?;
     let expected = summary(&backup).await?;
-    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = to.parent() {
+        crate::files::create_private_dir_all(dir)?;
     }
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -240,6 +247,7 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
     if partial.exists() {
         std::fs::remove_file(&partial)?;
     }
+    crate::files::create_private_file(&partial)?;
     let target = partial
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("the store path must be UTF-8"))?;

@@ -132,11 +132,13 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10));
-            if let Some(dir) = connect.get_filename().parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating the directory {}", dir.display()))?;
-                }
+            // The store holds secret hashes: a new one is the owner's only (0600, in a 0700
+            // folder if one is made), before SQLite opens it; its -wal and -shm take the
+            // store's mode.
+            let file = connect.get_filename();
+            if !url.contains(":memory:") && !file.as_os_str().is_empty() {
+                crate::files::create_private_file(file)
+                    .with_context(|| format!("creating the store {}", file.display()))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.min(8))

@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod database;
 pub mod event_store;
+pub mod files;
 pub mod last_authenticated;
 pub mod metrics;
 pub mod secrets;

@@ -236,3 +236,50 @@ async fn case_04_env_substitution_reads_only_allowed_variables() {
     assert!(allowed.stderr.contains("127.0.0.1:9"), "{allowed:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Case 8: the SQLite store, its `-wal`/`-shm`, the signing key and backups were created with
+/// the process's umask (world-readable on most systems), and `VACUUM INTO` wrote a backup
+/// readable before it was restricted. Now each is the owner's only, and the folders made for
+/// them too.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_08_files_the_service_makes_are_its_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let root = std::env::temp_dir().join(format!("registry-modes-{}", uuid::Uuid::new_v4()));
+    let store = root.join("data").join("registry.db");
+    let key = root.join("keys").join("audit.pem");
+    let url = format!("sqlite://{}", store.display());
+    let server = crate::process::Server::start_with(
+        &url,
+        &[("REGISTRY_AUDIT_KEY_FILE", key.to_str().unwrap())],
+    )
+    .await;
+    let (status, _) = server.get("/api/v1/clients").await;
+    assert_eq!(status, 200);
+    let backup = root.join("backups").join("copy.db");
+    std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
+    let (done, out, err) =
+        crate::process::run_command(&url, &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(done.success(), "{out}{err}");
+    for file in [
+        store.clone(),
+        root.join("data").join("registry.db-wal"),
+        root.join("data").join("registry.db-shm"),
+        key.clone(),
+        backup.clone(),
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    for dir in [root.join("data"), root.join("keys")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    drop(server);
+    std::fs::remove_dir_all(root).unwrap();
+}

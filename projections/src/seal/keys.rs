@@ -35,8 +35,17 @@ impl SigningKey {
     /// # Errors
     /// An unreadable or malformed file, or one that cannot be written.
     pub fn load_or_generate(path: &Path) -> anyhow::Result<(Self, bool)> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
+            // The owner's only, like the key in it.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         let rng = ring::rand::SystemRandom::new();
