@@ -49,6 +49,9 @@ use error::ApiError;
 use extract::BODY_LIMIT;
 use state::AppState;
 
+/// The setting holding the key sign-in cookies are signed with.
+const LOGIN_KEY_SETTING: &str = "ui_login_key";
+
 /// The header carrying the request id, in requests and responses.
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -149,6 +152,17 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         std::time::Duration::from_millis(config.audit_head_interval_ms),
         Arc::new(extract::now),
     ));
+    let oidc = match config.oidc()? {
+        Some(oidc) => Some(
+            oidc.with_login_key(
+                database
+                    .shared_secret(LOGIN_KEY_SETTING)
+                    .await
+                    .context("the sign-in key")?,
+            ),
+        ),
+        None => None,
+    };
     let state = AppState {
         sealer: sealer.clone(),
         draining: draining.clone(),
@@ -167,7 +181,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         ui: Arc::new(ui::UiSettings {
             idle_seconds: i64::from(config.ui_session_idle_minutes) * 60,
             absolute_seconds: i64::from(config.ui_session_hours) * 3600,
-            oidc: config.oidc()?,
+            oidc,
         }),
     };
     Ok(Prepared {

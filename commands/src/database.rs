@@ -222,6 +222,18 @@ impl Database {
     /// A value from `registry_settings`.
     ///
     /// # Errors
+    /// The secret kept under `key` in the store, made (256 random bits) the first time it is
+    /// asked for: one value for every process of the store (two asking at once get the same).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn shared_secret(&self, key: &str) -> Result<crate::mac::MacKey, sqlx::Error> {
+        let fresh = crate::secrets::SecretString::generate();
+        self.insert_setting_if_absent(key, fresh.expose()).await?;
+        let stored = self.setting(key).await?.ok_or(sqlx::Error::RowNotFound)?;
+        Ok(crate::mac::MacKey::new(stored.as_bytes()))
+    }
+
     /// The database error.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
         const SQL: &str = "select value from registry_settings where key = $1";

@@ -12,6 +12,7 @@ pub mod database;
 pub mod event_store;
 pub mod files;
 pub mod last_authenticated;
+pub mod mac;
 pub mod metrics;
 pub mod secrets;
 pub mod seed;

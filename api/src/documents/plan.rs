@@ -22,11 +22,11 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use registry_commands::mac::MacKey;
 use registry_commands::{CommandContext, CommandError, SecretString};
 use registry_domain::{ClientError, ClientSettings};
 use registry_projections::ClientView;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
@@ -204,52 +204,23 @@ pub struct ApplyResult {
     pub secrets: Vec<IssuedSecret>,
 }
 
-/// The key plans of this store are signed with (made on first use, kept in the store).
-async fn signing_key(state: &AppState) -> Result<Vec<u8>, ApiError> {
-    let unavailable = |e: sqlx::Error| ApiError::Unavailable(e.into());
-    let fresh = SecretString::generate();
+/// The key plans are signed with (kept in the store, made at the first plan).
+async fn signing_key(state: &AppState) -> Result<MacKey, ApiError> {
     state
         .database
-        .insert_setting_if_absent(SIGNING_KEY_SETTING, fresh.expose())
+        .shared_secret(SIGNING_KEY_SETTING)
         .await
-        .map_err(unavailable)?;
-    let key = state
-        .database
-        .setting(SIGNING_KEY_SETTING)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the plan signing key disappeared")))?;
-    Ok(key.into_bytes())
-}
-
-/// HMAC-SHA256 (RFC 2104).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+        .map_err(|e| ApiError::Unavailable(e.into()))
 }
 
 /// The signature of `plan` (its signature field left out).
-fn signature(plan: &Plan, key: &[u8]) -> Result<String, ApiError> {
+fn signature(plan: &Plan, key: &MacKey) -> Result<String, ApiError> {
     let unsigned = Plan {
         signature: String::new(),
         ..plan.clone()
     };
     let bytes = serde_json::to_vec(&unsigned).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(URL_SAFE_NO_PAD.encode(hmac_sha256(key, &bytes)))
+    Ok(URL_SAFE_NO_PAD.encode(key.sign(&bytes)))
 }
 
 /// The document of a request body, in the format its `Content-Type` names.

@@ -21,8 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use registry_commands::sessions::PendingLogin;
-use serde::Deserialize;
+use registry_commands::mac::MacKey;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
@@ -69,6 +69,12 @@ struct Discovery {
 /// The identity service as this registry uses it; discovery and keys cached.
 pub struct Oidc {
     config: OidcConfig,
+    /// Signs the sign-ins under way, kept by each browser in its login cookie.
+    login_key: MacKey,
+    /// The sign-ins already answered (their state's digest, until they expire): an answer is
+    /// good once. Bounded: past it the oldest are forgotten (the identity service still
+    /// refuses a code used twice).
+    answered: std::sync::Mutex<Answered>,
     http: reqwest::Client,
     discovery: RwLock<Option<(Discovery, Instant)>>,
     keys: RwLock<Option<(JwkSet, Instant)>>,
@@ -105,11 +111,78 @@ pub enum OidcError {
 
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
-fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The longest `next` path a sign-in carries back (a longer one goes to the client list).
+pub const MAX_NEXT: usize = 2048;
+
+/// The most sign-in answers remembered as used, per process.
+const MAX_ANSWERED: usize = 10_000;
+
+/// The states of answered sign-ins, oldest first, until they expire.
+#[derive(Debug, Default)]
+struct Answered {
+    order: std::collections::VecDeque<(i64, [u8; 32])>,
+    seen: std::collections::HashSet<[u8; 32]>,
+}
+
+impl Answered {
+    /// Records `state` as answered; `false` if it was already.
+    fn first_answer(&mut self, state: &str, expires_at: i64, now: i64) -> bool {
+        while let Some(&(expires, digest)) = self.order.front() {
+            if expires > now && self.order.len() < MAX_ANSWERED {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&digest);
+        }
+        let digest: [u8; 32] = Sha256::digest(state.as_bytes()).into();
+        if !self.seen.insert(digest) {
+            return false;
+        }
+        self.order.push_back((expires_at, digest));
+        true
+    }
+}
+
+/// A sign-in under way: what the callback needs to finish it. Kept by the browser in the
+/// login cookie, signed by the registry, not in the database: `/oidc/login` is open to anyone,
+/// and must not write a row per request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The `state` sent to the identity service (the answer must carry it back).
+    state: String,
+    /// The PKCE code verifier.
+    pub pkce_verifier: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// Where to go once signed in (a path of this site).
+    pub next_path: String,
+    /// Unix seconds after which the sign-in is refused.
+    expires_at: i64,
+}
+
+impl PendingLogin {
+    /// The cookie value: the sign-in as base64url JSON, a dot, its HMAC-SHA-256.
+    fn seal(&self, key: &MacKey) -> Result<String, serde_json::Error> {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self)?);
+        let tag = URL_SAFE_NO_PAD.encode(key.sign(payload.as_bytes()));
+        Ok(format!("{payload}.{tag}"))
+    }
+
+    /// The sign-in of a cookie value signed with `key`, if it is unchanged, not expired at
+    /// `now`, and `state` is the one it was started with.
+    fn open(key: &MacKey, cookie: &str, state: &str, now: i64) -> Option<Self> {
+        let (payload, tag) = cookie.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !key.verify(payload.as_bytes(), &tag) {
+            return None;
+        }
+        let login: Self = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let same_state = bool::from(subtle::ConstantTimeEq::ct_eq(
+            login.state.as_bytes(),
+            state.as_bytes(),
+        ));
+        (same_state && login.expires_at > now).then_some(login)
+    }
 }
 
 fn random() -> String {
@@ -191,6 +264,14 @@ impl Oidc {
     /// The identity service of `config`.
     ///
     /// # Errors
+    /// Signs sign-ins with `key` (every process of a store must use the same one: a sign-in
+    /// may start at one and come back to another). Until then a key of this process only.
+    #[must_use]
+    pub fn with_login_key(mut self, key: MacKey) -> Self {
+        self.login_key = key;
+        self
+    }
+
     /// An issuer that is neither `https` nor `http` on a loopback host.
     pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(
@@ -206,6 +287,8 @@ impl Oidc {
         );
         Ok(Self {
             config,
+            login_key: MacKey::random(),
+            answered: std::sync::Mutex::new(Answered::default()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
@@ -451,29 +534,18 @@ pub async fn login(
         tracing::warn!(error = %e, "identity service unavailable");
         UiError::Unavailable
     })?;
-    let (state_token, browser, verifier, nonce) = (random(), random(), random(), random());
+    let (state_token, verifier, nonce) = (random(), random(), random());
     let now = crate::extract::now().timestamp();
-    let dropped = state
-        .database
-        .start_login(
-            &digest(&state_token),
-            &PendingLogin {
-                browser_sha256: digest(&browser),
-                pkce_verifier: verifier.clone(),
-                nonce: nonce.clone(),
-                next_path: safe_next(query.next.as_deref()),
-            },
-            now,
-            now + LOGIN_SECONDS,
-        )
-        .await
-        .map_err(|_| UiError::Unavailable)?;
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            "too many sign-ins under way: the oldest were dropped (a flood of /oidc/login?)"
-        );
-    }
+    let login = PendingLogin {
+        state: state_token.clone(),
+        pkce_verifier: verifier.clone(),
+        nonce: nonce.clone(),
+        next_path: safe_next(query.next.as_deref()),
+        expires_at: now + LOGIN_SECONDS,
+    };
+    let sealed = login
+        .seal(&oidc.login_key)
+        .map_err(|e| UiError::Internal(e.into()))?;
     let location = format!(
         "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
          &code_challenge={}&code_challenge_method=S256",
@@ -491,7 +563,7 @@ pub async fn login(
         code_challenge(&verifier),
     );
     let cookie = HeaderValue::from_str(&format!(
-        "{LOGIN_COOKIE}={browser}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
+        "{LOGIN_COOKIE}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
     ))
     .map_err(|e| UiError::Internal(e.into()))?;
     let mut response = Redirect::to(&location).into_response();
@@ -522,18 +594,20 @@ pub async fn callback(
         return Err(UiError::NotFound);
     };
     let now = crate::extract::now().timestamp();
-    // The record is taken (removed) whatever follows: a state is good for one answer.
-    let login = match &query.state {
-        Some(state_token) => state
-            .database
-            .take_login(&digest(state_token), now)
-            .await
-            .map_err(|_| UiError::Unavailable)?,
-        None => None,
+    // The sign-in this browser started (its signed cookie), answered with its own state: an
+    // answer carried to another browser, a forged state or an expired sign-in is refused.
+    let login = match (&query.state, login_cookie(&headers)) {
+        (Some(state_token), Some(cookie)) => {
+            PendingLogin::open(&oidc.login_key, &cookie, state_token, now)
+        }
+        _ => None,
     };
-    let browser = login_cookie(&headers).map(|c| digest(&c));
-    let Some(login) = login.filter(|l| browser.as_deref() == Some(l.browser_sha256.as_str()))
-    else {
+    let login = login.filter(|login| {
+        oidc.answered
+            .lock()
+            .is_ok_and(|mut answered| answered.first_answer(&login.state, login.expires_at, now))
+    });
+    let Some(login) = login else {
         tracing::warn!(error = %OidcError::State, "sign-in refused");
         return Ok(refused(
             StatusCode::BAD_REQUEST,

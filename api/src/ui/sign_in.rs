@@ -26,7 +26,8 @@ pub fn safe_next(next: Option<&str>) -> String {
     let Some(path) = next else {
         return HOME.to_owned();
     };
-    if !path.starts_with('/')
+    if path.len() > crate::ui::oidc::MAX_NEXT
+        || !path.starts_with('/')
         || path
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
