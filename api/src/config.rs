@@ -159,6 +159,11 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_AUDIT_HEAD_INTERVAL_MS", default_value_t = 1000)]
     pub audit_head_interval_ms: u64,
 
+    /// How long a signed plan may be applied after it was made, in minutes.
+    #[arg(long, env = "REGISTRY_PLAN_LIFETIME_MINUTES", default_value_t = 1440,
+          value_parser = clap::value_parser!(u32).range(1..=10080))]
+    pub plan_lifetime_minutes: u32,
+
     /// Browser origins allowed to call this API (CORS), comma-separated. Unset: CORS off.
     #[arg(long, env = "REGISTRY_CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
@@ -202,6 +207,7 @@ impl Config {
             audit_key_file: None,
             audit_seal: true,
             audit_head_interval_ms: 1000,
+            plan_lifetime_minutes: 1440,
         }
     }
 

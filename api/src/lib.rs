@@ -164,6 +164,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         None => None,
     };
     let state = AppState {
+        plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
         sealer: sealer.clone(),
         draining: draining.clone(),
         metrics,

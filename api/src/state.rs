@@ -37,6 +37,8 @@ pub struct AppState {
     /// Set once the process is shutting down: readiness fails, connections are closed after
     /// their answer.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// How long a signed plan may be applied after it was made (`REGISTRY_PLAN_LIFETIME_MINUTES`).
+    pub plan_lifetime: chrono::Duration,
 }
 
 impl AppState {

@@ -179,13 +179,32 @@ impl ClientCommands {
     /// # Errors
     /// [`CommandError::Rejected`] with `AlreadyExists` or every invalid field;
     /// [`CommandError::Conflict`] when registered concurrently; infrastructure failures.
-    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
     pub async fn register(
         &self,
         ctx: &CommandContext,
         client_id: &str,
         settings: ClientSettingsInput,
         client_secret: Option<String>,
+    ) -> Result<Executed, CommandError> {
+        self.register_at(ctx, client_id, settings, client_secret, None)
+            .await
+    }
+
+    /// Like [`Self::register`], only if the client's stream is at `expected_version` (0: never
+    /// registered; else the version it was deleted at): a plan made before the id was used
+    /// again does not register it once more.
+    ///
+    /// # Errors
+    /// As [`Self::register`]; [`CommandError::Rejected`] with `VersionMismatch` when the
+    /// stream moved on.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn register_at(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        client_secret: Option<String>,
+        expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
         let result: Result<Executed, CommandError> = async {
             let loaded = self.load(client_id).await?;
@@ -197,7 +216,7 @@ impl ClientCommands {
                     client_id: client_id.to_owned(),
                     settings: settings.clone(),
                     secret,
-                    expected_version: None,
+                    expected_version,
                 })
             };
             dry_run(&loaded, command(placeholder(wants_secret, ctx.at)?), errors)?;

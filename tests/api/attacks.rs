@@ -13,6 +13,7 @@ backend_tests!(
     case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes,
     case_02_overlapping_rotations_keep_two_secrets_valid_at_most,
     case_09_ids_shadowed_by_routes_cannot_be_registered,
+    case_12_a_plan_replayed_cannot_bring_back_a_client_deleted_since,
 );
 
 /// An API key with only `roles`, and the configuration line that accepts it.
@@ -282,4 +283,35 @@ async fn case_08_files_the_service_makes_are_its_owners_only() {
     }
     drop(server);
     std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Case 12: a signed plan stayed valid for 24 h and re-created a client registered and
+/// deleted after it was made. Now a create runs only on the stream version it was planned
+/// against (never registered, or deleted at version N); the lifetime is configurable.
+async fn case_12_a_plan_replayed_cannot_bring_back_a_client_deleted_since(backend: Backend) {
+    use crate::documents::{apply, plan};
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let document = "clients:\n  - client_id: revived\n    client_name: Revived\n    \
+                    require_client_secret: false\n    redirect_uris: [https://r.example/cb]\n";
+    let made = plan(&app, document, "").await;
+    made.assert_status(200);
+    let old_plan = made.json();
+    // After the plan: the id is registered, then deleted on purpose.
+    app.create_client(&registry_tests::spa_client("revived", "Revived"))
+        .await
+        .assert_status(201);
+    app.delete_client("revived").await.assert_status(204);
+    let replayed = apply(&app, &json!({ "plan": old_plan })).await;
+    replayed.assert_status(200);
+    let result = replayed.json();
+    assert_eq!(result["complete"], false, "{result}");
+    assert_eq!(result["conflicts"][0]["client_id"], "revived", "{result}");
+    app.get_client("revived").await.assert_status(404);
+    // A plan made now, against the deleted stream, does create it (once).
+    let fresh = plan(&app, document, "").await.json();
+    let applied = apply(&app, &json!({ "plan": fresh })).await.json();
+    assert_eq!(applied["complete"], true, "{applied}");
+    app.get_client("revived").await.assert_status(200);
+    let again = apply(&app, &json!({ "plan": fresh })).await.json();
+    assert_eq!(again["complete"], true, "run again, nothing new: {again}");
 }

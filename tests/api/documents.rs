@@ -114,7 +114,11 @@ async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_probl
     );
 }
 
-async fn plan(app: &TestApp, document: &str, query: &str) -> registry_tests::TestResponse {
+pub(crate) async fn plan(
+    app: &TestApp,
+    document: &str,
+    query: &str,
+) -> registry_tests::TestResponse {
     app.send(
         Request::post(format!("/api/v1/clients/plan{query}"))
             .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
@@ -125,7 +129,7 @@ async fn plan(app: &TestApp, document: &str, query: &str) -> registry_tests::Tes
     .await
 }
 
-async fn apply(app: &TestApp, body: &Value) -> registry_tests::TestResponse {
+pub(crate) async fn apply(app: &TestApp, body: &Value) -> registry_tests::TestResponse {
     app.request(Method::POST, "/api/v1/clients/apply", Some(body), &[])
         .await
 }

@@ -295,13 +295,17 @@ pub async fn make_plan(
         .iter()
         .map(|c| c.client_id.clone())
         .collect();
-    let current: HashMap<String, ClientView> = state
-        .reads
-        .clients(&ids)
-        .await?
-        .into_iter()
-        .map(|view| (view.client_id.clone(), view))
-        .collect();
+    let mut current: HashMap<String, ClientView> = HashMap::new();
+    // A deleted client's stream has a version too: its create runs only on that version, so
+    // a plan replayed later cannot bring back a client registered and deleted again since.
+    let mut deleted: HashMap<String, u64> = HashMap::new();
+    for record in state.reads.clients(&ids).await? {
+        if record.deleted {
+            deleted.insert(record.view.client_id.clone(), record.view.version);
+        } else {
+            current.insert(record.view.client_id.clone(), record.view);
+        }
+    }
     let mut steps = Vec::with_capacity(ids.len());
     let mut summary = PlanSummary::default();
     for (client, settings) in checked.document.clients.iter().zip(&checked.settings) {
@@ -311,7 +315,7 @@ pub async fn make_plan(
                 PlanStep {
                     client_id: client.client_id.clone(),
                     action: StepAction::Create,
-                    planned_version: 0,
+                    planned_version: deleted.get(&client.client_id).copied().unwrap_or(0),
                     changes: changes(None, settings),
                     desired: Some(client.clone()),
                 }
@@ -347,7 +351,14 @@ pub async fn make_plan(
             .into_iter()
             .filter(|id| !named.contains(id) && !keep.contains(id))
             .collect();
-        let mut views = state.reads.clients(&doomed).await?;
+        let mut views: Vec<ClientView> = state
+            .reads
+            .clients(&doomed)
+            .await?
+            .into_iter()
+            .filter(|record| !record.deleted)
+            .map(|record| record.view)
+            .collect();
         views.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         for view in views {
             summary.delete += 1;
@@ -420,10 +431,6 @@ pub async fn plan(
     ))
 }
 
-/// How long a plan may be applied after it was made: a plan is reviewed and applied in one
-/// pipeline run, and an old plan replayed could bring back a client deleted since.
-pub const PLAN_LIFETIME_HOURS: i64 = 24;
-
 /// Checks an apply request before anything runs: the plan is this registry's and unchanged,
 /// the secrets are for clients it creates.
 async fn check(state: &AppState, request: &ApplyRequest) -> Result<(), ApiError> {
@@ -434,11 +441,15 @@ async fn check(state: &AppState, request: &ApplyRequest) -> Result<(), ApiError>
             "was not made by this registry, or was changed after planning: plan again",
         ));
     }
+    // A plan is reviewed and applied in one pipeline run; an old one is refused.
     let age = crate::extract::now() - request.plan.planned_at;
-    if age > chrono::Duration::hours(PLAN_LIFETIME_HOURS) {
+    if age > state.plan_lifetime {
         return Err(ApiError::invalid_field(
             "plan",
-            format!("was made more than {PLAN_LIFETIME_HOURS} hours ago: plan again"),
+            format!(
+                "was made more than {} minutes ago (REGISTRY_PLAN_LIFETIME_MINUTES): plan again",
+                state.plan_lifetime.num_minutes()
+            ),
         ));
     }
     let confidential_creations: HashSet<&str> = request
@@ -512,11 +523,12 @@ async fn run(state: AppState, mut ctx: CommandContext, request: ApplyRequest) ->
             (StepAction::Create, Some(desired)) => {
                 state
                     .commands
-                    .register(
+                    .register_at(
                         &ctx,
                         &step.client_id,
                         desired.settings_input(),
                         secrets.remove(&step.client_id),
+                        Some(step.planned_version),
                     )
                     .await
             }

@@ -179,12 +179,12 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
 
-    /// The live clients among `ids` (any order; unknown and deleted ids are left out), read in
-    /// batches.
+    /// The clients among `ids` that were ever registered, deleted ones included (any order;
+    /// unknown ids are left out), read in batches.
     ///
     /// # Errors
     /// [`ReadError::Database`].
-    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientView>, ReadError>;
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError>;
 
     /// Like [`Self::export_list`], with whole clients (every setting) instead of list rows:
     /// the clients-as-code export.
@@ -483,7 +483,7 @@ macro_rules! read_store {
                 self.export_snapshot(query, sink).await
             }
 
-            async fn clients(&self, ids: &[String]) -> Result<Vec<ClientView>, ReadError> {
+            async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError> {
                 self.clients_by_id(ids).await
             }
 

@@ -229,23 +229,24 @@ macro_rules! query_methods {
             pub(super) async fn clients_by_id(
                 &self,
                 ids: &[String],
-            ) -> Result<Vec<ClientView>, ReadError> {
-                let mut views = Vec::with_capacity(ids.len());
+            ) -> Result<Vec<ClientRecord>, ReadError> {
+                let mut records = Vec::with_capacity(ids.len());
                 let storable_ids: Vec<&String> = ids.iter().filter(|id| storable(id)).collect();
                 for batch in storable_ids.chunks(1000) {
                     let mut select = QueryBuilder::<$db>::new(
-                        "select document from client_detail where not deleted and client_id in (",
+                        "select document, deleted, last_position from client_detail \
+                         where client_id in (",
                     );
                     let mut separated = select.separated(", ");
                     for id in batch {
                         separated.push_bind((*id).clone());
                     }
                     select.push(")");
-                    let rows: Vec<Json<ClientView>> =
-                        select.build_query_scalar().fetch_all(&self.pool).await?;
-                    views.extend(rows.into_iter().map(|Json(view)| view));
+                    for row in select.build().fetch_all(&self.pool).await? {
+                        records.push(record_from_row(&row)?);
+                    }
                 }
-                Ok(views)
+                Ok(records)
             }
 
             /// See [`super::ReadStore::export_views`]: the list's rows pick and order the
