@@ -117,12 +117,10 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
 
-    /// Scope to roles mapping: `scope=role,role` entries separated by spaces.
-    #[arg(
-        long,
-        env = "REGISTRY_JWT_SCOPE_ROLES",
-        default_value = "octo_api=clients:read,clients:write octo_api.read_only=clients:read"
-    )]
+    /// Scope (or group, with `REGISTRY_OIDC_ROLES_CLAIM`) to roles mapping: `scope=role,role`
+    /// entries separated by spaces. Empty by default: no token and no person has a role until
+    /// one is mapped (a default would give write access to everyone who can sign in).
+    #[arg(long, env = "REGISTRY_JWT_SCOPE_ROLES", default_value = "")]
     pub jwt_scope_roles: String,
 
     /// Clock leeway for a JWT's `exp` and `nbf`, in seconds.
@@ -197,8 +195,7 @@ impl Config {
             jwt_audience: None,
             jwt_jwks_url: None,
             jwt_jwks_file: None,
-            jwt_scope_roles: "octo_api=clients:read,clients:write octo_api.read_only=clients:read"
-                .to_owned(),
+            jwt_scope_roles: String::new(),
             jwt_leeway_seconds: 30,
             jwt_min_reload_seconds: 10,
             request_timeout_seconds: 60,
@@ -274,6 +271,12 @@ impl Config {
             ),
         };
         let scope_roles = parse_scope_roles(&self.jwt_scope_roles).map_err(anyhow::Error::msg)?;
+        if scope_roles.is_empty() {
+            tracing::warn!(
+                "REGISTRY_JWT_SCOPE_ROLES maps nothing: the identity service's tokens are \
+                 accepted but give no role (403) until scopes are mapped to roles"
+            );
+        }
         Ok(Some(crate::auth::JwtVerifier::new(JwtConfig {
             issuer: issuer.clone(),
             audience,
@@ -295,7 +298,12 @@ impl Config {
         match (&self.oidc_issuer, &self.oidc_client_id) {
             (None, None) => Ok(None),
             (Some(issuer), Some(client_id)) => {
-                if self.oidc_roles_claim.is_none() {
+                if self.jwt_scope_roles.trim().is_empty() {
+                    tracing::warn!(
+                        "REGISTRY_JWT_SCOPE_ROLES maps nothing: people can sign in to the \
+                         screens but have no role until their scopes or groups are mapped"
+                    );
+                } else if self.oidc_roles_claim.is_none() {
                     tracing::warn!(
                         "screen roles come from the scopes granted at sign-in: at most identity \
                          services every person who may sign in to this application is granted \

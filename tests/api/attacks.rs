@@ -14,6 +14,8 @@ backend_tests!(
     case_02_overlapping_rotations_keep_two_secrets_valid_at_most,
     case_09_ids_shadowed_by_routes_cannot_be_registered,
     case_12_a_plan_replayed_cannot_bring_back_a_client_deleted_since,
+    case_13_signing_in_gives_no_role_without_a_mapping,
+    case_13_roles_are_checked_again_every_token_lifetime,
 );
 
 /// An API key with only `roles`, and the configuration line that accepts it.
@@ -314,4 +316,69 @@ async fn case_12_a_plan_replayed_cannot_bring_back_a_client_deleted_since(backen
     app.get_client("revived").await.assert_status(200);
     let again = apply(&app, &json!({ "plan": fresh })).await.json();
     assert_eq!(again["complete"], true, "run again, nothing new: {again}");
+}
+
+/// Case 13: by default `octo_api` gave write access, so anyone who could sign in at the
+/// identity service (the guide's clients all ask for it) could change clients. Now nothing is
+/// mapped by default: a clear "no role" page, and no session.
+async fn case_13_signing_in_gives_no_role_without_a_mapping(backend: Backend) {
+    use crate::sign_in::{alice, callback, cookie_of, to_provider_and_back};
+    use registry_tests::idp::Idp;
+    let idp = Idp::start(alice()).await;
+    let issuer = idp.issuer.clone();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.oidc_issuer = Some(issuer);
+        c.oidc_client_id = Some("registry-screens".to_owned());
+    })
+    .await;
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let refused = callback(&app, &path, Some(&cookie)).await;
+    refused.assert_status(403);
+    let page = String::from_utf8_lossy(&refused.body);
+    assert!(page.contains("No role in this registry"), "{page}");
+    assert!(page.contains("Alice Admin") && page.contains("REGISTRY_JWT_SCOPE_ROLES"));
+    assert!(cookie_of(&refused, "__Host-registry-session").is_none());
+}
+
+/// Case 13, too: roles from a sign-in held 12 hours whatever the identity service decided
+/// meanwhile. Now the session ends with the token the roles came from (its `expires_in`,
+/// 300 s at the test provider), and the next page signs in again through the identity
+/// service, which gives the roles as they are then.
+async fn case_13_roles_are_checked_again_every_token_lifetime(backend: Backend) {
+    use crate::sign_in::{alice, app_with, callback, cookie_of, to_provider_and_back};
+    use registry_tests::idp::Idp;
+    let idp = Idp::start(alice()).await;
+    let app = app_with(&idp, backend).await;
+    let (path, cookie) = to_provider_and_back(&app).await;
+    let signed = callback(&app, &path, Some(&cookie)).await;
+    signed.assert_status(200);
+    let set = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-registry-session="))
+        .unwrap();
+    assert!(set.contains("Max-Age=300"), "{set}");
+    let lifetimes = app
+        .scalars("select absolute_expires_at - last_seen_at from ui_sessions")
+        .await;
+    assert_eq!(lifetimes, [300]);
+    // The token's lifetime passes.
+    app.execute("update ui_sessions set absolute_expires_at = last_seen_at - 1")
+        .await;
+    let session = cookie_of(&signed, "__Host-registry-session").unwrap();
+    let page = app
+        .send(
+            Request::get("/clients?search=octo")
+                .header("cookie", session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    page.assert_status(303);
+    assert_eq!(
+        page.header("location"),
+        Some("/oidc/login?next=%2Fclients%3Fsearch%3Docto")
+    );
 }

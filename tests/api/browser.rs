@@ -30,6 +30,7 @@ async fn signing_in_through_the_identity_service_in_a_browser(backend: Backend) 
     let app = TestApp::spawn_with(backend, move |c| {
         c.oidc_issuer = Some(issuer);
         c.oidc_client_id = Some("registry-screens".to_owned());
+        c.jwt_scope_roles = crate::sign_in::SCOPE_ROLES.to_owned();
     })
     .await;
     let base = app.serve().await;

@@ -637,6 +637,7 @@ async fn a_rotated_key_is_fetched_from_the_jwks_url() {
         c.jwt_audience = Some(AUDIENCE.into());
         c.jwt_jwks_url = Some(url);
         c.jwt_min_reload_seconds = 0;
+        c.jwt_scope_roles = crate::sign_in::SCOPE_ROLES.to_owned();
     })
     .await;
     let list = |token: String| {

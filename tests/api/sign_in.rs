@@ -13,20 +13,25 @@ backend_tests!(
     a_flood_of_sign_ins_writes_nothing_and_locks_nobody_out,
 );
 
-fn alice() -> IdpUser {
+pub(crate) fn alice() -> IdpUser {
     IdpUser::new("248289761001", "Alice Admin", "openid profile octo_api")
 }
 
-async fn app_with(idp: &Idp, backend: Backend) -> TestApp {
+/// The scope mapping these tests sign in with (nothing is mapped by default).
+pub(crate) const SCOPE_ROLES: &str =
+    "octo_api=clients:read,clients:write octo_api.read_only=clients:read";
+
+pub(crate) async fn app_with(idp: &Idp, backend: Backend) -> TestApp {
     let issuer = idp.issuer.clone();
     TestApp::spawn_with(backend, move |c| {
         c.oidc_issuer = Some(issuer);
         c.oidc_client_id = Some("registry-screens".to_owned());
+        c.jwt_scope_roles = SCOPE_ROLES.to_owned();
     })
     .await
 }
 
-fn cookie_of(response: &TestResponse, name: &str) -> Option<String> {
+pub(crate) fn cookie_of(response: &TestResponse, name: &str) -> Option<String> {
     response
         .headers
         .get_all("set-cookie")
@@ -38,7 +43,7 @@ fn cookie_of(response: &TestResponse, name: &str) -> Option<String> {
 
 /// Follows `/oidc/login` to the provider and back; returns the callback path and the login
 /// cookie.
-async fn to_provider_and_back(app: &TestApp) -> (String, String) {
+pub(crate) async fn to_provider_and_back(app: &TestApp) -> (String, String) {
     let login = app
         .send(
             Request::get("/oidc/login?next=%2Fclients")
@@ -74,7 +79,7 @@ async fn to_provider_and_back(app: &TestApp) -> (String, String) {
     (path, cookie)
 }
 
-async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> TestResponse {
+pub(crate) async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> TestResponse {
     let mut request = Request::get(path);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -171,6 +176,7 @@ async fn roles_come_from_what_was_granted_not_what_was_asked(backend: Backend) {
         c.oidc_issuer = Some(issuer);
         c.oidc_client_id = Some("registry-screens".to_owned());
         c.oidc_roles_claim = Some("groups".to_owned());
+        c.jwt_scope_roles = SCOPE_ROLES.to_owned();
     })
     .await;
     // octo_api granted as a scope, but the person is in no group that gives a role.

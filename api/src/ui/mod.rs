@@ -87,6 +87,8 @@ pub enum UiError {
     SignIn {
         /// Where to go back to.
         next: String,
+        /// Through the identity service at once (a session of a browser that had one ended).
+        renew: bool,
     },
     /// Signed in, but the session's roles do not allow this.
     Forbidden(String),
@@ -125,8 +127,9 @@ impl From<registry_projections::ReadError> for UiError {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let (status, title, text) = match self {
-            Self::SignIn { next } => {
-                let target = format!("/sign-in?next={}", form::encode(&next));
+            Self::SignIn { next, renew } => {
+                let page = if renew { "/oidc/login" } else { "/sign-in" };
+                let target = format!("{page}?next={}", form::encode(&next));
                 return Redirect::to(&target).into_response();
             }
             Self::Forbidden(role) => (

@@ -104,9 +104,9 @@ pub enum OidcError {
     /// The identity service said no (or the person declined).
     #[error("the identity service refused: {0}")]
     Refused(String),
-    /// The person has none of the scopes that give a role here.
-    #[error("no role")]
-    NoRole,
+    /// The person (named) has none of the scopes or groups that give a role here.
+    #[error("no role for {0}")]
+    NoRole(String),
 }
 
 const CACHE_FOR: Duration = Duration::from_secs(300);
@@ -203,6 +203,19 @@ struct TokenAnswer {
     access_token: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    /// Seconds the access token lives (RFC 6749 §5.1): the session's roles are checked again
+    /// by signing in again after that long.
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+/// A finished sign-in: who, and how long what the identity service granted holds.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The person and their roles here.
+    pub principal: Principal,
+    /// Seconds until the roles must be checked again (the token's lifetime), if it said.
+    pub lifetime: Option<i64>,
 }
 
 /// The scopes an access token that is a JWT of the issuer carries (`scope`, or `scp`).
@@ -409,7 +422,7 @@ impl Oidc {
         code: &str,
         login: &PendingLogin,
         redirect_uri: &str,
-    ) -> Result<Principal, OidcError> {
+    ) -> Result<SignedIn, OidcError> {
         let discovery = self.discovery().await?;
         let mut request = self.http.post(&discovery.token_endpoint).form(&[
             ("grant_type", "authorization_code"),
@@ -490,16 +503,16 @@ impl Oidc {
                 roles.extend(*given);
             }
         }
+        let name = match claims.name.or(claims.preferred_username) {
+            Some(name) => format!("{name} <{}>", claims.sub),
+            None => claims.sub,
+        };
         if roles.is_empty() {
-            return Err(OidcError::NoRole);
+            return Err(OidcError::NoRole(name));
         }
-        let name = claims.name.or(claims.preferred_username);
-        Ok(Principal {
-            name: match name {
-                Some(name) => format!("{name} <{}>", claims.sub),
-                None => claims.sub,
-            },
-            roles,
+        Ok(SignedIn {
+            principal: Principal { name, roles },
+            lifetime: tokens.expires_in,
         })
     }
 }
@@ -632,12 +645,14 @@ pub async fn callback(
         .finish(code, &login, &oidc.redirect_uri(&headers))
         .await
     {
-        Ok(principal) => principal,
-        Err(OidcError::NoRole) => {
-            return Ok(refused(
+        Ok(signed_in) => signed_in,
+        Err(OidcError::NoRole(name)) => {
+            tracing::info!(actor = %name, "signed in at the identity service, but no role here");
+            return Ok((
                 StatusCode::FORBIDDEN,
-                "Your account has none of the scopes that give access to the clients.",
-            ))
+                pages::no_role(&name, oidc.config.roles_claim.as_deref()),
+            )
+                .into_response());
         }
         Err(error) => {
             tracing::warn!(%error, "sign-in through the identity service failed");
@@ -647,7 +662,11 @@ pub async fn callback(
             ));
         }
     };
-    let session = session::start(&state, &principal, None).await?;
+    let SignedIn {
+        principal,
+        lifetime,
+    } = principal;
+    let session = session::start(&state, &principal, None, lifetime).await?;
     tracing::info!(actor = %principal.name, "signed in through the identity service");
     // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
     // browser does not send it on a redirect chain the identity service started.

@@ -70,6 +70,24 @@ pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
     )
 }
 
+/// Signed in at the identity service, but nothing maps that person to a role here.
+pub fn no_role(name: &str, roles_claim: Option<&str>) -> Markup {
+    let source = match roles_claim {
+        Some(claim) => format!("the values of the \"{claim}\" claim"),
+        None => "the scopes the identity service grants".to_owned(),
+    };
+    layout(
+        None,
+        "No role in this registry",
+        html! {
+            h1 { "No role in this registry" }
+            p { "You signed in at the identity service as " strong { (name) } ", but this registry gives that account no role, so it cannot show or change any client." }
+            p { "Roles come from " (source) ", mapped by the registry's " code { "REGISTRY_JWT_SCOPE_ROLES" } " setting (for example " code { "registry-admins=clients:read,clients:write" } "). Nothing is mapped by default. Ask an administrator of the registry to map your group or scope to a role." }
+            p { a class="button" href="/sign-in" { "Sign in another way" } }
+        },
+    )
+}
+
 /// Signed in: on to `next` (a page of this site, so that the strict session cookie is sent).
 pub fn continue_to(next: &str) -> Markup {
     html! {

@@ -136,21 +136,35 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The shortest a session through the identity service lasts, whatever its token says.
+pub const MIN_LIFETIME_SECONDS: i64 = 60;
+
 /// Starts a session for `principal`; returns the `Set-Cookie` value. `credential` is the
 /// SHA-256 of the token it was begun with (the session ends when that token is no longer
-/// configured, and follows its roles), `None` for the identity service.
+/// configured, and follows its roles), `None` for the identity service, whose token lives
+/// `lifetime` seconds (the session then ends with it).
 ///
 /// # Errors
 /// [`UiError::Unavailable`] when it cannot be stored.
+
 pub async fn start(
     state: &AppState,
     principal: &Principal,
     credential: Option<&[u8; 32]>,
+    lifetime: Option<i64>,
 ) -> Result<HeaderValue, UiError> {
     let id = random_token();
     let csrf = random_token();
     let now = now();
     let settings = &state.ui;
+    // Roles granted by the identity service hold as long as its token: the session ends then
+    // (and the next page signs in again, silently while the identity service's own session
+    // lasts), so a role taken away there is gone here within one token lifetime.
+    let absolute = lifetime.map_or(settings.absolute_seconds, |seconds| {
+        seconds
+            .max(MIN_LIFETIME_SECONDS)
+            .min(settings.absolute_seconds)
+    });
     let roles = principal.roles.to_string();
     let credential = credential.map(hex);
     let _ = state.database.purge_sessions(now).await;
@@ -163,7 +177,7 @@ pub async fn start(
             roles: &roles,
             now,
             expires_at: now + settings.idle_seconds,
-            absolute_expires_at: now + settings.absolute_seconds,
+            absolute_expires_at: now + absolute,
             credential_sha256: credential.as_deref(),
         })
         .await
@@ -172,8 +186,7 @@ pub async fn start(
             UiError::Unavailable
         })?;
     HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        settings.absolute_seconds
+        "{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={absolute}"
     ))
     .map_err(|e| UiError::Internal(e.into()))
 }
@@ -249,11 +262,18 @@ impl FromRequestParts<AppState> for Session {
         if let Some(session) = &session {
             crate::logging::name_actor(&parts.extensions, &session.actor);
         }
+        // A page asked for with a session that ended (its identity service's token ran out):
+        // sign in again through the identity service straight away, which takes no click
+        // while the person's session there lasts, and checks their roles afresh.
+        let renew = state.ui.oidc_enabled()
+            && parts.method == axum::http::Method::GET
+            && cookie_value(&parts.headers).is_some();
         session.ok_or_else(|| UiError::SignIn {
             next: parts
                 .uri
                 .path_and_query()
                 .map_or("/clients".to_owned(), ToString::to_string),
+            renew,
         })
     }
 }

@@ -105,7 +105,7 @@ pub async fn submit(
             "This key cannot read the clients (it lacks the clients:read role).",
         ));
     }
-    let cookie = session::start(&state, &principal, Some(&credential)).await?;
+    let cookie = session::start(&state, &principal, Some(&credential), None).await?;
     tracing::info!(actor = %principal.name, "signed in to the screens with a token");
     Ok((
         StatusCode::SEE_OTHER,
