@@ -146,7 +146,6 @@ pub const MIN_LIFETIME_SECONDS: i64 = 60;
 ///
 /// # Errors
 /// [`UiError::Unavailable`] when it cannot be stored.
-
 pub async fn start(
     state: &AppState,
     principal: &Principal,
