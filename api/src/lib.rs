@@ -110,12 +110,15 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     let reads = read_store(&database);
     let search = Arc::new(SearchIndex::new());
     let projector = Arc::new(Projector::new(reads.clone()).with_search(search.clone()));
+    let key_path = config.audit_key_path()?;
+    let (key, generated) = SigningKey::load_or_generate(&key_path)
+        .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
     let hasher = SecretHasher::with_queue(config.hash_concurrency(), config.hash_queue());
-    let commands = Arc::new(ClientCommands::new(
-        &database,
-        vec![projector.clone()],
-        hasher,
-    ));
+    let snapshot_key = registry_commands::mac::MacKey::new(&key.derive_secret("snapshots"));
+    let commands = Arc::new(
+        ClientCommands::new(&database, vec![projector.clone()], hasher)
+            .with_snapshot_key(snapshot_key),
+    );
     let seeded = commands
         .set_up_store(config.seed_default_clients, extract::now())
         .await
@@ -138,9 +141,6 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         commands.metrics_collectors(),
     ));
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let key_path = config.audit_key_path()?;
-    let (key, generated) = SigningKey::load_or_generate(&key_path)
-        .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
     let generated_audit_key = generated.then(|| first_start::GeneratedAuditKey {
         public_pem: key.public_pem(),
         key_id: key.key_id(),

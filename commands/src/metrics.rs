@@ -23,6 +23,7 @@ pub struct CommandMetrics {
     secrets_issued: IntCounter,
     verifications: IntCounterVec,
     hash_wait: Histogram,
+    snapshots_rejected: IntCounter,
 }
 
 impl std::fmt::Debug for CommandMetrics {
@@ -75,6 +76,11 @@ impl CommandMetrics {
                 &["outcome"],
             )),
             hash_wait,
+            snapshots_rejected: built(IntCounter::new(
+                "registry_snapshots_rejected_total",
+                "Snapshots of the write model ignored because their MAC did not match \
+                 (edited in the database, or another key's): the events were replayed.",
+            )),
         }
     }
 
@@ -85,6 +91,7 @@ impl CommandMetrics {
             Box::new(self.secrets_issued.clone()),
             Box::new(self.verifications.clone()),
             Box::new(self.hash_wait.clone()),
+            Box::new(self.snapshots_rejected.clone()),
         ]
     }
 
@@ -101,6 +108,11 @@ impl CommandMetrics {
         self.commands
             .with_label_values(&[command, outcome, code])
             .inc();
+    }
+
+    /// Counts a snapshot refused.
+    pub fn snapshot_rejected(&self) {
+        self.snapshots_rejected.inc();
     }
 
     /// Counts a secret issued.

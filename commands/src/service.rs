@@ -15,8 +15,9 @@ use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata, S
 
 use crate::database::Database;
 use crate::event_store::EventRepository;
+use crate::mac::MacKey;
 use crate::secrets::{dry_run_record, HashingError, IssuedSecret, SecretHasher, SecretString};
-use crate::snapshots::SNAPSHOT_EVERY;
+use crate::snapshots::{StoredSnapshot, SNAPSHOT_EVERY};
 
 /// Who asks, when, in which request, and why: becomes the metadata of the events.
 #[derive(Debug, Clone)]
@@ -145,6 +146,8 @@ struct Writer {
     database: Database,
     writer_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     queries: Vec<Arc<dyn Query<Client>>>,
+    /// Signs and checks snapshots; without one, none are written or read.
+    snapshot_key: Option<MacKey>,
 }
 
 impl ClientCommands {
@@ -162,6 +165,7 @@ impl ClientCommands {
                 database: database.clone(),
                 writer_gate: database.writer_gate(),
                 queries,
+                snapshot_key: None,
             }),
             repository: EventRepository::new(database),
             database: database.clone(),
@@ -171,6 +175,16 @@ impl ClientCommands {
                 database.clone(),
             )),
         }
+    }
+
+    /// Signs and checks snapshots of long streams with `key` (every process of a store must
+    /// use the same; another's are ignored). Without a key no snapshot is written or read.
+    #[must_use]
+    pub fn with_snapshot_key(mut self, key: MacKey) -> Self {
+        if let Some(writer) = Arc::get_mut(&mut self.writer) {
+            writer.snapshot_key = Some(key);
+        }
+        self
     }
 
     /// Registers `client_id`. A confidential client without `client_secret` gets a generated
@@ -444,12 +458,25 @@ impl ClientCommands {
                 changed_at: None,
             });
         }
-        let snapshot = match self.database.load_snapshot(client_id).await {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                tracing::warn!(%error, "snapshot unreadable; replaying the whole stream");
-                None
-            }
+        let snapshot = match &self.writer.snapshot_key {
+            Some(key) => match self.database.load_snapshot(client_id, key).await {
+                Ok(StoredSnapshot::Trusted(version, client)) => Some((version, client)),
+                Ok(StoredSnapshot::Rejected(version)) => {
+                    self.metrics.snapshot_rejected();
+                    tracing::warn!(
+                        version,
+                        "snapshot refused: it does not carry this registry's MAC (edited in \
+                         the database, or signed with another key); replaying the events"
+                    );
+                    None
+                }
+                Ok(StoredSnapshot::None) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "snapshot unreadable; replaying the whole stream");
+                    None
+                }
+            },
+            None => None,
         };
         let (snapshot_version, mut stamped) = snapshot.unwrap_or_default();
         let mut version = snapshot_version;
@@ -606,11 +633,11 @@ impl Writer {
             .store
             .commit(events, context, metadata.to_map())
             .await?;
-        if snapshot_due {
+        if let (true, Some(key)) = (snapshot_due, &self.snapshot_key) {
             // A cache: failing to write one costs a longer load later, nothing else.
             if let Err(error) = self
                 .database
-                .save_snapshot(&client_id, version, &client)
+                .save_snapshot(&client_id, version, &client, key)
                 .await
             {
                 tracing::warn!(%error, "snapshot not saved");

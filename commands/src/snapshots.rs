@@ -1,11 +1,20 @@
 //! Snapshots of the write model: a client's state after its N-th event, taken every
 //! [`SNAPSHOT_EVERY`] events, so loading a long stream reads one row and a short tail.
+//!
+//! A snapshot decides what a command and a secret verification see, so it is not trusted
+//! blindly: each carries an HMAC-SHA-256 of its client id, version and state under a key that
+//! is not in the database (derived from the sealed log's signing key). A row edited in SQL (a
+//! disabled client enabled, a secret hash replaced) fails the check, is ignored and reported,
+//! and the state is replayed from the events; the next write stores a signed one again.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use cqrs_es::Aggregate;
 use registry_domain::{Client, StampedClient};
 use sqlx::types::Json;
 
 use crate::database::Database;
+use crate::mac::MacKey;
 
 /// Events between two snapshots of one client.
 pub const SNAPSHOT_EVERY: u64 = 100;
@@ -19,17 +28,44 @@ const UPSERT: &str =
      version = excluded.version, state = excluded.state \
      where aggregate_snapshots.version < excluded.version";
 
+/// What the store held for a client: nothing, a snapshot whose MAC matches, or one that does
+/// not (edited in SQL, copied from another client, unsigned by an older build): never used.
+#[derive(Debug)]
+pub enum StoredSnapshot {
+    /// No snapshot.
+    None,
+    /// A snapshot this registry's key signed, for this client and version.
+    Trusted(u64, StampedClient),
+    /// A snapshot at this version that does not carry this registry's MAC of its state.
+    Rejected(u64),
+}
+
+/// A snapshot as stored: the state and its HMAC-SHA-256 (base64url) under the snapshot key,
+/// over `client id`, `version` and the state's JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Signed {
+    client: StampedClient,
+    mac: String,
+}
+
+/// The bytes a snapshot's MAC covers.
+fn signed_bytes(client_id: &str, version: u64, client: &StampedClient) -> Option<Vec<u8>> {
+    let mut bytes = format!("client-registry snapshot v1\n{client_id}\n{version}\n").into_bytes();
+    bytes.extend(serde_json::to_vec(client).ok()?);
+    Some(bytes)
+}
+
 impl Database {
-    /// The latest snapshot of `client_id`: its version and state. A snapshot that no longer
-    /// reads as the current [`StampedClient`] shape is ignored (the stream is replayed
-    /// instead).
+    /// The latest snapshot of `client_id`, checked against `key`. A row that does not read as
+    /// a signed [`StampedClient`] of this client and version is [`StoredSnapshot::Rejected`].
     ///
     /// # Errors
     /// The database error.
     pub async fn load_snapshot(
         &self,
         client_id: &str,
-    ) -> Result<Option<(u64, StampedClient)>, sqlx::Error> {
+        key: &MacKey,
+    ) -> Result<StoredSnapshot, sqlx::Error> {
         let row: Option<(i64, Json<serde_json::Value>)> = match self {
             Self::Postgres(pool) => {
                 sqlx::query_as(SELECT)
@@ -46,14 +82,25 @@ impl Database {
                     .await?
             }
         };
-        Ok(row.and_then(|(version, Json(state))| {
-            let client = serde_json::from_value::<StampedClient>(state).ok()?;
-            Some((u64::try_from(version).ok()?, client))
-        }))
+        let Some((version, Json(state))) = row else {
+            return Ok(StoredSnapshot::None);
+        };
+        let version = u64::try_from(version).unwrap_or_default();
+        let trusted = serde_json::from_value::<Signed>(state)
+            .ok()
+            .and_then(|signed| {
+                let tag = URL_SAFE_NO_PAD.decode(signed.mac.as_bytes()).ok()?;
+                let bytes = signed_bytes(client_id, version, &signed.client)?;
+                key.verify(&bytes, &tag).then_some(signed.client)
+            });
+        Ok(match trusted {
+            Some(client) => StoredSnapshot::Trusted(version, client),
+            None => StoredSnapshot::Rejected(version),
+        })
     }
 
-    /// Stores `client` as the state after its `version`-th event, unless a newer snapshot is
-    /// there.
+    /// Stores `client` as the state after its `version`-th event, signed with `key`, unless a
+    /// newer snapshot is there.
     ///
     /// # Errors
     /// The database error.
@@ -62,7 +109,14 @@ impl Database {
         client_id: &str,
         version: u64,
         client: &StampedClient,
+        key: &MacKey,
     ) -> Result<(), sqlx::Error> {
+        let bytes = signed_bytes(client_id, version, client)
+            .ok_or_else(|| sqlx::Error::Protocol("a snapshot that is not JSON".to_owned()))?;
+        let signed = Signed {
+            client: client.clone(),
+            mac: URL_SAFE_NO_PAD.encode(key.sign(&bytes)),
+        };
         let version = i64::try_from(version).unwrap_or(i64::MAX);
         match self {
             Self::Postgres(pool) => {
@@ -70,7 +124,7 @@ impl Database {
                     .bind(Client::TYPE)
                     .bind(client_id)
                     .bind(version)
-                    .bind(Json(client))
+                    .bind(Json(&signed))
                     .execute(pool)
                     .await?;
             }
@@ -79,7 +133,7 @@ impl Database {
                     .bind(Client::TYPE)
                     .bind(client_id)
                     .bind(version)
-                    .bind(Json(client))
+                    .bind(Json(&signed))
                     .execute(pool)
                     .await?;
             }

@@ -12,6 +12,7 @@ use serde_json::json;
 backend_tests!(
     case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes,
     case_02_overlapping_rotations_keep_two_secrets_valid_at_most,
+    case_03_a_snapshot_edited_in_the_database_has_no_effect_and_is_reported,
     case_09_ids_shadowed_by_routes_cannot_be_registered,
     case_12_a_plan_replayed_cannot_bring_back_a_client_deleted_since,
     case_13_signing_in_gives_no_role_without_a_mapping,
@@ -381,4 +382,94 @@ async fn case_13_roles_are_checked_again_every_token_lifetime(backend: Backend) 
         page.header("location"),
         Some("/oidc/login?next=%2Fclients%3Fsearch%3Docto")
     );
+}
+
+/// `registry_snapshots_rejected_total` of the app's `/metrics`.
+async fn rejected_snapshots(app: &TestApp) -> u64 {
+    let metrics = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("registry_snapshots_rejected_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// The stored snapshot of `client_id`, as JSON text.
+async fn snapshot_text(app: &TestApp, client_id: &str) -> String {
+    use registry_commands::Database;
+    const SQL: &str = "select cast(state as text) from aggregate_snapshots where aggregate_id = $1";
+    match &app.database {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(SQL)
+                .bind(client_id)
+                .fetch_one(pool)
+                .await
+        }
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar(SQL)
+                .bind(client_id)
+                .fetch_one(pool)
+                .await
+        }
+    }
+    .unwrap()
+}
+
+/// Case 3: a row of `aggregate_snapshots` edited in SQL changed the live state (a disabled
+/// client enabled) with nothing in the sealed log. Now a snapshot carries a MAC under a key
+/// outside the database: an edited one is ignored (the events decide), counted and logged.
+async fn case_03_a_snapshot_edited_in_the_database_has_no_effect_and_is_reported(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = "snapshot-secret-0123456789";
+    app.create_client(&service_client("long", Some(secret)))
+        .await
+        .assert_status(201);
+    let mut body = service_client("long", None);
+    body["enabled"] = json!(false);
+    for version in 2..=101u64 {
+        body["client_name"] = json!(format!("v{version}"));
+        app.update_client("long", &body, Some(version - 1))
+            .await
+            .assert_status(200);
+    }
+    assert!(!verify(&app, "long", secret).await, "disabled");
+    // Whoever can write the database enables the client in its snapshot (version 100).
+    assert_eq!(
+        rejected_snapshots(&app).await,
+        0,
+        "its own snapshot is trusted"
+    );
+    let stored = snapshot_text(&app, "long").await.replace("\": ", "\":");
+    assert!(stored.contains("\"enabled\":false"), "{stored}");
+    let forged = stored.replace("\"enabled\":false", "\"enabled\":true");
+    app.execute(&format!(
+        "update aggregate_snapshots set state = '{}' where aggregate_id = 'long'",
+        forged.replace('\'', "''")
+    ))
+    .await;
+    assert!(
+        !verify(&app, "long", secret).await,
+        "the events say disabled"
+    );
+    let metrics = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("registry_snapshots_rejected_total ") && !l.ends_with(" 0")),
+        "counted: {text}"
+    );
+    assert!(registry_tests::captured_logs().contains("snapshot refused"));
+    // The next write stores a signed snapshot again; the client stays as its events say.
+    body["client_name"] = json!("after");
+    app.update_client("long", &body, Some(101))
+        .await
+        .assert_status(200);
+    assert!(!snapshot_text(&app, "long")
+        .await
+        .contains("\"enabled\":true"));
+    assert!(!verify(&app, "long", secret).await);
 }

@@ -108,6 +108,15 @@ impl SigningKey {
         self.pair.sign(message).as_ref().to_vec()
     }
 
+    /// A secret of this key's own for `purpose` (SHA-256 of the key's Ed25519 signature of
+    /// it: deterministic, RFC 8032, and unknowable without the private key). The key file is
+    /// kept apart from the database, so what this signs cannot be forged by writing the
+    /// database alone.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let signature = self.sign(format!("client-registry derived secret: {purpose}").as_bytes());
+        Sha256::digest(&signature).into()
+    }
+
     /// The public key's 32 bytes.
     pub fn public(&self) -> [u8; 32] {
         self.public
