@@ -460,7 +460,7 @@ impl ClientCommands {
         }
         let snapshot = match &self.writer.snapshot_key {
             Some(key) => match self.database.load_snapshot(client_id, key).await {
-                Ok(StoredSnapshot::Trusted(version, client)) => Some((version, client)),
+                Ok(StoredSnapshot::Trusted(version, client)) => Some((version, *client)),
                 Ok(StoredSnapshot::Rejected(version)) => {
                     self.metrics.snapshot_rejected();
                     tracing::warn!(

@@ -35,7 +35,7 @@ pub enum StoredSnapshot {
     /// No snapshot.
     None,
     /// A snapshot this registry's key signed, for this client and version.
-    Trusted(u64, StampedClient),
+    Trusted(u64, Box<StampedClient>),
     /// A snapshot at this version that does not carry this registry's MAC of its state.
     Rejected(u64),
 }
@@ -94,7 +94,7 @@ impl Database {
                 key.verify(&bytes, &tag).then_some(signed.client)
             });
         Ok(match trusted {
-            Some(client) => StoredSnapshot::Trusted(version, client),
+            Some(client) => StoredSnapshot::Trusted(version, Box::new(client)),
             None => StoredSnapshot::Rejected(version),
         })
     }
