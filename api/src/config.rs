@@ -92,6 +92,17 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_EXPORT_QUEUE", default_value_t = 8)]
     pub export_queue: usize,
 
+    /// A streamed export (the sealed log's JSON Lines) stops when its reader takes nothing
+    /// for this many seconds, and frees its place.
+    #[arg(long, env = "REGISTRY_EXPORT_IDLE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub export_idle_seconds: u64,
+
+    /// A streamed export stops after this many seconds in all, and frees its place.
+    #[arg(long, env = "REGISTRY_EXPORT_TOTAL_SECONDS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub export_total_seconds: u64,
+
     /// API keys: `<name> <roles> sha256:<digest>` entries, one per line or separated by `;`
     /// (make one with `client-registry api-key`).
     #[arg(long, env = "REGISTRY_API_KEYS", hide_env_values = true)]
@@ -189,6 +200,8 @@ impl Config {
             ui_session_hours: 12,
             export_concurrency: 2,
             export_queue: 8,
+            export_idle_seconds: 30,
+            export_total_seconds: 1800,
             api_keys: None,
             api_keys_file: None,
             jwt_issuer: None,

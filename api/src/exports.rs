@@ -29,6 +29,10 @@ pub struct ExportGate {
     running: Arc<tokio::sync::Semaphore>,
     waiting: tokio::sync::Semaphore,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// A streamed export's reader must take each chunk within this long.
+    idle: std::time::Duration,
+    /// And the whole within this long.
+    total: std::time::Duration,
 }
 
 /// Held while an export runs. Owned, so that it goes with the rendering onto its blocking
@@ -66,7 +70,59 @@ impl ExportGate {
             running: Arc::new(tokio::sync::Semaphore::new(running.max(1))),
             waiting: tokio::sync::Semaphore::new(waiting),
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            idle: std::time::Duration::from_secs(30),
+            total: std::time::Duration::from_secs(1800),
         }
+    }
+
+    /// A streamed export stops (freeing its turn) when its reader takes no chunk for `idle`,
+    /// or after `total` in all.
+    #[must_use]
+    pub fn with_stream_limits(
+        mut self,
+        idle: std::time::Duration,
+        total: std::time::Duration,
+    ) -> Self {
+        self.idle = idle;
+        self.total = total;
+        self
+    }
+
+    /// A body streamed from a producer task holding `turn`: the producer sends chunks through
+    /// the returned [`Paced`], which gives up when the reader stalls or the time is up (the
+    /// turn goes with the producer, so it is freed then, and when the reader disconnects).
+    pub fn paced_body(&self) -> (Paced, axum::body::Body) {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
+        let deadline = tokio::time::Instant::now() + self.total;
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body_cut = cut.clone();
+        // Ends with an error, not a clean end, when the export was cut short (the producer
+        // gave up, or the total limit passed): the connection is closed, and the reader sees
+        // an incomplete transfer instead of a short file that looks whole.
+        let stream = futures_util::stream::unfold(Some(receiver), move |receiver| {
+            let cut = body_cut.clone();
+            async move {
+                let mut receiver = receiver?;
+                let too_late = || std::io::Error::other("the export was cut short");
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(item)) => Some((item, Some(receiver))),
+                    Ok(None) if cut.load(std::sync::atomic::Ordering::Relaxed) => {
+                        Some((Err(too_late()), None))
+                    }
+                    Ok(None) => None,
+                    Err(_) => Some((Err(too_late()), None)),
+                }
+            }
+        });
+        (
+            Paced {
+                sender,
+                idle: self.idle,
+                deadline,
+                cut,
+            },
+            axum::body::Body::from_stream(stream),
+        )
     }
 
     /// Waits for a turn, or refuses at once when the queue is full.
@@ -100,6 +156,53 @@ impl ExportGate {
     /// Exports running now.
     pub fn running(&self) -> usize {
         self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The sending side of a streamed export.
+pub struct Paced {
+    sender: tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
+    idle: std::time::Duration,
+    deadline: tokio::time::Instant,
+    /// Set when the producer gives up: the body then ends with an error.
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Why a streamed export stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    /// The reader went away.
+    #[error("the reader went away")]
+    Gone,
+    /// The reader took nothing for the idle limit, or the total limit passed.
+    #[error("the reader was too slow")]
+    TooSlow,
+}
+
+impl Paced {
+    /// Sends `chunk`, waiting at most the idle limit (and never past the total limit) for the
+    /// reader to take room.
+    ///
+    /// # Errors
+    /// [`Stopped`]: the producer should stop.
+    pub async fn send(&self, chunk: String) -> Result<(), Stopped> {
+        let until = (tokio::time::Instant::now() + self.idle).min(self.deadline);
+        match tokio::time::timeout_at(until, self.sender.send(Ok(chunk))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stopped::Gone),
+            Err(_) => {
+                self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(Stopped::TooSlow)
+            }
+        }
+    }
+
+    /// Ends the body with an error (if the reader still reads), so that it sees a cut
+    /// transfer rather than a complete one.
+    pub async fn fail(&self, why: &str) {
+        self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+        let error = std::io::Error::other(why.to_owned());
+        let _ = tokio::time::timeout(self.idle, self.sender.send(Err(error))).await;
     }
 }
 
@@ -380,4 +483,109 @@ pub async fn export_history_pdf(
     AppPath(client_id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     export_history(state, client_id, Format::Pdf).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Serves one route streaming 64 KiB chunks without end, each export holding a turn of
+    /// `gate`; returns the address.
+    async fn endless(gate: Arc<ExportGate>) -> std::net::SocketAddr {
+        let route = move || {
+            let gate = gate.clone();
+            async move {
+                let Ok(turn) = gate.turn().await else {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                };
+                let (sender, body) = gate.paced_body();
+                tokio::spawn(async move {
+                    let _turn = turn;
+                    while sender.send("x".repeat(64 * 1024)).await.is_ok() {}
+                });
+                body.into_response()
+            }
+        };
+        let app = Router::new().route("/export", get(route));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        address
+    }
+
+    async fn ask(address: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /export HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut start = [0u8; 12];
+        stream.read_exact(&mut start).await.unwrap();
+        assert_eq!(&start, b"HTTP/1.1 200");
+        stream
+    }
+
+    async fn free_within(gate: &ExportGate, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if gate.running() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_reading_frees_its_export_turn() {
+        let gate = Arc::new(
+            ExportGate::new(1, 0)
+                .with_stream_limits(Duration::from_millis(300), Duration::from_secs(600)),
+        );
+        let address = endless(gate.clone()).await;
+        // Reads the status line, then nothing: the socket buffers fill, the producer waits.
+        let stalled = ask(address).await;
+        assert_eq!(gate.running(), 1);
+        assert!(
+            free_within(&gate, Duration::from_secs(10)).await,
+            "the turn is freed"
+        );
+        // The one place is free again for the next export.
+        let mut next = ask(address).await;
+        let mut chunk = vec![0u8; 256 * 1024];
+        next.read_exact(&mut chunk).await.unwrap();
+        drop(stalled);
+        // A reader that goes away frees it too.
+        drop(next);
+        assert!(free_within(&gate, Duration::from_secs(10)).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_keeps_reading_is_cut_only_by_the_total_limit() {
+        let gate = Arc::new(
+            ExportGate::new(1, 0)
+                .with_stream_limits(Duration::from_millis(300), Duration::from_secs(2)),
+        );
+        let address = endless(gate.clone()).await;
+        let mut reader = ask(address).await;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let started = tokio::time::Instant::now();
+        let mut read = 0usize;
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        // Past the idle limit many times over, still served; ended by the total limit.
+        assert!(
+            started.elapsed() >= Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(read > 4 * 1024 * 1024, "{read}");
+        assert!(free_within(&gate, Duration::from_secs(5)).await);
+    }
 }

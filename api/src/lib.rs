@@ -175,10 +175,13 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         projector: projector.clone(),
         search: search.clone(),
         supervisor: supervisor.clone(),
-        exports: Arc::new(exports::ExportGate::new(
-            config.export_concurrency,
-            config.export_queue,
-        )),
+        exports: Arc::new(
+            exports::ExportGate::new(config.export_concurrency, config.export_queue)
+                .with_stream_limits(
+                    std::time::Duration::from_secs(config.export_idle_seconds),
+                    std::time::Duration::from_secs(config.export_total_seconds),
+                ),
+        ),
         ui: Arc::new(ui::UiSettings {
             idle_seconds: i64::from(config.ui_session_idle_minutes) * 60,
             absolute_seconds: i64::from(config.ui_session_hours) * 3600,

@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AuditRead, Authorized};
 use crate::error::{ApiError, Problem, ProblemFieldError};
+use crate::exports::{Paced, Stopped};
 use crate::extract::AppQuery;
 use crate::state::AppState;
 
@@ -410,20 +410,23 @@ pub async fn export_log(
             .first()
             .map_or(0, |leaf| leaf.position)
     };
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
+    let (sender, body) = state.exports.paced_body();
     tokio::spawn(async move {
+        // The turn goes with this task: freed when it ends, by completion, a reader that
+        // went away, one too slow, or a failure.
         let _turn = turn;
-        if let Err(error) =
-            stream_log(&db, (from_leaf, tree_size), (after, max_position), &sender).await
-        {
-            tracing::warn!(%error, "log export stopped");
-            let _ = sender
-                .send(Err(std::io::Error::other("the export failed")))
-                .await;
+        match stream_log(&db, (from_leaf, tree_size), (after, max_position), &sender).await {
+            Ok(()) | Err(LogStop::Reader(Stopped::Gone)) => {}
+            Err(LogStop::Reader(Stopped::TooSlow)) => {
+                tracing::warn!("log export stopped: its reader took nothing for too long");
+            }
+            Err(LogStop::Failed(error)) => {
+                tracing::warn!(%error, "log export stopped");
+                sender.fail("the export failed").await;
+            }
         }
     });
-    let stream = futures_stream(receiver);
-    let mut response = Body::from_stream(stream).into_response();
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -436,12 +439,18 @@ pub async fn export_log(
     Ok(response)
 }
 
-fn futures_stream(
-    receiver: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    })
+/// Why streaming the log stopped before its end.
+enum LogStop {
+    /// The reader (gone, or too slow).
+    Reader(Stopped),
+    /// Reading the store failed.
+    Failed(ApiError),
+}
+
+impl From<registry_projections::ReadError> for LogStop {
+    fn from(error: registry_projections::ReadError) -> Self {
+        Self::Failed(error.into())
+    }
 }
 
 /// Streams the merged leaves and events to `sender`, a page of each at a time; stops when
@@ -450,8 +459,8 @@ async fn stream_log(
     db: &SealDb,
     (from_leaf, tree_size): (u64, u64),
     (after, max_position): (i64, i64),
-    sender: &tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
-) -> Result<(), ApiError> {
+    sender: &Paced,
+) -> Result<(), LogStop> {
     const PAGE: u32 = 5000;
     const CHUNK: usize = 64 * 1024;
     let mut buffer = String::with_capacity(CHUNK + 4096);
@@ -475,7 +484,7 @@ async fn stream_log(
         let text = match (leaves.front(), events.front()) {
             (None, None) => {
                 if !buffer.is_empty() {
-                    let _ = sender.send(Ok(buffer)).await;
+                    sender.send(buffer).await.map_err(LogStop::Reader)?;
                 }
                 return Ok(());
             }
@@ -504,9 +513,7 @@ async fn stream_log(
         buffer.push_str(&text);
         if buffer.len() >= CHUNK {
             let full = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 4096));
-            if sender.send(Ok(full)).await.is_err() {
-                return Ok(());
-            }
+            sender.send(full).await.map_err(LogStop::Reader)?;
         }
     }
 }

@@ -156,6 +156,6 @@ mod tests {
         }
         metrics.command::<()>("register", &Err(CommandError::Conflict));
         metrics.verification(&Ok(true));
-        assert_eq!(registry.gather().len(), 4);
+        assert_eq!(registry.gather().len(), 5);
     }
 }
