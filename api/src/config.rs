@@ -142,6 +142,12 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_JWT_MIN_RELOAD_SECONDS", default_value_t = 10)]
     pub jwt_min_reload_seconds: u64,
 
+    /// The JWKS is refetched (in the background, while the one held keeps serving) after
+    /// this many seconds.
+    #[arg(long, env = "REGISTRY_JWT_JWKS_CACHE_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwt_jwks_cache_seconds: u64,
+
     /// Longest a request may take before it is answered 503, in seconds.
     #[arg(long, env = "REGISTRY_REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
     pub request_timeout_seconds: u64,
@@ -211,6 +217,7 @@ impl Config {
             jwt_scope_roles: String::new(),
             jwt_leeway_seconds: 30,
             jwt_min_reload_seconds: 10,
+            jwt_jwks_cache_seconds: 300,
             request_timeout_seconds: 60,
             shutdown_grace_seconds: 10,
             cors_allowed_origins: None,
@@ -297,6 +304,7 @@ impl Config {
             scope_roles,
             leeway: self.jwt_leeway_seconds,
             min_reload_interval: std::time::Duration::from_secs(self.jwt_min_reload_seconds),
+            cache_for: std::time::Duration::from_secs(self.jwt_jwks_cache_seconds),
         })?))
     }
 

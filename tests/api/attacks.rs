@@ -473,3 +473,81 @@ async fn case_03_a_snapshot_edited_in_the_database_has_no_effect_and_is_reported
         .contains("\"enabled\":true"));
     assert!(!verify(&app, "long", secret).await);
 }
+
+/// Case 11: five minutes after the identity service's JWKS became unreachable every JWT was
+/// refused, and fetches queued behind one another. Now the keys held keep serving (up to a
+/// day) while a background fetch with backoff tries again, and an unknown `kid` is fetched
+/// for at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_11_a_jwks_outage_does_not_refuse_every_token() {
+    use crate::security::{call, claims, fixture, sign, AUDIENCE, ISSUER};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let up = Arc::new(AtomicBool::new(true));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(tokio::sync::RwLock::new(
+        std::fs::read_to_string(fixture("jwks-key1.json")).unwrap(),
+    ));
+    let jwks = {
+        let (up, hits, served) = (up.clone(), hits.clone(), served.clone());
+        axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (up, hits, served) = (up.clone(), hits.clone(), served.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    if up.load(Ordering::SeqCst) {
+                        Ok(served.read().await.clone())
+                    } else {
+                        Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, jwks).await });
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.admin_token = None;
+        c.jwt_issuer = Some(ISSUER.into());
+        c.jwt_audience = Some(AUDIENCE.into());
+        c.jwt_jwks_url = Some(url);
+        c.jwt_min_reload_seconds = 0;
+        c.jwt_jwks_cache_seconds = 1;
+        c.jwt_scope_roles = crate::sign_in::SCOPE_ROLES.to_owned();
+    })
+    .await;
+    let token = sign("key1", &claims("octo_api"));
+    let list = || call(&app, Some(&token), Method::GET, "/api/v1/clients", None);
+    list().await.assert_status(200);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // The JWKS endpoint goes down, and the keys held grow older than their cache time.
+    up.store(false, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for _ in 0..20 {
+        list().await.assert_status(200);
+    }
+    registry_tests::eventually(10, "a background fetch", || async {
+        hits.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert!(
+        hits.load(Ordering::SeqCst) <= 3,
+        "one background fetch at a time, with backoff: {}",
+        hits.load(Ordering::SeqCst)
+    );
+    // Back, with a new key: a token signed by it is fetched for at once (unknown kid).
+    *served.write().await = std::fs::read_to_string(fixture("jwks-both.json")).unwrap();
+    up.store(true, Ordering::SeqCst);
+    call(
+        &app,
+        Some(&sign("key2", &claims("octo_api"))),
+        Method::GET,
+        "/api/v1/clients",
+        None,
+    )
+    .await
+    .assert_status(200);
+    server.abort();
+}

@@ -49,7 +49,7 @@ fn keys() -> Keys {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -463,23 +463,23 @@ async fn no_secret_or_token_in_any_log_line(backend: Backend) {
 
 // ---- JWT ------------------------------------------------------------------------------
 
-const ISSUER: &str = "https://identity.example.com";
-const AUDIENCE: &str = "client-registry";
+pub(crate) const ISSUER: &str = "https://identity.example.com";
+pub(crate) const AUDIENCE: &str = "client-registry";
 
-fn fixture(name: &str) -> std::path::PathBuf {
+pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/jwt")
         .join(name)
 }
 
-fn sign(key: &str, claims: &Value) -> String {
+pub(crate) fn sign(key: &str, claims: &Value) -> String {
     let pem = std::fs::read(fixture(&format!("{key}.pem"))).unwrap();
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.to_owned());
     encode(&header, claims, &EncodingKey::from_ec_pem(&pem).unwrap()).unwrap()
 }
 
-fn claims(scope: &str) -> Value {
+pub(crate) fn claims(scope: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "svc-account-7", "scope": scope, "iat": now, "exp": now + 300})
 }

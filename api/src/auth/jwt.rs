@@ -8,6 +8,7 @@
 //! small leeway; scopes (`scope` or `scp`) map to roles.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
@@ -17,8 +18,13 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::roles::{Principal, Roles};
 
-/// How long a fetched JWKS is used before it is fetched again.
-pub const JWKS_TTL: Duration = Duration::from_secs(300);
+/// How long a JWKS is still used when the identity service cannot be reached for a new one:
+/// an outage of its JWKS endpoint must not refuse every token at once, and keys it removed
+/// are gone from here within this long at the latest.
+pub const JWKS_STALE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+/// The first wait after a failed background fetch; it doubles up to [`JWKS_MAX_BACKOFF`].
+const JWKS_FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const JWKS_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The shortest time between two JWKS reloads caused by unknown `kid`s.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -58,6 +64,9 @@ pub struct JwtConfig {
     pub leeway: u64,
     /// The shortest time between two reloads caused by unknown `kid`s.
     pub min_reload_interval: Duration,
+    /// How long a fetched JWKS is fresh; past it, it keeps serving (up to [`JWKS_STALE_LIMIT`])
+    /// while a background fetch replaces it.
+    pub cache_for: Duration,
 }
 
 /// Parses `scope=role,role scope=role …`.
@@ -113,11 +122,22 @@ struct Cached {
     fetched: Instant,
 }
 
-/// Checks JWTs. Cheap to share; the JWKS is cached.
+/// When the next background fetch may run, and how long to wait after another failure.
+#[derive(Debug)]
+struct Backoff {
+    running: bool,
+    not_before: Option<Instant>,
+    wait: Duration,
+}
+
+/// Checks JWTs. Cheap to share; the JWKS is cached, refetched in the background when it is
+/// older than `cache_for` (served meanwhile, up to [`JWKS_STALE_LIMIT`]), with backoff after
+/// failures, and once more on an unknown `kid`.
 pub struct JwtVerifier {
     config: JwtConfig,
-    cache: RwLock<Option<Cached>>,
+    cache: Arc<RwLock<Option<Cached>>>,
     last_reload: Mutex<Option<Instant>>,
+    backoff: Arc<std::sync::Mutex<Backoff>>,
     http: reqwest::Client,
 }
 
@@ -170,22 +190,73 @@ impl JwtVerifier {
             .build()?;
         Ok(Self {
             config,
-            cache: RwLock::new(None),
+            cache: Arc::new(RwLock::new(None)),
             last_reload: Mutex::new(None),
+            backoff: Arc::new(std::sync::Mutex::new(Backoff {
+                running: false,
+                not_before: None,
+                wait: JWKS_FIRST_BACKOFF,
+            })),
             http,
         })
     }
 
     async fn fetch(&self) -> Result<JwkSet, JwtError> {
-        let keys: JwkSet = match &self.config.source {
+        fetch(&self.http, &self.config.source).await
+    }
+
+    /// Starts a background fetch of the JWKS unless one runs or a failure's backoff lasts.
+    fn refresh_in_background(&self) {
+        {
+            let Ok(mut backoff) = self.backoff.lock() else {
+                return;
+            };
+            if backoff.running || backoff.not_before.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            backoff.running = true;
+        }
+        let (http, source) = (self.http.clone(), self.config.source.clone());
+        let (cache, backoff) = (self.cache.clone(), self.backoff.clone());
+        tokio::spawn(async move {
+            let fetched = fetch(&http, &source).await;
+            let ok = fetched.is_ok();
+            match fetched {
+                Ok(keys) => {
+                    *cache.write().await = Some(Cached {
+                        keys,
+                        fetched: Instant::now(),
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the identity service's JWKS could not be fetched; the keys held keep serving");
+                }
+            }
+            if let Ok(mut backoff) = backoff.lock() {
+                backoff.running = false;
+                if ok {
+                    backoff.not_before = None;
+                    backoff.wait = JWKS_FIRST_BACKOFF;
+                } else {
+                    backoff.not_before = Some(Instant::now() + backoff.wait);
+                    backoff.wait = (backoff.wait * 2).min(JWKS_MAX_BACKOFF);
+                }
+            }
+        });
+    }
+}
+
+/// The JWKS from its source.
+async fn fetch(http: &reqwest::Client, source: &JwksSource) -> Result<JwkSet, JwtError> {
+    {
+        let keys: JwkSet = match source {
             JwksSource::File(path) => {
                 let text = tokio::fs::read_to_string(path)
                     .await
                     .map_err(|e| JwtError::Keys(format!("{}: {e}", path.display())))?;
                 serde_json::from_str(&text).map_err(|e| JwtError::Keys(e.to_string()))?
             }
-            JwksSource::Url(url) => self
-                .http
+            JwksSource::Url(url) => http
                 .get(url)
                 .send()
                 .await
@@ -197,11 +268,19 @@ impl JwtVerifier {
         };
         Ok(keys)
     }
+}
 
+impl JwtVerifier {
     /// Reloads the JWKS unless one was loaded less than `min_interval` ago.
     async fn reload(&self, min_interval: Duration) -> Result<(), JwtError> {
+        let asked = Instant::now();
         let mut last = self.last_reload.lock().await;
         if last.is_some_and(|at| at.elapsed() < min_interval) {
+            return Ok(());
+        }
+        // Another caller reloaded while this one waited for the lock: theirs will do (callers
+        // do not fetch one after another).
+        if last.is_some_and(|at| at >= asked) {
             return Ok(());
         }
         *last = Some(Instant::now());
@@ -228,14 +307,19 @@ impl JwtVerifier {
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<Jwk, JwtError> {
-        let stale = self
+        let age = self
             .cache
             .read()
             .await
             .as_ref()
-            .is_none_or(|c| c.fetched.elapsed() > JWKS_TTL);
-        if stale {
-            self.reload(Duration::ZERO).await?;
+            .map(|c| c.fetched.elapsed());
+        match age {
+            // None yet, or too old to trust: fetched now, and the request waits for it.
+            None => self.reload(Duration::ZERO).await?,
+            Some(age) if age > JWKS_STALE_LIMIT => self.reload(Duration::ZERO).await?,
+            // Old: served while a fetch in the background replaces it.
+            Some(age) if age > self.config.cache_for => self.refresh_in_background(),
+            Some(_) => {}
         }
         if let Some(key) = self.find_key(kid).await {
             return Ok(key);
