@@ -92,6 +92,11 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_EXPORT_QUEUE", default_value_t = 8)]
     pub export_queue: usize,
 
+    /// Clients whose verified secrets are remembered (as keyed digests, in memory) so that the
+    /// same correct secret presented again costs no argon2id; 0: every verification hashes.
+    #[arg(long, env = "REGISTRY_VERIFY_CACHE_CLIENTS", default_value_t = 100_000)]
+    pub verify_cache_clients: usize,
+
     /// A streamed export (the sealed log's JSON Lines) stops when its reader takes nothing
     /// for this many seconds, and frees its place.
     #[arg(long, env = "REGISTRY_EXPORT_IDLE_SECONDS", default_value_t = 30,
@@ -206,6 +211,7 @@ impl Config {
             ui_session_hours: 12,
             export_concurrency: 2,
             export_queue: 8,
+            verify_cache_clients: 100_000,
             export_idle_seconds: 30,
             export_total_seconds: 1800,
             api_keys: None,

@@ -82,6 +82,24 @@ pub struct Prepared {
     pub generated_audit_key: Option<first_start::GeneratedAuditKey>,
 }
 
+/// Forgets a client's verified secrets when the feed shows an event of it.
+#[derive(Debug)]
+struct ForgetVerified(Arc<registry_commands::verified::VerifiedSecrets>);
+
+impl registry_projections::FeedWatcher for ForgetVerified {
+    fn saw(&self, client_id: &str, sequence: u64) {
+        self.0.invalidate(client_id, sequence);
+    }
+
+    fn listening(&self) {
+        self.0.listening();
+    }
+
+    fn reset(&self) {
+        self.0.clear();
+    }
+}
+
 /// The sealed log's database for `database`.
 pub fn seal_db(database: &Database) -> SealDb {
     match database {
@@ -117,8 +135,13 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     let snapshot_key = registry_commands::mac::MacKey::new(&key.derive_secret("snapshots"));
     let commands = Arc::new(
         ClientCommands::new(&database, vec![projector.clone()], hasher)
-            .with_snapshot_key(snapshot_key),
+            .with_snapshot_key(snapshot_key)
+            .with_verified_capacity(config.verify_cache_clients),
     );
+    // Other processes' changes reach the memory of verified secrets through the feed.
+    search.watch_feed(Arc::new(ForgetVerified(
+        commands.verified_secrets().clone(),
+    )));
     let seeded = commands
         .set_up_store(config.seed_default_clients, extract::now())
         .await

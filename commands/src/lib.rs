@@ -19,6 +19,7 @@ pub mod seed;
 pub mod service;
 pub mod sessions;
 pub mod snapshots;
+pub mod verified;
 
 pub use database::{Database, PoolOptions, PoolStats, DEFAULT_DATABASE_URL};
 pub use secrets::{HashingError, SecretHasher, SecretString};

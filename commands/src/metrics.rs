@@ -24,6 +24,7 @@ pub struct CommandMetrics {
     verifications: IntCounterVec,
     hash_wait: Histogram,
     snapshots_rejected: IntCounter,
+    verified_from_memory: IntCounter,
 }
 
 impl std::fmt::Debug for CommandMetrics {
@@ -76,6 +77,11 @@ impl CommandMetrics {
                 &["outcome"],
             )),
             hash_wait,
+            verified_from_memory: built(IntCounter::new(
+                "registry_secret_verifications_from_memory_total",
+                "Valid verifications answered from the memory of secrets verified before \
+                 (no argon2id, no database read); also counted as valid above.",
+            )),
             snapshots_rejected: built(IntCounter::new(
                 "registry_snapshots_rejected_total",
                 "Snapshots of the write model ignored because their MAC did not match \
@@ -92,6 +98,7 @@ impl CommandMetrics {
             Box::new(self.verifications.clone()),
             Box::new(self.hash_wait.clone()),
             Box::new(self.snapshots_rejected.clone()),
+            Box::new(self.verified_from_memory.clone()),
         ]
     }
 
@@ -121,7 +128,7 @@ impl CommandMetrics {
     }
 
     /// Counts a verification.
-    pub fn verification(&self, result: &Result<bool, CommandError>) {
+    pub fn verification(&self, result: Result<bool, &CommandError>) {
         let outcome = match result {
             Ok(true) => "valid",
             Ok(false) => "invalid",
@@ -129,6 +136,11 @@ impl CommandMetrics {
             Err(_) => "error",
         };
         self.verifications.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a verification answered from memory (no argon2id, no database).
+    pub fn verified_from_memory(&self) {
+        self.verified_from_memory.inc();
     }
 }
 
@@ -155,7 +167,7 @@ mod tests {
             assert!(registry.register(collector).is_ok());
         }
         metrics.command::<()>("register", &Err(CommandError::Conflict));
-        metrics.verification(&Ok(true));
-        assert_eq!(registry.gather().len(), 5);
+        metrics.verification(Ok(true));
+        assert_eq!(registry.gather().len(), 6);
     }
 }

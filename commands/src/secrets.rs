@@ -247,15 +247,34 @@ impl SecretHasher {
         plaintext: String,
         hashes: Vec<SecretHash>,
     ) -> Result<bool, HashingError> {
+        Ok(self.verify_which(plaintext, hashes).await?.is_some())
+    }
+
+    /// Like [`Self::verify`], saying which of `hashes` matched (the last, if several did).
+    ///
+    /// # Errors
+    /// As [`Self::verify`].
+    pub async fn verify_which(
+        &self,
+        plaintext: String,
+        hashes: Vec<SecretHash>,
+    ) -> Result<Option<usize>, HashingError> {
         self.run(move || {
             let matches = |hash: &str| phc_verify(plaintext.as_bytes(), hash);
             if hashes.is_empty() {
                 let _ = matches(dummy_hash());
-                return false;
+                return None;
             }
             hashes
                 .iter()
-                .fold(false, |found, hash| matches(hash.as_ref()) | found)
+                .enumerate()
+                .fold(None, |found, (index, hash)| {
+                    if matches(hash.as_ref()) {
+                        Some(index)
+                    } else {
+                        found
+                    }
+                })
         })
         .await
     }

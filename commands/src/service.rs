@@ -18,6 +18,7 @@ use crate::event_store::EventRepository;
 use crate::mac::MacKey;
 use crate::secrets::{dry_run_record, HashingError, IssuedSecret, SecretHasher, SecretString};
 use crate::snapshots::{StoredSnapshot, SNAPSHOT_EVERY};
+use crate::verified::VerifiedSecrets;
 
 /// Who asks, when, in which request, and why: becomes the metadata of the events.
 #[derive(Debug, Clone)]
@@ -53,6 +54,25 @@ pub struct Executed {
     /// for a no-op update): the answer is built from this, never from a read after the
     /// commit that could fail or already show a later write.
     pub client: StampedClient,
+}
+
+/// The answer of a secret verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// A valid secret of the client, valid until `expires_at` (`None`: its current secret).
+    Valid {
+        /// When it stops being valid.
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// Not a valid secret of an existing, enabled, confidential client.
+    Invalid,
+}
+
+impl Verification {
+    /// Whether the secret is valid.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid { .. })
+    }
 }
 
 /// Why a command failed.
@@ -148,6 +168,8 @@ struct Writer {
     queries: Vec<Arc<dyn Query<Client>>>,
     /// Signs and checks snapshots; without one, none are written or read.
     snapshot_key: Option<MacKey>,
+    /// Secrets verified before; every commit forgets its client's.
+    verified: Arc<VerifiedSecrets>,
 }
 
 impl ClientCommands {
@@ -166,6 +188,7 @@ impl ClientCommands {
                 writer_gate: database.writer_gate(),
                 queries,
                 snapshot_key: None,
+                verified: Arc::new(VerifiedSecrets::new(crate::verified::DEFAULT_CAPACITY)),
             }),
             repository: EventRepository::new(database),
             database: database.clone(),
@@ -185,6 +208,22 @@ impl ClientCommands {
             writer.snapshot_key = Some(key);
         }
         self
+    }
+
+    /// Remembers at most `capacity` clients' verified secrets (0: verify every time with
+    /// argon2id).
+    #[must_use]
+    pub fn with_verified_capacity(mut self, capacity: usize) -> Self {
+        if let Some(writer) = Arc::get_mut(&mut self.writer) {
+            writer.verified = Arc::new(VerifiedSecrets::new(capacity));
+        }
+        self
+    }
+
+    /// The memory of verified secrets, for the feed follower to tell of other processes'
+    /// events.
+    pub fn verified_secrets(&self) -> &Arc<VerifiedSecrets> {
+        &self.writer.verified
     }
 
     /// Registers `client_id`. A confidential client without `client_secret` gets a generated
@@ -364,8 +403,10 @@ impl ClientCommands {
 
     /// Whether `plaintext` is a valid secret of `client_id` at `at`: the client exists, is not
     /// deleted, is enabled and confidential, and the secret matches one of its unexpired
-    /// secrets. Read from the event store (not a read model), so a delete, a disable or a
-    /// rotation counts at once. An unknown client costs the same argon2 work as a known one.
+    /// secrets; and if so, until when that secret is valid. Read from the event store (not a
+    /// read model), so a delete, a disable or a rotation counts at once. An unknown client
+    /// costs the same argon2 work as a known one. A correct secret verified before is found in
+    /// [`VerifiedSecrets`] without argon2 (or the database).
     ///
     /// # Errors
     /// [`CommandError::Busy`] when the hashing queue is full; infrastructure failures.
@@ -375,28 +416,50 @@ impl ClientCommands {
         client_id: &str,
         plaintext: String,
         at: DateTime<Utc>,
-    ) -> Result<bool, CommandError> {
-        let result: Result<bool, CommandError> = async {
+    ) -> Result<Verification, CommandError> {
+        if let Some(hit) = self.writer.verified.check(client_id, &plaintext, at) {
+            self.last_authenticated.record(client_id, at.timestamp());
+            self.metrics.verified_from_memory();
+            self.metrics.verification(Ok(true));
+            return Ok(Verification::Valid {
+                expires_at: hit.expires_at,
+            });
+        }
+        let result: Result<Verification, CommandError> = async {
             let loaded = self.load(client_id).await?;
-            let hashes = match loaded.aggregate().live() {
+            let version = loaded.aggregate().version();
+            let candidates: Vec<SecretRecord> = match loaded.aggregate().live() {
                 Some(state) if state.settings.enabled && state.settings.require_client_secret => {
                     state
                         .secrets
                         .iter()
                         .filter(|secret| secret.is_active_at(at))
-                        .map(|secret| secret.hash.clone())
+                        .cloned()
                         .collect()
                 }
                 _ => Vec::new(),
             };
-            let valid = self.hasher.verify(plaintext, hashes).await?;
-            if valid {
-                self.last_authenticated.record(client_id, at.timestamp());
-            }
-            Ok(valid)
+            let hashes = candidates.iter().map(|s| s.hash.clone()).collect();
+            let remembered = plaintext.clone();
+            let matched = self.hasher.verify_which(plaintext, hashes).await?;
+            let Some(secret) = matched.and_then(|index| candidates.get(index)) else {
+                return Ok(Verification::Invalid);
+            };
+            self.writer.verified.remember(
+                client_id,
+                version,
+                &secret.secret_id,
+                secret.expires_at,
+                &remembered,
+            );
+            self.last_authenticated.record(client_id, at.timestamp());
+            Ok(Verification::Valid {
+                expires_at: secret.expires_at,
+            })
         }
         .await;
-        self.metrics.verification(&result);
+        self.metrics
+            .verification(result.as_ref().map(Verification::is_valid));
         result
     }
 
@@ -629,10 +692,11 @@ impl Writer {
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or_default();
         let snapshot_due = version.saturating_sub(snapshot_version) >= SNAPSHOT_EVERY;
-        let committed = self
-            .store
-            .commit(events, context, metadata.to_map())
-            .await?;
+        let committed = self.store.commit(events, context, metadata.to_map()).await;
+        // Forgotten whatever the outcome (a commit that failed may still have landed), and
+        // before the answer: a secret this change revokes is never found in memory again.
+        self.verified.invalidate(&client_id, version);
+        let committed = committed?;
         if let (true, Some(key)) = (snapshot_due, &self.snapshot_key) {
             // A cache: failing to write one costs a longer load later, nothing else.
             if let Err(error) = self

@@ -21,7 +21,8 @@
 //! | `GET /clients/{id}` (detail) | at once (inline projection before the answer) | at once: the same tables, written before the answer |
 //! | `GET /clients` (search, list) | at once (the inline projection also updates this process's index) | within [`OTHER_PROCESS_SEARCH_BOUND`]: its feed follower wakes on `NOTIFY` (PostgreSQL) or a 1 s timer, and pauses [`crate::search::FOLLOW_PAUSE`] between steps |
 //! | exports (`X-Feed-Position`) | every event up to that position, from one snapshot | the same |
-//! | history, `as_of`, secret verification | at once: read from the event store | at once |
+//! | history, `as_of` | at once: read from the event store | at once |
+//! | secret verification (`/secret/verify`) | at once: a change forgets the client's verified secrets before its answer, and a first verification reads the event store | within [`OTHER_PROCESS_SECRET_BOUND`] for a secret this process verified before (its memory of verified secrets forgets a client when its feed follower reads the event); at once for any other |
 //! | `GET /events` (feed) | complete below `next_after`, in one order, safe to tail | the same |
 //!
 //! When an inline projection fails (the database went away after the commit), the
@@ -43,3 +44,12 @@ use std::time::Duration;
 /// PostgreSQL), one pause between steps (250 ms) and its queries, with room to spare. The
 /// multi-process test holds the registry to it.
 pub const OTHER_PROCESS_SEARCH_BOUND: Duration = Duration::from_secs(2);
+
+/// How long, in normal operation, a secret revoked (rotated, the client disabled or
+/// deleted) through one process may still verify through another that verified it before:
+/// the same follower wake-up as [`OTHER_PROCESS_SEARCH_BOUND`], without waiting for the
+/// projection (the follower forgets a client as soon as it reads its event). When the
+/// follower has not read the feed for 5 s (`registry_commands::verified::LISTENING_WINDOW`:
+/// the database unreachable, the follower stopped), that process verifies every secret with
+/// argon2id against the event store again, so the bound holds whatever fails.
+pub const OTHER_PROCESS_SECRET_BOUND: Duration = Duration::from_secs(2);

@@ -27,7 +27,7 @@ pub use feed::{event_data, FeedEntry, FeedMark, FeedPage, FeedQuery, MarkPage, U
 pub use history::{as_of, history, AsOf, FieldChange, HistoryEntry};
 pub use list::{ClientPage, ListItem, ListQuery, Sort, SortKey};
 pub use projector::Projector;
-pub use search::{FollowStep, SearchIndex};
+pub use search::{FeedWatcher, FollowStep, SearchIndex};
 pub use store::{
     Batch, ParkedEvent, PostgresReadStore, ProjectorStatus, ReadError, ReadStore, RetryReport,
     SqliteReadStore,

@@ -264,10 +264,31 @@ fn after(entry: &Entry, cursor: &Cursor, query: &ListQuery) -> bool {
     }
 }
 
+/// Told of every event the feed follower reads — other processes' writes included — as soon
+/// as it reads them, before their projection: caches that must forget a client at once (the
+/// memory of verified secrets) listen here.
+pub trait FeedWatcher: Send + Sync + std::fmt::Debug {
+    /// Event `sequence` of `client_id` happened.
+    fn saw(&self, client_id: &str, sequence: u64);
+
+    /// The follower read the feed successfully (whether or not it found anything): what
+    /// it was told so far is complete up to now.
+    fn listening(&self) {}
+
+    /// The index was loaded again (the read model was rebuilt): events between were not
+    /// told one by one, so forget everything.
+    fn reset(&self) {}
+}
+
 /// The in-memory search projection of the client list.
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     inner: RwLock<Inner>,
+    /// Told of every event the follower reads.
+    watchers: RwLock<Vec<Arc<dyn FeedWatcher>>>,
+    /// Woken whenever the index learns of new events (its own process's inline, others'
+    /// through the follower): long-polling readers of the feed wait on it.
+    changed: tokio::sync::Notify,
     /// Feed position up to which the index has followed the feed.
     position: AtomicI64,
     ready: AtomicBool,
@@ -342,6 +363,19 @@ impl SearchIndex {
                 inner.apply(&record.view.client_id, record.view.version, row);
             }
         }
+        self.changed.notify_waiters();
+    }
+
+    /// Tells `watcher` of every event the follower reads from now on.
+    pub fn watch_feed(&self, watcher: Arc<dyn FeedWatcher>) {
+        if let Ok(mut watchers) = self.watchers.write() {
+            watchers.push(watcher);
+        }
+    }
+
+    /// Woken (every waiter) whenever the index learns of new events.
+    pub fn changed(&self) -> &tokio::sync::Notify {
+        &self.changed
     }
 
     /// Applies one record.
@@ -426,6 +460,11 @@ impl SearchIndex {
             // this index's lag in /metrics), not a reason to take this one out of service.
             if step.is_ok() {
                 self.steps.fetch_add(1, AtomicOrdering::Relaxed);
+                if let Ok(watchers) = self.watchers.read() {
+                    for watcher in watchers.iter() {
+                        watcher.listening();
+                    }
+                }
             }
             match step {
                 // This process's own writes are already indexed (inline); the follower is for
@@ -462,6 +501,11 @@ impl SearchIndex {
             tracing::info!(
                 "the read model was rebuilt or repaired: loading the search index again"
             );
+            if let Ok(watchers) = self.watchers.read() {
+                for watcher in watchers.iter() {
+                    watcher.reset();
+                }
+            }
             self.load(store).await?;
             return Ok(FollowStep::Moved);
         }
@@ -470,6 +514,14 @@ impl SearchIndex {
         if page.next_after <= after {
             return Ok(FollowStep::UpToDate);
         }
+        if let Ok(watchers) = self.watchers.read() {
+            for mark in page.iter() {
+                for watcher in watchers.iter() {
+                    watcher.saw(mark.aggregate_id, mark.sequence);
+                }
+            }
+        }
+        self.changed.notify_waiters();
         let mut reached = page.next_after;
         let mut wanted: HashMap<String, (u64, i64)> = HashMap::new();
         if let Ok(inner) = self.inner.read() {

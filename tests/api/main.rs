@@ -32,3 +32,4 @@ mod service;
 mod sign_in;
 mod snapshots;
 mod tamper;
+mod verification;

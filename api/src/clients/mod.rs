@@ -16,6 +16,7 @@ use crate::auth::{Authorized, ClientsRead, ClientsWrite, Role, SecretsVerify};
 use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
 use crate::state::AppState;
+use registry_commands::service::Verification;
 use registry_commands::CommandError;
 use registry_domain::{ClientError, ClientSettingsInput};
 use wire::{
@@ -510,9 +511,18 @@ pub async fn verify_secret(
             format!("must be at most {MAX_SECRET_LEN} characters"),
         ));
     }
-    let valid = state
+    let verification = state
         .commands
         .verify_secret(&client_id, body.client_secret, crate::extract::now())
         .await?;
-    Ok(Json(VerifySecretResponse { valid }))
+    Ok(Json(match verification {
+        Verification::Valid { expires_at } => VerifySecretResponse {
+            valid: true,
+            expires_at,
+        },
+        Verification::Invalid => VerifySecretResponse {
+            valid: false,
+            expires_at: None,
+        },
+    }))
 }

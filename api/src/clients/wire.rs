@@ -158,6 +158,10 @@ pub struct VerifySecretResponse {
     /// True only for an existing, enabled, confidential client with a matching, unexpired
     /// secret.
     pub valid: bool,
+    /// For a valid secret in its grace period (replaced by a rotation): when it stops being
+    /// valid. `null` for the current secret, and for an invalid one. An identity service
+    /// that remembers a verified secret must not remember it past this.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A secret, as the API shows it: never its value or hash.
