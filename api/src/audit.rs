@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AuditRead, Authorized};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, ProblemFieldError};
 use crate::extract::{AppPath, AppQuery};
 use crate::state::AppState;
 
@@ -172,7 +172,19 @@ pub struct EventsParams {
     pub from: Option<DateTime<Utc>>,
     /// Only events recorded before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// Seconds to wait, 0–60 (default 0), when no event after `after` is there yet: the
+    /// answer comes as soon as one is safe to read (written through this process or any
+    /// other), or empty after the wait. For caches that follow the registry's changes.
+    #[param(minimum = 0, maximum = 60)]
+    pub wait: Option<u64>,
 }
+
+/// The longest `wait` of `GET /events`.
+pub const MAX_FEED_WAIT_SECONDS: u64 = 60;
+
+/// How often a waiting reader looks again even without being woken (another process's
+/// events reach this one's follower, which wakes waiters; this is the fallback).
+const FEED_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One event of the global feed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -251,6 +263,7 @@ pub struct EventsResponse {
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many readers waiting (`wait`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -260,6 +273,13 @@ pub async fn list_events(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<EventsParams>,
 ) -> Result<Json<EventsResponse>, ApiError> {
+    let wait = params.wait.unwrap_or(0);
+    if wait > MAX_FEED_WAIT_SECONDS {
+        return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+            field: "wait".to_owned(),
+            message: format!("must be at most {MAX_FEED_WAIT_SECONDS} seconds"),
+        }]));
+    }
     let query = FeedQuery::parse(
         params.after,
         params.limit,
@@ -270,7 +290,12 @@ pub async fn list_events(
         params.to,
     )
     .map_err(ApiError::invalid_query)?;
-    let page = state.reads.feed(&query).await?;
+    let page = if wait == 0 {
+        state.reads.feed(&query).await?
+    } else {
+        let wait = std::time::Duration::from_secs(wait).min(state.feed_wait_limit);
+        wait_for_feed(&state, &query, wait).await?
+    };
     let mut events: Vec<FeedEventResponse> = page
         .events
         .into_iter()
@@ -285,4 +310,41 @@ pub async fn list_events(
         events,
         next_after: page.next_after,
     }))
+}
+
+/// The feed page of `query`, waiting up to `wait` for one that is not empty: woken when this
+/// process's index learns of new events (its own writes, other processes' through the
+/// follower), looking again every [`FEED_RECHECK`] anyway, and answering at once when the
+/// process starts draining. Bounded by `AppState::feed_waiters`.
+async fn wait_for_feed(
+    state: &AppState,
+    query: &FeedQuery,
+    wait: std::time::Duration,
+) -> Result<registry_projections::FeedPage, ApiError> {
+    let _place = state
+        .feed_waiters
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Registered before reading, so that an event arriving in between wakes it.
+        let woken = state.search.changed().notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let page = state.reads.feed(query).await?;
+        let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
+        if !page.events.is_empty()
+            || page.next_after > query.after
+            || draining
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(page);
+        }
+        let recheck = (tokio::time::Instant::now() + FEED_RECHECK).min(deadline);
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep_until(recheck) => {}
+        }
+    }
 }

@@ -97,6 +97,16 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_VERIFY_CACHE_CLIENTS", default_value_t = 100_000)]
     pub verify_cache_clients: usize,
 
+    /// Most `GET /api/v1/events?wait=` requests waiting at once; past it, 503 `overloaded`.
+    #[arg(long, env = "REGISTRY_FEED_WAITERS", default_value_t = 256)]
+    pub feed_waiters: usize,
+
+    /// The longest a `GET /api/v1/events?wait=` request really waits (at most 60), e.g. below
+    /// a proxy's idle timeout: a longer `wait` is cut to it.
+    #[arg(long, env = "REGISTRY_FEED_WAIT_LIMIT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub feed_wait_limit_seconds: u64,
+
     /// A streamed export (the sealed log's JSON Lines) stops when its reader takes nothing
     /// for this many seconds, and frees its place.
     #[arg(long, env = "REGISTRY_EXPORT_IDLE_SECONDS", default_value_t = 30,
@@ -212,6 +222,8 @@ impl Config {
             export_concurrency: 2,
             export_queue: 8,
             verify_cache_clients: 100_000,
+            feed_waiters: 256,
+            feed_wait_limit_seconds: 60,
             export_idle_seconds: 30,
             export_total_seconds: 1800,
             api_keys: None,

@@ -187,6 +187,8 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         None => None,
     };
     let state = AppState {
+        feed_waiters: Arc::new(tokio::sync::Semaphore::new(config.feed_waiters)),
+        feed_wait_limit: std::time::Duration::from_secs(config.feed_wait_limit_seconds),
         plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
         sealer: sealer.clone(),
         draining: draining.clone(),

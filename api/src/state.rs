@@ -37,6 +37,10 @@ pub struct AppState {
     /// Set once the process is shutting down: readiness fails, connections are closed after
     /// their answer.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Places for long-polling readers of the feed (`GET /events?wait=`).
+    pub feed_waiters: Arc<tokio::sync::Semaphore>,
+    /// The longest such a reader really waits (`REGISTRY_FEED_WAIT_LIMIT_SECONDS`).
+    pub feed_wait_limit: std::time::Duration,
     /// How long a signed plan may be applied after it was made (`REGISTRY_PLAN_LIFETIME_MINUTES`).
     pub plan_lifetime: chrono::Duration,
 }

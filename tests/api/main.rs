@@ -6,6 +6,7 @@ mod attacks;
 mod audit;
 mod backup;
 mod browser;
+mod change_stream;
 mod concurrency;
 mod crash;
 mod defaults;
