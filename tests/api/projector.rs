@@ -504,7 +504,11 @@ async fn a_rebuild_reaches_every_search_index_and_runs_alone(backend: Backend) {
     );
 
     // Another rebuild holds the lock: this one is refused, and changes nothing.
-    let held: Box<dyn std::any::Any> = match &first.database {
+    enum Held {
+        Postgres(sqlx::PgConnection),
+        Sqlite(std::fs::File),
+    }
+    let held = match &first.database {
         registry_commands::Database::Postgres(pool) => {
             let mut connection = pool.acquire().await.unwrap().detach();
             let taken: bool = sqlx::query_scalar("select pg_try_advisory_lock(1380271954)")
@@ -512,7 +516,7 @@ async fn a_rebuild_reaches_every_search_index_and_runs_alone(backend: Backend) {
                 .await
                 .unwrap();
             assert!(taken);
-            Box::new(connection)
+            Held::Postgres(connection)
         }
         registry_commands::Database::Sqlite(_) => {
             let mut path = first.sqlite_file().unwrap().as_os_str().to_owned();
@@ -524,14 +528,26 @@ async fn a_rebuild_reaches_every_search_index_and_runs_alone(backend: Backend) {
                 .open(&path)
                 .unwrap();
             file.try_lock().unwrap();
-            Box::new(file)
+            Held::Sqlite(file)
         }
     };
     assert!(matches!(
         first.reads().rebuild().await,
         Err(ReadError::RebuildRunning)
     ));
-    drop(held);
+    // Released for certain before the next rebuild (dropping a connection frees its lock
+    // only when the server notices the disconnect, a moment later).
+    match held {
+        Held::Postgres(mut connection) => {
+            let released: bool = sqlx::query_scalar("select pg_advisory_unlock(1380271954)")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+            assert!(released);
+            sqlx::Connection::close(connection).await.unwrap();
+        }
+        Held::Sqlite(file) => drop(file),
+    }
 
     first.reads().rebuild().await.unwrap();
     assert_eq!(

@@ -136,6 +136,11 @@ export function createRegistryAdapter({
   /** client id → Map(digest hex → { expires, touched }) */
   const secrets = new Map();
   const state = { cursor: undefined, healthy: false, stopped: false, controller: undefined };
+  /** client id → how many times it was forgotten; `all` counts clearing everything. An answer
+   *  fetched before a forget is not cached after it (the event may have come in between). */
+  const epochs = new Map();
+  let all = 0;
+  const epoch = (clientId) => `${all}:${epochs.get(clientId) ?? 0}`;
 
   async function call(path, init = {}) {
     const signal = init.signal ?? AbortSignal.timeout(timeoutMs);
@@ -157,8 +162,16 @@ export function createRegistryAdapter({
   }
 
   function forget(clientId) {
+    epochs.set(clientId, (epochs.get(clientId) ?? 0) + 1);
     clients.delete(clientId);
     secrets.delete(clientId);
+  }
+
+  function forgetAll() {
+    all += 1;
+    epochs.clear();
+    clients.clear();
+    secrets.clear();
   }
 
   function trusted(checked) {
@@ -169,14 +182,15 @@ export function createRegistryAdapter({
     const cached = clients.get(id);
     if (cached && trusted(cached.checked)) return cached.metadata;
     const headers = cached?.etag ? { 'if-none-match': cached.etag } : {};
+    const seen = epoch(id);
     const response = await call(`/api/v1/clients/${encodeURIComponent(id)}`, { headers });
     if (response.status === 304 && cached) {
-      cached.checked = Date.now();
+      if (epoch(id) === seen) cached.checked = Date.now();
       return cached.metadata;
     }
     if (response.status === 404 || response.status === 400 || response.status === 422) {
       await response.body?.cancel();
-      clients.set(id, { metadata: undefined, etag: undefined, checked: Date.now() });
+      if (epoch(id) === seen) clients.set(id, { metadata: undefined, etag: undefined, checked: Date.now() });
       return undefined;
     }
     if (response.status !== 200) {
@@ -184,7 +198,9 @@ export function createRegistryAdapter({
       throw new RegistryUnavailable(`the client registry answered ${response.status}`);
     }
     const metadata = toMetadata(await response.json());
-    clients.set(id, { metadata, etag: response.headers.get('etag') ?? undefined, checked: Date.now() });
+    if (epoch(id) === seen) {
+      clients.set(id, { metadata, etag: response.headers.get('etag') ?? undefined, checked: Date.now() });
+    }
     return metadata;
   }
 
@@ -231,8 +247,9 @@ export function createRegistryAdapter({
       }
       return true;
     }
+    const seen = epoch(clientId);
     const answer = await verifyRemote(clientId, secret);
-    if (answer.valid) remember(clientId, secret, answer);
+    if (answer.valid && epoch(clientId) === seen) remember(clientId, secret, answer);
     return answer.valid === true;
   }
 
@@ -255,8 +272,7 @@ export function createRegistryAdapter({
         if (state.cursor === undefined) {
           state.cursor = await catchUp(signal);
           // Anything cached before the stream was up may be stale.
-          clients.clear();
-          secrets.clear();
+          forgetAll();
         }
         const timeout = AbortSignal.timeout((waitSeconds + 10) * 1000);
         const response = await call(

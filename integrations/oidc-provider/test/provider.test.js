@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { createRegistryAdapter, registryProviderConfig, useRegistrySecrets } from '../src/index.js';
 
@@ -91,7 +92,11 @@ async function provider(registryUrl) {
     adapter,
     ...config,
     scopes: ['openid', 'offline_access', 'octo_api'],
-    features: { clientCredentials: { enabled: true }, devInteractions: { enabled: true } },
+    features: {
+      clientCredentials: { enabled: true },
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
+    },
   });
   useRegistrySecrets(oidc, adapter);
   const server = oidc.listen(port);
@@ -216,4 +221,176 @@ test('the registry unreachable: a clean 503 from the provider, and it recovers',
   }
   // The other provider, on a registry that is up, still serves.
   assert.equal((await token(idp.issuer, 'outage', secret)).status, 200);
+});
+
+function webClient(clientId) {
+  return {
+    ...serviceClient(clientId),
+    client_name: 'Studio',
+    offline_access: true,
+    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    redirect_uris: ['https://studio.example.com/callback'],
+    allowed_scopes: ['openid', 'octo_api'],
+  };
+}
+
+/** A user agent: cookies, redirects followed by hand, the dev interactions answered. */
+class Browser {
+  constructor() { this.cookies = new Map(); }
+  cookieHeader() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+  keep(response) {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const [name, ...value] = pair.split('=');
+      this.cookies.set(name.trim(), value.join('='));
+    }
+  }
+  async request(url, { method = 'GET', form } = {}) {
+    const response = await fetch(url, {
+      method,
+      redirect: 'manual',
+      headers: {
+        cookie: this.cookieHeader(),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      body: form && new URLSearchParams(form),
+    });
+    this.keep(response);
+    return response;
+  }
+  /** Follows redirects from `url`, logging in and consenting, until one leaves `issuer`. */
+  async walk(issuer, url, first = {}) {
+    let response = await this.request(url, first);
+    for (let hop = 0; hop < 20; hop += 1) {
+      const location = response.headers.get('location');
+      if (location) {
+        const next = new URL(location, issuer);
+        if (next.origin !== new URL(issuer).origin) return next;
+        response = await this.request(next.href);
+        continue;
+      }
+      const page = await response.text();
+      const at = new URL(response.url || url, issuer);
+      const prompt = /name="prompt" value="(\w+)"/.exec(page)?.[1];
+      const action = /<form[^>]*action="([^"]+)"/.exec(page)?.[1];
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)?.[1];
+      if (prompt === 'login') {
+        response = await this.request(new URL(action, issuer).href, { method: 'POST', form: { prompt: 'login', login: 'ada', password: 'any' } });
+      } else if (prompt === 'consent') {
+        response = await this.request(new URL(action, issuer).href, { method: 'POST', form: { prompt: 'consent' } });
+      } else if (xsrf && /name="confirm"/.test(page)) {
+        const userCode = /name="user_code" value="([^"]+)"/.exec(page)?.[1];
+        response = await this.request(new URL(action ?? '/device', issuer).href, { method: 'POST', form: { xsrf, user_code: userCode, confirm: 'yes' } });
+      } else {
+        return { page, status: response.status, at };
+      }
+    }
+    throw new Error('too many hops');
+  }
+}
+
+async function tokenRequest(issuer, clientId, secret, form) {
+  const response = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${clientId}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams(form),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+test('authorization_code with PKCE, then refresh_token', async () => {
+  const created = await api(a.url, 'POST', '/api/v1/clients', webClient('studio'));
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const secret = created.body.client_secret;
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authorize = new URL(`${idp.issuer}/auth`);
+  authorize.search = new URLSearchParams({
+    client_id: 'studio',
+    response_type: 'code',
+    redirect_uri: 'https://studio.example.com/callback',
+    scope: 'openid octo_api offline_access',
+    prompt: 'consent',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'xyz',
+  }).toString();
+
+  // Without PKCE the provider refuses (the registry says it is required).
+  const bare = new URL(authorize);
+  bare.searchParams.delete('code_challenge');
+  bare.searchParams.delete('code_challenge_method');
+  const refused = await new Browser().walk(idp.issuer, bare.href);
+  assert.ok(refused.searchParams?.get('error') ?? /error/.test(refused.page), 'PKCE required');
+
+  const back = await new Browser().walk(idp.issuer, authorize.href);
+  assert.equal(back.origin, 'https://studio.example.com', JSON.stringify(back.page ?? back));
+  const code = back.searchParams.get('code');
+  assert.ok(code, back.href);
+  const wrongVerifier = await tokenRequest(idp.issuer, 'studio', secret, {
+    grant_type: 'authorization_code', code, redirect_uri: 'https://studio.example.com/callback', code_verifier: 'x'.repeat(43),
+  });
+  assert.equal(wrongVerifier.body.error, 'invalid_grant');
+
+  const back2 = await new Browser().walk(idp.issuer, authorize.href);
+  const issued = await tokenRequest(idp.issuer, 'studio', secret, {
+    grant_type: 'authorization_code', code: back2.searchParams.get('code'), redirect_uri: 'https://studio.example.com/callback', code_verifier: verifier,
+  });
+  assert.equal(issued.status, 200, JSON.stringify(issued.body));
+  assert.ok(issued.body.id_token && issued.body.access_token);
+  assert.ok(issued.body.refresh_token, `offline access gives a refresh token: ${JSON.stringify(issued.body)}`);
+
+  const refreshed = await tokenRequest(idp.issuer, 'studio', secret, {
+    grant_type: 'refresh_token', refresh_token: issued.body.refresh_token,
+  });
+  assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+  assert.ok(refreshed.body.access_token);
+
+  // Rotated through the other process without a grace: the refresh with the old secret fails.
+  const rotated = await api(a.url, 'POST', '/api/v1/clients/studio/secret');
+  assert.equal(rotated.status, 200);
+  let last;
+  await eventually('the old secret refused', async () => {
+    last = await tokenRequest(idp.issuer, 'studio', secret, {
+      grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token ?? issued.body.refresh_token,
+    });
+    return last.body.error === 'invalid_client';
+  }).catch((error) => { throw new Error(`${error.message}: ${JSON.stringify(last)}`); });
+});
+
+test('device_code: a device asks, a user approves, the device gets its token', async () => {
+  const created = await api(a.url, 'POST', '/api/v1/clients', webClient('tv'));
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const secret = created.body.client_secret;
+  const started = await fetch(`${idp.issuer}/device/auth`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`tv:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ scope: 'openid octo_api' }),
+  });
+  const device = await started.json();
+  assert.equal(started.status, 200, JSON.stringify(device));
+  const pending = await tokenRequest(idp.issuer, 'tv', secret, {
+    grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code,
+  });
+  assert.equal(pending.body.error, 'authorization_pending');
+
+  const browser = new Browser();
+  const form = await (await browser.request(`${idp.issuer}/device`)).text();
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(form)?.[1];
+  assert.ok(xsrf, form);
+  const done = await browser.walk(idp.issuer, `${idp.issuer}/device`, {
+    method: 'POST', form: { xsrf, user_code: device.user_code },
+  });
+  assert.equal(done.status, 200, done.page);
+  const issued = await tokenRequest(idp.issuer, 'tv', secret, {
+    grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code,
+  });
+  assert.equal(issued.status, 200, JSON.stringify(issued.body));
+  assert.ok(issued.body.access_token);
 });
