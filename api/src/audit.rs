@@ -313,9 +313,12 @@ pub async fn list_events(
 }
 
 /// The feed page of `query`, waiting up to `wait` for one that is not empty: woken when this
-/// process's index learns of new events (its own writes, other processes' through the
-/// follower), looking again every [`FEED_RECHECK`] anyway, and answering at once when the
-/// process starts draining. Bounded by `AppState::feed_waiters`.
+/// process's follower reads new events (other processes' and its own), looking again every
+/// [`FEED_RECHECK`] anyway, and answering at once when the process starts draining. Only
+/// events this process's memory of verified secrets has already forgotten are answered
+/// (up to [`registry_projections::SearchIndex::told`]): a cache that forgets a client on an
+/// event and asks again at once is never answered from stale memory. Bounded by
+/// `AppState::feed_waiters`.
 async fn wait_for_feed(
     state: &AppState,
     query: &FeedQuery,
@@ -332,7 +335,12 @@ async fn wait_for_feed(
         let woken = state.search.changed().notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let page = state.reads.feed(query).await?;
+        let told = state.search.told();
+        let mut page = state.reads.feed(query).await?;
+        if page.next_after > told {
+            page.events.retain(|event| event.position() <= told);
+            page.next_after = told.max(query.after);
+        }
         let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
         if !page.events.is_empty()
             || page.next_after > query.after

@@ -291,6 +291,9 @@ pub struct SearchIndex {
     changed: tokio::sync::Notify,
     /// Feed position up to which the index has followed the feed.
     position: AtomicI64,
+    /// Feed position up to which every event was told to the watchers (a reader of the
+    /// change stream is answered only up to it: see [`Self::told`]).
+    told: AtomicI64,
     ready: AtomicBool,
     /// Steps of the feed follower that got an answer.
     steps: std::sync::atomic::AtomicU64,
@@ -348,6 +351,8 @@ impl SearchIndex {
             // Under the same lock as the rows: an inline apply after this is kept.
             self.position
                 .store(snapshot.position, AtomicOrdering::Release);
+            // Watchers start empty (or were reset): nothing before this position concerns them.
+            self.told.fetch_max(snapshot.position, AtomicOrdering::AcqRel);
             self.generation
                 .store(snapshot.generation, AtomicOrdering::Release);
         }
@@ -371,6 +376,14 @@ impl SearchIndex {
         if let Ok(mut watchers) = self.watchers.write() {
             watchers.push(watcher);
         }
+    }
+
+    /// Feed position up to which every event was told to the watchers (the memory of
+    /// verified secrets forgot their clients). A cache following the change stream must not
+    /// hear of an event before that: it would ask again at once and could be answered from
+    /// a memory that has not forgotten yet.
+    pub fn told(&self) -> i64 {
+        self.told.load(AtomicOrdering::Acquire)
     }
 
     /// Woken (every waiter) whenever the index learns of new events.
@@ -521,6 +534,7 @@ impl SearchIndex {
                 }
             }
         }
+        self.told.fetch_max(page.next_after, AtomicOrdering::AcqRel);
         self.changed.notify_waiters();
         let mut reached = page.next_after;
         let mut wanted: HashMap<String, (u64, i64)> = HashMap::new();

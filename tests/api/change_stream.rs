@@ -54,6 +54,8 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
 
 async fn a_waiting_reader_is_answered_when_a_change_arrives(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // As `serve` runs it: readers hear of an event once the follower told the caches.
+    tokio::spawn(app.search.clone().follow(app.reads()));
     let after = head(&app).await;
 
     // Nothing new: empty after the wait, the cursor where it was.

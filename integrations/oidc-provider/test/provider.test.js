@@ -358,7 +358,11 @@ test('authorization_code with PKCE, then refresh_token', async () => {
       grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token ?? issued.body.refresh_token,
     });
     return last.body.error === 'invalid_client';
-  }).catch((error) => { throw new Error(`${error.message}: ${JSON.stringify(last)}`); });
+  }).catch(async (error) => {
+    const registryB = await api(b.url, 'POST', '/api/v1/clients/studio/secret/verify', { client_secret: secret });
+    const registryA = await api(a.url, 'POST', '/api/v1/clients/studio/secret/verify', { client_secret: secret });
+    throw new Error(`${error.message}: ${last.status} ${last.body.error}; B says ${JSON.stringify(registryB.body)}, A says ${JSON.stringify(registryA.body)}, stream following: ${idp.adapter.isFollowing()}`);
+  });
 });
 
 test('device_code: a device asks, a user approves, the device gets its token', async () => {
