@@ -11,6 +11,7 @@ backend_tests!(
     a_client_deleted_and_registered_again_never_takes_the_old_secret,
     a_secret_revoked_through_one_process_is_refused_by_the_other,
     a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones,
+    the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it,
 );
 
 async fn verify(app: &TestApp, client_id: &str, secret: &str) -> (u16, Value) {
@@ -234,5 +235,53 @@ async fn a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones(backend: Bac
     assert!(
         statuses.contains(&503),
         "the queue still sheds: {statuses:?}"
+    );
+}
+
+/// A cache in front of the registry (the oidc-provider adapter) forgets a client when the
+/// change stream shows its event, and asks again at once: the process answering must not
+/// still remember the revoked secret then, or the cache would take the stale answer for good.
+async fn the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it(
+    backend: Backend,
+) {
+    let first = TestApp::spawn(backend).await;
+    let second = first.second_process().await;
+    listening(&second).await;
+    let secret = create(&first, "watched").await;
+    assert!(valid(&second, "watched", &secret).await);
+    assert!(valid(&second, "watched", &secret).await);
+    assert!(from_memory(&second).await >= 1, "remembered by the second");
+    let after = {
+        let response = second
+            .request(Method::GET, "/api/v1/events?after=0&limit=1000", None, &[])
+            .await;
+        response.json()["next_after"].as_i64().unwrap()
+    };
+
+    first.rotate_secret("watched", None).await.assert_status(200);
+    // Wait on the second process's stream as a cache does, and verify the moment the rotation
+    // shows (its follower wakes up to a second later on SQLite: the stream used to read the
+    // store directly and tell of the event while the memory still held the secret).
+    let seen = registry_tests::eventually(10, "the rotation in the change stream", || {
+        let second = &second;
+        async move {
+            let response = second
+                .request(
+                    Method::GET,
+                    &format!("/api/v1/events?after={after}&limit=1000&wait=5"),
+                    None,
+                    &[],
+                )
+                .await;
+            let page: Value = response.json();
+            page["events"]
+                .as_array()
+                .is_some_and(|events| events.iter().any(|e| e["client_id"] == "watched"))
+        }
+    });
+    seen.await;
+    assert!(
+        !valid(&second, "watched", &secret).await,
+        "told of the rotation, the second process must not verify the old secret"
     );
 }

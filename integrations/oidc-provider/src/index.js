@@ -16,6 +16,8 @@
 // - A verified secret is remembered as an HMAC-SHA-256 under a per-process random key, never
 //   past the registry's `expires_at` (a secret in its rotation grace), and re-verified in the
 //   background at most every `touchMs` so the registry's "last authenticated" stays true.
+//   For `settleMs` after an event of a client, a success is not remembered: another registry
+//   process behind the same address may still answer from its own memory for that long.
 // - The registry unreachable: the provider answers 503 (`server_error`), not a crash; it
 //   recovers by itself.
 
@@ -123,6 +125,7 @@ export function createRegistryAdapter({
   fallback,
   fetch: fetchImpl = globalThis.fetch,
   fallbackTtlMs = 1000,
+  settleMs = 2000,
   touchMs = 60_000,
   waitSeconds = 30,
   timeoutMs = 5000,
@@ -141,6 +144,13 @@ export function createRegistryAdapter({
   const epochs = new Map();
   let all = 0;
   const epoch = (clientId) => `${all}:${epochs.get(clientId) ?? 0}`;
+  /** client id → until when a success is not remembered (after an event of the client), and
+   *  the same for every client after the cache was cleared. Behind one address several
+   *  registry processes may answer: one that did not hear of the change yet may still find
+   *  the revoked secret in its memory, for at most the registry's bound (2 s). */
+  const settling = new Map();
+  let allSettleUntil = 0;
+  const settled = (clientId, started) => started >= Math.max(allSettleUntil, settling.get(clientId) ?? 0);
 
   async function call(path, init = {}) {
     const signal = init.signal ?? AbortSignal.timeout(timeoutMs);
@@ -165,6 +175,11 @@ export function createRegistryAdapter({
     epochs.set(clientId, (epochs.get(clientId) ?? 0) + 1);
     clients.delete(clientId);
     secrets.delete(clientId);
+    const now = Date.now();
+    if (settling.size >= 10_000) {
+      for (const [id, until] of settling) if (until <= now) settling.delete(id);
+    }
+    settling.set(clientId, now + settleMs);
   }
 
   function forgetAll() {
@@ -172,6 +187,8 @@ export function createRegistryAdapter({
     epochs.clear();
     clients.clear();
     secrets.clear();
+    settling.clear();
+    allSettleUntil = Date.now() + settleMs;
   }
 
   function trusted(checked) {
@@ -248,8 +265,9 @@ export function createRegistryAdapter({
       return true;
     }
     const seen = epoch(clientId);
+    const started = Date.now();
     const answer = await verifyRemote(clientId, secret);
-    if (answer.valid && epoch(clientId) === seen) remember(clientId, secret, answer);
+    if (answer.valid && epoch(clientId) === seen && settled(clientId, started)) remember(clientId, secret, answer);
     return answer.valid === true;
   }
 

@@ -83,10 +83,10 @@ function serviceClient(clientId) {
   };
 }
 
-async function provider(registryUrl) {
+async function provider(registryUrl, options = {}) {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const adapter = createRegistryAdapter({ url: registryUrl, token: TOKEN, waitSeconds: 5 });
+  const adapter = createRegistryAdapter({ url: registryUrl, token: TOKEN, waitSeconds: 5, ...options });
   const config = registryProviderConfig();
   const oidc = new Provider(issuer, {
     adapter,
@@ -221,6 +221,32 @@ test('the registry unreachable: a clean 503 from the provider, and it recovers',
   }
   // The other provider, on a registry that is up, still serves.
   assert.equal((await token(idp.issuer, 'outage', secret)).status, 200);
+});
+
+test('several registry processes behind one address: a rotation is refused once every process heard of it', async () => {
+  // The change stream comes from B, verifications from C (as a load balancer may send them):
+  // C may still find the old secret in its memory for a moment after B told of the rotation.
+  const c = await registry();
+  const balanced = await provider(b.url, {
+    fetch: (url, init) => fetch(String(url).includes('/secret/verify') ? String(url).replace(b.url, c.url) : url, init),
+  });
+  try {
+    const created = await api(a.url, 'POST', '/api/v1/clients', serviceClient('balanced'));
+    const secret = created.body.client_secret;
+    await eventually('the new client', async () => (await token(balanced.issuer, 'balanced', secret)).status === 200);
+    for (let i = 0; i < 5; i += 1) assert.equal((await token(balanced.issuer, 'balanced', secret)).status, 200);
+    // C remembers it now (a second verification there is answered from its memory).
+    assert.equal((await api(c.url, 'POST', '/api/v1/clients/balanced/secret/verify', { client_secret: secret })).body.valid, true);
+
+    assert.equal((await api(a.url, 'POST', '/api/v1/clients/balanced/secret')).status, 200);
+    await eventually('the old secret refused', async () => (await token(balanced.issuer, 'balanced', secret)).status === 401);
+    // And it stays refused: no answer C gave before it heard of the rotation was kept.
+    await new Promise((r) => setTimeout(r, 2500));
+    for (let i = 0; i < 3; i += 1) assert.equal((await token(balanced.issuer, 'balanced', secret)).status, 401);
+  } finally {
+    balanced.close();
+    c.child.kill('SIGKILL');
+  }
 });
 
 function webClient(clientId) {
