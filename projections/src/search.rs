@@ -352,7 +352,8 @@ impl SearchIndex {
             self.position
                 .store(snapshot.position, AtomicOrdering::Release);
             // Watchers start empty (or were reset): nothing before this position concerns them.
-            self.told.fetch_max(snapshot.position, AtomicOrdering::AcqRel);
+            self.told
+                .fetch_max(snapshot.position, AtomicOrdering::AcqRel);
             self.generation
                 .store(snapshot.generation, AtomicOrdering::Release);
         }

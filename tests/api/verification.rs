@@ -241,9 +241,7 @@ async fn a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones(backend: Bac
 /// A cache in front of the registry (the oidc-provider adapter) forgets a client when the
 /// change stream shows its event, and asks again at once: the process answering must not
 /// still remember the revoked secret then, or the cache would take the stale answer for good.
-async fn the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it(
-    backend: Backend,
-) {
+async fn the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let second = first.second_process().await;
     listening(&second).await;
@@ -258,7 +256,10 @@ async fn the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it(
         response.json()["next_after"].as_i64().unwrap()
     };
 
-    first.rotate_secret("watched", None).await.assert_status(200);
+    first
+        .rotate_secret("watched", None)
+        .await
+        .assert_status(200);
     // Wait on the second process's stream as a cache does, and verify the moment the rotation
     // shows (its follower wakes up to a second later on SQLite: the stream used to read the
     // store directly and tell of the event while the memory still held the secret).
