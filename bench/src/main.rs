@@ -21,6 +21,7 @@
 
 mod bulk;
 mod http;
+mod identity;
 mod limits;
 mod load;
 mod server;
@@ -40,7 +41,7 @@ struct Args {
     write: Option<String>,
     postgres_url: String,
     quick: bool,
-    /// Only seeding and this phase (`documents`): a partial run, not for `--write`.
+    /// Only seeding and this phase (`documents`, `seal`, `identity`): a partial run, not for `--write`.
     only: Option<String>,
 }
 
@@ -68,7 +69,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => args.only = Some(value()?),
             other => anyhow::bail!(
                 "unknown flag {other}; flags: --clients N --events N --backends postgres,sqlite \
-                 --write BENCHMARKS.md --postgres-url URL --quick --only documents"
+                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity"
             ),
         }
     }
@@ -77,8 +78,11 @@ fn parse_args() -> anyhow::Result<Args> {
         "--only runs part of the benchmark: its figures go to standard output, not --write"
     );
     anyhow::ensure!(
-        matches!(args.only.as_deref(), None | Some("documents" | "seal")),
-        "--only takes: documents, seal"
+        matches!(
+            args.only.as_deref(),
+            None | Some("documents" | "seal" | "identity")
+        ),
+        "--only takes: documents, seal, identity"
     );
     Ok(args)
 }
@@ -1054,6 +1058,12 @@ fn run_backend(
         eprintln!("[{backend}] clients as code…");
         return bench.documents(&server);
     }
+    if args.only.as_deref() == Some("identity") {
+        eprintln!("[{backend}] serving an identity service…");
+        bench.identity(&server)?;
+        drop(server);
+        return bench.identity_provider();
+    }
     let registration_limit = if bench.is_postgres() {
         eprintln!("[{backend}] pgbench, registration SQL…");
         let limit = limits::pgbench(&bench.database.url, limits::REGISTRATION_SQL, 16, 10)?;
@@ -1092,6 +1102,8 @@ fn run_backend(
     rss.push(("reads", server.rss_kib()));
     eprintln!("[{backend}] secrets…");
     bench.secrets(&server, argon2);
+    eprintln!("[{backend}] serving an identity service…");
+    bench.identity(&server)?;
     rss.push(("secrets", server.rss_kib()));
     let phases: Vec<String> = rss
         .iter()
@@ -1118,6 +1130,8 @@ fn run_backend(
         "",
     );
     drop(server);
+    eprintln!("[{backend}] oidc-provider backed by the registry…");
+    bench.identity_provider()?;
     eprintln!("[{backend}] rebuild…");
     bench.rebuild()?;
     eprintln!("[{backend}] sealed log…");
