@@ -34,6 +34,8 @@ async function registry() {
   const child = spawn(binary, ['serve'], {
     env: { ...process.env, REGISTRY_DATABASE_URL: database, REGISTRY_LISTEN_ADDR: `127.0.0.1:${port}`,
       REGISTRY_ADMIN_TOKEN: TOKEN, REGISTRY_LOG: 'error', REGISTRY_SEED_DEFAULT_CLIENTS: 'false', REGISTRY_UI: 'false' },
+    // Its files (the sealed log's key, for PostgreSQL) in the run's own folder.
+    cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
