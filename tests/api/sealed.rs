@@ -387,9 +387,6 @@ async fn the_sealer_resumes_exactly_where_it_stopped(backend: Backend) {
 }
 
 async fn one_sealer_among_several_processes(backend: Backend) {
-    if backend == Backend::Sqlite {
-        return; // one process per SQLite file
-    }
     let first = TestApp::spawn(backend).await;
     let second = first.second_process().await;
     let runs: Vec<_> = [&first, &second]

@@ -77,7 +77,8 @@ where
 
 impl SealDb {
     /// Tries to become the one sealer (PostgreSQL: a session advisory lock on a connection of
-    /// its own; SQLite: one process per file, always granted).
+    /// its own; SQLite: a lock on a file beside the store; either released when its holder
+    /// goes).
     ///
     /// # Errors
     /// [`ReadError::Database`].
@@ -94,7 +95,7 @@ impl SealDb {
                         as Box<dyn ProjectorLease>
                 }))
             }
-            Self::Sqlite(_) => Ok(Some(crate::store::always_held())),
+            Self::Sqlite(pool) => crate::store::try_file_lease(pool, ".sealer-lease"),
         }
     }
 

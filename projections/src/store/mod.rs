@@ -35,7 +35,7 @@ use crate::search::IndexSnapshot;
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
-pub(crate) use lease::{always_held, ConnectionLease};
+pub(crate) use lease::{try_file_lease, ConnectionLease};
 pub use lease::{PgWaiter, ProjectorLease};
 
 /// The name of the client list and detail projection (its checkpoint and parked events).
@@ -275,8 +275,6 @@ struct Dialect {
     lock_client: Option<&'static str>,
     /// The last final feed position.
     head: &'static str,
-    /// Takes the projector lease without waiting; answers true when taken.
-    try_projector_lock: Option<&'static str>,
     /// Takes the rebuild lock (one rebuild at a time) without waiting; answers true when
     /// taken. Session-scoped: released when its connection ends. (SQLite: a file lock.)
     try_rebuild_lock: Option<&'static str>,
@@ -315,8 +313,6 @@ const POSTGRES: Dialect = Dialect {
     begin: "BEGIN",
     lock_client: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
     head: "select events_safe_position()",
-    // 0x52454750 = 'REGP': the projector.
-    try_projector_lock: Some("select pg_try_advisory_lock(1380271952)"),
     // 0x52454752 = 'REGR': the rebuild.
     try_rebuild_lock: Some("select pg_try_advisory_lock(1380271954)"),
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -335,13 +331,12 @@ const POSTGRES: Dialect = Dialect {
 
 /// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
 /// that reads and then writes fails with SQLITE_BUSY when another writer commits in between).
-/// Writers are serialised, so every stored position is final; one process per file, so no
-/// lease is needed.
+/// Writers are serialised, so every stored position is final. Processes sharing a file take
+/// the projector lease as a file lock (`lease::try_file_lease`).
 const SQLITE: Dialect = Dialect {
     begin: "BEGIN IMMEDIATE",
     lock_client: None,
     head: "select coalesce(max(global_position), 0) from events",
-    try_projector_lock: None,
     try_rebuild_lock: None,
     // In WAL mode a read transaction reads one snapshot from its first read on.
     begin_snapshot: "BEGIN",
