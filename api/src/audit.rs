@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/clients/{client_id}/history", get(client_history))
         .route("/events", get(list_events))
+        .route("/events/head", get(stream_head))
 }
 
 /// Who caused an event, when and why.
@@ -263,7 +264,7 @@ pub struct EventsResponse {
         (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many readers waiting (`wait`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many readers waiting (`wait`; retry after `Retry-After`), or (`wait`) this process is not following the feed now (`not_ready`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -312,12 +313,58 @@ pub async fn list_events(
     }))
 }
 
+/// Where a new follower of the change stream starts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamHeadResponse {
+    /// Pass as `after` to `GET /events?wait=`: what a cache read after this answer may miss
+    /// is exactly what the stream tells from there.
+    pub next_after: i64,
+}
+
+/// The head of the change stream: a cache (the oidc-provider adapter) starts following here
+/// instead of reading the whole feed. Answered only while this process follows the feed.
+#[utoipa::path(
+    get, path = "/api/v1/events/head", tag = "audit",
+    responses(
+        (status = 200, description = "Where to start following", body = StreamHeadResponse),
+        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "This process is not following the feed now (`not_ready`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn stream_head(
+    _caller: Authorized<AuditRead>,
+    State(state): State<AppState>,
+) -> Result<Json<StreamHeadResponse>, ApiError> {
+    following(&state)?;
+    Ok(Json(StreamHeadResponse {
+        next_after: state.search.stream_position(),
+    }))
+}
+
+/// Whether this process follows the feed now (its follower read it to the end recently):
+/// only then may the change stream answer.
+fn following(state: &AppState) -> Result<(), ApiError> {
+    if state.commands.verified_secrets().is_listening() {
+        Ok(())
+    } else {
+        // A cache must not think it is following: it then trusts its memory only briefly.
+        Err(ApiError::NotReady(
+            "this process is not following the feed now; try another or again shortly".into(),
+        ))
+    }
+}
+
 /// The feed page of `query`, waiting up to `wait` for one that is not empty: woken when this
 /// process's follower reads new events (other processes' and its own), looking again every
 /// [`FEED_RECHECK`] anyway, and answering at once when the process starts draining. Only
-/// events this process's memory of verified secrets has already forgotten are answered
-/// (up to [`registry_projections::SearchIndex::told`]): a cache that forgets a client on an
-/// event and asks again at once is never answered from stale memory. Bounded by
+/// events this process's memory of verified secrets has already forgotten and its read
+/// model reflects are answered (up to
+/// [`registry_projections::SearchIndex::stream_position`]): a cache that forgets a client on
+/// an event and asks again at once is never answered from stale memory or an old row. A
+/// process whose follower is not listening answers 503 `not_ready`. Bounded by
 /// `AppState::feed_waiters`.
 async fn wait_for_feed(
     state: &AppState,
@@ -335,7 +382,8 @@ async fn wait_for_feed(
         let woken = state.search.changed().notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let told = state.search.told();
+        following(state)?;
+        let told = state.search.stream_position();
         let mut page = state.reads.feed(query).await?;
         if page.next_after > told {
             page.events.retain(|event| event.position() <= told);

@@ -91,8 +91,8 @@ impl registry_projections::FeedWatcher for ForgetVerified {
         self.0.invalidate(client_id, sequence);
     }
 
-    fn listening(&self) {
-        self.0.listening();
+    fn listening(&self, as_of: std::time::Instant) {
+        self.0.listening(as_of);
     }
 
     fn reset(&self) {
@@ -188,7 +188,13 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
     };
     let state = AppState {
         feed_waiters: Arc::new(tokio::sync::Semaphore::new(config.feed_waiters)),
-        feed_wait_limit: std::time::Duration::from_secs(config.feed_wait_limit_seconds),
+        // Answered before the request timeout ends it with a 503 (which a cache takes as a
+        // broken stream and starts over).
+        feed_wait_limit: std::time::Duration::from_secs(
+            config
+                .feed_wait_limit_seconds
+                .min(config.request_timeout_seconds.saturating_sub(5).max(1)),
+        ),
         plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
         sealer: sealer.clone(),
         draining: draining.clone(),

@@ -426,6 +426,8 @@ impl ClientCommands {
             });
         }
         let result: Result<Verification, CommandError> = async {
+            // Before the load: a memory cleared while this verification runs keeps nothing.
+            let epoch = self.writer.verified.epoch();
             let loaded = self.load(client_id).await?;
             let version = loaded.aggregate().version();
             let candidates: Vec<SecretRecord> = match loaded.aggregate().live() {
@@ -448,8 +450,8 @@ impl ClientCommands {
             self.writer.verified.remember(
                 client_id,
                 version,
-                &secret.secret_id,
-                secret.expires_at,
+                epoch,
+                (&secret.secret_id, secret.expires_at),
                 &remembered,
             );
             self.last_authenticated.record(client_id, at.timestamp());

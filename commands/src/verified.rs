@@ -15,14 +15,19 @@
 //!   a full argon2id verification through the bounded queue (no oracle, the same timing as
 //!   before); a correct cached secret never waits behind that queue.
 //! - Bounded: at most `capacity` clients; the least recently used is dropped first.
-//! - Only trusted while the feed follower listens: when it has not read the feed for
-//!   [`LISTENING_WINDOW`] (the database unreachable, the follower stopped), nothing is found
-//!   here and every verification pays argon2id against the event store again — another
-//!   process's delete can never be missed for longer than that.
+//! - Only trusted while the feed follower listens: unless a read of the feed that began within
+//!   [`LISTENING_WINDOW`] found it caught up (the database unreachable, the follower stopped
+//!   or stuck behind a projection), nothing is found here and every verification pays
+//!   argon2id against the event store again — another process's delete can never be missed
+//!   for longer than that.
+//! - A verification that began before the memory was cleared (the read model was rebuilt:
+//!   events in between were not told one by one) or before a client's last sighting was
+//!   dropped from its bounded record does not add its entry.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -31,9 +36,11 @@ use crate::mac::MacKey;
 /// Clients whose verified secrets are remembered, unless configured.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
-/// How long after the feed follower last read the feed the memory is still trusted. The
-/// follower reads it at least every 1.25 s while healthy (`projections::consistency`).
-pub const LISTENING_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long after the start of the feed follower's last complete read of the feed the memory
+/// is still trusted: the bound on how long another process's event may go unheard
+/// (`projections::consistency::OTHER_PROCESS_SECRET_BOUND`). A healthy follower reads the
+/// feed at least every 1.25 s (a 1 s wait and a 250 ms pause).
+pub const LISTENING_WINDOW: Duration = Duration::from_secs(3);
 
 /// One remembered success.
 #[derive(Debug, Clone)]
@@ -98,8 +105,11 @@ pub struct VerifiedSecrets {
     key: MacKey,
     capacity: usize,
     inner: Mutex<Inner>,
-    /// When the feed follower last read the feed (`None`: not yet).
+    /// When the feed follower's last complete read of the feed began (`None`: not yet).
     listened: Mutex<Option<Instant>>,
+    /// Moves whenever what was told may have gaps (the memory cleared, a client's last
+    /// sighting dropped): a verification that began before must not add its entry.
+    epoch: AtomicU64,
 }
 
 impl VerifiedSecrets {
@@ -111,15 +121,24 @@ impl VerifiedSecrets {
             capacity,
             inner: Mutex::new(Inner::default()),
             listened: Mutex::new(None),
+            epoch: AtomicU64::new(0),
         }
     }
 
-    /// The feed follower has read the feed: every event up to now was told through
-    /// [`Self::invalidate`].
-    pub fn listening(&self) {
+    /// The feed follower read the feed to its end in a read that began at `as_of`: every
+    /// event committed before then was told through [`Self::invalidate`].
+    pub fn listening(&self, as_of: Instant) {
         if let Ok(mut listened) = self.listened.lock() {
-            *listened = Some(Instant::now());
+            if listened.is_none_or(|before| before < as_of) {
+                *listened = Some(as_of);
+            }
         }
+    }
+
+    /// The current epoch: read it before loading the client a verification checks, and give
+    /// it to [`Self::remember`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Whether the follower read the feed within [`LISTENING_WINDOW`]: only then is
@@ -172,15 +191,17 @@ impl VerifiedSecrets {
     }
 
     /// Remembers that `plaintext` is secret `secret_id` of `client_id` at `version`, unless
-    /// an event after `version` was seen meanwhile.
+    /// an event after `version` was seen meanwhile or the epoch moved since `epoch` (read
+    /// before the client was loaded).
     pub fn remember(
         &self,
         client_id: &str,
         version: u64,
-        secret_id: &str,
-        expires_at: Option<DateTime<Utc>>,
+        epoch: u64,
+        secret: (&str, Option<DateTime<Utc>>),
         plaintext: &str,
     ) {
+        let (secret_id, expires_at) = secret;
         if self.capacity == 0 {
             return;
         }
@@ -192,10 +213,12 @@ impl VerifiedSecrets {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if inner
-            .seen
-            .get(client_id)
-            .is_some_and(|&seen| seen > version)
+        // Under the lock `clear` and `invalidate` take: an epoch read here is final.
+        if self.epoch() != epoch
+            || inner
+                .seen
+                .get(client_id)
+                .is_some_and(|&seen| seen > version)
         {
             return;
         }
@@ -244,14 +267,17 @@ impl VerifiedSecrets {
             while inner.seen_order.len() > bound {
                 if let Some(oldest) = inner.seen_order.pop_front() {
                     inner.seen.remove(&oldest);
+                    // A verification of `oldest` under way could no longer tell it is late.
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
                 }
             }
         }
     }
 
-    /// Forgets every remembered secret.
+    /// Forgets every remembered secret; verifications under way will not add theirs.
     pub fn clear(&self) {
         if let Ok(mut inner) = self.inner.lock() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
             inner.clients.clear();
             inner.recency.clear();
         }
@@ -274,18 +300,18 @@ mod tests {
 
     fn listening(capacity: usize) -> VerifiedSecrets {
         let memory = VerifiedSecrets::new(capacity);
-        memory.listening();
+        memory.listening(Instant::now());
         memory
     }
 
     #[test]
     fn nothing_is_found_until_the_follower_listens() {
         let memory = VerifiedSecrets::new(10);
-        memory.remember("svc", 3, "s1", None, "right-secret-0123456789");
+        memory.remember("svc", 3, 0, ("s1", None), "right-secret-0123456789");
         assert!(memory
             .check("svc", "right-secret-0123456789", at(0))
             .is_none());
-        memory.listening();
+        memory.listening(Instant::now());
         assert!(memory
             .check("svc", "right-secret-0123456789", at(0))
             .is_some());
@@ -298,7 +324,7 @@ mod tests {
     #[test]
     fn only_the_remembered_plaintext_of_that_client_is_found() {
         let memory = listening(10);
-        memory.remember("svc", 3, "s1", None, "right-secret-0123456789");
+        memory.remember("svc", 3, 0, ("s1", None), "right-secret-0123456789");
         assert!(memory
             .check("svc", "right-secret-0123456789", at(0))
             .is_some());
@@ -313,7 +339,13 @@ mod tests {
     #[test]
     fn an_expired_secret_is_not_found() {
         let memory = listening(10);
-        memory.remember("svc", 3, "s1", Some(at(100)), "grace-secret-0123456789");
+        memory.remember(
+            "svc",
+            3,
+            0,
+            ("s1", Some(at(100))),
+            "grace-secret-0123456789",
+        );
         assert!(memory
             .check("svc", "grace-secret-0123456789", at(99))
             .is_some());
@@ -325,7 +357,7 @@ mod tests {
     #[test]
     fn an_event_forgets_the_client_and_a_late_success_is_not_remembered() {
         let memory = listening(10);
-        memory.remember("svc", 3, "s1", None, "right-secret-0123456789");
+        memory.remember("svc", 3, 0, ("s1", None), "right-secret-0123456789");
         memory.invalidate("svc", 3);
         assert!(
             memory
@@ -338,24 +370,63 @@ mod tests {
             .check("svc", "right-secret-0123456789", at(0))
             .is_none());
         // A verification that loaded version 3 before the event at 4 finishes afterwards.
-        memory.remember("svc", 3, "s1", None, "right-secret-0123456789");
+        memory.remember("svc", 3, 0, ("s1", None), "right-secret-0123456789");
         assert!(memory
             .check("svc", "right-secret-0123456789", at(0))
             .is_none());
-        memory.remember("svc", 4, "s1", None, "right-secret-0123456789");
+        memory.remember("svc", 4, 0, ("s1", None), "right-secret-0123456789");
         assert!(memory
             .check("svc", "right-secret-0123456789", at(0))
             .is_some());
     }
 
     #[test]
+    fn a_verification_that_began_before_a_clear_is_not_remembered() {
+        let memory = listening(10);
+        let epoch = memory.epoch();
+        // The read model was rebuilt while the verification hashed: events may have been
+        // skipped, so its answer is not kept.
+        memory.clear();
+        memory.remember("svc", 3, epoch, ("s1", None), "right-secret-0123456789");
+        assert!(memory
+            .check("svc", "right-secret-0123456789", at(0))
+            .is_none());
+        memory.remember(
+            "svc",
+            3,
+            memory.epoch(),
+            ("s1", None),
+            "right-secret-0123456789",
+        );
+        assert!(memory
+            .check("svc", "right-secret-0123456789", at(0))
+            .is_some());
+    }
+
+    #[test]
+    fn a_read_of_the_feed_that_began_too_long_ago_is_not_listening() {
+        let memory = VerifiedSecrets::new(10);
+        memory.remember("svc", 3, 0, ("s1", None), "right-secret-0123456789");
+        let long_ago = Instant::now().checked_sub(LISTENING_WINDOW + Duration::from_millis(10));
+        if let Some(long_ago) = long_ago {
+            memory.listening(long_ago);
+            assert!(!memory.is_listening());
+            assert!(memory
+                .check("svc", "right-secret-0123456789", at(0))
+                .is_none());
+        }
+        memory.listening(Instant::now());
+        assert!(memory.is_listening());
+    }
+
+    #[test]
     fn the_memory_is_bounded_and_drops_the_least_recently_used() {
         let memory = listening(3);
-        memory.remember("c0", 1, "s", None, "secret-0123456789abc");
+        memory.remember("c0", 1, 0, ("s", None), "secret-0123456789abc");
         for i in 1..10 {
             // c0 is used all along, so it stays.
             assert!(memory.check("c0", "secret-0123456789abc", at(0)).is_some());
-            memory.remember(&format!("c{i}"), 1, "s", None, "secret-0123456789abc");
+            memory.remember(&format!("c{i}"), 1, 0, ("s", None), "secret-0123456789abc");
         }
         assert_eq!(memory.len(), 3);
         assert!(memory.check("c9", "secret-0123456789abc", at(0)).is_some());

@@ -24,6 +24,7 @@
 //! | history, `as_of` | at once: read from the event store | at once |
 //! | secret verification (`/secret/verify`) | at once: a change forgets the client's verified secrets before its answer, and a first verification reads the event store | within [`OTHER_PROCESS_SECRET_BOUND`] for a secret this process verified before (its memory of verified secrets forgets a client when its feed follower reads the event); at once for any other |
 //! | `GET /events` (feed) | complete below `next_after`, in one order, safe to tail | the same |
+//! | `GET /events?wait=` and `/events/head` (the change stream for caches) | an event is told once this process's memory of verified secrets forgot its client and `GET /clients/{id}` shows it: a cache that forgets a client and reads it again at once gets the new state | the same, within [`OTHER_PROCESS_SEARCH_BOUND`]; `503 not_ready` while this process's follower is not caught up (a cache then trusts itself only briefly) |
 //!
 //! When an inline projection fails (the database went away after the commit), the
 //! background projector repairs it within its cycle ([`crate::projector::MIN_PAUSE`] after a
@@ -45,11 +46,14 @@ use std::time::Duration;
 /// multi-process test holds the registry to it.
 pub const OTHER_PROCESS_SEARCH_BOUND: Duration = Duration::from_secs(2);
 
-/// How long, in normal operation, a secret revoked (rotated, the client disabled or
-/// deleted) through one process may still verify through another that verified it before:
-/// the same follower wake-up as [`OTHER_PROCESS_SEARCH_BOUND`], without waiting for the
-/// projection (the follower forgets a client as soon as it reads its event). When the
-/// follower has not read the feed for 5 s (`registry_commands::verified::LISTENING_WINDOW`:
-/// the database unreachable, the follower stopped), that process verifies every secret with
-/// argon2id against the event store again, so the bound holds whatever fails.
-pub const OTHER_PROCESS_SECRET_BOUND: Duration = Duration::from_secs(2);
+/// How long a secret revoked (rotated, the client disabled or deleted) through one process
+/// may still verify through another that verified it before. In normal operation it is the
+/// follower's wake-up, as [`OTHER_PROCESS_SEARCH_BOUND`] (the follower forgets a client as
+/// soon as it reads its event). Whatever fails, a process trusts its memory only while a
+/// read of the feed that began less than this long ago (`registry_commands::verified::
+/// LISTENING_WINDOW`) reached the end of the feed with the read model caught up; otherwise
+/// (the database unreachable, the follower stopped or stuck behind a projection) it verifies
+/// every secret with argon2id against the event store again. The one exception: an event whose
+/// PostgreSQL transaction commits after a later one's is read when it commits (the feed's safe
+/// head waits for it), so the bound starts then.
+pub const OTHER_PROCESS_SECRET_BOUND: Duration = Duration::from_secs(3);

@@ -64,6 +64,9 @@ pub enum FollowStep {
 /// Pause of the feed follower after each step that moved.
 pub const FOLLOW_PAUSE: Duration = Duration::from_millis(250);
 
+/// Events the follower reads in one step.
+const FOLLOW_PAGE: u32 = 1000;
+
 /// Separates entries in the packed buffer; ids and names cannot contain it.
 const SEPARATOR: u8 = b'\n';
 
@@ -271,9 +274,11 @@ pub trait FeedWatcher: Send + Sync + std::fmt::Debug {
     /// Event `sequence` of `client_id` happened.
     fn saw(&self, client_id: &str, sequence: u64);
 
-    /// The follower read the feed successfully (whether or not it found anything): what
-    /// it was told so far is complete up to now.
-    fn listening(&self) {}
+    /// The follower read the feed to its end (and the read model reflects every event of
+    /// it) in a read that began at `as_of`: every event committed before then was told.
+    fn listening(&self, as_of: std::time::Instant) {
+        let _ = as_of;
+    }
 
     /// The index was loaded again (the read model was rebuilt): events between were not
     /// told one by one, so forget everything.
@@ -387,6 +392,21 @@ impl SearchIndex {
         self.told.load(AtomicOrdering::Acquire)
     }
 
+    /// Feed position up to which a reader of the change stream is answered: every event up
+    /// to it was told to the watchers, and the read model reflects it (a cache that forgets
+    /// a client on an event and reads it again at once gets the new state).
+    pub fn stream_position(&self) -> i64 {
+        self.told().min(self.position.load(AtomicOrdering::Acquire))
+    }
+
+    fn tell_listening(&self, as_of: std::time::Instant) {
+        if let Ok(watchers) = self.watchers.read() {
+            for watcher in watchers.iter() {
+                watcher.listening(as_of);
+            }
+        }
+    }
+
     /// Woken (every waiter) whenever the index learns of new events.
     pub fn changed(&self) -> &tokio::sync::Notify {
         &self.changed
@@ -474,11 +494,6 @@ impl SearchIndex {
             // this index's lag in /metrics), not a reason to take this one out of service.
             if step.is_ok() {
                 self.steps.fetch_add(1, AtomicOrdering::Relaxed);
-                if let Ok(watchers) = self.watchers.read() {
-                    for watcher in watchers.iter() {
-                        watcher.listening();
-                    }
-                }
             }
             match step {
                 // This process's own writes are already indexed (inline); the follower is for
@@ -524,8 +539,13 @@ impl SearchIndex {
             return Ok(FollowStep::Moved);
         }
         let after = self.position.load(AtomicOrdering::Acquire);
-        let page = store.feed_marks(after, 1000).await?;
+        // Not a fact of any projection: when this read began, for the memory of verified
+        // secrets to know how fresh "caught up" is.
+        #[allow(clippy::disallowed_methods)]
+        let read_at = std::time::Instant::now();
+        let page = store.feed_marks(after, FOLLOW_PAGE).await?;
         if page.next_after <= after {
+            self.tell_listening(read_at);
             return Ok(FollowStep::UpToDate);
         }
         if let Ok(watchers) = self.watchers.read() {
@@ -536,7 +556,6 @@ impl SearchIndex {
             }
         }
         self.told.fetch_max(page.next_after, AtomicOrdering::AcqRel);
-        self.changed.notify_waiters();
         let mut reached = page.next_after;
         let mut wanted: HashMap<String, (u64, i64)> = HashMap::new();
         if let Ok(inner) = self.inner.read() {
@@ -558,6 +577,13 @@ impl SearchIndex {
             }
         }
         self.position.fetch_max(reached, AtomicOrdering::AcqRel);
+        // Listening only when this read reached the end of the feed and the read model
+        // reflects all of it: stuck behind a projection (or a backlog), the memory of
+        // verified secrets is not trusted and the change stream does not answer.
+        if reached == page.next_after && page.marks.len() < FOLLOW_PAGE as usize {
+            self.tell_listening(read_at);
+        }
+        self.changed.notify_waiters();
         Ok(if reached > after {
             FollowStep::Moved
         } else {

@@ -1,6 +1,7 @@
 //! The change stream for caches: `GET /api/v1/events?after=N&wait=S` answers as soon as an
 //! event after N is safe to read — written through this process or another — or empty after
-//! the wait; its waiters are bounded, and one that goes away frees its place.
+//! the wait; its waiters are bounded, and one that goes away frees its place. A cache starts at
+//! `GET /api/v1/events/head`; a process not following the feed answers neither.
 
 use axum::body::Body;
 use axum::http::Request;
@@ -12,6 +13,8 @@ backend_tests!(
     a_waiting_reader_is_answered_when_a_change_arrives,
     a_change_through_another_process_wakes_a_waiting_reader,
     waiters_are_bounded_and_one_that_leaves_frees_its_place,
+    a_process_not_following_the_feed_says_so,
+    the_stream_tells_of_a_change_only_once_it_can_be_read,
 );
 
 fn get(path: &str) -> Request<Body> {
@@ -55,7 +58,7 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
 async fn a_waiting_reader_is_answered_when_a_change_arrives(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // As `serve` runs it: readers hear of an event once the follower told the caches.
-    tokio::spawn(app.search.clone().follow(app.reads()));
+    app.follow_feed().await;
     let after = head(&app).await;
 
     // Nothing new: empty after the wait, the cursor where it was.
@@ -96,7 +99,7 @@ async fn a_waiting_reader_is_answered_when_a_change_arrives(backend: Backend) {
 async fn a_change_through_another_process_wakes_a_waiting_reader(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let second = first.second_process().await;
-    tokio::spawn(second.search.clone().follow(second.reads()));
+    second.follow_feed().await;
     let after = head(&second).await;
     let router = second.router.clone();
     let waiting = tokio::spawn(async move {
@@ -120,6 +123,7 @@ async fn a_change_through_another_process_wakes_a_waiting_reader(backend: Backen
 
 async fn waiters_are_bounded_and_one_that_leaves_frees_its_place(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.feed_waiters = 1).await;
+    app.follow_feed().await;
     let after = head(&app).await;
     let router = app.router.clone();
     let holder = tokio::spawn(async move {
@@ -155,4 +159,103 @@ async fn waiters_are_bounded_and_one_that_leaves_frees_its_place(backend: Backen
     )
     .await;
     assert_eq!(status, 200, "{page}");
+}
+
+/// A cache starts following at `GET /events/head`; a process whose follower is not reading
+/// the feed (stopped, cut from its database, stuck behind a projection) says so with a 503
+/// instead of a stream that looks healthy and tells nothing.
+async fn a_process_not_following_the_feed_says_so(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&service_client("before", None))
+        .await
+        .assert_status(201);
+    for path in ["/api/v1/events/head", "/api/v1/events?after=0&wait=1"] {
+        let (status, _, problem) = send(&app.router, get(path)).await;
+        assert_eq!(status, 503, "{path}: {problem}");
+        assert_eq!(problem["code"], "not_ready", "{problem}");
+    }
+
+    app.follow_feed().await;
+    let (status, _, started) = send(&app.router, get("/api/v1/events/head")).await;
+    assert_eq!(status, 200, "{started}");
+    let start = started["next_after"].as_i64().unwrap();
+    assert_eq!(start, head(&app).await, "the head is the end of the feed");
+    // From there, the stream tells exactly what comes next.
+    app.create_client(&service_client("after", None))
+        .await
+        .assert_status(201);
+    let (status, _, page) = within(send(
+        &app.router,
+        get(&format!("/api/v1/events?after={start}&wait=10")),
+    ))
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let ids: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["client_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["after"]);
+}
+
+/// A process that committed an event and died before projecting it: the event is in the
+/// feed, but `GET /clients/{id}` does not show it yet. The stream must not tell of it then —
+/// a cache that forgot the client and read it again at once would keep the old answer (here:
+/// "unknown client") for good.
+async fn the_stream_tells_of_a_change_only_once_it_can_be_read(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    app.follow_feed().await;
+    let (_, _, started) = send(&app.router, get("/api/v1/events/head")).await;
+    let start = started["next_after"].as_i64().unwrap();
+    let context = registry_commands::CommandContext {
+        actor: "dying-process".to_owned(),
+        request_id: "dying".to_owned(),
+        reason: None,
+        at: chrono::Utc::now(),
+    };
+    let settings = registry_domain::ClientSettingsInput {
+        client_name: Some("Ghost".to_owned()),
+        require_client_secret: false,
+        enabled: true,
+        require_pkce: true,
+        grant_types: vec!["authorization_code".to_owned()],
+        redirect_uris: vec!["https://ghost.example.com/cb".to_owned()],
+        ..registry_domain::ClientSettingsInput::default()
+    };
+    app.commands_without_projection()
+        .register(&context, "ghost", settings, None)
+        .await
+        .unwrap();
+    app.get_client("ghost")
+        .await
+        .assert_problem(404, "client_not_found");
+    // Not told: an empty page after the wait, or `not_ready` once the follower has been
+    // stuck behind the projection for longer than it may be trusted.
+    let (status, _, page) = send(
+        &app.router,
+        get(&format!("/api/v1/events?after={start}&wait=1")),
+    )
+    .await;
+    match status {
+        200 => assert_eq!(page["events"], serde_json::json!([]), "{page}"),
+        503 => assert_eq!(page["code"], "not_ready", "{page}"),
+        other => panic!("{other}: {page}"),
+    }
+
+    app.projector.drain().await.unwrap();
+    let told = std::sync::Mutex::new(Value::Null);
+    registry_tests::eventually(10, "the stream to tell of the ghost", || async {
+        let (status, _, page) = send(
+            &app.router,
+            get(&format!("/api/v1/events?after={start}&wait=1")),
+        )
+        .await;
+        let found = status == 200 && page["events"].as_array().is_some_and(|e| !e.is_empty());
+        *told.lock().unwrap() = page;
+        found
+    })
+    .await;
+    assert_eq!(told.lock().unwrap()["events"][0]["client_id"], "ghost");
+    app.get_client("ghost").await.assert_status(200);
 }

@@ -55,17 +55,6 @@ async fn from_memory(app: &TestApp) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-/// An app whose feed follower runs (as `serve` runs it): the memory is trusted only then.
-async fn listening(app: &TestApp) {
-    tokio::spawn(app.search.clone().follow(app.reads()));
-    let commands = app.commands.clone();
-    registry_tests::eventually(10, "the follower to read the feed", || {
-        let commands = commands.clone();
-        async move { commands.verified_secrets().is_listening() }
-    })
-    .await;
-}
-
 async fn create(app: &TestApp, client_id: &str) -> String {
     let created = app.create_client(&service_client(client_id, None)).await;
     created.assert_status(201);
@@ -74,7 +63,7 @@ async fn create(app: &TestApp, client_id: &str) -> String {
 
 async fn a_cached_secret_is_refused_after_each_change_that_revokes_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    listening(&app).await;
+    app.follow_feed().await;
     let first = create(&app, "billing").await;
     assert!(valid(&app, "billing", &first).await, "argon2id once");
     let before = from_memory(&app).await;
@@ -133,7 +122,7 @@ async fn a_cached_secret_is_refused_after_each_change_that_revokes_it(backend: B
 
 async fn a_client_deleted_and_registered_again_never_takes_the_old_secret(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    listening(&app).await;
+    app.follow_feed().await;
     let old = create(&app, "reborn").await;
     assert!(valid(&app, "reborn", &old).await);
     assert!(valid(&app, "reborn", &old).await);
@@ -150,8 +139,8 @@ async fn a_client_deleted_and_registered_again_never_takes_the_old_secret(backen
 async fn a_secret_revoked_through_one_process_is_refused_by_the_other(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let second = first.second_process().await;
-    listening(&first).await;
-    listening(&second).await;
+    first.follow_feed().await;
+    second.follow_feed().await;
     let secret = create(&first, "shared").await;
     for app in [&first, &second] {
         assert!(valid(app, "shared", &secret).await);
@@ -192,7 +181,7 @@ async fn a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones(backend: Bac
         c.hash_queue = Some(2);
     })
     .await;
-    listening(&app).await;
+    app.follow_feed().await;
     let secret = create(&app, "busy").await;
     assert!(valid(&app, "busy", &secret).await);
 
@@ -244,7 +233,7 @@ async fn a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones(backend: Bac
 async fn the_change_stream_never_tells_of_a_change_before_the_memory_forgot_it(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let second = first.second_process().await;
-    listening(&second).await;
+    second.follow_feed().await;
     let secret = create(&first, "watched").await;
     assert!(valid(&second, "watched", &secret).await);
     assert!(valid(&second, "watched", &secret).await);

@@ -361,6 +361,18 @@ impl TestApp {
         format!("http://{address}")
     }
 
+    /// Starts the feed follower as `serve` runs it, and waits until it has read the feed to
+    /// its end: only then are the memory of verified secrets and the change stream trusted.
+    pub async fn follow_feed(&self) {
+        tokio::spawn(self.search.clone().follow(self.reads()));
+        let commands = self.commands.clone();
+        eventually(10, "the follower to read the feed", || {
+            let commands = commands.clone();
+            async move { commands.verified_secrets().is_listening() }
+        })
+        .await;
+    }
+
     /// A second app on the same database: another process of a multi-process deployment.
     pub async fn second_process(&self) -> Self {
         self.second_process_with(|_| {}).await

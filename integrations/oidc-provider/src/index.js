@@ -9,10 +9,14 @@
 //   `invalid_client`). Other models live in memory, or in the adapter given as `fallback`.
 // - The provider never holds a secret or a hash: its client metadata carries a random
 //   placeholder, and `compareClientSecret` asks the registry (`POST /secret/verify`).
-// - Metadata and verified secrets are cached in this process and kept coherent by the
-//   registry's change stream (`GET /api/v1/events?wait=`): every event of a client forgets
-//   it at once. While the stream is down, nothing cached is trusted longer than
-//   `fallbackTtlMs`, and metadata is revalidated with `If-None-Match` (a 304 costs no body).
+// - Metadata and verified secrets are cached in this process (bounded: `maxClients`, and
+//   `maxUnknown` ids the registry does not know) and kept coherent by the registry's change
+//   stream: it starts at `GET /api/v1/events/head` and long-polls `GET /api/v1/events?wait=`;
+//   every event of a client forgets it at once, and an answer fetched before that event is
+//   not kept. While the stream is down — an error, a `503 not_ready` from a registry process
+//   that is not following its feed, or no answer for `waitSeconds` + 2 s — nothing cached is
+//   trusted longer than `fallbackTtlMs`, and metadata is revalidated with `If-None-Match`
+//   (a 304 costs no body). A `client_id` the registry could not hold is unknown at once.
 // - A verified secret is remembered as an HMAC-SHA-256 under a per-process random key, never
 //   past the registry's `expires_at` (a secret in its rotation grace), and re-verified in the
 //   background at most every `touchMs` so the registry's "last authenticated" stays true.
@@ -115,6 +119,26 @@ class MemoryAdapter {
   }
 }
 
+/** Ids the registry can hold (its `ClientId` rule: 1–128 of `A-Z a-z 0-9 - . _ ~`). Anything
+ *  else is unknown without asking: a provider passes any `client_id` a caller sends. */
+const PLAUSIBLE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** A Map used as a bounded LRU: `get` moves an entry to the back, `set` drops the oldest. */
+class Lru extends Map {
+  constructor(limit) { super(); this.limit = limit; }
+  touch(key) {
+    const value = super.get(key);
+    if (value !== undefined) { super.delete(key); super.set(key, value); }
+    return value;
+  }
+  set(key, value) {
+    super.delete(key);
+    super.set(key, value);
+    while (this.size > this.limit) this.delete(this.keys().next().value);
+    return this;
+  }
+}
+
 /**
  * The adapter for `new Provider(issuer, { adapter })`, backed by the registry at `url` with
  * `token` (roles `clients:read`, `secrets:verify` and `audit:read` for the change stream).
@@ -125,32 +149,29 @@ export function createRegistryAdapter({
   fallback,
   fetch: fetchImpl = globalThis.fetch,
   fallbackTtlMs = 1000,
-  settleMs = 2000,
+  settleMs = 4000,
   touchMs = 60_000,
-  waitSeconds = 30,
+  waitSeconds = 10,
   timeoutMs = 5000,
+  maxClients = 10_000,
+  maxUnknown = 1_000,
   follow = true,
 } = {}) {
   if (!url || !token) throw new TypeError('createRegistryAdapter needs { url, token }');
   const base = url.replace(/\/+$/, '');
   const key = randomBytes(32);
   /** client id → { metadata, etag, checked } */
-  const clients = new Map();
-  /** client id → Map(digest hex → { expires, touched }) */
-  const secrets = new Map();
-  const state = { cursor: undefined, healthy: false, stopped: false, controller: undefined };
-  /** client id → how many times it was forgotten; `all` counts clearing everything. An answer
-   *  fetched before a forget is not cached after it (the event may have come in between). */
-  const epochs = new Map();
-  let all = 0;
-  const epoch = (clientId) => `${all}:${epochs.get(clientId) ?? 0}`;
-  /** client id → until when a success is not remembered (after an event of the client), and
-   *  the same for every client after the cache was cleared. Behind one address several
-   *  registry processes may answer: one that did not hear of the change yet may still find
-   *  the revoked secret in its memory, for at most the registry's bound (2 s). */
-  const settling = new Map();
-  let allSettleUntil = 0;
-  const settled = (clientId, started) => started >= Math.max(allSettleUntil, settling.get(clientId) ?? 0);
+  const clients = new Lru(maxClients);
+  /** client id → { checked }: ids the registry answered 404 for. */
+  const unknown = new Lru(maxUnknown);
+  /** client id → Map(digest hex → { expires, touched, checked }) */
+  const secrets = new Lru(maxClients);
+  const state = { cursor: undefined, healthy: false, lastAnswer: 0, stopped: false, controller: undefined };
+  /** client id → { at, sequence, deleted } of its last event from the stream, oldest first,
+   *  kept while an answer fetched before it could still arrive or must not be remembered. */
+  const forgotten = new Map();
+  const keepMs = Math.max(settleMs, timeoutMs) + 1000;
+  let allForgottenAt = 0;
 
   async function call(path, init = {}) {
     const signal = init.signal ?? AbortSignal.timeout(timeoutMs);
@@ -171,43 +192,73 @@ export function createRegistryAdapter({
     return response;
   }
 
-  function forget(clientId) {
-    epochs.set(clientId, (epochs.get(clientId) ?? 0) + 1);
+  function forget(clientId, sequence = 0, deleted = true) {
     clients.delete(clientId);
+    unknown.delete(clientId);
     secrets.delete(clientId);
     const now = Date.now();
-    if (settling.size >= 10_000) {
-      for (const [id, until] of settling) if (until <= now) settling.delete(id);
+    forgotten.delete(clientId);
+    forgotten.set(clientId, { at: now, sequence, deleted });
+    for (const [id, entry] of forgotten) {
+      if (entry.at > now - keepMs) break;
+      forgotten.delete(id);
     }
-    settling.set(clientId, now + settleMs);
   }
 
   function forgetAll() {
-    all += 1;
-    epochs.clear();
+    allForgottenAt = Date.now();
+    forgotten.clear();
     clients.clear();
+    unknown.clear();
     secrets.clear();
-    settling.clear();
-    allSettleUntil = Date.now() + settleMs;
+  }
+
+  /** Whether the client may have changed after `started` (an answer fetched since is old). */
+  function changedSince(clientId, started) {
+    return allForgottenAt >= started || (forgotten.get(clientId)?.at ?? 0) >= started;
+  }
+
+  /** Whether a success fetched from `started` on may be remembered: not within `settleMs` of
+   *  an event of its client (another registry process may still answer from its memory). */
+  function settled(clientId, started) {
+    const last = Math.max(allForgottenAt, forgotten.get(clientId)?.at ?? 0);
+    return started >= last + settleMs;
+  }
+
+  /** The change stream answered lately: what it has not told of has not happened. A stream
+   *  that hangs without an error stops being trusted `waitSeconds` + 2 s after its last
+   *  answer. */
+  function following() {
+    return state.healthy && Date.now() - state.lastAnswer < waitSeconds * 1000 + 2000;
   }
 
   function trusted(checked) {
-    return state.healthy || Date.now() - checked < fallbackTtlMs;
+    return following() || Date.now() - checked < fallbackTtlMs;
   }
 
   async function lookup(id) {
-    const cached = clients.get(id);
+    if (typeof id !== 'string' || !PLAUSIBLE_ID.test(id)) return undefined;
+    const cached = clients.touch(id);
     if (cached && trusted(cached.checked)) return cached.metadata;
+    const missing = unknown.touch(id);
+    if (missing && trusted(missing.checked)) return undefined;
     const headers = cached?.etag ? { 'if-none-match': cached.etag } : {};
-    const seen = epoch(id);
+    const started = Date.now();
     const response = await call(`/api/v1/clients/${encodeURIComponent(id)}`, { headers });
     if (response.status === 304 && cached) {
-      if (epoch(id) === seen) cached.checked = Date.now();
+      if (!changedSince(id, started)) cached.checked = Date.now();
       return cached.metadata;
     }
-    if (response.status === 404 || response.status === 400 || response.status === 422) {
+    if (response.status === 404) {
       await response.body?.cancel();
-      if (epoch(id) === seen) clients.set(id, { metadata: undefined, etag: undefined, checked: Date.now() });
+      // A registration told by the stream is readable by then; a 404 for it is not kept.
+      if (!changedSince(id, started) && (forgotten.get(id)?.deleted ?? true)) {
+        unknown.set(id, { checked: Date.now() });
+      }
+      return undefined;
+    }
+    if (response.status === 400 || response.status === 422) {
+      await response.body?.cancel();
       return undefined;
     }
     if (response.status !== 200) {
@@ -215,8 +266,11 @@ export function createRegistryAdapter({
       throw new RegistryUnavailable(`the client registry answered ${response.status}`);
     }
     const metadata = toMetadata(await response.json());
-    if (epoch(id) === seen) {
-      clients.set(id, { metadata, etag: response.headers.get('etag') ?? undefined, checked: Date.now() });
+    const etag = response.headers.get('etag') ?? undefined;
+    const version = Number(/^"?(\d+)"?$/.exec(etag ?? '')?.[1] ?? NaN);
+    const older = version < (forgotten.get(id)?.sequence ?? 0);
+    if (!changedSince(id, started) && !older) {
+      clients.set(id, { metadata, etag, checked: Date.now() });
     }
     return metadata;
   }
@@ -241,7 +295,7 @@ export function createRegistryAdapter({
 
   function remember(clientId, secret, answer) {
     const expires = answer.expires_at ? Date.parse(answer.expires_at) : Infinity;
-    const own = secrets.get(clientId) ?? new Map();
+    const own = secrets.touch(clientId) ?? new Map();
     own.set(digest(clientId, secret).toString('hex'), { expires, touched: Date.now(), checked: Date.now() });
     secrets.set(clientId, own);
   }
@@ -250,7 +304,7 @@ export function createRegistryAdapter({
   async function verifySecret(clientId, secret) {
     if (typeof secret !== 'string' || secret.length === 0) return false;
     const presented = digest(clientId, secret);
-    for (const [hex, entry] of secrets.get(clientId) ?? []) {
+    for (const [hex, entry] of secrets.touch(clientId) ?? []) {
       const same = timingSafeEqual(Buffer.from(hex, 'hex'), presented);
       if (!same) continue;
       if (entry.expires <= Date.now() || !trusted(entry.checked)) break;
@@ -264,21 +318,26 @@ export function createRegistryAdapter({
       }
       return true;
     }
-    const seen = epoch(clientId);
     const started = Date.now();
     const answer = await verifyRemote(clientId, secret);
-    if (answer.valid && epoch(clientId) === seen && settled(clientId, started)) remember(clientId, secret, answer);
+    if (answer.valid && settled(clientId, started)) remember(clientId, secret, answer);
     return answer.valid === true;
   }
 
-  async function catchUp(signal) {
-    // The cursor starts at the head: what happened before is read fresh on first lookup.
-    let after = 0;
-    for (;;) {
-      const page = await (await call(`/api/v1/events?after=${after}&limit=1000`, { signal })).json();
-      if (page.next_after <= after || page.events.length === 0) return page.next_after;
-      after = page.next_after;
+  async function startFollowing(signal) {
+    const response = await call('/api/v1/events/head', {
+      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new RegistryUnavailable(`the change stream's head answered ${response.status}`);
     }
+    const head = await response.json();
+    // Anything cached before may be stale; from here the stream tells every change.
+    forgetAll();
+    state.cursor = head.next_after;
+    state.healthy = true;
+    state.lastAnswer = Date.now();
   }
 
   async function followChanges() {
@@ -287,11 +346,8 @@ export function createRegistryAdapter({
       state.controller = new AbortController();
       const { signal } = state.controller;
       try {
-        if (state.cursor === undefined) {
-          state.cursor = await catchUp(signal);
-          // Anything cached before the stream was up may be stale.
-          forgetAll();
-        }
+        if (state.cursor === undefined) await startFollowing(signal);
+        const sent = Date.now();
         const timeout = AbortSignal.timeout((waitSeconds + 10) * 1000);
         const response = await call(
           `/api/v1/events?after=${state.cursor}&limit=1000&wait=${waitSeconds}`,
@@ -299,10 +355,16 @@ export function createRegistryAdapter({
         );
         if (response.status !== 200) throw new RegistryUnavailable(`the change stream answered ${response.status}`);
         const page = await response.json();
-        for (const event of page.events) forget(event.client_id);
+        for (const event of page.events) {
+          forget(event.client_id, event.sequence, event.event_type === 'ClientDeleted');
+        }
         state.cursor = Math.max(state.cursor, page.next_after);
-        state.healthy = true;
+        state.lastAnswer = Date.now();
         backoff = 100;
+        // Answered early with nothing (the registry is shutting down): do not spin.
+        if (page.events.length === 0 && Date.now() - sent < waitSeconds * 500) {
+          await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+        }
       } catch {
         if (state.stopped) break;
         // Until the stream is back, the cache is trusted only `fallbackTtlMs`; a stream that
@@ -338,7 +400,9 @@ export function createRegistryAdapter({
 
   RegistryAdapter.verifySecret = verifySecret;
   RegistryAdapter.forget = forget;
-  RegistryAdapter.isFollowing = () => state.healthy;
+  RegistryAdapter.isFollowing = following;
+  /** How many entries each cache holds now (each is bounded). */
+  RegistryAdapter.cacheSizes = () => ({ clients: clients.size, unknown: unknown.size, secrets: secrets.size, forgotten: forgotten.size });
   RegistryAdapter.stop = () => {
     state.stopped = true;
     state.controller?.abort();
