@@ -472,7 +472,7 @@ mod tests {
         let metrics = Metrics::new(
             "sqlite",
             registry_commands::metrics::CommandMetrics::new(
-                registry_commands::metrics::hash_wait_histogram(),
+                registry_commands::secrets::hash_wait_histogram(),
             )
             .collectors(),
         );

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod database;
+pub mod error;
 pub mod event_store;
 pub mod files;
 pub mod last_authenticated;
@@ -22,5 +23,6 @@ pub mod snapshots;
 pub mod verified;
 
 pub use database::{Database, PoolOptions, PoolStats, DEFAULT_DATABASE_URL};
+pub use error::CommandError;
 pub use secrets::{HashingError, SecretHasher, SecretString};
-pub use service::{ClientCommands, CommandContext, CommandError, Executed, NewSecret};
+pub use service::{ClientCommands, CommandContext, Executed, NewSecret};

@@ -7,14 +7,9 @@
 //! a client sends becomes a label.
 
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
+use prometheus::{Histogram, IntCounter, IntCounterVec, Opts};
 
-use crate::service::CommandError;
-
-/// Buckets of the waiting time of hashing jobs, in seconds: 100 µs to 10 s.
-const WAIT_BUCKETS: [f64; 12] = [
-    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
-];
+use crate::error::CommandError;
 
 /// The write side's metrics.
 #[derive(Clone)]
@@ -31,17 +26,6 @@ impl std::fmt::Debug for CommandMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CommandMetrics")
     }
-}
-
-/// The histogram of the time hashing jobs wait for a thread (the hasher observes it).
-pub fn hash_wait_histogram() -> Histogram {
-    built(Histogram::with_opts(
-        HistogramOpts::new(
-            "registry_hashing_wait_seconds",
-            "Time argon2id jobs waited for a hashing thread.",
-        )
-        .buckets(WAIT_BUCKETS.to_vec()),
-    ))
 }
 
 /// Builds a collector whose options are fixed here; they are valid by construction.
@@ -161,7 +145,7 @@ mod tests {
 
     #[test]
     fn every_definition_is_valid_and_registers() {
-        let metrics = CommandMetrics::new(hash_wait_histogram());
+        let metrics = CommandMetrics::new(crate::secrets::hash_wait_histogram());
         let registry = prometheus::Registry::new();
         for collector in metrics.collectors() {
             assert!(registry.register(collector).is_ok());

@@ -99,6 +99,26 @@ pub enum HashingError {
     Argon2(String),
 }
 
+/// Buckets of the waiting time of hashing jobs, in seconds: 100 µs to 10 s.
+const WAIT_BUCKETS: [f64; 12] = [
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+
+/// The histogram of the time hashing jobs wait for a thread (the hasher observes it;
+/// `/metrics` shows it).
+pub fn hash_wait_histogram() -> prometheus::Histogram {
+    let options = prometheus::HistogramOpts::new(
+        "registry_hashing_wait_seconds",
+        "Time argon2id jobs waited for a hashing thread.",
+    )
+    .buckets(WAIT_BUCKETS.to_vec());
+    match prometheus::Histogram::with_opts(options) {
+        Ok(histogram) => histogram,
+        // Unreachable: the name, help text and buckets are constants checked by a test.
+        Err(error) => unreachable!("invalid metric definition: {error}"),
+    }
+}
+
 /// Hashes and verifies secrets with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1,
 /// the `argon2` crate's defaults) on a fixed set of threads of its own, so that
 /// - a flood of secret operations queues instead of taking every thread of the runtime or
@@ -159,7 +179,7 @@ impl SecretHasher {
             jobs: sender,
             queued: Arc::new(AtomicUsize::new(0)),
             skipped: Arc::new(AtomicUsize::new(0)),
-            waited: crate::metrics::hash_wait_histogram(),
+            waited: hash_wait_histogram(),
         }
     }
 

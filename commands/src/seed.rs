@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use registry_domain::ClientSettingsInput;
 
-use crate::service::{ClientCommands, CommandContext, CommandError};
+use crate::error::CommandError;
+use crate::service::{ClientCommands, CommandContext};
 
 /// The actor recorded on events the registry causes itself.
 pub const SYSTEM_ACTOR: &str = "system";

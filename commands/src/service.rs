@@ -14,9 +14,10 @@ use registry_domain::values::{ClientId, SecretRecord};
 use registry_domain::{Client, ClientError, ClientSettingsInput, EventMetadata, StampedClient};
 
 use crate::database::Database;
+use crate::error::CommandError;
 use crate::event_store::EventRepository;
 use crate::mac::MacKey;
-use crate::secrets::{dry_run_record, HashingError, IssuedSecret, SecretHasher, SecretString};
+use crate::secrets::{dry_run_record, IssuedSecret, SecretHasher, SecretString};
 use crate::snapshots::{StoredSnapshot, SNAPSHOT_EVERY};
 use crate::verified::VerifiedSecrets;
 
@@ -72,48 +73,6 @@ impl Verification {
     /// Whether the secret is valid.
     pub fn is_valid(&self) -> bool {
         matches!(self, Self::Valid { .. })
-    }
-}
-
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The aggregate refused it: not found, already exists, stale version, invalid fields.
-    #[error(transparent)]
-    Rejected(#[from] ClientError),
-    /// Another command on the same client committed first; nothing was written.
-    #[error("the client was changed concurrently; reload it and retry")]
-    Conflict,
-    /// Every hashing thread is busy and the queue is full, or the writers' queue did not
-    /// move for [`WRITER_GATE_WAIT`]; nothing was written. Try again shortly.
-    #[error("the service is busy; retry shortly")]
-    Busy,
-    /// The caller went away before the write began; nothing was written.
-    #[error("the caller went away before the write began")]
-    Abandoned,
-    /// The database or hashing failed.
-    #[error("command could not be executed")]
-    Infrastructure(#[source] anyhow::Error),
-}
-
-impl From<HashingError> for CommandError {
-    fn from(error: HashingError) -> Self {
-        match error {
-            HashingError::Busy => Self::Busy,
-            other => Self::Infrastructure(other.into()),
-        }
-    }
-}
-
-impl From<AggregateError<ClientError>> for CommandError {
-    fn from(error: AggregateError<ClientError>) -> Self {
-        match error {
-            AggregateError::UserError(e) => Self::Rejected(e),
-            AggregateError::AggregateConflict => Self::Conflict,
-            AggregateError::DatabaseConnectionError(e)
-            | AggregateError::DeserializationError(e)
-            | AggregateError::UnexpectedError(e) => Self::Infrastructure(unbox(e)),
-        }
     }
 }
 
@@ -750,13 +709,6 @@ impl Issued {
 
 /// The error cqrs-es boxed, as an `anyhow` chain whose causes can be downcast again (a
 /// `sqlx::Error` must stay recognisable: a lost connection is a 503, not a 500).
-fn unbox(error: Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error {
-    match error.downcast::<sqlx::Error>() {
-        Ok(sqlx) => anyhow::Error::new(*sqlx),
-        Err(other) => anyhow::anyhow!(other),
-    }
-}
-
 fn infra(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::Infrastructure(error.into())
 }

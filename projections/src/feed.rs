@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use registry_domain::client::ValidationErrors;
-use registry_domain::{ClientEvent, EventMetadata};
+use registry_domain::ClientEvent;
 use serde_json::Value;
 
-use crate::stored::StoredEvent;
+use crate::stored::{StoredEvent, UnreadableEvent};
 
 /// Default page size of the feed.
 pub const DEFAULT_FEED_LIMIT: u32 = 100;
@@ -90,27 +90,6 @@ impl FeedQuery {
     pub fn stored_time(time: DateTime<Utc>) -> String {
         time.to_rfc3339_opts(SecondsFormat::Micros, true)
     }
-}
-
-/// A stored event that cannot be read as any current event type (a malformed or foreign row,
-/// or a shape no upcaster knows). The feed still shows where it is and what the row says it
-/// is, so one bad row neither hides the events after it nor fails every page that holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnreadableEvent {
-    /// The client id the row names.
-    pub aggregate_id: String,
-    /// Its sequence in that client's stream.
-    pub sequence: u64,
-    /// Its position in the feed.
-    pub position: i64,
-    /// The event type the row names.
-    pub event_type: String,
-    /// The shape version the row names.
-    pub event_version: String,
-    /// Its metadata, as far as it could be read.
-    pub metadata: EventMetadata,
-    /// Why it cannot be read.
-    pub error: String,
 }
 
 /// One entry of the feed: an event, or a row that cannot be read as one.

@@ -18,12 +18,13 @@ pub mod list;
 pub mod projector;
 pub mod seal;
 pub mod search;
+pub mod snapshot;
 pub mod stop;
 pub mod store;
 pub mod stored;
 pub mod view;
 
-pub use feed::{event_data, FeedEntry, FeedMark, FeedPage, FeedQuery, MarkPage, UnreadableEvent};
+pub use feed::{event_data, FeedEntry, FeedMark, FeedPage, FeedQuery, MarkPage};
 pub use history::{as_of, history, AsOf, FieldChange, HistoryEntry};
 pub use list::{ClientPage, ListItem, ListQuery, Sort, SortKey};
 pub use projector::Projector;
@@ -32,5 +33,5 @@ pub use store::{
     Batch, ParkedEvent, PostgresReadStore, ProjectorStatus, ReadError, ReadStore, RetryReport,
     SqliteReadStore,
 };
-pub use stored::StoredEvent;
+pub use stored::{StoredEvent, UnreadableEvent};
 pub use view::{ClientRecord, ClientView, SecretView};

@@ -24,31 +24,10 @@ use chrono::{DateTime, Utc};
 use memchr::memmem;
 
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
+pub use crate::snapshot::{IndexRow, IndexSnapshot};
 use crate::store::{ReadError, ReadStore};
 
-/// A client as the index loads it at start-up: its list row (`None` when deleted) and the
-/// version that row reflects.
-#[derive(Debug, Clone)]
-pub struct IndexRow {
-    /// The client.
-    pub client_id: String,
-    /// The version its read-model rows reflect.
-    pub version: u64,
-    /// Its list row; `None` when deleted.
-    pub row: Option<ListRow>,
-}
 use crate::view::{ClientRecord, ListRow};
-
-/// What the index loads from the read model, from one snapshot.
-#[derive(Debug, Clone, Default)]
-pub struct IndexSnapshot {
-    /// Every client ever registered.
-    pub rows: Vec<IndexRow>,
-    /// The feed position up to which the rows reflect every event.
-    pub position: i64,
-    /// The read model's generation.
-    pub generation: i64,
-}
 
 /// What one step of the feed follower did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

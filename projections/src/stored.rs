@@ -8,8 +8,6 @@ use cqrs_es::Aggregate;
 use registry_domain::{Client, ClientEvent, EventMetadata};
 use serde_json::Value;
 
-use crate::feed::UnreadableEvent;
-
 /// An event row as stored, before decoding.
 #[derive(Debug, Clone)]
 pub struct RawEvent {
@@ -173,6 +171,27 @@ impl RawEvent {
             metadata,
         })
     }
+}
+
+/// A stored event that cannot be read as any current event type (a malformed or foreign row,
+/// or a shape no upcaster knows). The feed still shows where it is and what the row says it
+/// is, so one bad row neither hides the events after it nor fails every page that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableEvent {
+    /// The client id the row names.
+    pub aggregate_id: String,
+    /// Its sequence in that client's stream.
+    pub sequence: u64,
+    /// Its position in the feed.
+    pub position: i64,
+    /// The event type the row names.
+    pub event_type: String,
+    /// The shape version the row names.
+    pub event_version: String,
+    /// Its metadata, as far as it could be read.
+    pub metadata: EventMetadata,
+    /// Why it cannot be read.
+    pub error: String,
 }
 
 #[cfg(test)]

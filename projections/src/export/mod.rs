@@ -13,10 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::history::HistoryEntry;
 use crate::list::{ListItem, ListQuery};
+pub use crate::snapshot::{Chunk, ViewChunk, EXPORT_BATCH};
 use crate::store::{ReadError, ReadStore};
-
-/// Rows per batch read from the database.
-pub const EXPORT_BATCH: u32 = 1000;
 
 /// The two formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,35 +175,6 @@ pub struct Export {
     pub position: i64,
     /// Rows exported.
     pub rows: u64,
-}
-
-/// What the database side sends the renderer.
-#[derive(Debug)]
-pub enum Chunk {
-    /// First: the feed position the snapshot reflects and the number of rows to come.
-    Start {
-        /// Feed position.
-        position: i64,
-        /// Rows to come.
-        total: u64,
-    },
-    /// A batch of rows, in order.
-    Rows(Vec<ListItem>),
-}
-
-/// What [`crate::ReadStore::export_views`] sends: the position and count, then whole clients
-/// in the list's order.
-#[derive(Debug)]
-pub enum ViewChunk {
-    /// First: the feed position the snapshot reflects and the number of clients to come.
-    Start {
-        /// Feed position.
-        position: i64,
-        /// Clients to come.
-        total: u64,
-    },
-    /// A batch of clients, in order.
-    Views(Vec<crate::view::ClientView>),
 }
 
 /// The list columns: the guide's list screen, plus grant types and times.

@@ -28,10 +28,10 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc::Sender;
 
-use crate::export::Chunk;
 use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
-use crate::search::IndexSnapshot;
+use crate::snapshot::Chunk;
+use crate::snapshot::IndexSnapshot;
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
@@ -194,7 +194,7 @@ pub trait ReadStore: Send + Sync {
     async fn export_views(
         &self,
         query: &ListQuery,
-        sink: Sender<crate::export::ViewChunk>,
+        sink: Sender<crate::snapshot::ViewChunk>,
     ) -> Result<(), ReadError>;
 
     /// The last feed position that is final: every event at or before it has committed (or
@@ -485,7 +485,7 @@ macro_rules! read_store {
             async fn export_views(
                 &self,
                 query: &ListQuery,
-                sink: Sender<crate::export::ViewChunk>,
+                sink: Sender<crate::snapshot::ViewChunk>,
             ) -> Result<(), ReadError> {
                 self.export_views_snapshot(query, sink).await
             }

@@ -8,9 +8,8 @@ use tokio::sync::mpsc::Sender;
 
 use super::projection::record_from_row;
 use super::{storable, Dialect, ReadError, GENERATION, LIVE, POSTGRES, SQLITE};
-use crate::export::{Chunk, ViewChunk, EXPORT_BATCH};
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
-use crate::search::{IndexRow, IndexSnapshot};
+use crate::snapshot::{Chunk, IndexRow, IndexSnapshot, ViewChunk, EXPORT_BATCH};
 use crate::view::{ClientRecord, ClientView, ListRow};
 
 const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
