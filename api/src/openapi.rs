@@ -59,7 +59,7 @@ use crate::health::HealthResponse;
         Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
         EventsResponse, FeedEventResponse, crate::audit::StreamHeadResponse,
-        crate::documents::format::ClientsDocument, crate::documents::format::DocumentClient,
+        registry_commands::documents::ClientsDocument, registry_commands::documents::DocumentClient,
         crate::documents::plan::Plan, crate::documents::plan::PlanStep,
         crate::documents::plan::PlannedChange, crate::documents::plan::PlanSummary,
         crate::documents::plan::StepAction, crate::documents::plan::ApplyRequest,

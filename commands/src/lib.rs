@@ -9,9 +9,11 @@
 
 pub mod backup;
 pub mod database;
+pub mod documents;
 pub mod error;
 pub mod event_store;
 pub mod files;
+pub mod import;
 pub mod last_authenticated;
 pub mod mac;
 pub mod metrics;

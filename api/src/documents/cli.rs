@@ -16,9 +16,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use super::convert::{self, Source};
-use super::format::{self, DocumentFormat};
 use super::plan::{ApplyResult, Plan, StepAction};
+use registry_commands::documents::{self, DocumentFormat};
+use registry_commands::import;
 
 /// Where the registry is, and the token to call it with.
 #[derive(Debug, Clone, Args)]
@@ -117,7 +117,7 @@ pub enum ClientsCommand {
     Convert {
         /// What the file is.
         #[arg(long, value_enum)]
-        from: Source,
+        from: SourceArg,
         /// The file (`realm.json`, `appsettings.json`; `-` for standard input).
         file: PathBuf,
         /// yaml or json.
@@ -164,6 +164,24 @@ fn http() -> anyhow::Result<reqwest::Client> {
 
 fn endpoint(remote: &Remote, path: &str) -> String {
     format!("{}{path}", remote.url.trim_end_matches('/'))
+}
+
+/// What `clients convert --from` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceArg {
+    /// A Keycloak realm export (`realm.json`).
+    Keycloak,
+    /// A Duende IdentityServer `Clients` section (appsettings JSON).
+    Duende,
+}
+
+impl SourceArg {
+    fn source(self) -> import::Source {
+        match self {
+            Self::Keycloak => import::Source::Keycloak,
+            Self::Duende => import::Source::Duende,
+        }
+    }
 }
 
 /// The body of a response, or an error naming what the registry said (a problem's detail and
@@ -266,7 +284,7 @@ fn load(file: &PathBuf, env: Option<&EnvAllowed>) -> anyhow::Result<String> {
     let text = read(file)?;
     // Within the same limits as the registry reads it with: a file of aliases must not take
     // this machine's memory either (JSON is YAML, so one reader serves both).
-    let mut value = format::read_value(
+    let mut value = documents::read_value(
         text.as_bytes(),
         DocumentFormat::Yaml,
         &std::sync::atomic::AtomicBool::new(false),
@@ -422,9 +440,10 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
         } => {
             let format = document_format(&format)?;
             let text = read(&file)?;
-            let conversion = convert::convert(from, &text, convert::Options { include_builtin })
-                .with_context(|| format!("reading {}", file.display()))?;
-            print!("{}", format::render(&conversion.document, format)?);
+            let conversion =
+                import::convert(from.source(), &text, import::Options { include_builtin })
+                    .with_context(|| format!("reading {}", file.display()))?;
+            print!("{}", documents::render(&conversion.document, format)?);
             eprint!("{}", conversion.report());
             Ok(ExitCode::SUCCESS)
         }
@@ -447,7 +466,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
             }
             let text = answer(request.send().await?).await?;
             // Checked before it is written: what the registry gave is a document.
-            format::parse(text.as_bytes(), format).map_err(|e| anyhow::anyhow!("{e}"))?;
+            documents::parse(text.as_bytes(), format).map_err(|e| anyhow::anyhow!("{e}"))?;
             match output {
                 Some(file) => std::fs::write(&file, text)
                     .with_context(|| format!("writing {}", file.display()))?,

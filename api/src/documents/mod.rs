@@ -2,8 +2,6 @@
 //! document which applies back to the same state, and (in `plan`) plan and apply.
 
 pub mod cli;
-pub mod convert;
-pub mod format;
 pub mod plan;
 
 use axum::extract::State;
@@ -20,7 +18,7 @@ use crate::exports::ExportParams;
 use crate::extract::{AppQuery, DOCUMENT_LIMIT, PLAN_LIMIT};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use format::{ClientsDocument, DocumentClient, DocumentFormat};
+use registry_commands::documents::{self, ClientsDocument, DocumentClient, DocumentFormat};
 
 /// The document routes.
 pub fn router() -> Router<AppState> {
@@ -55,7 +53,7 @@ pub fn router() -> Router<AppState> {
 pub async fn schema(_caller: Authorized<ClientsRead>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/schema+json")],
-        Json(format::json_schema()),
+        Json(documents::json_schema()),
     )
         .into_response()
 }
@@ -89,7 +87,11 @@ async fn document_of(
                 position = at;
                 clients.reserve(usize::try_from(total).unwrap_or_default());
             }
-            ViewChunk::Views(views) => clients.extend(views.iter().map(DocumentClient::of)),
+            ViewChunk::Views(views) => clients.extend(
+                views
+                    .iter()
+                    .map(|view| DocumentClient::of(&view.client_id, &view.settings)),
+            ),
         }
     }
     reading.await.map_err(|e| ApiError::Internal(e.into()))??;
@@ -108,7 +110,7 @@ async fn export(
     format: DocumentFormat,
 ) -> Result<Response, ApiError> {
     let (document, position) = document_of(&state, &params).await?;
-    let text = format::render(&document, format).map_err(ApiError::Internal)?;
+    let text = documents::render(&document, format).map_err(ApiError::Internal)?;
     let extension = match format {
         DocumentFormat::Yaml => "yaml",
         DocumentFormat::Json => "json",

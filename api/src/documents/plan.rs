@@ -30,11 +30,11 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
-use super::format::{self, CheckedDocument, DocumentClient, DocumentFormat};
 use crate::auth::{Authorized, ClientsRead, ClientsWrite};
 use crate::error::{ApiError, ProblemFieldError};
 use crate::extract::{AppJson, AppQuery, RequestContext, DOCUMENT_LIMIT, PLAN_LIMIT};
 use crate::state::AppState;
+use registry_commands::documents::{self, CheckedDocument, DocumentClient, DocumentFormat};
 
 /// The store setting that holds the key plans are signed with.
 const SIGNING_KEY_SETTING: &str = "plan_signing_key";
@@ -234,7 +234,7 @@ fn read_document(
         .and_then(|v| v.to_str().ok());
     let format =
         DocumentFormat::of_content_type(content_type).ok_or(ApiError::UnsupportedMediaType)?;
-    format::parse_unless(body, format, cancelled).map_err(ApiError::from)
+    documents::parse_unless(body, format, cancelled).map_err(ApiError::from)
 }
 
 /// Set when dropped: the request's future went away (a timeout, a disconnect), so the thread
@@ -391,8 +391,8 @@ pub async fn make_plan(
     params(PlanParams),
     request_body(description = "A clients document, YAML (application/yaml) or JSON (application/json)",
         content(
-            (super::format::ClientsDocument = "application/yaml"),
-            (super::format::ClientsDocument = "application/json"),
+            (registry_commands::documents::ClientsDocument = "application/yaml"),
+            (registry_commands::documents::ClientsDocument = "application/json"),
         )),
     responses(
         (status = 200, description = "The plan, signed: give it to /clients/apply unchanged", body = Plan),
