@@ -16,8 +16,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use super::plan::{ApplyResult, Plan, StepAction};
 use registry_commands::documents::{self, DocumentFormat};
+use registry_commands::documents::{ApplyResult, Plan, StepAction};
 use registry_commands::import;
 
 /// Where the registry is, and the token to call it with.

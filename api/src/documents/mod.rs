@@ -41,6 +41,65 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The current clients as the plan and apply engine asks for them, from this process's read
+/// model and search index.
+pub(crate) struct ReadModelClients {
+    reads: std::sync::Arc<dyn registry_projections::ReadStore>,
+    search: std::sync::Arc<registry_projections::SearchIndex>,
+}
+
+impl ReadModelClients {
+    pub(crate) fn of(state: &AppState) -> Self {
+        Self {
+            reads: state.reads.clone(),
+            search: state.search.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl documents::CurrentClients for ReadModelClients {
+    async fn clients(&self, ids: &[String]) -> anyhow::Result<Vec<documents::Current>> {
+        let records = self.reads.clients(ids).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| documents::Current {
+                client_id: record.view.client_id,
+                version: record.view.version,
+                settings: (!record.deleted).then_some(record.view.settings),
+            })
+            .collect())
+    }
+
+    async fn live_ids(&self) -> anyhow::Result<Vec<String>> {
+        if self.search.is_ready() {
+            return Ok(self.search.client_ids());
+        }
+        let (sink, mut chunks) = tokio::sync::mpsc::channel(2);
+        let reads = self.reads.clone();
+        let reading =
+            tokio::spawn(async move { reads.export_list(&ListQuery::default(), sink).await });
+        let mut ids = Vec::new();
+        while let Some(chunk) = chunks.recv().await {
+            if let registry_projections::export::Chunk::Rows(rows) = chunk {
+                ids.extend(rows.into_iter().map(|row| row.client_id));
+            }
+        }
+        reading.await??;
+        Ok(ids)
+    }
+
+    async fn fresh(&self, id: &str) -> anyhow::Result<Option<documents::Current>> {
+        // The read model of this process may trail a commit of another by a moment.
+        let _ = self.reads.catch_up(id).await;
+        Ok(self.reads.client(id).await?.map(|view| documents::Current {
+            client_id: view.client_id,
+            version: view.version,
+            settings: Some(view.settings),
+        }))
+    }
+}
+
 /// The JSON Schema of a clients document (for editors: `# yaml-language-server: $schema=…`).
 #[utoipa::path(
     get, path = "/api/v1/clients/schema.json", tag = "documents",

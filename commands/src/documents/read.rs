@@ -55,6 +55,33 @@ pub fn parse_unless(
     check(&value)
 }
 
+/// Set when dropped: the future that read a document went away (a timeout, a disconnect), so
+/// the thread reading it stops at its next value instead of reading on for nobody.
+struct CancelOnDrop(std::sync::Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Like [`parse`], off the async runtime's threads and at most two at a time (reading a large
+/// document is CPU work: probes and other requests still answer); stops reading when the
+/// returned future is dropped.
+///
+/// # Errors
+/// The outer error when the reading thread could not run; the inner one as [`parse`].
+pub async fn parse_off_runtime(
+    text: Vec<u8>,
+    format: DocumentFormat,
+) -> anyhow::Result<Result<CheckedDocument, ValidationErrors>> {
+    static READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = READERS.acquire().await?;
+    let cancel = CancelOnDrop(std::sync::Arc::new(AtomicBool::new(false)));
+    let cancelled = cancel.0.clone();
+    Ok(tokio::task::spawn_blocking(move || parse_unless(&text, format, &cancelled)).await?)
+}
+
 /// The JSON value of a YAML or JSON text, read within [`expansion_limit`] and [`MAX_DEPTH`],
 /// refusing a key given twice in one mapping (the last one would silently win over the one a
 /// reviewer read), and stopping when `cancelled` is set.

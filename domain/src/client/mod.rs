@@ -1,6 +1,7 @@
 //! The `Client` aggregate: an OAuth 2.0 / OIDC client registration.
 
 mod aggregate;
+pub mod changes;
 mod commands;
 mod errors;
 mod events;
