@@ -169,7 +169,12 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
             public_key,
             previous_tree_head,
         }) => Ok(
-            if crate::verify::run(&log, &tree_head, &public_key, previous_tree_head.as_deref())? {
+            if registry_projections::seal::offline_verify::run(
+                &log,
+                &tree_head,
+                &public_key,
+                previous_tree_head.as_deref(),
+            )? {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE

@@ -7,13 +7,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod exports;
 pub mod extract;
 pub mod first_start;
@@ -21,11 +21,10 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
-pub mod sealed;
+pub mod sealed_log;
 pub mod state;
 pub mod supervisor;
 pub mod ui;
-pub mod verify;
 
 use std::sync::Arc;
 
@@ -242,10 +241,10 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
 /// A configured CORS origin that is not an origin.
 pub fn router(state: AppState, config: &Config) -> anyhow::Result<Router> {
     let api = clients::router()
-        .merge(audit::router())
+        .merge(events::router())
         .merge(exports::router())
         .merge(documents::router())
-        .merge(sealed::router())
+        .merge(sealed_log::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),

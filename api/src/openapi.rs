@@ -3,15 +3,15 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::audit::{
-    EventMetadataResponse, EventsResponse, FeedEventResponse, FieldChangeResponse,
-    HistoryEventResponse, HistoryResponse,
-};
 use crate::clients::wire::{
     ClientListItem, ClientListResponse, ClientRequest, ClientResponse, RotateSecretRequest,
     RotateSecretResponse, SecretResponse, VerifySecretRequest, VerifySecretResponse,
 };
 use crate::error::{Problem, ProblemFieldError};
+use crate::events::{
+    EventMetadataResponse, EventsResponse, FeedEventResponse, FieldChangeResponse,
+    HistoryEventResponse, HistoryResponse,
+};
 use crate::health::HealthResponse;
 
 /// The OpenAPI 3.1 description of every route.
@@ -32,7 +32,7 @@ use crate::health::HealthResponse;
         crate::clients::rotate_secret,
         crate::clients::delete_client,
         crate::clients::verify_secret,
-        crate::audit::client_history,
+        crate::events::client_history,
         crate::exports::export_clients_xlsx,
         crate::exports::export_clients_pdf,
         crate::exports::export_history_xlsx,
@@ -42,13 +42,13 @@ use crate::health::HealthResponse;
         crate::documents::export_json,
         crate::documents::plan::plan,
         crate::documents::plan::apply,
-        crate::audit::list_events,
-        crate::audit::stream_head,
-        crate::sealed::key,
-        crate::sealed::tree_head,
-        crate::sealed::inclusion,
-        crate::sealed::consistency,
-        crate::sealed::export_log,
+        crate::events::list_events,
+        crate::events::stream_head,
+        crate::sealed_log::key,
+        crate::sealed_log::tree_head,
+        crate::sealed_log::inclusion,
+        crate::sealed_log::consistency,
+        crate::sealed_log::export_log,
         crate::health::healthz,
         crate::health::readyz,
         crate::metrics::metrics,
@@ -58,14 +58,14 @@ use crate::health::HealthResponse;
         RotateSecretRequest, RotateSecretResponse, VerifySecretRequest, VerifySecretResponse,
         Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
-        EventsResponse, FeedEventResponse, crate::audit::StreamHeadResponse,
+        EventsResponse, FeedEventResponse, crate::events::StreamHeadResponse,
         registry_commands::documents::ClientsDocument, registry_commands::documents::DocumentClient,
         registry_commands::documents::Plan, registry_commands::documents::PlanStep,
         registry_commands::documents::PlannedChange, registry_commands::documents::PlanSummary,
         registry_commands::documents::StepAction, registry_commands::documents::ApplyRequest,
         registry_commands::documents::ApplyResult, registry_commands::documents::AppliedStep,
         registry_commands::documents::SkippedStep, registry_commands::documents::IssuedSecret,
-        crate::sealed::KeyResponse, crate::sealed::InclusionProof, crate::sealed::ConsistencyProof,
+        crate::sealed_log::KeyResponse, crate::sealed_log::InclusionProof, crate::sealed_log::ConsistencyProof,
         registry_projections::seal::TreeHead
     )),
     modifiers(&BearerAuth),

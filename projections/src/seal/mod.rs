@@ -17,6 +17,7 @@
 pub mod canonical;
 pub mod keys;
 pub mod merkle;
+pub mod offline_verify;
 pub mod sealer;
 pub mod store;
 

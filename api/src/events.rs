@@ -1,4 +1,5 @@
-//! What auditors read: a client's history, the client as it was, and the global feed.
+//! The event routes: a client's history and the client as it was (what auditors read), the
+//! global feed, and the change stream that keeps caches of clients coherent.
 
 use axum::extract::State;
 use axum::routing::get;

@@ -7,9 +7,9 @@
 use std::io::BufRead;
 use std::path::Path;
 
+use super::merkle::{self, Frontier, Hash};
+use super::{keys, leaf_hash_of, TreeHead};
 use anyhow::Context as _;
-use registry_projections::seal::merkle::{self, Frontier, Hash};
-use registry_projections::seal::{keys, leaf_hash_of, TreeHead};
 use serde_json::Value;
 
 /// One thing found wrong.
