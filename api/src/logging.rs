@@ -10,6 +10,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// The header carrying the request id, in requests and responses.
+pub const REQUEST_ID: &str = "x-request-id";
+
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use tracing_subscriber::EnvFilter;
@@ -171,7 +174,7 @@ impl RequestLog {
         Self {
             method: request.method().as_str().chars().take(16).collect(),
             request_id: headers
-                .get(crate::REQUEST_ID)
+                .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned(),

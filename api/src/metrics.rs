@@ -21,17 +21,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus::core::Collector;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    IntGaugeVec, Opts, Registry,
 };
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -67,29 +64,29 @@ fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
 
 /// The metrics of one app.
 pub struct Metrics {
-    registry: Registry,
-    http_requests: IntCounterVec,
-    http_duration: HistogramVec,
-    http_in_flight: IntGauge,
-    export_duration: HistogramVec,
-    exports_running: IntGauge,
-    hashing_queue: IntGauge,
-    hashing_skipped: IntCounter,
-    pool_connections: IntGaugeVec,
-    pool_max: IntGauge,
-    pool_timeouts: IntCounter,
-    checkpoint: IntGauge,
-    head: IntGauge,
-    index_position: IntGauge,
-    index_lag: IntGauge,
-    projector_lag: IntGauge,
-    parked: IntGauge,
-    projection_failures: IntCounter,
-    projector_events: IntCounter,
-    leader: IntGauge,
-    task_up: IntGaugeVec,
-    task_restarts: IntCounterVec,
-    database_up: IntGauge,
+    pub(crate) registry: Registry,
+    pub(crate) http_requests: IntCounterVec,
+    pub(crate) http_duration: HistogramVec,
+    pub(crate) http_in_flight: IntGauge,
+    pub(crate) export_duration: HistogramVec,
+    pub(crate) exports_running: IntGauge,
+    pub(crate) hashing_queue: IntGauge,
+    pub(crate) hashing_skipped: IntCounter,
+    pub(crate) pool_connections: IntGaugeVec,
+    pub(crate) pool_max: IntGauge,
+    pub(crate) pool_timeouts: IntCounter,
+    pub(crate) checkpoint: IntGauge,
+    pub(crate) head: IntGauge,
+    pub(crate) index_position: IntGauge,
+    pub(crate) index_lag: IntGauge,
+    pub(crate) projector_lag: IntGauge,
+    pub(crate) parked: IntGauge,
+    pub(crate) projection_failures: IntCounter,
+    pub(crate) projector_events: IntCounter,
+    pub(crate) leader: IntGauge,
+    pub(crate) task_up: IntGaugeVec,
+    pub(crate) task_restarts: IntCounterVec,
+    pub(crate) database_up: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -373,94 +370,6 @@ pub async fn track(
     }
     in_flight.finish(Some(response.status().as_u16()));
     response
-}
-
-/// Moves a counter kept elsewhere (an atomic of its owner) up to `value`.
-fn sync_counter(counter: &IntCounter, value: u64) {
-    let current = counter.get();
-    if value > current {
-        counter.inc_by(value - current);
-    }
-}
-
-/// Prometheus metrics (text exposition format). Always answered: when the database does not
-/// answer, `registry_database_up` is 0 and the feed positions are left out, but everything
-/// this process knows by itself (requests, pool, queue) is there — that is when it matters.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses(
-        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
-    ))]
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    // Bounded: a scrape must not wait out the pool's acquire timeout.
-    let status = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        state.reads.projector_status(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok);
-    let m = &state.metrics;
-    let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-    let count = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
-    m.exports_running.set(count(state.exports.running()));
-    m.hashing_queue
-        .set(count(state.commands.hashing_queue_depth()));
-    sync_counter(
-        &m.hashing_skipped,
-        u64::try_from(state.commands.hashing_jobs_skipped()).unwrap_or_default(),
-    );
-    let pool = state.database.pool_stats();
-    m.pool_connections
-        .with_label_values(&["in_use"])
-        .set(i64::from(pool.size).saturating_sub(count(pool.idle)));
-    m.pool_connections
-        .with_label_values(&["idle"])
-        .set(count(pool.idle));
-    m.pool_max.set(i64::from(pool.max));
-    let index_position = state.search.position();
-    m.index_position.set(index_position);
-    m.database_up.set(i64::from(status.is_some()));
-    if let Some(status) = &status {
-        m.checkpoint.set(status.checkpoint);
-        m.head.set(status.head);
-        m.index_lag.set((status.head - index_position).max(0));
-        m.projector_lag.set(int(status.lag));
-        m.parked.set(int(status.parked));
-    }
-    sync_counter(&m.projection_failures, state.projector.failures());
-    sync_counter(&m.projector_events, state.projector.applied());
-    m.leader.set(i64::from(state.projector.is_leader()));
-    for task in state.supervisor.tasks() {
-        m.task_up
-            .with_label_values(&[task.name()])
-            .set(i64::from(task.is_running()));
-        sync_counter(
-            &m.task_restarts.with_label_values(&[task.name()]),
-            task.restarts(),
-        );
-    }
-    let mut families = m.registry.gather();
-    if status.is_none() {
-        // Stale values would read as current ones.
-        const FROM_THE_DATABASE: [&str; 5] = [
-            "registry_projector_checkpoint_position",
-            "registry_feed_head_position",
-            "registry_search_index_lag_positions",
-            "registry_projector_lag_events",
-            "registry_projection_parked_events",
-        ];
-        families.retain(|family| !FROM_THE_DATABASE.contains(&family.name()));
-    }
-    let body = TextEncoder::new()
-        .encode_to_string(&families)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    ))
 }
 
 #[cfg(test)]

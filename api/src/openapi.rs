@@ -51,7 +51,7 @@ use crate::health::HealthResponse;
         crate::sealed_log::export_log,
         crate::health::healthz,
         crate::health::readyz,
-        crate::metrics::metrics,
+        crate::health::metrics,
     ),
     components(schemas(
         ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,

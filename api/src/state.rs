@@ -29,7 +29,7 @@ pub struct AppState {
     /// Bounds the exports running and waiting.
     pub exports: Arc<crate::exports::ExportGate>,
     /// Settings of the admin screens.
-    pub ui: Arc<crate::ui::UiSettings>,
+
     /// This app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The sealed log: its store and signing key.

@@ -5,7 +5,7 @@
 //! (between the `results` markers).
 //!
 //! ```sh
-//! cargo build --release -p registry-api -p registry-bench
+//! cargo build --release -p client-registry -p registry-bench
 //! target/release/registry-bench --clients 100000 --write BENCHMARKS.md
 //! ```
 #![forbid(unsafe_code)]

@@ -27,7 +27,7 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("no directory for {}", exe.display()))?;
     anyhow::ensure!(
         path.exists(),
-        "{} is missing: cargo build --release -p registry-api -p registry-bench",
+        "{} is missing: cargo build --release -p client-registry -p registry-bench",
         path.display()
     );
     Ok(path)

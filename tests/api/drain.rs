@@ -150,7 +150,7 @@ async fn sigterm_drains_without_losing_or_cutting_a_request(backend: Backend) {
         "refusing new connections",
         "projector stopped between batches",
         "background task stopped",
-        "registry_api: stopped",
+        "client_registry: stopped",
     ] {
         assert!(log.contains(line), "{line:?} missing from:\n{log}");
     }

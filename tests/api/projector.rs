@@ -195,7 +195,7 @@ async fn one_projector_at_a_time_and_another_takes_over(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let other_pool = app.connect_again().await;
     let first = Arc::new(Projector::new(app.reads()));
-    let second = Arc::new(Projector::new(registry_api::read_store(&other_pool)));
+    let second = Arc::new(Projector::new(client_registry::read_store(&other_pool)));
     let first_task = tokio::spawn(first.clone().run());
     eventually(10, "the first projector to lead", || async {
         first.is_leader()
@@ -203,7 +203,7 @@ async fn one_projector_at_a_time_and_another_takes_over(backend: Backend) {
     .await;
     let second_task = tokio::spawn(second.clone().run());
     // The second keeps trying (every second) and must not get the lease.
-    let reads: Arc<dyn ReadStore> = registry_api::read_store(&other_pool);
+    let reads: Arc<dyn ReadStore> = client_registry::read_store(&other_pool);
     assert!(
         reads.try_lease().await.unwrap().is_none(),
         "the lease is taken"

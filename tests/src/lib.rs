@@ -19,8 +19,8 @@ use tracing_subscriber::Layer as _;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
+use client_registry::Config;
 use http_body_util::BodyExt;
-use registry_api::Config;
 use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher};
 use registry_projections::{Projector, ReadStore, SearchIndex};
 use serde_json::Value;
@@ -333,7 +333,7 @@ impl TestApp {
         config.audit_key_file = Some(test_audit_key());
         adjust(&mut config);
         let database = test_database.connect().await;
-        let prepared = registry_api::prepare(database.clone(), &config)
+        let prepared = client_registry::prepare(database.clone(), &config)
             .await
             .unwrap();
         Self {
@@ -383,7 +383,7 @@ impl TestApp {
         let database = self.test_database.connect().await;
         let mut config = self.config.clone();
         adjust(&mut config);
-        let prepared = registry_api::prepare(database.clone(), &config)
+        let prepared = client_registry::prepare(database.clone(), &config)
             .await
             .unwrap();
         Self {
@@ -410,7 +410,7 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.database.close().await;
         self.database = self.test_database.connect().await;
-        let prepared = registry_api::prepare(self.database.clone(), &self.config)
+        let prepared = client_registry::prepare(self.database.clone(), &self.config)
             .await
             .unwrap();
         self.router = prepared.router;
@@ -429,7 +429,7 @@ impl TestApp {
 
     /// The read side on the app's database.
     pub fn reads(&self) -> Arc<dyn ReadStore> {
-        registry_api::read_store(&self.database)
+        client_registry::read_store(&self.database)
     }
 
     /// A write side on the app's database that projects nothing: its commits are what a

@@ -1,7 +1,6 @@
 //! Clients as code: the document format and its JSON Schema, the export that writes a
 //! document which applies back to the same state, and (in `plan`) plan and apply.
 
-pub mod cli;
 pub mod plan;
 
 use axum::extract::State;

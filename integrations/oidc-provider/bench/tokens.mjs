@@ -5,7 +5,7 @@
 // provider whose adapter talks to process B. Prints one JSON document; `registry-bench
 // --only identity` runs it and puts its figures in its table (BENCHMARKS.md).
 //
-//   cargo build --release -p registry-api --bin client-registry
+//   cargo build --release -p client-registry --bin client-registry
 //   REGISTRY_BIN=$CARGO_TARGET_DIR/release/client-registry node bench/tokens.mjs [seconds]
 
 import { spawn } from 'node:child_process';

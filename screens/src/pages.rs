@@ -9,7 +9,7 @@ use super::form::{
     encode, suggested_origin, ClientForm, FieldErrors, COMMON_SCOPES, GRANT_TYPES, LIST_FIELDS,
 };
 use super::session::Session;
-use crate::auth::Role;
+use registry_api::auth::Role;
 
 /// The vendored htmx (see `api/assets/VENDORED.md`).
 pub const HTMX: &str = "/assets/htmx-2.0.11.min.js";

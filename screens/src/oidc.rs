@@ -29,8 +29,8 @@ use tokio::sync::RwLock;
 use super::form::encode;
 use super::sign_in::safe_next;
 use super::{pages, session, UiError};
-use crate::auth::{Principal, Roles};
-use crate::state::AppState;
+use crate::ScreensState;
+use registry_api::auth::{Principal, Roles};
 
 /// The cookie tying a sign-in under way to its browser.
 const LOGIN_COOKIE: &str = "__Host-registry-login";
@@ -111,8 +111,7 @@ pub enum OidcError {
 
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
-/// The longest `next` path a sign-in carries back (a longer one goes to the client list).
-pub const MAX_NEXT: usize = 2048;
+pub use super::sign_in::MAX_NEXT;
 
 /// The most sign-in answers remembered as used, per process.
 const MAX_ANSWERED: usize = 10_000;
@@ -288,13 +287,13 @@ impl Oidc {
     /// An issuer that is neither `https` nor `http` on a loopback host.
     pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            crate::auth::jwt::jwks_url_allowed(&config.issuer),
+            registry_api::auth::jwt::jwks_url_allowed(&config.issuer),
             "REGISTRY_OIDC_ISSUER must be https (or http on a loopback host)"
         );
         // Without a public URL the redirect URI is built from the request's Host header:
         // fine on a developer's machine, not where a proxy or a client chooses that header.
         anyhow::ensure!(
-            config.public_url.is_some() || crate::auth::jwt::on_loopback(&config.issuer),
+            config.public_url.is_some() || registry_api::auth::jwt::on_loopback(&config.issuer),
             "set REGISTRY_PUBLIC_URL (the registry's address as browsers reach it) to sign in \
              through an identity service that is not on this machine"
         );
@@ -379,7 +378,7 @@ impl Oidc {
     /// The scopes of an access token, when it is a JWT signed by the issuer's keys, from the
     /// issuer, unexpired; `None` for an opaque token or one that fails any check.
     async fn access_token_scopes(&self, discovery: &Discovery, token: &str) -> Option<String> {
-        if !crate::auth::jwt::looks_like_jwt(token) {
+        if !registry_api::auth::jwt::looks_like_jwt(token) {
             return None;
         }
         let header = jsonwebtoken::decode_header(token).ok()?;
@@ -536,11 +535,11 @@ fn login_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// `GET /oidc/login`: to the identity service.
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
-    let Some(oidc) = state.ui.oidc.as_ref() else {
+    let Some(oidc) = state.settings.oidc.as_ref() else {
         return Err(UiError::NotFound);
     };
     let discovery = oidc.discovery().await.map_err(|e| {
@@ -548,7 +547,7 @@ pub async fn login(
         UiError::Unavailable
     })?;
     let (state_token, verifier, nonce) = (random(), random(), random());
-    let now = crate::extract::now().timestamp();
+    let now = registry_api::extract::now().timestamp();
     let login = PendingLogin {
         state: state_token.clone(),
         pkce_verifier: verifier.clone(),
@@ -599,14 +598,14 @@ fn refused(status: StatusCode, text: &str) -> Response {
 
 /// `GET /oidc/callback`: the answer of the identity service.
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
-    let Some(oidc) = state.ui.oidc.as_ref() else {
+    let Some(oidc) = state.settings.oidc.as_ref() else {
         return Err(UiError::NotFound);
     };
-    let now = crate::extract::now().timestamp();
+    let now = registry_api::extract::now().timestamp();
     // The sign-in this browser started (its signed cookie), answered with its own state: an
     // answer carried to another browser, a forged state or an expired sign-in is refused.
     let login = match (&query.state, login_cookie(&headers)) {

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::UiError;
-use crate::auth::{Principal, Role, Roles};
-use crate::state::AppState;
+use crate::ScreensState;
+use registry_api::auth::{Principal, Role, Roles};
 
 /// The session cookie. `__Host-`: only set over a secure connection, for this host only, with
 /// `Path=/` (browsers treat `http://localhost` as secure).
@@ -121,7 +121,7 @@ fn random_token() -> String {
 }
 
 fn now() -> i64 {
-    crate::extract::now().timestamp()
+    registry_api::extract::now().timestamp()
 }
 
 /// The session id in the request's cookie, if any.
@@ -147,7 +147,7 @@ pub const MIN_LIFETIME_SECONDS: i64 = 60;
 /// # Errors
 /// [`UiError::Unavailable`] when it cannot be stored.
 pub async fn start(
-    state: &AppState,
+    state: &ScreensState,
     principal: &Principal,
     credential: Option<&[u8; 32]>,
     lifetime: Option<i64>,
@@ -155,7 +155,7 @@ pub async fn start(
     let id = random_token();
     let csrf = random_token();
     let now = now();
-    let settings = &state.ui;
+    let settings = &state.settings;
     // Roles granted by the identity service hold as long as its token: the session ends then
     // (and the next page signs in again, silently while the identity service's own session
     // lasts), so a role taken away there is gone here within one token lifetime.
@@ -192,7 +192,7 @@ pub async fn start(
 
 /// Ends the session of this request (if any); returns the `Set-Cookie` value that clears the
 /// cookie.
-pub async fn end(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+pub async fn end(state: &ScreensState, headers: &HeaderMap) -> HeaderValue {
     if let Some(id) = cookie_value(headers) {
         let _ = state.database.delete_session(&digest(&id)).await;
     }
@@ -205,7 +205,10 @@ pub async fn end(state: &AppState, headers: &HeaderMap) -> HeaderValue {
 ///
 /// # Errors
 /// [`UiError::Unavailable`] when the database cannot be asked.
-pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, UiError> {
+pub async fn current(
+    state: &ScreensState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, UiError> {
     let Some(id) = cookie_value(headers) else {
         return Ok(None);
     };
@@ -220,7 +223,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         return Ok(None);
     };
     let mut roles = Roles::parse(&row.roles).unwrap_or_default();
-    if row.credential_sha256.is_none() && !state.ui.oidc_enabled() {
+    if row.credential_sha256.is_none() && !state.settings.oidc_enabled() {
         // Begun through the identity service, which this process no longer uses.
         let _ = state.database.delete_session(&id_sha256).await;
         return Ok(None);
@@ -239,7 +242,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     if now - row.last_seen_at >= TOUCH_EVERY_SECONDS {
         let _ = state
             .database
-            .touch_session(&id_sha256, now, now + state.ui.idle_seconds)
+            .touch_session(&id_sha256, now, now + state.settings.idle_seconds)
             .await;
     }
     Ok(Some(Session {
@@ -250,21 +253,21 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     }))
 }
 
-impl FromRequestParts<AppState> for Session {
+impl FromRequestParts<ScreensState> for Session {
     type Rejection = UiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &ScreensState,
     ) -> Result<Self, Self::Rejection> {
         let session = current(state, &parts.headers).await?;
         if let Some(session) = &session {
-            crate::logging::name_actor(&parts.extensions, &session.actor);
+            registry_api::logging::name_actor(&parts.extensions, &session.actor);
         }
         // A page asked for with a session that ended (its identity service's token ran out):
         // sign in again through the identity service straight away, which takes no click
         // while the person's session there lasts, and checks their roles afresh.
-        let renew = state.ui.oidc_enabled()
+        let renew = state.settings.oidc_enabled()
             && parts.method == axum::http::Method::GET
             && cookie_value(&parts.headers).is_some();
         session.ok_or_else(|| UiError::SignIn {

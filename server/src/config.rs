@@ -277,7 +277,7 @@ impl Config {
     ///
     /// # Errors
     /// An unreadable file or a malformed entry.
-    pub fn api_keys(&self) -> anyhow::Result<crate::auth::ApiKeys> {
+    pub fn api_keys(&self) -> anyhow::Result<registry_api::auth::ApiKeys> {
         let mut entries = self.api_keys.clone().unwrap_or_default();
         if let Some(path) = &self.api_keys_file {
             let file = std::fs::read_to_string(path)
@@ -285,15 +285,15 @@ impl Config {
             entries.push('\n');
             entries.push_str(&file);
         }
-        crate::auth::ApiKeys::parse(&entries).map_err(anyhow::Error::msg)
+        registry_api::auth::ApiKeys::parse(&entries).map_err(anyhow::Error::msg)
     }
 
     /// The JWT verifier, when an issuer is configured.
     ///
     /// # Errors
     /// An issuer without audience or JWKS, both a JWKS URL and file, or a bad scope mapping.
-    pub fn jwt(&self) -> anyhow::Result<Option<crate::auth::JwtVerifier>> {
-        use crate::auth::jwt::{parse_scope_roles, JwksSource, JwtConfig};
+    pub fn jwt(&self) -> anyhow::Result<Option<registry_api::auth::JwtVerifier>> {
+        use registry_api::auth::jwt::{parse_scope_roles, JwksSource, JwtConfig};
         let Some(issuer) = &self.jwt_issuer else {
             return Ok(None);
         };
@@ -315,7 +315,7 @@ impl Config {
                  accepted but give no role (403) until scopes are mapped to roles"
             );
         }
-        Ok(Some(crate::auth::JwtVerifier::new(JwtConfig {
+        Ok(Some(registry_api::auth::JwtVerifier::new(JwtConfig {
             issuer: issuer.clone(),
             audience,
             source,
@@ -331,9 +331,9 @@ impl Config {
     /// # Errors
     /// Only one of them set, an issuer that is not `https` (or loopback `http`), or a bad
     /// scope mapping.
-    pub fn oidc(&self) -> anyhow::Result<Option<crate::ui::oidc::Oidc>> {
-        use crate::auth::jwt::parse_scope_roles;
-        use crate::ui::oidc::{Oidc, OidcConfig};
+    pub fn oidc(&self) -> anyhow::Result<Option<registry_screens::oidc::Oidc>> {
+        use registry_api::auth::jwt::parse_scope_roles;
+        use registry_screens::oidc::{Oidc, OidcConfig};
         match (&self.oidc_issuer, &self.oidc_client_id) {
             (None, None) => Ok(None),
             (Some(issuer), Some(client_id)) => {

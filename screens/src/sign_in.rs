@@ -9,8 +9,11 @@ use serde::Deserialize;
 
 use super::form::Posted;
 use super::{pages, session, UiError};
-use crate::auth::Role;
-use crate::state::AppState;
+use crate::ScreensState;
+
+/// The longest `next` path a sign-in carries back (a longer one goes to the client list).
+pub const MAX_NEXT: usize = 2048;
+use registry_api::auth::Role;
 
 /// Where to go after signing in.
 #[derive(Debug, Deserialize)]
@@ -26,7 +29,7 @@ pub fn safe_next(next: Option<&str>) -> String {
     let Some(path) = next else {
         return HOME.to_owned();
     };
-    if path.len() > crate::ui::oidc::MAX_NEXT
+    if path.len() > MAX_NEXT
         || !path.starts_with('/')
         || path
             .chars()
@@ -57,7 +60,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// The sign-in page (or, already signed in, where it leads).
 pub async fn form(
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Query(query): Query<Next>,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
@@ -65,12 +68,12 @@ pub async fn form(
     if session::current(&state, &headers).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    Ok(pages::sign_in(&next, None, state.ui.oidc_enabled()).into_response())
+    Ok(pages::sign_in(&next, None, state.settings.oidc_enabled()).into_response())
 }
 
 /// Signs in with a token: a session for the principal it names.
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {
@@ -84,15 +87,15 @@ pub async fn submit(
     let refuse = |message: &str| {
         (
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(&next, Some(message), state.ui.oidc_enabled()),
+            pages::sign_in(&next, Some(message), state.settings.oidc_enabled()),
         )
             .into_response()
     };
     // Only a configured token: the session re-checks it at every request and ends when it
     // is removed. A JWT access token is refused — it expires, a session would outlive it.
-    let credential = crate::auth::api_keys::digest(token);
+    let credential = registry_api::auth::api_keys::digest(token);
     let Some(principal) = state.authenticator.principal_for_digest(&credential) else {
-        if crate::auth::jwt::looks_like_jwt(token) {
+        if registry_api::auth::jwt::looks_like_jwt(token) {
             return Ok(refuse(
                 "Access tokens are not accepted here: sign in through the identity service, \
                  or with the admin token or an API key.",
@@ -123,7 +126,7 @@ pub async fn submit(
 
 /// Signs out: the session is deleted, the cookie cleared.
 pub async fn sign_out(
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {

@@ -17,14 +17,14 @@ use registry_projections::{as_of, history, AsOf, ClientView, ListQuery};
 use super::form::{encode, Action, ClientForm, FieldErrors, Posted};
 use super::session::Session;
 use super::{pages, UiError};
-use crate::auth::Role;
-use crate::clients::MAX_PREVIOUS_SECRET_VALID_FOR;
-use crate::error::{ApiError, ProblemFieldError};
-use crate::exports::{export_clients, export_history, ExportParams};
-use crate::state::AppState;
+use crate::ScreensState;
+use registry_api::auth::Role;
+use registry_api::clients::MAX_PREVIOUS_SECRET_VALID_FOR;
+use registry_api::error::{ApiError, ProblemFieldError};
+use registry_api::exports::{export_clients, export_history, ExportParams};
 
 /// The client routes of the screens.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ScreensState> {
     Router::new()
         .route("/clients", get(list).post(create))
         .route("/clients/new", get(new_form))
@@ -53,7 +53,7 @@ fn context(session: &Session, headers: &HeaderMap, reason: Option<&str>) -> Comm
         .map(|r| {
             r.chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
-                .take(crate::extract::MAX_REASON_LEN)
+                .take(registry_api::extract::MAX_REASON_LEN)
                 .collect::<String>()
                 .trim()
                 .to_owned()
@@ -62,12 +62,12 @@ fn context(session: &Session, headers: &HeaderMap, reason: Option<&str>) -> Comm
     CommandContext {
         actor: session.actor.clone(),
         request_id: headers
-            .get(crate::REQUEST_ID)
+            .get(registry_api::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
         reason,
-        at: crate::extract::now(),
+        at: registry_api::extract::now(),
     }
 }
 
@@ -101,7 +101,7 @@ fn list_query(raw: Option<&str>) -> ListQuery {
 
 async fn list(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
@@ -127,7 +127,7 @@ async fn list(
     });
     let seen = pages::LastSeen {
         at,
-        now: crate::extract::now().timestamp(),
+        now: registry_api::extract::now().timestamp(),
     };
     if from_htmx(&headers) {
         return Ok(pages::client_table(&session, &query, &page, &seen).into_response());
@@ -190,7 +190,7 @@ fn saved(session: &Session, client_id: &str, executed: &Executed, what: &str) ->
 
 async fn create(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {
@@ -235,7 +235,7 @@ async fn create(
     }
 }
 
-async fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, UiError> {
+async fn client_view(state: &ScreensState, client_id: &str) -> Result<ClientView, UiError> {
     state
         .reads
         .client(client_id)
@@ -245,7 +245,7 @@ async fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, Ui
 
 async fn edit_form(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, UiError> {
@@ -267,7 +267,7 @@ async fn edit_form(
 
 async fn update(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -331,7 +331,7 @@ async fn update(
 
 async fn secret_form(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsWrite)?;
@@ -341,7 +341,7 @@ async fn secret_form(
 
 async fn rotate(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -413,7 +413,7 @@ async fn rotate(
 
 async fn delete_form(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
@@ -428,7 +428,7 @@ async fn delete_form(
 
 /// When the client last passed verification (not a namesake deleted before it was
 /// registered again), and now.
-async fn last_seen(state: &AppState, view: &ClientView) -> (Option<i64>, i64) {
+async fn last_seen(state: &ScreensState, view: &ClientView) -> (Option<i64>, i64) {
     let found = state
         .commands
         .last_authenticated()
@@ -440,13 +440,13 @@ async fn last_seen(state: &AppState, view: &ClientView) -> (Option<i64>, i64) {
             .get(&view.client_id)
             .copied()
             .filter(|at| *at >= view.created_at.timestamp()),
-        crate::extract::now().timestamp(),
+        registry_api::extract::now().timestamp(),
     )
 }
 
 async fn delete(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -483,7 +483,7 @@ async fn delete(
 
 async fn client_history(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     session.require(Role::AuditRead)?;
@@ -497,7 +497,7 @@ async fn client_history(
 
 async fn version(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path((client_id, version)): Path<(String, u64)>,
 ) -> Result<Response, UiError> {
     session.require(Role::AuditRead)?;
@@ -529,36 +529,41 @@ fn export_params(raw: Option<&str>) -> ExportParams {
 
 async fn export_xlsx(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsRead)?;
-    Ok(export_clients(state, export_params(raw.as_deref()), Format::Xlsx).await?)
+    Ok(export_clients(
+        (*state).clone(),
+        export_params(raw.as_deref()),
+        Format::Xlsx,
+    )
+    .await?)
 }
 
 async fn export_pdf(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsRead)?;
-    Ok(export_clients(state, export_params(raw.as_deref()), Format::Pdf).await?)
+    Ok(export_clients((*state).clone(), export_params(raw.as_deref()), Format::Pdf).await?)
 }
 
 async fn history_xlsx(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     session.require(Role::AuditRead)?;
-    Ok(export_history(state, client_id, Format::Xlsx).await?)
+    Ok(export_history((*state).clone(), client_id, Format::Xlsx).await?)
 }
 
 async fn history_pdf(
     session: Session,
-    State(state): State<AppState>,
+    State(state): State<ScreensState>,
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     session.require(Role::AuditRead)?;
-    Ok(export_history(state, client_id, Format::Pdf).await?)
+    Ok(export_history((*state).clone(), client_id, Format::Pdf).await?)
 }

@@ -7,14 +7,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use crate::state::AppState;
+use crate::ScreensState;
 
-const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
-const CSS: &str = include_str!("../../assets/app.css");
-const SCRIPT: &str = include_str!("../../assets/app.js");
+const HTMX: &str = include_str!("../assets/htmx-2.0.11.min.js");
+const CSS: &str = include_str!("../assets/app.css");
+const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// The asset routes.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ScreensState> {
     Router::new()
         .route(
             super::pages::HTMX,

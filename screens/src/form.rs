@@ -378,7 +378,7 @@ pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     /// The errors of the API's validation, moved onto the entries as shown.
-    pub fn from_api(form: &ClientForm, errors: &[crate::error::ProblemFieldError]) -> Self {
+    pub fn from_api(form: &ClientForm, errors: &[registry_api::error::ProblemFieldError]) -> Self {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for error in errors {
             let field = match error.field.split_once('[') {
@@ -448,7 +448,7 @@ mod tests {
         let form = ClientForm::from_posted(&posted);
         let errors = FieldErrors::from_api(
             &form,
-            &[crate::error::ProblemFieldError {
+            &[registry_api::error::ProblemFieldError {
                 field: "redirect_uris[1]".into(),
                 message: "must be an absolute URL".into(),
             }],

@@ -4,7 +4,7 @@
 //!
 //! Server-rendered HTML ([maud], escaped by default); every form is a real
 //! `<form method="post">` that works with JavaScript off, and htmx (vendored, see
-//! `api/assets/VENDORED.md`) only enhances: search as you type, paging without a reload, the
+//! `screens/assets/VENDORED.md`) only enhances: search as you type, paging without a reload, the
 //! delete dialog. Pages call the same command and query layer as the API, with the same roles,
 //! and record the signed-in person as the actor of every change.
 //!
@@ -12,6 +12,8 @@
 //! its id), carried by a `__Host-` cookie, with idle and absolute timeouts; every
 //! state-changing request needs the session's CSRF token and a same-origin request. `/api/v1`
 //! never looks at the cookie.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod assets;
 mod clients;
@@ -28,7 +30,40 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::state::AppState;
+use registry_api::state::AppState;
+
+/// What every screen handler reads: the services the API uses (through `Deref`) and the
+/// screens' own settings.
+#[derive(Clone)]
+pub struct ScreensState {
+    app: AppState,
+    /// Sessions and sign-in.
+    pub settings: std::sync::Arc<UiSettings>,
+}
+
+impl ScreensState {
+    /// The screens over `app`'s services.
+    pub fn new(app: AppState, settings: UiSettings) -> Self {
+        Self {
+            app,
+            settings: std::sync::Arc::new(settings),
+        }
+    }
+}
+
+impl std::ops::Deref for ScreensState {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
+impl axum::extract::FromRef<ScreensState> for AppState {
+    fn from_ref(state: &ScreensState) -> Self {
+        state.app.clone()
+    }
+}
 
 /// Settings of the screens.
 #[derive(Debug)]
@@ -54,8 +89,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-/// The routes of the screens (none under `/api`).
-pub fn router() -> Router<AppState> {
+/// The routes of the screens (none under `/api`), over `state`.
+pub fn router(state: ScreensState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/clients") }))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
@@ -65,6 +100,7 @@ pub fn router() -> Router<AppState> {
         .merge(clients::router())
         .route_layer(middleware::from_fn(screen_headers))
         .merge(assets::router())
+        .with_state(state)
 }
 
 /// Headers of every screen: their own CSP (the API's `default-src 'none'` would forbid the
@@ -102,9 +138,9 @@ pub enum UiError {
     Internal(anyhow::Error),
 }
 
-impl From<crate::error::ApiError> for UiError {
-    fn from(error: crate::error::ApiError) -> Self {
-        use crate::error::ApiError;
+impl From<registry_api::error::ApiError> for UiError {
+    fn from(error: registry_api::error::ApiError) -> Self {
+        use registry_api::error::ApiError;
         match error {
             ApiError::ClientNotFound | ApiError::RouteNotFound => Self::NotFound,
             ApiError::Forbidden(role) => Self::Forbidden(role.to_string()),
@@ -120,7 +156,7 @@ impl From<crate::error::ApiError> for UiError {
 
 impl From<registry_projections::ReadError> for UiError {
     fn from(error: registry_projections::ReadError) -> Self {
-        crate::error::ApiError::from(error).into()
+        registry_api::error::ApiError::from(error).into()
     }
 }
 

@@ -2,10 +2,10 @@
 //! `api-key`. The binary's `main` only calls [`run`]; so does the test suite's copy of it,
 //! which its process-level fault tests start and kill.
 
-use crate::auth::api_keys::generate as generate_api_key;
-use crate::auth::Roles;
 use crate::{connect, read_store, Application, Config};
 use clap::{Parser, Subcommand};
+use registry_api::auth::api_keys::generate as generate_api_key;
+use registry_api::auth::Roles;
 
 #[derive(Debug, Parser)]
 #[command(name = "client-registry", version, about)]
@@ -41,7 +41,7 @@ enum Command {
     },
     /// Clients as code against a running registry: export, plan, apply.
     #[command(subcommand)]
-    Clients(crate::documents::cli::ClientsCommand),
+    Clients(crate::clients_cli::ClientsCommand),
     /// The sealed log, offline.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -106,7 +106,7 @@ pub async fn main() -> std::process::ExitCode {
 /// # Errors
 /// Whatever the command fails with.
 pub async fn run() -> anyhow::Result<std::process::ExitCode> {
-    crate::logging::init(crate::logging::LogFormat::from_env()?);
+    registry_api::logging::init(registry_api::logging::LogFormat::from_env()?);
     // A usage error exits 1, not clap's 2: `clients plan` exits 2 for "changes pending".
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -162,7 +162,7 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Clients(command) => crate::documents::cli::run(command).await,
+        Command::Clients(command) => crate::clients_cli::run(command).await,
         Command::Audit(AuditCommand::Verify {
             log,
             tree_head,

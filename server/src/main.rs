@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    registry_api::cli::main().await
+    client_registry::cli::main().await
 }
