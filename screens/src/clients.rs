@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::Duration;
 use registry_commands::{CommandContext, CommandError, Executed};
+use registry_domain::values::GracePeriod;
 use registry_domain::ClientError;
 use registry_projections::export::Format;
 use registry_projections::{as_of, history, AsOf, ClientView, ListQuery};
@@ -19,7 +19,6 @@ use super::session::Session;
 use super::{pages, UiError};
 use crate::ScreensState;
 use registry_api::auth::Role;
-use registry_api::clients::MAX_PREVIOUS_SECRET_VALID_FOR;
 use registry_api::error::{ApiError, ProblemFieldError};
 use registry_api::exports::{export_clients, export_history, ExportParams};
 
@@ -358,11 +357,10 @@ async fn rotate(
             .into_response()
     };
     let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
-    let grace: u64 = posted
-        .one("previous_secret_valid_for")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-        .min(MAX_PREVIOUS_SECRET_VALID_FOR);
+    let grace = match GracePeriod::parse(posted.one("previous_secret_valid_for").unwrap_or("")) {
+        Ok(grace) => grace,
+        Err(e) => return Ok(again(&format!("previous_secret_valid_for: {}", e.0))),
+    };
     let given = match posted.one("mode") {
         Some("enter") => match posted.one("client_secret").filter(|s| !s.is_empty()) {
             Some(secret) => Some(secret.to_owned()),
@@ -371,8 +369,7 @@ async fn rotate(
         _ => None,
     };
     let ctx = context(&session, &headers, posted.one("reason"));
-    let valid_until =
-        (grace > 0).then(|| ctx.at + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)));
+    let valid_until = grace.until(ctx.at);
     match state
         .commands
         .rotate_secret(&ctx, &client_id, given, valid_until, version)

@@ -300,6 +300,30 @@ async fn a_new_secret_is_shown_once_and_a_resent_form_changes_nothing(backend: B
         }
     };
     assert!(verify(secret.clone()).await);
+    // A grace period past the rule is refused with the API's words, not quietly shortened.
+    let too_long = [
+        ("version", version.as_str()),
+        ("mode", "generate"),
+        ("previous_secret_valid_for", "2592001"),
+    ];
+    let refused = screens.post("/clients/svc/secret", &too_long).await;
+    refused.assert_status(422);
+    assert!(
+        html(&refused).contains("must be at most 2592000 seconds (30 days)"),
+        "{}",
+        html(&refused)
+    );
+    let api = app
+        .rotate_secret(
+            "svc",
+            Some(&serde_json::json!({ "previous_secret_valid_for": 2_592_001 })),
+        )
+        .await;
+    api.assert_problem(422, "validation_failed");
+    assert!(api
+        .json()
+        .to_string()
+        .contains("must be at most 2592000 seconds (30 days)"));
     // Sent again (a reload of the result): nothing is rotated again, no secret is shown.
     let again = screens.post("/clients/svc/secret", &fields).await;
     again.assert_status(422);

@@ -7,7 +7,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Duration;
 use registry_projections::{as_of, AsOf, ClientView, ListQuery, StoredEvent};
 
 use registry_commands::secrets::MAX_SECRET_LEN;
@@ -18,15 +17,13 @@ use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, Re
 use crate::state::AppState;
 use registry_commands::service::Verification;
 use registry_commands::CommandError;
+use registry_domain::values::GracePeriod;
 use registry_domain::{ClientError, ClientSettingsInput};
 use wire::{
     editable_document, merge_patch, ClientListResponse, ClientRequest, ClientResponse,
     GetClientParams, ListClientsParams, RotateSecretRequest, RotateSecretResponse, SecretResponse,
     VerifySecretRequest, VerifySecretResponse,
 };
-
-/// Longest grace period for a rotated-out secret: 30 days, in seconds.
-pub const MAX_PREVIOUS_SECRET_VALID_FOR: u64 = 30 * 24 * 3600;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -409,15 +406,9 @@ pub async fn rotate_secret(
     RequestContext(ctx): RequestContext,
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Response, ApiError> {
-    let grace = body.previous_secret_valid_for.unwrap_or(0);
-    if grace > MAX_PREVIOUS_SECRET_VALID_FOR {
-        return Err(ApiError::invalid_field(
-            "previous_secret_valid_for",
-            format!("must be at most {MAX_PREVIOUS_SECRET_VALID_FOR} seconds (30 days)"),
-        ));
-    }
-    let valid_until =
-        (grace > 0).then(|| ctx.at + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)));
+    let grace = GracePeriod::from_seconds(body.previous_secret_valid_for.unwrap_or(0))
+        .map_err(|e| ApiError::invalid_field("previous_secret_valid_for", e.0))?;
+    let valid_until = grace.until(ctx.at);
     let executed = state
         .commands
         .rotate_secret(

@@ -8,6 +8,7 @@
 mod client_id;
 mod client_name;
 mod cors_origin;
+mod grace_period;
 mod grant_type;
 mod scope;
 mod secret;
@@ -19,6 +20,7 @@ mod properties;
 pub use client_id::ClientId;
 pub use client_name::ClientName;
 pub use cors_origin::CorsOrigin;
+pub use grace_period::GracePeriod;
 pub use grant_type::GrantType;
 pub use scope::Scope;
 pub use secret::{SecretHash, SecretRecord};
