@@ -26,11 +26,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
-use super::form::encode;
-use super::sign_in::safe_next;
-use super::{pages, session, UiError};
+use crate::form::encode;
+use crate::sign_in::safe_next;
 use crate::ScreensState;
+use crate::{pages, session, UiError};
 use registry_api::auth::{Principal, Roles};
+
+mod pending;
+mod routes;
+
+pub use pending::*;
+pub use routes::*;
 
 /// The cookie tying a sign-in under way to its browser.
 const LOGIN_COOKIE: &str = "__Host-registry-login";
@@ -111,89 +117,7 @@ pub enum OidcError {
 
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
-pub use super::sign_in::MAX_NEXT;
-
-/// The most sign-in answers remembered as used, per process.
-const MAX_ANSWERED: usize = 10_000;
-
-/// The states of answered sign-ins, oldest first, until they expire.
-#[derive(Debug, Default)]
-struct Answered {
-    order: std::collections::VecDeque<(i64, [u8; 32])>,
-    seen: std::collections::HashSet<[u8; 32]>,
-}
-
-impl Answered {
-    /// Records `state` as answered; `false` if it was already.
-    fn first_answer(&mut self, state: &str, expires_at: i64, now: i64) -> bool {
-        while let Some(&(expires, digest)) = self.order.front() {
-            if expires > now && self.order.len() < MAX_ANSWERED {
-                break;
-            }
-            self.order.pop_front();
-            self.seen.remove(&digest);
-        }
-        let digest: [u8; 32] = Sha256::digest(state.as_bytes()).into();
-        if !self.seen.insert(digest) {
-            return false;
-        }
-        self.order.push_back((expires_at, digest));
-        true
-    }
-}
-
-/// A sign-in under way: what the callback needs to finish it. Kept by the browser in the
-/// login cookie, signed by the registry, not in the database: `/oidc/login` is open to anyone,
-/// and must not write a row per request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingLogin {
-    /// The `state` sent to the identity service (the answer must carry it back).
-    state: String,
-    /// The PKCE code verifier.
-    pub pkce_verifier: String,
-    /// The nonce the ID token must carry.
-    pub nonce: String,
-    /// Where to go once signed in (a path of this site).
-    pub next_path: String,
-    /// Unix seconds after which the sign-in is refused.
-    expires_at: i64,
-}
-
-impl PendingLogin {
-    /// The cookie value: the sign-in as base64url JSON, a dot, its HMAC-SHA-256.
-    fn seal(&self, key: &MacKey) -> Result<String, serde_json::Error> {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self)?);
-        let tag = URL_SAFE_NO_PAD.encode(key.sign(payload.as_bytes()));
-        Ok(format!("{payload}.{tag}"))
-    }
-
-    /// The sign-in of a cookie value signed with `key`, if it is unchanged, not expired at
-    /// `now`, and `state` is the one it was started with.
-    fn open(key: &MacKey, cookie: &str, state: &str, now: i64) -> Option<Self> {
-        let (payload, tag) = cookie.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if !key.verify(payload.as_bytes(), &tag) {
-            return None;
-        }
-        let login: Self = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        let same_state = bool::from(subtle::ConstantTimeEq::ct_eq(
-            login.state.as_bytes(),
-            state.as_bytes(),
-        ));
-        (same_state && login.expires_at > now).then_some(login)
-    }
-}
-
-fn random() -> String {
-    registry_commands::SecretString::generate()
-        .expose()
-        .to_owned()
-}
-
-/// The S256 code challenge of a PKCE verifier (RFC 7636 §4.2).
-pub fn code_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+pub use crate::sign_in::MAX_NEXT;
 
 #[derive(Debug, Deserialize)]
 struct TokenAnswer {
@@ -514,169 +438,4 @@ impl Oidc {
             lifetime: tokens.expires_in,
         })
     }
-}
-
-/// Where a sign-in through the identity service starts.
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    next: Option<String>,
-}
-
-fn login_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// `GET /oidc/login`: to the identity service.
-pub async fn login(
-    State(state): State<ScreensState>,
-    Query(query): Query<LoginQuery>,
-    headers: HeaderMap,
-) -> Result<Response, UiError> {
-    let Some(oidc) = state.settings.oidc.as_ref() else {
-        return Err(UiError::NotFound);
-    };
-    let discovery = oidc.discovery().await.map_err(|e| {
-        tracing::warn!(error = %e, "identity service unavailable");
-        UiError::Unavailable
-    })?;
-    let (state_token, verifier, nonce) = (random(), random(), random());
-    let now = registry_api::extract::now().timestamp();
-    let login = PendingLogin {
-        state: state_token.clone(),
-        pkce_verifier: verifier.clone(),
-        nonce: nonce.clone(),
-        next_path: safe_next(query.next.as_deref()),
-        expires_at: now + LOGIN_SECONDS,
-    };
-    let sealed = login
-        .seal(&oidc.login_key)
-        .map_err(|e| UiError::Internal(e.into()))?;
-    let location = format!(
-        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
-         &code_challenge={}&code_challenge_method=S256",
-        discovery.authorization_endpoint,
-        if discovery.authorization_endpoint.contains('?') {
-            '&'
-        } else {
-            '?'
-        },
-        encode(&oidc.config.client_id),
-        encode(&oidc.redirect_uri(&headers)),
-        encode(&oidc.config.scopes),
-        encode(&state_token),
-        encode(&nonce),
-        code_challenge(&verifier),
-    );
-    let cookie = HeaderValue::from_str(&format!(
-        "{LOGIN_COOKIE}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
-    ))
-    .map_err(|e| UiError::Internal(e.into()))?;
-    let mut response = Redirect::to(&location).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
-}
-
-/// The identity service's answer.
-#[derive(Debug, Deserialize)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-fn refused(status: StatusCode, text: &str) -> Response {
-    (status, pages::message(None, "Sign-in failed", text)).into_response()
-}
-
-/// `GET /oidc/callback`: the answer of the identity service.
-pub async fn callback(
-    State(state): State<ScreensState>,
-    Query(query): Query<CallbackQuery>,
-    headers: HeaderMap,
-) -> Result<Response, UiError> {
-    let Some(oidc) = state.settings.oidc.as_ref() else {
-        return Err(UiError::NotFound);
-    };
-    let now = registry_api::extract::now().timestamp();
-    // The sign-in this browser started (its signed cookie), answered with its own state: an
-    // answer carried to another browser, a forged state or an expired sign-in is refused.
-    let login = match (&query.state, login_cookie(&headers)) {
-        (Some(state_token), Some(cookie)) => {
-            PendingLogin::open(&oidc.login_key, &cookie, state_token, now)
-        }
-        _ => None,
-    };
-    let login = login.filter(|login| {
-        oidc.answered
-            .lock()
-            .is_ok_and(|mut answered| answered.first_answer(&login.state, login.expires_at, now))
-    });
-    let Some(login) = login else {
-        tracing::warn!(error = %OidcError::State, "sign-in refused");
-        return Ok(refused(
-            StatusCode::BAD_REQUEST,
-            "This answer of the identity service does not belong to a sign-in started in this \
-             browser (or it was already used, or took too long). Start again.",
-        ));
-    };
-    if let Some(error) = &query.error {
-        tracing::info!(%error, description = ?query.error_description, "the identity service refused the sign-in");
-        return Ok(refused(
-            StatusCode::FORBIDDEN,
-            "The identity service did not sign you in.",
-        ));
-    }
-    let Some(code) = &query.code else {
-        return Ok(refused(
-            StatusCode::BAD_REQUEST,
-            "The identity service sent no code.",
-        ));
-    };
-    let principal = match oidc
-        .finish(code, &login, &oidc.redirect_uri(&headers))
-        .await
-    {
-        Ok(signed_in) => signed_in,
-        Err(OidcError::NoRole(name)) => {
-            tracing::info!(actor = %name, "signed in at the identity service, but no role here");
-            return Ok((
-                StatusCode::FORBIDDEN,
-                pages::no_role(&name, oidc.config.roles_claim.as_deref()),
-            )
-                .into_response());
-        }
-        Err(error) => {
-            tracing::warn!(%error, "sign-in through the identity service failed");
-            return Ok(refused(
-                StatusCode::BAD_GATEWAY,
-                "The sign-in could not be completed.",
-            ));
-        }
-    };
-    let SignedIn {
-        principal,
-        lifetime,
-    } = principal;
-    let session = session::start(&state, &principal, None, lifetime).await?;
-    tracing::info!(actor = %principal.name, "signed in through the identity service");
-    // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
-    // browser does not send it on a redirect chain the identity service started.
-    let mut response = pages::continue_to(&login.next_path).into_response();
-    let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, session);
-    headers.append(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-registry-login=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
-        ),
-    );
-    Ok(response)
 }

@@ -1,0 +1,169 @@
+//! `GET /oidc/login` (to the identity service) and `GET /oidc/callback` (back from it).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// Where a sign-in through the identity service starts.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub(super) fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `GET /oidc/login`: to the identity service.
+pub async fn login(
+    State(state): State<ScreensState>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let Some(oidc) = state.settings.oidc.as_ref() else {
+        return Err(UiError::NotFound);
+    };
+    let discovery = oidc.discovery().await.map_err(|e| {
+        tracing::warn!(error = %e, "identity service unavailable");
+        UiError::Unavailable
+    })?;
+    let (state_token, verifier, nonce) = (random(), random(), random());
+    let now = registry_api::extract::now().timestamp();
+    let login = PendingLogin {
+        state: state_token.clone(),
+        pkce_verifier: verifier.clone(),
+        nonce: nonce.clone(),
+        next_path: safe_next(query.next.as_deref()),
+        expires_at: now + LOGIN_SECONDS,
+    };
+    let sealed = login
+        .seal(&oidc.login_key)
+        .map_err(|e| UiError::Internal(e.into()))?;
+    let location = format!(
+        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
+         &code_challenge={}&code_challenge_method=S256",
+        discovery.authorization_endpoint,
+        if discovery.authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        },
+        encode(&oidc.config.client_id),
+        encode(&oidc.redirect_uri(&headers)),
+        encode(&oidc.config.scopes),
+        encode(&state_token),
+        encode(&nonce),
+        code_challenge(&verifier),
+    );
+    let cookie = HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
+    ))
+    .map_err(|e| UiError::Internal(e.into()))?;
+    let mut response = Redirect::to(&location).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The identity service's answer.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+pub(super) fn refused(status: StatusCode, text: &str) -> Response {
+    (status, pages::message(None, "Sign-in failed", text)).into_response()
+}
+
+/// `GET /oidc/callback`: the answer of the identity service.
+pub async fn callback(
+    State(state): State<ScreensState>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let Some(oidc) = state.settings.oidc.as_ref() else {
+        return Err(UiError::NotFound);
+    };
+    let now = registry_api::extract::now().timestamp();
+    // The sign-in this browser started (its signed cookie), answered with its own state: an
+    // answer carried to another browser, a forged state or an expired sign-in is refused.
+    let login = match (&query.state, login_cookie(&headers)) {
+        (Some(state_token), Some(cookie)) => {
+            PendingLogin::open(&oidc.login_key, &cookie, state_token, now)
+        }
+        _ => None,
+    };
+    let login = login.filter(|login| {
+        oidc.answered
+            .lock()
+            .is_ok_and(|mut answered| answered.first_answer(&login.state, login.expires_at, now))
+    });
+    let Some(login) = login else {
+        tracing::warn!(error = %OidcError::State, "sign-in refused");
+        return Ok(refused(
+            StatusCode::BAD_REQUEST,
+            "This answer of the identity service does not belong to a sign-in started in this \
+             browser (or it was already used, or took too long). Start again.",
+        ));
+    };
+    if let Some(error) = &query.error {
+        tracing::info!(%error, description = ?query.error_description, "the identity service refused the sign-in");
+        return Ok(refused(
+            StatusCode::FORBIDDEN,
+            "The identity service did not sign you in.",
+        ));
+    }
+    let Some(code) = &query.code else {
+        return Ok(refused(
+            StatusCode::BAD_REQUEST,
+            "The identity service sent no code.",
+        ));
+    };
+    let principal = match oidc
+        .finish(code, &login, &oidc.redirect_uri(&headers))
+        .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(OidcError::NoRole(name)) => {
+            tracing::info!(actor = %name, "signed in at the identity service, but no role here");
+            return Ok((
+                StatusCode::FORBIDDEN,
+                pages::no_role(&name, oidc.config.roles_claim.as_deref()),
+            )
+                .into_response());
+        }
+        Err(error) => {
+            tracing::warn!(%error, "sign-in through the identity service failed");
+            return Ok(refused(
+                StatusCode::BAD_GATEWAY,
+                "The sign-in could not be completed.",
+            ));
+        }
+    };
+    let SignedIn {
+        principal,
+        lifetime,
+    } = principal;
+    let session = session::start(&state, &principal, None, lifetime).await?;
+    tracing::info!(actor = %principal.name, "signed in through the identity service");
+    // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
+    // browser does not send it on a redirect chain the identity service started.
+    let mut response = pages::continue_to(&login.next_path).into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, session);
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-registry-login=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+        ),
+    );
+    Ok(response)
+}

@@ -1,0 +1,212 @@
+//! The create and edit form, and the conflict shown instead of saving.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub(super) fn field_errors(errors: &FieldErrors, field: &str) -> Markup {
+    html! {
+        @for message in errors.of(field) {
+            p class="field-error" id={ "error-" (field) } { (message) }
+        }
+    }
+}
+
+pub(super) fn text_input(
+    errors: &FieldErrors,
+    name: &str,
+    label: &str,
+    value: &str,
+    hint: Option<&str>,
+    readonly: bool,
+) -> Markup {
+    let invalid = !errors.of(name).is_empty();
+    html! {
+        div class="field" {
+            label for=(name) { (label) }
+            input id=(name) name=(name) value=(value) readonly[readonly]
+                aria-invalid=[invalid.then_some("true")]
+                aria-describedby=[invalid.then(|| format!("error-{name}"))];
+            @if let Some(hint) = hint { p class="hint" { (hint) } }
+            (field_errors(errors, name))
+        }
+    }
+}
+
+pub(super) fn checkbox(name: &str, label: &str, checked: bool, hint: Option<&str>) -> Markup {
+    html! {
+        div class="check" {
+            input type="checkbox" id=(name) name=(name) value="on" checked[checked];
+            label for=(name) { (label) }
+            @if let Some(hint) = hint { span class="hint" { " — " (hint) } }
+        }
+    }
+}
+
+/// The create and edit form, with what was typed and every error beside its field.
+pub fn client_form(
+    session: &Session,
+    form: &ClientForm,
+    errors: &FieldErrors,
+    banner: Option<Markup>,
+) -> Markup {
+    let editing = form.version.is_some();
+    let title = if editing {
+        format!("Edit {}", form.client_id)
+    } else {
+        "New Client".to_owned()
+    };
+    let action = if editing {
+        format!("/clients/{}", encode(&form.client_id))
+    } else {
+        "/clients".to_owned()
+    };
+    layout(
+        Some(session),
+        &title,
+        html! {
+            h1 { (title) }
+            @if editing {
+                p class="links" {
+                    a href={ (action) "/secret" } { "Set New Secret" } " · "
+                    @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
+                    a href={ (action) "/delete" } class="danger" { "Delete" }
+                }
+            }
+            @if let Some(banner) = banner { (banner) }
+            @if !errors.is_empty() {
+                div class="errors" role="alert" tabindex="-1" id="errors" {
+                    p { "The client was not saved. Please correct:" }
+                    ul {
+                        @for (field, messages) in &errors.0 {
+                            @for message in messages {
+                                li { a href={ "#" (anchor(field)) } { code { (field) } } ": " (message) }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(action) class="client-form" novalidate {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                @if let Some(version) = form.version {
+                    input type="hidden" name="version" value=(version);
+                }
+                fieldset {
+                    legend { "Basic Information" }
+                    (text_input(errors, "client_id", "Client ID", &form.client_id,
+                        Some(if editing { "Cannot be changed after creation." } else { "Unique; letters, digits and - . _ ~; cannot be changed later." }), editing))
+                    (text_input(errors, "client_name", "Client Name", &form.client_name, None, false))
+                    (text_input(errors, "client_uri", "Client URI", &form.client_uri, Some("Base URL of the client application."), false))
+                    @if !editing {
+                        div class="field" {
+                            label for="client_secret" { "Client Secret" }
+                            // A typed secret is never sent back in a page: only once, when created.
+                            input id="client_secret" name="client_secret" type="password" autocomplete="new-password";
+                            @if form.client_secret.is_empty() {
+                                p class="hint" { "For confidential clients. Leave empty to have a strong one generated and shown once." }
+                            } @else {
+                                p class="hint warning" { "The secret you typed is not sent back to the page: type it again, or leave it empty to have one generated." }
+                            }
+                            (field_errors(errors, "client_secret"))
+                        }
+                    } @else {
+                        (field_errors(errors, "client_secret"))
+                    }
+                }
+                fieldset {
+                    legend { "Options" }
+                    (checkbox("require_client_secret", "Require Client Secret", form.require_client_secret, Some("the client must authenticate with a secret")))
+                    (checkbox("enabled", "Enabled", form.enabled, Some("the client can be used for authentication")))
+                    (checkbox("offline_access", "Offline Access (Refresh Tokens)", form.offline_access, Some("the client may request refresh tokens")))
+                    (checkbox("require_pkce", "Require PKCE", form.require_pkce, Some("authorization code requests must use PKCE")))
+                    (field_errors(errors, "require_client_secret"))
+                    (field_errors(errors, "offline_access"))
+                }
+                fieldset {
+                    legend { "Allowed Grant Types" }
+                    @for (grant, use_case) in GRANT_TYPES {
+                        div class="check" {
+                            input type="checkbox" id={ "grant-" (grant) } name="grant_types" value=(grant)
+                                checked[form.grant_types.iter().any(|g| g == grant)];
+                            label for={ "grant-" (grant) } { code { (grant) } }
+                            span class="hint" { " — " (use_case) }
+                        }
+                    }
+                    (field_errors(errors, "grant_types"))
+                }
+                @for field in LIST_FIELDS {
+                    fieldset id=(anchor(field.name)) {
+                        legend { (field.label) }
+                        @if field.name == "allowed_cors_origins" {
+                            p class="hint" { "Origins only: no path and no trailing slash (e.g. https://myapp.example.com)." }
+                        }
+                        (field_errors(errors, field.name))
+                        @let entries = form.list(field.name);
+                        @if entries.is_empty() { p class="hint" { "None." } }
+                        @for (index, value) in entries.iter().enumerate() {
+                            @let path = format!("{}[{index}]", field.name);
+                            @let id = anchor(&path);
+                            @let messages = errors.of(&path);
+                            div class="entry" {
+                                label for=(id) class="visually-hidden" { (field.label) " " (index + 1) }
+                                input id=(id) name=(field.name) value=(value) placeholder=(field.example)
+                                    list=[(field.name == "allowed_scopes").then_some("common-scopes")]
+                                    aria-invalid=[(!messages.is_empty()).then_some("true")];
+                                button type="submit" name="action" value={ "remove:" (field.name) ":" (index) } class="small"
+                                    aria-label={ "Remove " (field.label) " " (index + 1) } { "Remove" }
+                                @for message in messages {
+                                    p class="field-error" {
+                                        (message)
+                                        @if let Some(fixed) = suggested_origin(message) {
+                                            " "
+                                            button type="submit" name="action" class="small"
+                                                value={ "replace:" (field.name) ":" (index) ":" (fixed) } {
+                                                "Use " (fixed)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        button type="submit" name="action" value={ "add:" (field.name) } class="small" { "Add" }
+                    }
+                }
+                datalist id="common-scopes" {
+                    @for (scope, description) in COMMON_SCOPES { option value=(scope) { (description) } }
+                }
+                details class="scopes-help" {
+                    summary { "Common scopes" }
+                    dl { @for (scope, description) in COMMON_SCOPES { dt { code { (scope) } } dd { (description) } } }
+                }
+                div class="field" {
+                    label for="reason" { "Reason for the change" }
+                    input id="reason" name="reason" value=(form.reason) maxlength="500" placeholder="Optional; recorded in the history";
+                }
+                div class="buttons" {
+                    button type="submit" name="action" value="save" class="primary" { "Save" }
+                    a class="button" href="/clients" { "Cancel" }
+                }
+            }
+        },
+    )
+}
+
+/// Who changed the client since the form was loaded, and what: shown instead of saving.
+pub fn conflict(changes: &[HistoryEntry], loaded: u64) -> Markup {
+    html! {
+        div class="conflict" role="alert" {
+            h2 { "Someone changed this client while you were editing" }
+            p { "Your changes were not saved: the client is no longer at version " (loaded) "." }
+            @for entry in changes {
+                p {
+                    "Version " (entry.event.sequence) ": "
+                    strong { (entry.event.metadata.actor) }
+                    " at " (entry.event.metadata.recorded_at.format("%Y-%m-%d %H:%M:%S UTC"))
+                    @if let Some(reason) = &entry.event.metadata.reason { " (“" (reason) "”)" }
+                }
+                (changes_list(entry))
+            }
+            p { a class="button" href={ "/clients/" (encode(&changes.first().map(|e| e.event.aggregate_id.clone()).unwrap_or_default())) } {
+                "Reload the client (discards your changes)" } }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The client list: its table, sorting, paging and export links.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// Where a list link goes: the same search and filter, another sort or page.
+pub(super) fn list_url(query: &ListQuery, sort: Option<&str>, cursor: Option<&str>) -> String {
+    let mut params = Vec::new();
+    if let Some(search) = &query.search {
+        params.push(format!("search={}", encode(search)));
+    }
+    if let Some(enabled) = query.enabled {
+        params.push(format!("enabled={enabled}"));
+    }
+    let sort = sort.map_or_else(|| sort_name(query), ToOwned::to_owned);
+    if sort != "client_id" {
+        params.push(format!("sort={}", encode(&sort)));
+    }
+    if let Some(cursor) = cursor {
+        params.push(format!("cursor={}", encode(cursor)));
+    }
+    if params.is_empty() {
+        "/clients".to_owned()
+    } else {
+        format!("/clients?{}", params.join("&"))
+    }
+}
+
+pub(super) fn sort_name(query: &ListQuery) -> String {
+    format!(
+        "{}{}",
+        if query.sort.descending { "-" } else { "" },
+        query.sort.key.name()
+    )
+}
+
+/// The export links: the same search, filter and sort as the list.
+pub(super) fn export_url(query: &ListQuery, extension: &str) -> String {
+    let list = list_url(query, None, None);
+    let params = list.split_once('?').map(|(_, p)| p).unwrap_or_default();
+    if params.is_empty() {
+        format!("/clients/export.{extension}")
+    } else {
+        format!("/clients/export.{extension}?{params}")
+    }
+}
+
+/// A sortable column header: its link flips the direction when it is the current sort.
+pub(super) fn sort_header(query: &ListQuery, key: SortKey, label: &str) -> Markup {
+    let current = query.sort.key == key;
+    let next = if current && !query.sort.descending {
+        format!("-{}", key.name())
+    } else {
+        key.name().to_owned()
+    };
+    let state = match (current, query.sort.descending) {
+        (false, _) => "none",
+        (true, false) => "ascending",
+        (true, true) => "descending",
+    };
+    html! {
+        th scope="col" aria-sort=(state) {
+            a href=(list_url(query, Some(&next), None)) class="sort"
+              hx-get=(list_url(query, Some(&next), None)) hx-target="#client-table"
+              hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" {
+                (label)
+                @match state {
+                    "ascending" => span aria-hidden="true" { " ▲" },
+                    "descending" => span aria-hidden="true" { " ▼" },
+                    _ => {},
+                }
+            }
+        }
+    }
+}
+
+/// When each client of a page last passed secret verification (Unix seconds), and now.
+#[derive(Debug, Clone, Default)]
+pub struct LastSeen {
+    /// By client id; absent: never, as far as the registry knows.
+    pub at: std::collections::HashMap<String, i64>,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// "3 minutes ago", "2 days ago".
+pub fn ago(at: i64, now: i64) -> String {
+    let seconds = (now - at).max(0);
+    let (count, unit) = match seconds {
+        0..=59 => return "just now".to_owned(),
+        60..=3599 => (seconds / 60, "minute"),
+        3600..=86_399 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{} ago", if count == 1 { "" } else { "s" })
+}
+
+/// Within a day: whoever deletes the client should know it is in use.
+pub(super) fn recent(at: i64, now: i64) -> bool {
+    now - at < 86_400
+}
+
+/// The client list: toolbar, then the table (the part search and paging replace).
+pub fn client_list(
+    session: &Session,
+    query: &ListQuery,
+    page: &ClientPage,
+    seen: &LastSeen,
+    notice: Option<&str>,
+) -> Markup {
+    let write = session.can(Role::ClientsWrite);
+    layout(
+        Some(session),
+        "Clients",
+        html! {
+            h1 { "Clients" }
+            @if let Some(notice) = notice {
+                p class="notice" role="status" { (notice) }
+            }
+            div class="toolbar" role="toolbar" aria-label="Clients" {
+                @if write {
+                    a class="button primary" href="/clients/new" { "New Client" }
+                }
+                form class="search" role="search" method="get" action="/clients" {
+                    label for="search" { "Search" }
+                    input id="search" type="search" name="search" placeholder="Client ID or name"
+                        value=[query.search.as_deref()]
+                        hx-get="/clients" hx-trigger="input changed delay:300ms, search"
+                        hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML"
+                        hx-push-url="true" hx-include="closest form";
+                    label for="enabled" { "Enabled" }
+                    select id="enabled" name="enabled" hx-get="/clients" hx-trigger="change"
+                        hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML"
+                        hx-push-url="true" hx-include="closest form" {
+                        option value="" selected[query.enabled.is_none()] { "All" }
+                        option value="true" selected[query.enabled == Some(true)] { "Enabled only" }
+                        option value="false" selected[query.enabled == Some(false)] { "Disabled only" }
+                    }
+                    @if query.sort.key != SortKey::ClientId || query.sort.descending {
+                        input type="hidden" name="sort" value=(sort_name(query));
+                    }
+                    button type="submit" { "Search" }
+                }
+                a class="button" href=(export_url(query, "xlsx")) download { "Export to Excel" }
+                a class="button" href=(export_url(query, "pdf")) download { "Export to PDF" }
+                a class="button" href=(list_url(query, None, None)) { "Refresh Data" }
+            }
+            (client_table(session, query, page, seen))
+        },
+    )
+}
+
+/// The table of a page of clients, with its count and pager.
+pub fn client_table(
+    session: &Session,
+    query: &ListQuery,
+    page: &ClientPage,
+    seen: &LastSeen,
+) -> Markup {
+    let write = session.can(Role::ClientsWrite);
+    let audit = session.can(Role::AuditRead);
+    html! {
+        div id="client-table" {
+            p class="count" aria-live="polite" {
+                @if page.total == 1 { "1 client" } @else { (page.total) " clients" }
+                @if let Some(search) = &query.search { " matching “" (search) "”" }
+            }
+            @if page.items.is_empty() {
+                @if query.search.is_some() || query.enabled.is_some() {
+                    p class="empty" { "No client matches this search. Try part of an id or a name, or "
+                        a href="/clients" { "show every client" } "." }
+                } @else {
+                    p class="empty" {
+                        "No clients are registered yet."
+                        @if write { " Register the first one with " a href="/clients/new" { "New Client" } "." }
+                    }
+                }
+            } @else {
+                div class="table-wrap" {
+                    table class="clients" {
+                        caption class="visually-hidden" { "Registered clients" }
+                        thead {
+                            tr {
+                                (sort_header(query, SortKey::ClientId, "Client ID"))
+                                (sort_header(query, SortKey::ClientName, "Name"))
+                                th scope="col" { "Enabled" }
+                                th scope="col" { "URI" }
+                                (sort_header(query, SortKey::UpdatedAt, "Changed"))
+                                th scope="col" { "Last authenticated" }
+                                th scope="col" { span class="visually-hidden" { "Actions" } }
+                            }
+                        }
+                        tbody {
+                            @for item in &page.items {
+                                tr data-client=(item.client_id) {
+                                    td data-label="Client ID" class="id" { a href={ "/clients/" (encode(&item.client_id)) } title=(item.client_id) { code { (item.client_id) } } }
+                                    td data-label="Name" { (item.client_name) }
+                                    td data-label="Enabled" {
+                                        @if item.enabled { span class="badge on" { "Yes" } } @else { span class="badge off" { "No" } }
+                                    }
+                                    td data-label="URI" class="uri" { @if let Some(uri) = &item.client_uri { (uri) } }
+                                    td data-label="Changed" { time datetime=(item.updated_at.to_rfc3339()) { (item.updated_at.format("%Y-%m-%d %H:%M")) } }
+                                    td data-label="Last authenticated" {
+                                        @match seen.at.get(&item.client_id) {
+                                            Some(at) => span class=[recent(*at, seen.now).then_some("recent")] { (ago(*at, seen.now)) },
+                                            None => span class="hint" { "never" },
+                                        }
+                                    }
+                                    td class="actions" {
+                                        @let path = format!("/clients/{}", encode(&item.client_id));
+                                        @if write {
+                                            a class="button small" href=(path) { "Edit" }
+                                            a class="button small danger" href={ (path) "/delete" }
+                                              hx-get={ (path) "/delete" } hx-target="#dialog" hx-swap="innerHTML" { "Delete" }
+                                        } @else {
+                                            a class="button small" href=(path) { "View" }
+                                        }
+                                        details class="menu" {
+                                            summary aria-label={ "More actions for " (item.client_id) } { "⋯" }
+                                            ul {
+                                                li { a href=(path) { @if write { "Edit" } @else { "View" } } }
+                                                @if write { li { a href={ (path) "/secret" } { "Set New Secret" } } }
+                                                @if audit { li { a href={ (path) "/history" } { "History" } } }
+                                                @if write { li { a href={ (path) "/delete" } class="danger" { "Delete" } } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            nav class="pager" aria-label="Pages" {
+                @if query.after.is_some() {
+                    a href=(list_url(query, None, None)) hx-get=(list_url(query, None, None))
+                      hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "First page" }
+                }
+                @if let Some(next) = &page.next_cursor {
+                    a href=(list_url(query, None, Some(next))) hx-get=(list_url(query, None, Some(next)))
+                      hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "Next page" }
+                }
+            }
+        }
+    }
+}
