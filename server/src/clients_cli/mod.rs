@@ -8,7 +8,6 @@
 //! from this environment, and exits 0 only when every step ran.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,6 +18,11 @@ use serde_json::Value;
 use registry_commands::documents::{self, DocumentFormat};
 use registry_commands::documents::{ApplyResult, Plan, StepAction};
 use registry_commands::import;
+
+mod render;
+
+pub use render::render_plan;
+use render::Paint;
 
 /// Where the registry is, and the token to call it with.
 #[derive(Debug, Clone, Args)]
@@ -330,74 +334,6 @@ async fn make_plan(remote: &Remote, document: String, prune: bool) -> anyhow::Re
         .await
         .with_context(|| format!("calling {}", remote.url))?;
     Ok(serde_json::from_str(&answer(response).await?)?)
-}
-
-/// Colours, when printing to a terminal that wants them.
-struct Paint(bool);
-
-impl Paint {
-    fn stdout() -> Self {
-        Self(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-    }
-
-    fn colour(&self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\u{1b}[{code}m{text}\u{1b}[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-}
-
-/// The plan as a readable diff.
-pub fn render_plan(plan: &Plan, colour: bool) -> String {
-    let paint = Paint(colour);
-    let mut out = String::new();
-    for step in &plan.steps {
-        let (sign, code, verb) = match step.action {
-            StepAction::Create => ("+", "32", "create"),
-            StepAction::Update => ("~", "33", "update"),
-            StepAction::Delete => ("-", "31", "delete"),
-            StepAction::Unchanged => continue,
-        };
-        let version = if step.planned_version > 0 {
-            format!(" (version {})", step.planned_version)
-        } else {
-            String::new()
-        };
-        out.push_str(&paint.colour(code, &format!("{sign} {verb} {}", step.client_id)));
-        out.push_str(&version);
-        out.push('\n');
-        for change in &step.changes {
-            let line = match step.action {
-                StepAction::Create => format!("    + {}: {}", change.field, change.after),
-                _ => format!(
-                    "    ~ {}: {} → {}",
-                    change.field, change.before, change.after
-                ),
-            };
-            out.push_str(&paint.colour(code, &line));
-            out.push('\n');
-        }
-        if let Some(name) = step
-            .desired
-            .as_ref()
-            .and_then(|d| d.client_secret_env.as_ref())
-            .filter(|_| step.action == StepAction::Create)
-        {
-            out.push_str(&format!("    secret from ${name}\n"));
-        }
-    }
-    let s = plan.summary;
-    out.push_str(&format!(
-        "\n{} to create, {} to update, {} to delete, {} unchanged{}.\n",
-        s.create,
-        s.update,
-        s.delete,
-        s.unchanged,
-        if plan.prune { "" } else { " (no prune)" }
-    ));
-    out
 }
 
 /// The secrets the plan's creations name, read from this environment.
