@@ -130,16 +130,7 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
             );
         }
     }
-    let unmanaged: Vec<String> = match object.get("unmanaged") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(list) => match serde_json::from_value(list.clone()) {
-            Ok(ids) => ids,
-            Err(_) => {
-                errors.add("unmanaged", "must be a list of client ids");
-                Vec::new()
-            }
-        },
-    };
+    let unmanaged = unmanaged_ids(object, &mut errors);
     let entries = match object.get("clients") {
         Some(serde_json::Value::Array(entries)) => entries.as_slice(),
         Some(_) => {
@@ -157,35 +148,9 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
     let unmanaged_set: std::collections::HashSet<&str> =
         unmanaged.iter().map(String::as_str).collect();
     for (index, entry) in entries.iter().enumerate() {
-        let at = |field: &str| {
-            if field.is_empty() {
-                format!("clients[{index}]")
-            } else if field.starts_with('[') {
-                format!("clients[{index}]{field}")
-            } else {
-                format!("clients[{index}].{field}")
-            }
-        };
-        // A secret is reported (never repeated) and left out, so the rest is still checked.
-        let mut entry = entry.clone();
-        if let Some(object) = entry.as_object_mut() {
-            for secret in ["client_secret", "secret", "secrets"] {
-                if object.remove(secret).is_some() {
-                    errors.add(
-                        at(secret),
-                        "a document never holds a secret: name it with client_secret_env",
-                    );
-                }
-            }
-        }
-        let client: DocumentClient = match serde_path_to_error::deserialize(&entry) {
-            Ok(client) => client,
-            Err(error) => {
-                let path = error.path().to_string();
-                let field = if path == "." { String::new() } else { path };
-                errors.add(at(&field), error.into_inner().to_string());
-                continue;
-            }
+        let at = |field: &str| field_path(index, field);
+        let Some(client) = entry_client(entry, &at, &mut errors) else {
+            continue;
         };
         if let Some(first) = seen.insert(client.client_id.clone(), index) {
             errors.add(
@@ -199,30 +164,7 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
                 "is listed as unmanaged: a client is either managed here or not",
             );
         }
-        if let Err(id_error) = registry_domain::values::ClientId::parse(&client.client_id)
-            .and_then(|id| id.check_registrable())
-        {
-            errors.add(at("client_id"), id_error.to_string());
-        }
-        if let Some(name) = &client.client_secret_env {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                errors.add(
-                    at("client_secret_env"),
-                    "must be an environment variable name",
-                );
-            }
-            if !client.require_client_secret {
-                errors.add(
-                    at("client_secret_env"),
-                    "only a confidential client (require_client_secret) has a secret",
-                );
-            }
-        }
+        check_client(&client, &at, &mut errors);
         match ClientSettings::validate(&client.settings_input()) {
             Ok(valid) => settings.push(valid),
             Err(invalid) => {
@@ -233,15 +175,104 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
         }
         clients.push(client);
     }
-    for (index, id) in unmanaged.iter().enumerate() {
-        if registry_domain::values::ClientId::parse(id).is_err() {
-            errors.add(format!("unmanaged[{index}]"), "is not a client id");
-        }
-    }
     errors.into_result(CheckedDocument {
         document: ClientsDocument { clients, unmanaged },
         settings,
     })
+}
+
+/// `clients[3]`, `clients[3].redirect_uris[1]`: where a field of entry `index` is.
+fn field_path(index: usize, field: &str) -> String {
+    if field.is_empty() {
+        format!("clients[{index}]")
+    } else if field.starts_with('[') {
+        format!("clients[{index}]{field}")
+    } else {
+        format!("clients[{index}].{field}")
+    }
+}
+
+/// The `unmanaged` list: client ids apply never touches.
+fn unmanaged_ids(
+    object: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut ValidationErrors,
+) -> Vec<String> {
+    let ids: Vec<String> = match object.get("unmanaged") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(list) => serde_json::from_value(list.clone()).unwrap_or_else(|_| {
+            errors.add("unmanaged", "must be a list of client ids");
+            Vec::new()
+        }),
+    };
+    for (index, id) in ids.iter().enumerate() {
+        if registry_domain::values::ClientId::parse(id).is_err() {
+            errors.add(format!("unmanaged[{index}]"), "is not a client id");
+        }
+    }
+    ids
+}
+
+/// One entry as a client of the document, or `None` (its errors added) when its shape is
+/// wrong. A secret is reported (never repeated) and left out, so the rest is still checked.
+fn entry_client(
+    entry: &serde_json::Value,
+    at: &impl Fn(&str) -> String,
+    errors: &mut ValidationErrors,
+) -> Option<DocumentClient> {
+    let mut entry = entry.clone();
+    if let Some(object) = entry.as_object_mut() {
+        for secret in ["client_secret", "secret", "secrets"] {
+            if object.remove(secret).is_some() {
+                errors.add(
+                    at(secret),
+                    "a document never holds a secret: name it with client_secret_env",
+                );
+            }
+        }
+    }
+    match serde_path_to_error::deserialize(&entry) {
+        Ok(client) => Some(client),
+        Err(error) => {
+            let path = error.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            errors.add(at(&field), error.into_inner().to_string());
+            None
+        }
+    }
+}
+
+/// The rules of one client that the settings' own rules do not cover: an id that can be
+/// registered, and a secret named by a variable only for a confidential client.
+fn check_client(
+    client: &DocumentClient,
+    at: &impl Fn(&str) -> String,
+    errors: &mut ValidationErrors,
+) {
+    if let Err(id_error) = registry_domain::values::ClientId::parse(&client.client_id)
+        .and_then(|id| id.check_registrable())
+    {
+        errors.add(at("client_id"), id_error.to_string());
+    }
+    let Some(name) = &client.client_secret_env else {
+        return;
+    };
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        errors.add(
+            at("client_secret_env"),
+            "must be an environment variable name",
+        );
+    }
+    if !client.require_client_secret {
+        errors.add(
+            at("client_secret_env"),
+            "only a confidential client (require_client_secret) has a secret",
+        );
+    }
 }
 
 #[cfg(test)]
