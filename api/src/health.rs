@@ -6,11 +6,13 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use prometheus::{IntCounter, TextEncoder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use std::time::Duration;
+
 use crate::error::{ApiError, Problem};
+use crate::metrics::Sample;
 use crate::state::AppState;
 use crate::supervisor::STUCK_AFTER;
 
@@ -59,14 +61,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse
     Ok(Json(HealthResponse { status: "ok" }))
 }
 
-/// Moves a counter kept elsewhere (an atomic of its owner) up to `value`.
-fn sync_counter(counter: &IntCounter, value: u64) {
-    let current = counter.get();
-    if value > current {
-        counter.inc_by(value - current);
-    }
-}
-
 /// Prometheus metrics (text exposition format). Always answered: when the database does not
 /// answer, `registry_database_up` is 0 and the feed positions are left out, but everything
 /// this process knows by itself (requests, pool, queue) is there — that is when it matters.
@@ -76,68 +70,25 @@ fn sync_counter(counter: &IntCounter, value: u64) {
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     // Bounded: a scrape must not wait out the pool's acquire timeout.
-    let status = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        state.reads.projector_status(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok);
-    let m = &state.metrics;
-    let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-    let count = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
-    m.exports_running.set(count(state.exports.running()));
-    m.hashing_queue
-        .set(count(state.commands.hashing_queue_depth()));
-    sync_counter(
-        &m.hashing_skipped,
-        u64::try_from(state.commands.hashing_jobs_skipped()).unwrap_or_default(),
-    );
-    let pool = state.database.pool_stats();
-    m.pool_connections
-        .with_label_values(&["in_use"])
-        .set(i64::from(pool.size).saturating_sub(count(pool.idle)));
-    m.pool_connections
-        .with_label_values(&["idle"])
-        .set(count(pool.idle));
-    m.pool_max.set(i64::from(pool.max));
-    let index_position = state.search.position();
-    m.index_position.set(index_position);
-    m.database_up.set(i64::from(status.is_some()));
-    if let Some(status) = &status {
-        m.checkpoint.set(status.checkpoint);
-        m.head.set(status.head);
-        m.index_lag.set((status.head - index_position).max(0));
-        m.projector_lag.set(int(status.lag));
-        m.parked.set(int(status.parked));
-    }
-    sync_counter(&m.projection_failures, state.projector.failures());
-    sync_counter(&m.projector_events, state.projector.applied());
-    m.leader.set(i64::from(state.projector.is_leader()));
-    for task in state.supervisor.tasks() {
-        m.task_up
-            .with_label_values(&[task.name()])
-            .set(i64::from(task.is_running()));
-        sync_counter(
-            &m.task_restarts.with_label_values(&[task.name()]),
-            task.restarts(),
-        );
-    }
-    let mut families = m.registry.gather();
-    if status.is_none() {
-        // Stale values would read as current ones.
-        const FROM_THE_DATABASE: [&str; 5] = [
-            "registry_projector_checkpoint_position",
-            "registry_feed_head_position",
-            "registry_search_index_lag_positions",
-            "registry_projector_lag_events",
-            "registry_projection_parked_events",
-        ];
-        families.retain(|family| !FROM_THE_DATABASE.contains(&family.name()));
-    }
-    let body = TextEncoder::new()
-        .encode_to_string(&families)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let status = tokio::time::timeout(Duration::from_secs(2), state.reads.projector_status());
+    let projector = &state.projector;
+    let sample = Sample {
+        exports_running: state.exports.running(),
+        hashing_queue: state.commands.hashing_queue_depth(),
+        hashing_skipped: state.commands.hashing_jobs_skipped(),
+        pool: state.database.pool_stats(),
+        index_position: state.search.position(),
+        status: status.await.ok().and_then(Result::ok),
+        projector: (
+            projector.failures(),
+            projector.applied(),
+            projector.is_leader(),
+        ),
+        tasks: (state.supervisor.tasks().iter())
+            .map(|task| (task.name(), task.is_running(), task.restarts()))
+            .collect(),
+    };
+    let body = (state.metrics.scrape(&sample)).map_err(|e| ApiError::Internal(e.into()))?;
     Ok((
         [(
             header::CONTENT_TYPE,

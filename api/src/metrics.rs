@@ -27,7 +27,7 @@ use axum::response::Response;
 use prometheus::core::Collector;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets, in seconds: 1 ms to 10 s.
@@ -62,46 +62,38 @@ fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     built(IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
-/// The metrics of one app.
-pub struct Metrics {
-    pub(crate) registry: Registry,
-    pub(crate) http_requests: IntCounterVec,
-    pub(crate) http_duration: HistogramVec,
-    pub(crate) http_in_flight: IntGauge,
-    pub(crate) export_duration: HistogramVec,
-    pub(crate) exports_running: IntGauge,
-    pub(crate) hashing_queue: IntGauge,
-    pub(crate) hashing_skipped: IntCounter,
-    pub(crate) pool_connections: IntGaugeVec,
-    pub(crate) pool_max: IntGauge,
-    pub(crate) pool_timeouts: IntCounter,
-    pub(crate) checkpoint: IntGauge,
-    pub(crate) head: IntGauge,
-    pub(crate) index_position: IntGauge,
-    pub(crate) index_lag: IntGauge,
-    pub(crate) projector_lag: IntGauge,
-    pub(crate) parked: IntGauge,
-    pub(crate) projection_failures: IntCounter,
-    pub(crate) projector_events: IntCounter,
-    pub(crate) leader: IntGauge,
-    pub(crate) task_up: IntGaugeVec,
-    pub(crate) task_restarts: IntCounterVec,
-    pub(crate) database_up: IntGauge,
+/// What a scrape reads from this process and, when it answers in time, the database.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Exports being rendered now.
+    pub exports_running: usize,
+    /// argon2id jobs waiting for a thread.
+    pub hashing_queue: usize,
+    /// argon2id jobs dropped because their caller went away (since start).
+    pub hashing_skipped: usize,
+    /// The database pool.
+    pub pool: registry_commands::PoolStats,
+    /// This process's search index position.
+    pub index_position: i64,
+    /// The projector's status (`None`: the database did not answer).
+    pub status: Option<registry_projections::ProjectorStatus>,
+    /// Projection failures and events read by this process's projector, and whether it leads.
+    pub projector: (u64, u64, bool),
+    /// Each supervised task: name, running, restarts.
+    pub tasks: Vec<(&'static str, bool, u64)>,
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Metrics")
-    }
+/// HTTP requests: count, latency, in flight.
+struct Http {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
 }
 
-impl Metrics {
-    /// The metrics of an app on `backend` (`postgres` or `sqlite`), with the write side's
-    /// collectors registered beside them.
-    pub fn new(backend: &str, write_side: Vec<Box<dyn Collector>>) -> Self {
-        let metrics = Self {
-            registry: Registry::new(),
-            http_requests: built(IntCounterVec::new(
+impl Http {
+    fn new() -> Self {
+        Self {
+            requests: built(IntCounterVec::new(
                 Opts::new(
                     "registry_http_requests_total",
                     "HTTP requests by route template, method and status class (abandoned: the \
@@ -109,7 +101,7 @@ impl Metrics {
                 ),
                 &["route", "method", "status"],
             )),
-            http_duration: built(HistogramVec::new(
+            duration: built(HistogramVec::new(
                 HistogramOpts::new(
                     "registry_http_request_duration_seconds",
                     "Time to answer HTTP requests, by route template and method.",
@@ -117,10 +109,33 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS.to_vec()),
                 &["route", "method"],
             )),
-            http_in_flight: gauge(
+            in_flight: gauge(
                 "registry_http_requests_in_flight",
                 "HTTP requests being answered now.",
             ),
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.requests.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.in_flight.clone()),
+        ]
+    }
+}
+
+/// The work queued in this process: exports and argon2id hashing.
+struct Work {
+    export_duration: HistogramVec,
+    exports_running: IntGauge,
+    hashing_queue: IntGauge,
+    hashing_skipped: IntCounter,
+}
+
+impl Work {
+    fn new() -> Self {
+        Self {
             export_duration: built(HistogramVec::new(
                 HistogramOpts::new(
                     "registry_export_duration_seconds",
@@ -141,19 +156,107 @@ impl Metrics {
                 "registry_hashing_jobs_skipped_total",
                 "argon2id jobs dropped because their caller had gone away (since start).",
             ),
-            pool_connections: gauge_vec(
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.export_duration.clone()),
+            Box::new(self.exports_running.clone()),
+            Box::new(self.hashing_queue.clone()),
+            Box::new(self.hashing_skipped.clone()),
+        ]
+    }
+
+    fn observe(&self, sample: &Sample) {
+        self.exports_running.set(count(sample.exports_running));
+        self.hashing_queue.set(count(sample.hashing_queue));
+        sync_counter(
+            &self.hashing_skipped,
+            u64::try_from(sample.hashing_skipped).unwrap_or_default(),
+        );
+    }
+}
+
+/// The database: its pool, and whether it answered the scrape.
+struct Pool {
+    connections: IntGaugeVec,
+    max: IntGauge,
+    timeouts: IntCounter,
+    database_up: IntGauge,
+}
+
+impl Pool {
+    fn new() -> Self {
+        Self {
+            connections: gauge_vec(
                 "registry_db_pool_connections",
                 "Database pool connections, by state (in_use, idle).",
                 &["state"],
             ),
-            pool_max: gauge(
+            max: gauge(
                 "registry_db_pool_max_connections",
                 "The most connections the database pool opens; all in use means requests wait.",
             ),
-            pool_timeouts: counter(
+            timeouts: counter(
                 "registry_db_pool_acquire_timeouts_total",
                 "Requests that waited for a database connection until the pool gave up (503).",
             ),
+            database_up: gauge(
+                "registry_database_up",
+                "1 when the database answered this scrape; 0 leaves the positions out.",
+            ),
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.connections.clone()),
+            Box::new(self.max.clone()),
+            Box::new(self.timeouts.clone()),
+            Box::new(self.database_up.clone()),
+        ]
+    }
+
+    fn observe(&self, sample: &Sample) {
+        let pool = &sample.pool;
+        self.connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.size).saturating_sub(count(pool.idle)));
+        self.connections
+            .with_label_values(&["idle"])
+            .set(count(pool.idle));
+        self.max.set(i64::from(pool.max));
+        self.database_up.set(i64::from(sample.status.is_some()));
+    }
+}
+
+/// The read models' positions and the projector.
+struct Feed {
+    checkpoint: IntGauge,
+    head: IntGauge,
+    index_position: IntGauge,
+    index_lag: IntGauge,
+    projector_lag: IntGauge,
+    parked: IntGauge,
+    projection_failures: IntCounter,
+    projector_events: IntCounter,
+    leader: IntGauge,
+}
+
+/// The metrics read from the database: left out of a scrape it did not answer (stale values
+/// would read as current ones).
+const FROM_THE_DATABASE: [&str; 5] = [
+    "registry_projector_checkpoint_position",
+    "registry_feed_head_position",
+    "registry_search_index_lag_positions",
+    "registry_projector_lag_events",
+    "registry_projection_parked_events",
+];
+
+impl Feed {
+    fn new() -> Self {
+        Self {
             checkpoint: gauge(
                 "registry_projector_checkpoint_position",
                 "Last global feed position the background projector applied to the client \
@@ -193,22 +296,104 @@ impl Metrics {
                 "registry_projector_leader",
                 "1 when this process holds the projector lease.",
             ),
-            task_up: gauge_vec(
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.checkpoint.clone()),
+            Box::new(self.head.clone()),
+            Box::new(self.index_position.clone()),
+            Box::new(self.index_lag.clone()),
+            Box::new(self.projector_lag.clone()),
+            Box::new(self.parked.clone()),
+            Box::new(self.projection_failures.clone()),
+            Box::new(self.projector_events.clone()),
+            Box::new(self.leader.clone()),
+        ]
+    }
+
+    fn observe(&self, sample: &Sample) {
+        let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.index_position.set(sample.index_position);
+        if let Some(status) = &sample.status {
+            self.checkpoint.set(status.checkpoint);
+            self.head.set(status.head);
+            self.index_lag
+                .set((status.head - sample.index_position).max(0));
+            self.projector_lag.set(int(status.lag));
+            self.parked.set(int(status.parked));
+        }
+        let (failures, applied, leader) = sample.projector;
+        sync_counter(&self.projection_failures, failures);
+        sync_counter(&self.projector_events, applied);
+        self.leader.set(i64::from(leader));
+    }
+}
+
+/// Supervised background tasks.
+struct Tasks {
+    up: IntGaugeVec,
+    restarts: IntCounterVec,
+}
+
+impl Tasks {
+    fn new() -> Self {
+        Self {
+            up: gauge_vec(
                 "registry_background_task_up",
                 "1 while a supervised background task runs.",
                 &["task"],
             ),
-            task_restarts: built(IntCounterVec::new(
+            restarts: built(IntCounterVec::new(
                 Opts::new(
                     "registry_background_task_restarts_total",
                     "Times a background task panicked or ended and was started again.",
                 ),
                 &["task"],
             )),
-            database_up: gauge(
-                "registry_database_up",
-                "1 when the database answered this scrape; 0 leaves the positions out.",
-            ),
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![Box::new(self.up.clone()), Box::new(self.restarts.clone())]
+    }
+
+    fn observe(&self, sample: &Sample) {
+        for (name, running, restarts) in &sample.tasks {
+            self.up.with_label_values(&[*name]).set(i64::from(*running));
+            sync_counter(&self.restarts.with_label_values(&[*name]), *restarts);
+        }
+    }
+}
+
+/// The metrics of one app.
+pub struct Metrics {
+    registry: Registry,
+    http: Http,
+    work: Work,
+    pool: Pool,
+    feed: Feed,
+    tasks: Tasks,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// The metrics of an app on `backend` (`postgres` or `sqlite`), with the write side's
+    /// collectors registered beside them.
+    pub fn new(backend: &str, write_side: Vec<Box<dyn Collector>>) -> Self {
+        let metrics = Self {
+            registry: Registry::new(),
+            http: Http::new(),
+            work: Work::new(),
+            pool: Pool::new(),
+            feed: Feed::new(),
+            tasks: Tasks::new(),
         };
         let build_info = gauge_vec(
             "registry_build_info",
@@ -223,33 +408,16 @@ impl Metrics {
             "Start time of the process since the Unix epoch, in seconds.",
         ));
         start_time.set(process_started());
-        let own: Vec<Box<dyn Collector>> = vec![
-            Box::new(metrics.http_requests.clone()),
-            Box::new(metrics.http_duration.clone()),
-            Box::new(metrics.http_in_flight.clone()),
-            Box::new(metrics.export_duration.clone()),
-            Box::new(metrics.exports_running.clone()),
-            Box::new(metrics.hashing_queue.clone()),
-            Box::new(metrics.hashing_skipped.clone()),
-            Box::new(metrics.pool_connections.clone()),
-            Box::new(metrics.pool_max.clone()),
-            Box::new(metrics.pool_timeouts.clone()),
-            Box::new(metrics.checkpoint.clone()),
-            Box::new(metrics.head.clone()),
-            Box::new(metrics.index_position.clone()),
-            Box::new(metrics.index_lag.clone()),
-            Box::new(metrics.projector_lag.clone()),
-            Box::new(metrics.parked.clone()),
-            Box::new(metrics.projection_failures.clone()),
-            Box::new(metrics.projector_events.clone()),
-            Box::new(metrics.leader.clone()),
-            Box::new(metrics.task_up.clone()),
-            Box::new(metrics.task_restarts.clone()),
-            Box::new(metrics.database_up.clone()),
-            Box::new(build_info),
-            Box::new(start_time),
+        let process: Vec<Box<dyn Collector>> = vec![Box::new(build_info), Box::new(start_time)];
+        let own = [
+            metrics.http.collectors(),
+            metrics.work.collectors(),
+            metrics.pool.collectors(),
+            metrics.feed.collectors(),
+            metrics.tasks.collectors(),
+            process,
         ];
-        for collector in own.into_iter().chain(write_side) {
+        for collector in own.into_iter().flatten().chain(write_side) {
             if let Err(error) = metrics.registry.register(collector) {
                 tracing::error!(%error, "a metric could not be registered");
             }
@@ -259,13 +427,41 @@ impl Metrics {
 
     /// The histogram an export of `format` reports its duration to.
     pub fn export_duration(&self, format: &str) -> Histogram {
-        self.export_duration.with_label_values(&[format])
+        self.work.export_duration.with_label_values(&[format])
     }
 
     /// Counts a request that gave up waiting for a database connection.
     pub fn pool_timed_out(&self) {
-        self.pool_timeouts.inc();
+        self.pool.timeouts.inc();
     }
+
+    /// Every metric in the Prometheus text format, with what `sample` read set first.
+    ///
+    /// # Errors
+    /// Encoding failures (none are expected).
+    pub fn scrape(&self, sample: &Sample) -> Result<String, prometheus::Error> {
+        self.work.observe(sample);
+        self.pool.observe(sample);
+        self.feed.observe(sample);
+        self.tasks.observe(sample);
+        let mut families = self.registry.gather();
+        if sample.status.is_none() {
+            families.retain(|family| !FROM_THE_DATABASE.contains(&family.name()));
+        }
+        TextEncoder::new().encode_to_string(&families)
+    }
+}
+
+/// Moves a counter up to `value`, a total read elsewhere (counters only go up).
+fn sync_counter(counter: &IntCounter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+fn count(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// When this process started (the first app it built), in seconds since the Unix epoch.
@@ -320,12 +516,14 @@ impl InFlight {
         let elapsed = self.started.elapsed();
         let labels = [self.route.as_str(), self.method];
         self.metrics
-            .http_duration
+            .http
+            .duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
         let class = status.map_or("abandoned", status_class);
         self.metrics
-            .http_requests
+            .http
+            .requests
             .with_label_values(&[self.route.as_str(), self.method, class])
             .inc();
         self.log.answered(&self.route, status, elapsed);
@@ -334,7 +532,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.metrics.http_in_flight.dec();
+        self.metrics.http.in_flight.dec();
         if !self.done {
             self.finish(None);
         }
@@ -349,7 +547,7 @@ pub async fn track(
     mut request: Request,
     next: Next,
 ) -> Response {
-    metrics.http_in_flight.inc();
+    metrics.http.in_flight.inc();
     let route = matched.map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
     let log = crate::logging::RequestLog::start(&mut request, &route);
     let mut in_flight = InFlight {
@@ -386,7 +584,8 @@ mod tests {
             .collectors(),
         );
         metrics
-            .http_requests
+            .http
+            .requests
             .with_label_values(&["/healthz", "GET", "2xx"])
             .inc();
         let names: Vec<String> = metrics
