@@ -4,6 +4,7 @@
 //! checked to be a prefix of this log. The first position that differs is named, and what
 //! differs there.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -59,22 +60,55 @@ pub fn verify(
     public: &[u8; 32],
     previous: Option<&TreeHead>,
 ) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    if !head.verify(public) {
-        report.find(
-            None,
-            "the tree head's signature does not verify with this public key (or names another key)",
-        );
+    let mut verifier = Verifier {
+        previous,
+        ..Verifier::default()
+    };
+    verifier.check_heads(head, public);
+    for (number, line) in log.lines().enumerate() {
+        let line = line.context("reading the log")?;
+        if !line.trim().is_empty() {
+            verifier.line(number + 1, &line);
+        }
     }
-    if let Some(previous) = previous {
+    Ok(verifier.finish(head))
+}
+
+/// What reading a log so far found: the tree of its leaves, where it is, and each client's
+/// last sequence.
+#[derive(Default)]
+struct Verifier<'a> {
+    report: Report,
+    frontier: Frontier,
+    previous: Option<&'a TreeHead>,
+    /// The root once the log reached the earlier head's size.
+    previous_root: Option<Hash>,
+    last_position: Option<i64>,
+    /// Each client's stream runs 1, 2, 3…: a gap is an event the aggregate replays but the
+    /// log never showed (a row hidden from every position-ordered reader).
+    sequences: HashMap<String, i64>,
+}
+
+impl Verifier<'_> {
+    /// The signatures of both heads, and that the earlier one is not larger.
+    fn check_heads(&mut self, head: &TreeHead, public: &[u8; 32]) {
+        if !head.verify(public) {
+            self.report.find(
+                None,
+                "the tree head's signature does not verify with this public key (or names another key)",
+            );
+        }
+        let Some(previous) = self.previous else {
+            return;
+        };
         if !previous.verify(public) {
-            report.find(
+            self.report.find(
                 None,
                 "the earlier tree head's signature does not verify with this key",
             );
         }
         if previous.tree_size > head.tree_size {
-            report.find(
+            self.report.find(
                 None,
                 format!(
                     "the earlier tree head covers {} events, this one only {}: sealed events were removed",
@@ -83,164 +117,178 @@ pub fn verify(
             );
         }
     }
-    let mut frontier = Frontier::default();
-    let mut previous_root: Option<Hash> = None;
-    let mut last_position = i64::MIN;
-    // Each client's stream runs 1, 2, 3…: a gap is an event the aggregate replays but the log
-    // never showed (a row hidden from every position-ordered reader).
-    let mut sequences: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    let mut check_sequence = |report: &mut Report, position: i64, stream: &str, sequence: i64| {
-        let last = sequences.insert(stream.to_owned(), sequence).unwrap_or(0);
+
+    /// One line of the log (numbered from 1).
+    fn line(&mut self, number: usize, line: &str) {
+        self.report.lines += 1;
+        // The common case, fast: the line is `{"event":<the event's canonical text>,
+        // "leaf_hash":…,"leaf_index":…,"position":…}`; hashing that text as it stands is
+        // enough when it gives the sealed hash (it is then exactly the sealed bytes).
+        if let Some((position, hash, stream, sequence)) = fast_path(line, self.frontier.size()) {
+            self.sequence(position, &stream, sequence);
+            self.order(position, number);
+            self.push(hash);
+            return;
+        }
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            self.report.find(None, format!("line {number} is not JSON"));
+            return;
+        };
+        let position = value["position"].as_i64().unwrap_or(i64::MIN);
+        self.order(position, number);
+        let event = &value["event"];
+        if let (Some(stream), Some(sequence)) =
+            (event["stream_id"].as_str(), event["sequence"].as_i64())
+        {
+            self.sequence(position, stream, sequence);
+        }
+        self.entry(position, &value);
+    }
+
+    fn order(&mut self, position: i64, number: usize) {
+        // Before the first line, the last position is the smallest there is.
+        if position <= self.last_position.unwrap_or(i64::MIN) {
+            self.report.find(
+                Some(position),
+                format!("line {number} is out of position order"),
+            );
+        }
+        self.last_position = Some(position);
+    }
+
+    fn sequence(&mut self, position: i64, stream: &str, sequence: i64) {
+        let last = self
+            .sequences
+            .insert(stream.to_owned(), sequence)
+            .unwrap_or(0);
         if sequence != last + 1 {
-            report.find(
+            self.report.find(
                 Some(position),
                 format!(
                     "the events of {stream:?} jump from sequence {last} to {sequence}: events of this client are missing from the log or out of order"
                 ),
             );
         }
-    };
-    for (number, line) in log.lines().enumerate() {
-        let line = line.context("reading the log")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        report.lines += 1;
-        // The common case, fast: the line is `{"event":<the event's canonical text>,
-        // "leaf_hash":…,"leaf_index":…,"position":…}`; hashing that text as it stands is
-        // enough when it gives the sealed hash (it is then exactly the sealed bytes).
-        if let Some((position, hash, stream, sequence)) = fast_path(&line, frontier.size()) {
-            check_sequence(&mut report, position, &stream, sequence);
-            if position <= last_position {
-                report.find(
-                    Some(position),
-                    format!("line {} is out of position order", number + 1),
-                );
-            }
-            last_position = position;
-            frontier.push(hash);
-            if previous.is_some_and(|p| p.tree_size == frontier.size()) && previous_root.is_none() {
-                previous_root = Some(frontier.root());
-            }
-            continue;
-        }
-        let Ok(value) = serde_json::from_str::<Value>(&line) else {
-            report.find(None, format!("line {} is not JSON", number + 1));
-            continue;
-        };
-        let position = value["position"].as_i64().unwrap_or(i64::MIN);
-        if position <= last_position {
-            report.find(
-                Some(position),
-                format!("line {} is out of position order", number + 1),
-            );
-        }
-        last_position = position;
-        let event = &value["event"];
-        if let (Some(stream), Some(sequence)) =
-            (event["stream_id"].as_str(), event["sequence"].as_i64())
+    }
+
+    /// Adds a leaf, noting the root when the log reaches the earlier head's size.
+    fn push(&mut self, hash: Hash) {
+        self.frontier.push(hash);
+        if self
+            .previous
+            .is_some_and(|p| p.tree_size == self.frontier.size())
+            && self.previous_root.is_none()
         {
-            check_sequence(&mut report, position, stream, sequence);
+            self.previous_root = Some(self.frontier.root());
         }
+    }
+
+    /// A line checked in full: its event against its recorded leaf hash.
+    fn entry(&mut self, position: i64, value: &Value) {
+        let event = &value["event"];
         let recorded = value["leaf_hash"].as_str().and_then(merkle::from_hex);
         match (event.is_null(), recorded) {
-            (false, Some(recorded)) => {
-                let expected_index = frontier.size();
-                if value["leaf_index"].as_u64() != Some(expected_index) {
-                    report.find(
-                        Some(position),
-                        format!("leaf {expected_index} is missing or out of order"),
-                    );
-                }
-                let recomputed = leaf_hash_of(event);
-                if event["position"].as_i64() != Some(position) {
-                    report.find(
-                        Some(position),
-                        format!(
-                            "the event here says it is at position {}: events were moved or swapped",
-                            event["position"]
-                        ),
-                    );
-                } else if recomputed != recorded {
-                    report.find(
-                        Some(position),
-                        format!(
-                            "the event of {} (sequence {}, {}) is not what was sealed: its payload, metadata or type was changed",
-                            event["stream_id"], event["sequence"], event["event_type"]
-                        ),
-                    );
-                }
-                frontier.push(recomputed);
-            }
+            (false, Some(recorded)) => self.sealed_event(position, value, recorded),
             (true, Some(recorded)) => {
-                report.find(
+                self.report.find(
                     Some(position),
                     format!(
                         "the event sealed as leaf {} is missing from the log: deleted",
-                        frontier.size()
+                        self.frontier.size()
                     ),
                 );
-                frontier.push(recorded);
+                self.push(recorded);
             }
-            (false, None) => report.find(
+            (false, None) => self.report.find(
                 Some(position),
                 format!(
                     "an event of {} (sequence {}, {}) that was never sealed sits among sealed ones: inserted afterwards",
                     event["stream_id"], event["sequence"], event["event_type"]
                 ),
             ),
-            (true, None) => report.find(Some(position), "an empty line entry"),
-        }
-        if previous.is_some_and(|p| p.tree_size == frontier.size()) && previous_root.is_none() {
-            previous_root = Some(frontier.root());
+            (true, None) => self.report.find(Some(position), "an empty line entry"),
         }
     }
-    report.leaves = frontier.size();
-    let root = frontier.root();
-    report.root = Some(root);
-    if frontier.size() < head.tree_size {
-        report.find(
-            None,
-            format!(
-                "the log ends after {} sealed events, the tree head covers {}: the last {} are missing (truncated)",
-                frontier.size(),
-                head.tree_size,
-                head.tree_size - frontier.size()
-            ),
-        );
-    } else if frontier.size() > head.tree_size {
-        report.find(
-            None,
-            format!(
-                "the log has {} sealed events, the tree head covers {}: export the log of this head (?tree_size={})",
-                frontier.size(),
-                head.tree_size,
-                head.tree_size
-            ),
-        );
-    } else if Some(root) != head.root() {
-        report.find(
-            None,
-            "the log's leaves do not produce the signed root: sealed leaf hashes were changed too",
-        );
-    }
-    if let Some(previous) = previous {
-        let earlier = if previous.tree_size == 0 {
-            Some(merkle::empty_root())
-        } else {
-            previous_root
-        };
-        if earlier.is_some() && earlier != previous.root() {
-            report.find(
-                None,
+
+    /// An event that says it was sealed as `recorded`: at its leaf index, at its position,
+    /// and hashing to it.
+    fn sealed_event(&mut self, position: i64, value: &Value, recorded: Hash) {
+        let event = &value["event"];
+        let expected_index = self.frontier.size();
+        if value["leaf_index"].as_u64() != Some(expected_index) {
+            self.report.find(
+                Some(position),
+                format!("leaf {expected_index} is missing or out of order"),
+            );
+        }
+        let recomputed = leaf_hash_of(event);
+        if event["position"].as_i64() != Some(position) {
+            self.report.find(
+                Some(position),
                 format!(
-                    "the earlier tree head of {} events is not a prefix of this log: an event before it was changed or removed",
-                    previous.tree_size
+                    "the event here says it is at position {}: events were moved or swapped",
+                    event["position"]
+                ),
+            );
+        } else if recomputed != recorded {
+            self.report.find(
+                Some(position),
+                format!(
+                    "the event of {} (sequence {}, {}) is not what was sealed: its payload, metadata or type was changed",
+                    event["stream_id"], event["sequence"], event["event_type"]
                 ),
             );
         }
+        self.push(recomputed);
     }
-    Ok(report)
+
+    /// The end of the log: its size and root against `head`, and the earlier head a prefix.
+    fn finish(mut self, head: &TreeHead) -> Report {
+        let size = self.frontier.size();
+        let root = self.frontier.root();
+        self.report.leaves = size;
+        self.report.root = Some(root);
+        if size < head.tree_size {
+            self.report.find(
+                None,
+                format!(
+                    "the log ends after {size} sealed events, the tree head covers {}: the last {} are missing (truncated)",
+                    head.tree_size,
+                    head.tree_size - size
+                ),
+            );
+        } else if size > head.tree_size {
+            self.report.find(
+                None,
+                format!(
+                    "the log has {size} sealed events, the tree head covers {}: export the log of this head (?tree_size={})",
+                    head.tree_size, head.tree_size
+                ),
+            );
+        } else if Some(root) != head.root() {
+            self.report.find(
+                None,
+                "the log's leaves do not produce the signed root: sealed leaf hashes were changed too",
+            );
+        }
+        if let Some(previous) = self.previous {
+            let earlier = if previous.tree_size == 0 {
+                Some(merkle::empty_root())
+            } else {
+                self.previous_root
+            };
+            if earlier.is_some() && earlier != previous.root() {
+                self.report.find(
+                    None,
+                    format!(
+                        "the earlier tree head of {} events is not a prefix of this log: an event before it was changed or removed",
+                        previous.tree_size
+                    ),
+                );
+            }
+        }
+        self.report
+    }
 }
 
 /// A line whose event hashes, as written, to its recorded leaf hash, at the expected leaf
