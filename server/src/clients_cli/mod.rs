@@ -388,50 +388,13 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
             format,
             search,
             output,
-        } => {
-            let format = document_format(&format)?;
-            let path = match format {
-                DocumentFormat::Yaml => "/api/v1/clients/export.yaml",
-                DocumentFormat::Json => "/api/v1/clients/export.json",
-            };
-            let mut request = http()?
-                .get(endpoint(&remote, path))
-                .bearer_auth(&remote.token);
-            if let Some(search) = &search {
-                request = request.query(&[("search", search)]);
-            }
-            let text = answer(request.send().await?).await?;
-            // Checked before it is written: what the registry gave is a document.
-            documents::parse(text.as_bytes(), format).map_err(|e| anyhow::anyhow!("{e}"))?;
-            match output {
-                Some(file) => std::fs::write(&file, text)
-                    .with_context(|| format!("writing {}", file.display()))?,
-                None => print!("{text}"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => export(&remote, &format, search.as_deref(), output.as_ref()).await,
         ClientsCommand::Plan {
             remote,
             document,
             output,
             save,
-        } => {
-            let body = load(&document.file, document.env.then_some(&document.allowed))?;
-            let plan = make_plan(&remote, body, document.prune).await?;
-            if let Some(file) = &save {
-                std::fs::write(file, serde_json::to_string_pretty(&plan)?)
-                    .with_context(|| format!("writing {}", file.display()))?;
-            }
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-                Output::Text => print!("{}", render_plan(&plan, Paint::stdout().0)),
-            }
-            Ok(if plan.has_changes {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => plan(&remote, &document, output, save.as_ref()).await,
         ClientsCommand::Apply {
             remote,
             file,
@@ -442,85 +405,123 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<ExitCode> {
             reason,
             output,
         } => {
-            let plan: Plan = match (file, plan) {
-                (Some(file), None) => {
-                    make_plan(&remote, load(&file, env.then_some(&allowed))?, prune).await?
-                }
-                (None, Some(saved)) => serde_json::from_str(
-                    &std::fs::read_to_string(&saved)
-                        .with_context(|| format!("reading {}", saved.display()))?,
-                )
-                .with_context(|| format!("{} is not a saved plan", saved.display()))?,
-                _ => anyhow::bail!("give a document (-f) or a saved plan (--plan)"),
-            };
-            if output == Output::Text {
-                print!("{}", render_plan(&plan, Paint::stdout().0));
-            }
-            if !plan.has_changes {
-                if output == Output::Json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"complete": true, "applied": [], "conflicts": [], "failed": [], "secrets": []})
-                    );
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let secrets = secrets_of(&plan)?;
-            let response = http()?
-                .post(endpoint(&remote, "/api/v1/clients/apply"))
-                .bearer_auth(&remote.token)
-                .json(&serde_json::json!({ "plan": plan, "reason": reason, "secrets": secrets }))
-                .send()
-                .await
-                .with_context(|| format!("calling {}", remote.url))?;
-            let result: ApplyResult = serde_json::from_str(&answer(response).await?)?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-                Output::Text => {
-                    let paint = Paint::stdout();
-                    for done in &result.applied {
-                        println!(
-                            "{}",
-                            paint.colour(
-                                "32",
-                                &format!(
-                                    "{:?} {}: now version {}",
-                                    done.action, done.client_id, done.version
-                                )
-                                .to_lowercase()
-                            )
-                        );
-                    }
-                    for skipped in result.conflicts.iter().chain(&result.failed) {
-                        println!(
-                            "{}",
-                            paint.colour(
-                                "31",
-                                &format!(
-                                    "not applied: {} ({:?} planned at version {}): {}",
-                                    skipped.client_id,
-                                    skipped.action,
-                                    skipped.planned_version,
-                                    skipped.detail
-                                )
-                            )
-                        );
-                    }
-                    for secret in &result.secrets {
-                        println!(
-                            "secret of {} (shown only now; store it in the client's secret store): {}",
-                            secret.client_id, secret.client_secret
-                        );
-                    }
-                }
-            }
-            Ok(if result.complete {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            let plan = plan_to_apply(&remote, file, plan, env.then_some(&allowed), prune).await?;
+            apply(&remote, &plan, reason, output).await
         }
     }
+}
+
+/// `clients export`: the registry's clients as a document, checked before it is written.
+async fn export(
+    remote: &Remote,
+    format: &str,
+    search: Option<&str>,
+    output: Option<&PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let format = document_format(format)?;
+    let path = match format {
+        DocumentFormat::Yaml => "/api/v1/clients/export.yaml",
+        DocumentFormat::Json => "/api/v1/clients/export.json",
+    };
+    let mut request = http()?
+        .get(endpoint(remote, path))
+        .bearer_auth(&remote.token);
+    if let Some(search) = search {
+        request = request.query(&[("search", search)]);
+    }
+    let text = answer(request.send().await?).await?;
+    // Checked before it is written: what the registry gave is a document.
+    documents::parse(text.as_bytes(), format).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match output {
+        Some(file) => {
+            std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clients plan`: exit 0 when nothing would change, 2 when changes are pending.
+async fn plan(
+    remote: &Remote,
+    document: &DocumentArgs,
+    output: Output,
+    save: Option<&PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let body = load(&document.file, document.env.then_some(&document.allowed))?;
+    let plan = make_plan(remote, body, document.prune).await?;
+    if let Some(file) = save {
+        std::fs::write(file, serde_json::to_string_pretty(&plan)?)
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Output::Text => print!("{}", render_plan(&plan, Paint::stdout().0)),
+    }
+    Ok(if plan.has_changes {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The plan `clients apply` runs: made now from a document, or one saved by `plan --save`.
+async fn plan_to_apply(
+    remote: &Remote,
+    file: Option<PathBuf>,
+    saved: Option<PathBuf>,
+    env: Option<&EnvAllowed>,
+    prune: bool,
+) -> anyhow::Result<Plan> {
+    match (file, saved) {
+        (Some(file), None) => make_plan(remote, load(&file, env)?, prune).await,
+        (None, Some(saved)) => serde_json::from_str(
+            &std::fs::read_to_string(&saved)
+                .with_context(|| format!("reading {}", saved.display()))?,
+        )
+        .with_context(|| format!("{} is not a saved plan", saved.display())),
+        _ => anyhow::bail!("give a document (-f) or a saved plan (--plan)"),
+    }
+}
+
+/// `clients apply`: shows the plan, runs it with the secrets `client_secret_env` names, and
+/// exits 0 only when every step ran.
+async fn apply(
+    remote: &Remote,
+    plan: &Plan,
+    reason: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    if output == Output::Text {
+        print!("{}", render_plan(plan, Paint::stdout().0));
+    }
+    if !plan.has_changes {
+        if output == Output::Json {
+            println!(
+                "{}",
+                serde_json::json!({"complete": true, "applied": [], "conflicts": [], "failed": [], "secrets": []})
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let secrets = secrets_of(plan)?;
+    let response = http()?
+        .post(endpoint(remote, "/api/v1/clients/apply"))
+        .bearer_auth(&remote.token)
+        .json(&serde_json::json!({ "plan": plan, "reason": reason, "secrets": secrets }))
+        .send()
+        .await
+        .with_context(|| format!("calling {}", remote.url))?;
+    let result: ApplyResult = serde_json::from_str(&answer(response).await?)?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Text => print!("{}", render::render_result(&result, &Paint::stdout())),
+    }
+    Ok(if result.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal as _;
 
-use registry_commands::documents::{Plan, StepAction};
+use registry_commands::documents::{ApplyResult, Plan, StepAction};
 
 /// Colours, when printing to a terminal that wants them.
 pub(super) struct Paint(pub(super) bool);
@@ -70,5 +70,35 @@ pub fn render_plan(plan: &Plan, colour: bool) -> String {
         s.unchanged,
         if plan.prune { "" } else { " (no prune)" }
     ));
+    out
+}
+
+/// What an apply did: each step that ran, each that did not and why, and the secrets it
+/// generated (shown only now).
+pub(super) fn render_result(result: &ApplyResult, paint: &Paint) -> String {
+    let mut out = String::new();
+    for done in &result.applied {
+        let line = format!(
+            "{:?} {}: now version {}",
+            done.action, done.client_id, done.version
+        )
+        .to_lowercase();
+        out.push_str(&paint.colour("32", &line));
+        out.push('\n');
+    }
+    for skipped in result.conflicts.iter().chain(&result.failed) {
+        let line = format!(
+            "not applied: {} ({:?} planned at version {}): {}",
+            skipped.client_id, skipped.action, skipped.planned_version, skipped.detail
+        );
+        out.push_str(&paint.colour("31", &line));
+        out.push('\n');
+    }
+    for secret in &result.secrets {
+        out.push_str(&format!(
+            "secret of {} (shown only now; store it in the client's secret store): {}\n",
+            secret.client_id, secret.client_secret
+        ));
+    }
     out
 }
