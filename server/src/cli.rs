@@ -6,6 +6,7 @@ use crate::{connect, read_store, Application, Config};
 use clap::{Parser, Subcommand};
 use registry_api::auth::api_keys::generate as generate_api_key;
 use registry_api::auth::Roles;
+use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(name = "client-registry", version, about)]
@@ -105,7 +106,7 @@ pub async fn main() -> std::process::ExitCode {
 ///
 /// # Errors
 /// Whatever the command fails with.
-pub async fn run() -> anyhow::Result<std::process::ExitCode> {
+pub async fn run() -> anyhow::Result<ExitCode> {
     registry_api::logging::init(registry_api::logging::LogFormat::from_env()?);
     // A usage error exits 1, not clap's 2: `clients plan` exits 2 for "changes pending".
     let cli = match Cli::try_parse() {
@@ -113,54 +114,30 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
         Err(error) => {
             let _ = error.print();
             return Ok(if error.use_stderr() {
-                std::process::ExitCode::FAILURE
+                ExitCode::FAILURE
             } else {
-                std::process::ExitCode::SUCCESS
+                ExitCode::SUCCESS
             });
         }
     };
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::ApiKey { name, roles } => {
-            anyhow::ensure!(
-                !name.is_empty() && !name.contains(char::is_whitespace),
-                "the name must be one word"
-            );
-            let roles = Roles::parse(&roles).map_err(anyhow::Error::msg)?;
-            anyhow::ensure!(!roles.is_empty(), "give at least one role");
-            let (key, line) = generate_api_key(&name, roles);
-            println!(
-                "API key (shown only now; store it in the caller's secret store):\n\n    {key}\n"
-            );
-            println!(
-                "Add this line to REGISTRY_API_KEYS (or REGISTRY_API_KEYS_FILE):\n\n    {line}"
-            );
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Command::Serve => Application::build(&cli.config)
+        Command::ApiKey { name, roles } => api_key(&name, &roles),
+        Command::Serve => Application::build(&config)
             .await?
             .run_until_stopped()
             .await
-            .map(|()| std::process::ExitCode::SUCCESS),
-        Command::Backup { to } => {
-            if cli.config.database_url.starts_with("sqlite:") {
-                let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
-                anyhow::ensure!(store.exists(), "there is no store at {}", store.display());
-            }
-            let database = connect(&cli.config).await?;
-            let summary = registry_commands::backup::backup(&database, &to).await?;
-            database.close().await;
-            println!("backed up {summary} to {}", to.display());
-            Ok(std::process::ExitCode::SUCCESS)
-        }
+            .map(|()| ExitCode::SUCCESS),
+        Command::Backup { to } => backup(&config, &to).await,
         Command::Restore { from } => {
-            let store = registry_commands::backup::sqlite_path(&cli.config.database_url)?;
+            let store = registry_commands::backup::sqlite_path(&config.database_url)?;
             let summary = registry_commands::backup::restore(&from, &store).await?;
             println!(
                 "restored {summary} from {} into {}",
                 from.display(),
                 store.display()
             );
-            Ok(std::process::ExitCode::SUCCESS)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Clients(command) => crate::clients_cli::run(command).await,
         Command::Audit(AuditCommand::Verify {
@@ -168,65 +145,95 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
             tree_head,
             public_key,
             previous_tree_head,
-        }) => Ok(
-            if registry_projections::seal::offline_verify::run(
+        }) => {
+            let clean = registry_projections::seal::offline_verify::run(
                 &log,
                 &tree_head,
                 &public_key,
                 previous_tree_head.as_deref(),
-            )? {
-                std::process::ExitCode::SUCCESS
+            )?;
+            Ok(if clean {
+                ExitCode::SUCCESS
             } else {
-                std::process::ExitCode::FAILURE
-            },
-        ),
-        Command::Migrate => {
-            let database = connect(&cli.config).await?;
-            database.migrate().await?;
-            tracing::info!("migrations applied");
-            Ok(std::process::ExitCode::SUCCESS)
+                ExitCode::FAILURE
+            })
         }
-        Command::Projections(command) => {
-            let database = connect(&cli.config).await?;
-            database.migrate().await?;
-            let reads = read_store(&database);
-            match command {
-                ProjectionsCommand::Rebuild => {
-                    let started = std::time::Instant::now();
-                    let events = reads.rebuild().await?;
-                    let seconds = started.elapsed().as_secs_f64();
-                    println!(
-                        "rebuilt the read models from {events} events in {seconds:.2} s ({:.0} events/s)",
-                        events as f64 / seconds.max(1e-9)
-                    );
-                }
-                ProjectionsCommand::Status => {
-                    let status = reads.projector_status().await?;
-                    println!(
-                        "checkpoint {} head {} lag {} positions, {} parked events",
-                        status.checkpoint, status.head, status.lag, status.parked
-                    );
-                    for parked in reads.parked().await? {
-                        println!(
-                            "parked: position {} client {} sequence {} {} (tried {}x): {}",
-                            parked.position,
-                            parked.client_id,
-                            parked.sequence,
-                            parked.event_type,
-                            parked.attempts,
-                            parked.error
-                        );
-                    }
-                }
-                ProjectionsCommand::Retry => {
-                    let report = reads.retry_parked().await?;
-                    println!(
-                        "{} parked events now projected, {} still parked",
-                        report.resolved, report.still_parked
-                    );
-                }
+        Command::Migrate => {
+            connect(&config).await?.migrate().await?;
+            tracing::info!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Projections(command) => projections(&config, command).await,
+    }
+}
+
+/// `api-key NAME --roles …`: a new key, and the line to configure it with.
+fn api_key(name: &str, roles: &str) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !name.is_empty() && !name.contains(char::is_whitespace),
+        "the name must be one word"
+    );
+    let roles = Roles::parse(roles).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(!roles.is_empty(), "give at least one role");
+    let (key, line) = generate_api_key(name, roles);
+    println!("API key (shown only now; store it in the caller's secret store):\n\n    {key}\n");
+    println!("Add this line to REGISTRY_API_KEYS (or REGISTRY_API_KEYS_FILE):\n\n    {line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup --to FILE`: a consistent copy of the store.
+async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if config.database_url.starts_with("sqlite:") {
+        let store = registry_commands::backup::sqlite_path(&config.database_url)?;
+        anyhow::ensure!(store.exists(), "there is no store at {}", store.display());
+    }
+    let database = connect(config).await?;
+    let summary = registry_commands::backup::backup(&database, to).await?;
+    database.close().await;
+    println!("backed up {summary} to {}", to.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `projections rebuild|status|retry`.
+async fn projections(config: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
+    let database = connect(config).await?;
+    database.migrate().await?;
+    let reads = read_store(&database);
+    match command {
+        ProjectionsCommand::Rebuild => {
+            let started = std::time::Instant::now();
+            let events = reads.rebuild().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "rebuilt the read models from {events} events in {seconds:.2} s ({:.0} events/s)",
+                events as f64 / seconds.max(1e-9)
+            );
+        }
+        ProjectionsCommand::Status => {
+            let status = reads.projector_status().await?;
+            println!(
+                "checkpoint {} head {} lag {} positions, {} parked events",
+                status.checkpoint, status.head, status.lag, status.parked
+            );
+            for parked in reads.parked().await? {
+                println!(
+                    "parked: position {} client {} sequence {} {} (tried {}x): {}",
+                    parked.position,
+                    parked.client_id,
+                    parked.sequence,
+                    parked.event_type,
+                    parked.attempts,
+                    parked.error
+                );
             }
-            Ok(std::process::ExitCode::SUCCESS)
+        }
+        ProjectionsCommand::Retry => {
+            let report = reads.retry_parked().await?;
+            println!(
+                "{} parked events now projected, {} still parked",
+                report.resolved, report.still_parked
+            );
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
