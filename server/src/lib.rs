@@ -105,29 +105,13 @@ pub fn read_store(database: &Database) -> Arc<dyn ReadStore> {
 /// When migrations, seeding or token provisioning fail.
 pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prepared> {
     database.migrate().await?;
-    let reads = read_store(&database);
-    let search = Arc::new(SearchIndex::new());
-    let projector = Arc::new(Projector::new(reads.clone()).with_search(search.clone()));
-    let key_path = config.audit_key_path()?;
-    let (key, generated) = SigningKey::load_or_generate(&key_path)
-        .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
-    let hasher = SecretHasher::with_queue(config.hash_concurrency(), config.hash_queue());
-    let snapshot_key = registry_commands::mac::MacKey::new(&key.derive_secret("snapshots"));
-    let commands = Arc::new(
-        ClientCommands::new(&database, vec![projector.clone()], hasher)
-            .with_snapshot_key(snapshot_key)
-            .with_verified_capacity(config.verify_cache_clients),
-    );
-    // Other processes' changes reach the memory of verified secrets through the feed.
-    search.watch_feed(Arc::new(ForgetVerified(
-        commands.verified_secrets().clone(),
-    )));
-    let seeded = commands
+    let (key, generated_audit_key) = signing_key(config)?;
+    let sides = Sides::build(&database, config, &key);
+    let seeded = (sides.commands)
         .set_up_store(config.seed_default_clients, now())
         .await
         .context("registering the default clients")?;
-    let indexed = search
-        .load(reads.as_ref())
+    let indexed = (sides.search.load(sides.reads.as_ref()))
         .await
         .context("loading the search index")?;
     tracing::info!(clients = indexed, "search index loaded");
@@ -138,61 +122,133 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         config.jwt()?,
     )
     .await?;
-    let supervisor = Arc::new(Supervisor::new());
-    let metrics = Arc::new(Metrics::new(
-        database.backend_name(),
-        commands.metrics_collectors(),
-    ));
-    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let generated_audit_key = generated.then(|| first_start::GeneratedAuditKey {
-        public_pem: key.public_pem(),
-        key_id: key.key_id(),
-        path: key_path.clone(),
-    });
     let sealer = Arc::new(Sealer::new(
         seal_db(&database),
         Arc::new(key),
         std::time::Duration::from_millis(config.audit_head_interval_ms),
         Arc::new(now),
     ));
-    let oidc = match config.oidc()? {
-        Some(oidc) => Some(
-            oidc.with_login_key(
-                database
-                    .shared_secret(LOGIN_KEY_SETTING)
-                    .await
-                    .context("the sign-in key")?,
-            ),
-        ),
-        None => None,
+    let oidc = oidc(config, &database).await?;
+    let state = app_state(config, database, &sides, authenticator, sealer.clone());
+    Ok(Prepared {
+        draining: state.draining.clone(),
+        supervisor: state.supervisor.clone(),
+        router: router(config, state, oidc)?,
+        generated_admin_token,
+        seeded,
+        projector: sides.projector,
+        search: sides.search,
+        reads: sides.reads,
+        commands: sides.commands,
+        sealer,
+        generated_audit_key,
+    })
+}
+
+/// The sealed log's signing key (generated at the first start, then announced once).
+fn signing_key(
+    config: &Config,
+) -> anyhow::Result<(SigningKey, Option<first_start::GeneratedAuditKey>)> {
+    let key_path = config.audit_key_path()?;
+    let (key, generated) = SigningKey::load_or_generate(&key_path)
+        .with_context(|| format!("the tree-head signing key {}", key_path.display()))?;
+    let announced = generated.then(|| first_start::GeneratedAuditKey {
+        public_pem: key.public_pem(),
+        key_id: key.key_id(),
+        path: key_path,
+    });
+    Ok((key, announced))
+}
+
+/// The write side and the read side of one process, wired to each other.
+struct Sides {
+    reads: Arc<dyn ReadStore>,
+    search: Arc<SearchIndex>,
+    projector: Arc<Projector>,
+    commands: Arc<ClientCommands>,
+}
+
+impl Sides {
+    fn build(database: &Database, config: &Config, key: &SigningKey) -> Self {
+        let reads = read_store(database);
+        let search = Arc::new(SearchIndex::new());
+        let projector = Arc::new(Projector::new(reads.clone()).with_search(search.clone()));
+        let hasher = SecretHasher::with_queue(config.hash_concurrency(), config.hash_queue());
+        let snapshot_key = registry_commands::mac::MacKey::new(&key.derive_secret("snapshots"));
+        let commands = Arc::new(
+            ClientCommands::new(database, vec![projector.clone()], hasher)
+                .with_snapshot_key(snapshot_key)
+                .with_verified_capacity(config.verify_cache_clients),
+        );
+        // Other processes' changes reach the memory of verified secrets through the feed.
+        search.watch_feed(Arc::new(ForgetVerified(
+            commands.verified_secrets().clone(),
+        )));
+        Self {
+            reads,
+            search,
+            projector,
+            commands,
+        }
+    }
+}
+
+/// Sign-in through the identity service, when configured, with the store's sign-in key.
+async fn oidc(
+    config: &Config,
+    database: &Database,
+) -> anyhow::Result<Option<registry_screens::oidc::Oidc>> {
+    let Some(oidc) = config.oidc()? else {
+        return Ok(None);
     };
-    let state = AppState {
+    let key = (database.shared_secret(LOGIN_KEY_SETTING))
+        .await
+        .context("the sign-in key")?;
+    Ok(Some(oidc.with_login_key(key)))
+}
+
+/// What every handler reads.
+fn app_state(
+    config: &Config,
+    database: Database,
+    sides: &Sides,
+    authenticator: Authenticator,
+    sealer: Arc<Sealer>,
+) -> AppState {
+    let metrics = Metrics::new(database.backend_name(), sides.commands.metrics_collectors());
+    let exports = ExportGate::new(config.export_concurrency, config.export_queue)
+        .with_stream_limits(
+            std::time::Duration::from_secs(config.export_idle_seconds),
+            std::time::Duration::from_secs(config.export_total_seconds),
+        );
+    // Answered before the request timeout ends it with a 503 (which a cache takes as a
+    // broken stream and starts over).
+    let feed_wait = (config.feed_wait_limit_seconds)
+        .min(config.request_timeout_seconds.saturating_sub(5).max(1));
+    AppState {
         feed_waiters: Arc::new(tokio::sync::Semaphore::new(config.feed_waiters)),
-        // Answered before the request timeout ends it with a 503 (which a cache takes as a
-        // broken stream and starts over).
-        feed_wait_limit: std::time::Duration::from_secs(
-            config
-                .feed_wait_limit_seconds
-                .min(config.request_timeout_seconds.saturating_sub(5).max(1)),
-        ),
+        feed_wait_limit: std::time::Duration::from_secs(feed_wait),
         plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
-        sealer: sealer.clone(),
-        draining: draining.clone(),
-        metrics,
-        commands: commands.clone(),
-        reads: reads.clone(),
+        sealer,
+        draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        metrics: Arc::new(metrics),
+        commands: sides.commands.clone(),
+        reads: sides.reads.clone(),
         database,
         authenticator: Arc::new(authenticator),
-        projector: projector.clone(),
-        search: search.clone(),
-        supervisor: supervisor.clone(),
-        exports: Arc::new(
-            ExportGate::new(config.export_concurrency, config.export_queue).with_stream_limits(
-                std::time::Duration::from_secs(config.export_idle_seconds),
-                std::time::Duration::from_secs(config.export_total_seconds),
-            ),
-        ),
-    };
+        projector: sides.projector.clone(),
+        search: sides.search.clone(),
+        supervisor: Arc::new(Supervisor::new()),
+        exports: Arc::new(exports),
+    }
+}
+
+/// The whole HTTP surface: the API, and the screens when they are on.
+fn router(
+    config: &Config,
+    state: AppState,
+    oidc: Option<registry_screens::oidc::Oidc>,
+) -> anyhow::Result<Router> {
     let screens = if config.ui {
         registry_screens::router(ScreensState::new(
             state.clone(),
@@ -209,19 +265,7 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         request_timeout_seconds: config.request_timeout_seconds,
         cors_allowed_origins: config.cors_allowed_origins.clone(),
     };
-    Ok(Prepared {
-        draining,
-        router: registry_api::router(state, &http, screens)?,
-        generated_admin_token,
-        seeded,
-        projector,
-        search,
-        reads,
-        supervisor,
-        commands,
-        sealer,
-        generated_audit_key,
-    })
+    registry_api::router(state, &http, screens)
 }
 
 /// The running service (zero2prod's `Application`): bound to its port, ready to serve.
