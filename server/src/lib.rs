@@ -355,79 +355,10 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving");
-        let projector = {
-            let (run, steps) = (self.projector.clone(), self.projector.clone());
-            self.supervisor.supervise(
-                "projector",
-                move || steps.steps(),
-                move || run.clone().run(),
-            )
-        };
-        let follower = {
-            let (search, steps) = (self.search.clone(), self.search.clone());
-            let reads = self.reads.clone();
-            self.supervisor.supervise(
-                "search_follower",
-                move || steps.follower_steps(),
-                move || search.clone().follow(reads.clone()),
-            )
-        };
-        let sealer = if self.seal {
-            let (run, steps) = (self.sealer.clone(), self.sealer.clone());
-            self.supervisor
-                .supervise("sealer", move || steps.steps(), move || run.clone().run())
-        } else {
-            tokio::spawn(async {})
-        };
-        // Stopped between flushes, never during one (a flush takes its batch out first).
         let flusher_stop = Arc::new(registry_projections::stop::StopSignal::default());
-        let flusher = {
-            let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let counted = flushes.clone();
-            let notes = self.commands.last_authenticated().clone();
-            let stop = flusher_stop.clone();
-            self.supervisor.supervise(
-                "last_authenticated",
-                move || counted.load(std::sync::atomic::Ordering::Relaxed),
-                move || {
-                    let notes = notes.clone();
-                    let flushes = flushes.clone();
-                    let mut stop = stop.watch();
-                    async move {
-                        loop {
-                            if stop.pause(LAST_AUTHENTICATED_FLUSH).await {
-                                return;
-                            }
-                            if let Err(error) = notes.flush().await {
-                                tracing::warn!(%error, "last authentication times not written yet");
-                            } else {
-                                flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            }
-                        }
-                    }
-                },
-            )
-        };
+        let tasks = self.start_background(&flusher_stop);
         let stopping = Arc::new(tokio::sync::Notify::new());
-        let signal = {
-            let (draining, grace, stopping) = (self.draining.clone(), self.grace, stopping.clone());
-            async move {
-                let first = shutdown_signal().await;
-                draining.store(true, std::sync::atomic::Ordering::Relaxed);
-                if first == Stop::Terminate && !grace.is_zero() {
-                    tracing::info!(
-                        grace_seconds = grace.as_secs(),
-                        "SIGTERM: /readyz now fails; still serving during the grace period"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(grace) => {}
-                        _ = shutdown_signal() => {}
-                    }
-                }
-                tracing::info!("refusing new connections; finishing the requests in flight");
-                stopping.notify_one();
-            }
-        };
+        let signal = drain_on_signal(self.draining.clone(), self.grace, stopping.clone());
         let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
         let serving = std::future::IntoFuture::into_future(serving);
         let drain_limit = self.drain_limit;
@@ -448,19 +379,7 @@ impl Application {
         self.search.stop();
         self.sealer.stop();
         flusher_stop.stop();
-        let mut tasks = [projector, follower, flusher, sealer];
-        let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            for task in &mut tasks {
-                let _ = task.await;
-            }
-        })
-        .await;
-        if stopped.is_err() {
-            tracing::warn!("background tasks did not stop within 10 s; ending them");
-            for task in &tasks {
-                task.abort();
-            }
-        }
+        stop_tasks(tasks).await;
         if let Err(error) = self.commands.last_authenticated().flush().await {
             tracing::warn!(%error, "the last verification times could not be written");
         }
@@ -472,6 +391,112 @@ impl Application {
         }
         tracing::info!("stopped");
         served
+    }
+
+    /// Starts the supervised background tasks: the projector, the search index's feed
+    /// follower, the sealer (unless off) and the writer of last-authentication times.
+    fn start_background(
+        &self,
+        flusher_stop: &Arc<registry_projections::stop::StopSignal>,
+    ) -> [tokio::task::JoinHandle<()>; 4] {
+        let projector = {
+            let (run, steps) = (self.projector.clone(), self.projector.clone());
+            (self.supervisor).supervise(
+                "projector",
+                move || steps.steps(),
+                move || run.clone().run(),
+            )
+        };
+        let follower = {
+            let (search, steps) = (self.search.clone(), self.search.clone());
+            let reads = self.reads.clone();
+            self.supervisor.supervise(
+                "search_follower",
+                move || steps.follower_steps(),
+                move || search.clone().follow(reads.clone()),
+            )
+        };
+        let sealer = if self.seal {
+            let (run, steps) = (self.sealer.clone(), self.sealer.clone());
+            (self.supervisor).supervise("sealer", move || steps.steps(), move || run.clone().run())
+        } else {
+            tokio::spawn(async {})
+        };
+        [
+            projector,
+            follower,
+            self.start_flusher(flusher_stop),
+            sealer,
+        ]
+    }
+
+    /// Writes the last-authentication times every [`LAST_AUTHENTICATED_FLUSH`]; stopped
+    /// between flushes, never during one (a flush takes its batch out first).
+    fn start_flusher(
+        &self,
+        stop: &Arc<registry_projections::stop::StopSignal>,
+    ) -> tokio::task::JoinHandle<()> {
+        let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = flushes.clone();
+        let notes = self.commands.last_authenticated().clone();
+        let stop = stop.clone();
+        self.supervisor.supervise(
+            "last_authenticated",
+            move || counted.load(std::sync::atomic::Ordering::Relaxed),
+            move || {
+                let notes = notes.clone();
+                let flushes = flushes.clone();
+                let mut stop = stop.watch();
+                async move {
+                    while !stop.pause(LAST_AUTHENTICATED_FLUSH).await {
+                        if let Err(error) = notes.flush().await {
+                            tracing::warn!(%error, "last authentication times not written yet");
+                        } else {
+                            flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Resolves when the server should stop taking connections: at SIGINT, or after the grace
+/// period that follows SIGTERM (during which `/readyz` fails and requests are still served).
+async fn drain_on_signal(
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    grace: std::time::Duration,
+    stopping: Arc<tokio::sync::Notify>,
+) {
+    let first = shutdown_signal().await;
+    draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    if first == Stop::Terminate && !grace.is_zero() {
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "SIGTERM: /readyz now fails; still serving during the grace period"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {}
+            _ = shutdown_signal() => {}
+        }
+    }
+    tracing::info!("refusing new connections; finishing the requests in flight");
+    stopping.notify_one();
+}
+
+/// Waits up to 10 s for the background tasks, then ends the rest.
+async fn stop_tasks(mut tasks: [tokio::task::JoinHandle<()>; 4]) {
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        for task in &mut tasks {
+            let _ = task.await;
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("background tasks did not stop within 10 s; ending them");
+        for task in &tasks {
+            task.abort();
+        }
     }
 }
 
