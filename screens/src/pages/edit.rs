@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::form::ListField;
 
 pub(super) fn field_errors(errors: &FieldErrors, field: &str) -> Markup {
     html! {
@@ -73,110 +74,16 @@ pub fn client_form(
                 }
             }
             @if let Some(banner) = banner { (banner) }
-            @if !errors.is_empty() {
-                div class="errors" role="alert" tabindex="-1" id="errors" {
-                    p { "The client was not saved. Please correct:" }
-                    ul {
-                        @for (field, messages) in &errors.0 {
-                            @for message in messages {
-                                li { a href={ "#" (anchor(field)) } { code { (field) } } ": " (message) }
-                            }
-                        }
-                    }
-                }
-            }
+            (error_summary(errors))
             form method="post" action=(action) class="client-form" novalidate {
                 input type="hidden" name="csrf" value=(session.csrf_token);
                 @if let Some(version) = form.version {
                     input type="hidden" name="version" value=(version);
                 }
-                fieldset {
-                    legend { "Basic Information" }
-                    (text_input(errors, "client_id", "Client ID", &form.client_id,
-                        Some(if editing { "Cannot be changed after creation." } else { "Unique; letters, digits and - . _ ~; cannot be changed later." }), editing))
-                    (text_input(errors, "client_name", "Client Name", &form.client_name, None, false))
-                    (text_input(errors, "client_uri", "Client URI", &form.client_uri, Some("Base URL of the client application."), false))
-                    @if !editing {
-                        div class="field" {
-                            label for="client_secret" { "Client Secret" }
-                            // A typed secret is never sent back in a page: only once, when created.
-                            input id="client_secret" name="client_secret" type="password" autocomplete="new-password";
-                            @if form.client_secret.is_empty() {
-                                p class="hint" { "For confidential clients. Leave empty to have a strong one generated and shown once." }
-                            } @else {
-                                p class="hint warning" { "The secret you typed is not sent back to the page: type it again, or leave it empty to have one generated." }
-                            }
-                            (field_errors(errors, "client_secret"))
-                        }
-                    } @else {
-                        (field_errors(errors, "client_secret"))
-                    }
-                }
-                fieldset {
-                    legend { "Options" }
-                    (checkbox("require_client_secret", "Require Client Secret", form.require_client_secret, Some("the client must authenticate with a secret")))
-                    (checkbox("enabled", "Enabled", form.enabled, Some("the client can be used for authentication")))
-                    (checkbox("offline_access", "Offline Access (Refresh Tokens)", form.offline_access, Some("the client may request refresh tokens")))
-                    (checkbox("require_pkce", "Require PKCE", form.require_pkce, Some("authorization code requests must use PKCE")))
-                    (field_errors(errors, "require_client_secret"))
-                    (field_errors(errors, "offline_access"))
-                }
-                fieldset {
-                    legend { "Allowed Grant Types" }
-                    @for (grant, use_case) in GRANT_TYPES {
-                        div class="check" {
-                            input type="checkbox" id={ "grant-" (grant) } name="grant_types" value=(grant)
-                                checked[form.grant_types.iter().any(|g| g == grant)];
-                            label for={ "grant-" (grant) } { code { (grant) } }
-                            span class="hint" { " — " (use_case) }
-                        }
-                    }
-                    (field_errors(errors, "grant_types"))
-                }
-                @for field in LIST_FIELDS {
-                    fieldset id=(anchor(field.name)) {
-                        legend { (field.label) }
-                        @if field.name == "allowed_cors_origins" {
-                            p class="hint" { "Origins only: no path and no trailing slash (e.g. https://myapp.example.com)." }
-                        }
-                        (field_errors(errors, field.name))
-                        @let entries = form.list(field.name);
-                        @if entries.is_empty() { p class="hint" { "None." } }
-                        @for (index, value) in entries.iter().enumerate() {
-                            @let path = format!("{}[{index}]", field.name);
-                            @let id = anchor(&path);
-                            @let messages = errors.of(&path);
-                            div class="entry" {
-                                label for=(id) class="visually-hidden" { (field.label) " " (index + 1) }
-                                input id=(id) name=(field.name) value=(value) placeholder=(field.example)
-                                    list=[(field.name == "allowed_scopes").then_some("common-scopes")]
-                                    aria-invalid=[(!messages.is_empty()).then_some("true")];
-                                button type="submit" name="action" value={ "remove:" (field.name) ":" (index) } class="small"
-                                    aria-label={ "Remove " (field.label) " " (index + 1) } { "Remove" }
-                                @for message in messages {
-                                    p class="field-error" {
-                                        (message)
-                                        @if let Some(fixed) = suggested_origin(message) {
-                                            " "
-                                            button type="submit" name="action" class="small"
-                                                value={ "replace:" (field.name) ":" (index) ":" (fixed) } {
-                                                "Use " (fixed)
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        button type="submit" name="action" value={ "add:" (field.name) } class="small" { "Add" }
-                    }
-                }
-                datalist id="common-scopes" {
-                    @for (scope, description) in COMMON_SCOPES { option value=(scope) { (description) } }
-                }
-                details class="scopes-help" {
-                    summary { "Common scopes" }
-                    dl { @for (scope, description) in COMMON_SCOPES { dt { code { (scope) } } dd { (description) } } }
-                }
+                (basics(form, errors, editing))
+                (options(form, errors))
+                @for field in &LIST_FIELDS { (list_field(form, errors, field)) }
+                (scopes_help())
                 div class="field" {
                     label for="reason" { "Reason for the change" }
                     input id="reason" name="reason" value=(form.reason) maxlength="500" placeholder="Optional; recorded in the history";
@@ -188,6 +95,140 @@ pub fn client_form(
             }
         },
     )
+}
+
+/// Every error at the top of the form, each a link to its field.
+fn error_summary(errors: &FieldErrors) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div class="errors" role="alert" tabindex="-1" id="errors" {
+                p { "The client was not saved. Please correct:" }
+                ul {
+                    @for (field, messages) in &errors.0 {
+                        @for message in messages {
+                            li { a href={ "#" (anchor(field)) } { code { (field) } } ": " (message) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "Basic Information": id, name, URI and (when creating) the secret.
+fn basics(form: &ClientForm, errors: &FieldErrors, editing: bool) -> Markup {
+    html! {
+        fieldset {
+            legend { "Basic Information" }
+            (text_input(errors, "client_id", "Client ID", &form.client_id,
+                Some(if editing { "Cannot be changed after creation." } else { "Unique; letters, digits and - . _ ~; cannot be changed later." }), editing))
+            (text_input(errors, "client_name", "Client Name", &form.client_name, None, false))
+            (text_input(errors, "client_uri", "Client URI", &form.client_uri, Some("Base URL of the client application."), false))
+            @if !editing {
+                div class="field" {
+                    label for="client_secret" { "Client Secret" }
+                    // A typed secret is never sent back in a page: only once, when created.
+                    input id="client_secret" name="client_secret" type="password" autocomplete="new-password";
+                    @if form.client_secret.is_empty() {
+                        p class="hint" { "For confidential clients. Leave empty to have a strong one generated and shown once." }
+                    } @else {
+                        p class="hint warning" { "The secret you typed is not sent back to the page: type it again, or leave it empty to have one generated." }
+                    }
+                    (field_errors(errors, "client_secret"))
+                }
+            } @else {
+                (field_errors(errors, "client_secret"))
+            }
+        }
+    }
+}
+
+/// "Options" and "Allowed Grant Types".
+fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
+    html! {
+        fieldset {
+            legend { "Options" }
+            (checkbox("require_client_secret", "Require Client Secret", form.require_client_secret, Some("the client must authenticate with a secret")))
+            (checkbox("enabled", "Enabled", form.enabled, Some("the client can be used for authentication")))
+            (checkbox("offline_access", "Offline Access (Refresh Tokens)", form.offline_access, Some("the client may request refresh tokens")))
+            (checkbox("require_pkce", "Require PKCE", form.require_pkce, Some("authorization code requests must use PKCE")))
+            (field_errors(errors, "require_client_secret"))
+            (field_errors(errors, "offline_access"))
+        }
+        fieldset {
+            legend { "Allowed Grant Types" }
+            @for (grant, use_case) in GRANT_TYPES {
+                div class="check" {
+                    input type="checkbox" id={ "grant-" (grant) } name="grant_types" value=(grant)
+                        checked[form.grant_types.iter().any(|g| g == grant)];
+                    label for={ "grant-" (grant) } { code { (grant) } }
+                    span class="hint" { " — " (use_case) }
+                }
+            }
+            (field_errors(errors, "grant_types"))
+        }
+    }
+}
+
+/// One list field (redirect URIs, origins, scopes…): its entries, each removable with its
+/// errors (and a suggested fix), and "Add".
+fn list_field(form: &ClientForm, errors: &FieldErrors, field: &ListField) -> Markup {
+    html! {
+        fieldset id=(anchor(field.name)) {
+            legend { (field.label) }
+            @if field.name == "allowed_cors_origins" {
+                p class="hint" { "Origins only: no path and no trailing slash (e.g. https://myapp.example.com)." }
+            }
+            (field_errors(errors, field.name))
+            @let entries = form.list(field.name);
+            @if entries.is_empty() { p class="hint" { "None." } }
+            @for (index, value) in entries.iter().enumerate() {
+                (list_entry(errors, field, index, value))
+            }
+            button type="submit" name="action" value={ "add:" (field.name) } class="small" { "Add" }
+        }
+    }
+}
+
+fn list_entry(errors: &FieldErrors, field: &ListField, index: usize, value: &str) -> Markup {
+    let path = format!("{}[{index}]", field.name);
+    let id = anchor(&path);
+    let messages = errors.of(&path);
+    html! {
+        div class="entry" {
+            label for=(id) class="visually-hidden" { (field.label) " " (index + 1) }
+            input id=(id) name=(field.name) value=(value) placeholder=(field.example)
+                list=[(field.name == "allowed_scopes").then_some("common-scopes")]
+                aria-invalid=[(!messages.is_empty()).then_some("true")];
+            button type="submit" name="action" value={ "remove:" (field.name) ":" (index) } class="small"
+                aria-label={ "Remove " (field.label) " " (index + 1) } { "Remove" }
+            @for message in messages {
+                p class="field-error" {
+                    (message)
+                    @if let Some(fixed) = suggested_origin(message) {
+                        " "
+                        button type="submit" name="action" class="small"
+                            value={ "replace:" (field.name) ":" (index) ":" (fixed) } {
+                            "Use " (fixed)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The common scopes, offered while typing and explained.
+fn scopes_help() -> Markup {
+    html! {
+        datalist id="common-scopes" {
+            @for (scope, description) in COMMON_SCOPES { option value=(scope) { (description) } }
+        }
+        details class="scopes-help" {
+            summary { "Common scopes" }
+            dl { @for (scope, description) in COMMON_SCOPES { dt { code { (scope) } } dd { (description) } } }
+        }
+    }
 }
 
 /// Who changed the client since the form was loaded, and what: shown instead of saving.
