@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use registry_projections::ListItem;
 
 /// Where a list link goes: the same search and filter, another sort or page.
 pub(super) fn list_url(query: &ListQuery, sort: Option<&str>, cursor: Option<&str>) -> String {
@@ -157,8 +158,6 @@ pub fn client_table(
     page: &ClientPage,
     seen: &LastSeen,
 ) -> Markup {
-    let write = session.can(Role::ClientsWrite);
-    let audit = session.can(Role::AuditRead);
     html! {
         div id="client-table" {
             p class="count" aria-live="polite" {
@@ -166,15 +165,7 @@ pub fn client_table(
                 @if let Some(search) = &query.search { " matching “" (search) "”" }
             }
             @if page.items.is_empty() {
-                @if query.search.is_some() || query.enabled.is_some() {
-                    p class="empty" { "No client matches this search. Try part of an id or a name, or "
-                        a href="/clients" { "show every client" } "." }
-                } @else {
-                    p class="empty" {
-                        "No clients are registered yet."
-                        @if write { " Register the first one with " a href="/clients/new" { "New Client" } "." }
-                    }
-                }
+                (empty_list(session, query))
             } @else {
                 div class="table-wrap" {
                     table class="clients" {
@@ -190,56 +181,87 @@ pub fn client_table(
                                 th scope="col" { span class="visually-hidden" { "Actions" } }
                             }
                         }
-                        tbody {
-                            @for item in &page.items {
-                                tr data-client=(item.client_id) {
-                                    td data-label="Client ID" class="id" { a href={ "/clients/" (encode(&item.client_id)) } title=(item.client_id) { code { (item.client_id) } } }
-                                    td data-label="Name" { (item.client_name) }
-                                    td data-label="Enabled" {
-                                        @if item.enabled { span class="badge on" { "Yes" } } @else { span class="badge off" { "No" } }
-                                    }
-                                    td data-label="URI" class="uri" { @if let Some(uri) = &item.client_uri { (uri) } }
-                                    td data-label="Changed" { time datetime=(item.updated_at.to_rfc3339()) { (item.updated_at.format("%Y-%m-%d %H:%M")) } }
-                                    td data-label="Last authenticated" {
-                                        @match seen.at.get(&item.client_id) {
-                                            Some(at) => span class=[recent(*at, seen.now).then_some("recent")] { (ago(*at, seen.now)) },
-                                            None => span class="hint" { "never" },
-                                        }
-                                    }
-                                    td class="actions" {
-                                        @let path = format!("/clients/{}", encode(&item.client_id));
-                                        @if write {
-                                            a class="button small" href=(path) { "Edit" }
-                                            a class="button small danger" href={ (path) "/delete" }
-                                              hx-get={ (path) "/delete" } hx-target="#dialog" hx-swap="innerHTML" { "Delete" }
-                                        } @else {
-                                            a class="button small" href=(path) { "View" }
-                                        }
-                                        details class="menu" {
-                                            summary aria-label={ "More actions for " (item.client_id) } { "⋯" }
-                                            ul {
-                                                li { a href=(path) { @if write { "Edit" } @else { "View" } } }
-                                                @if write { li { a href={ (path) "/secret" } { "Set New Secret" } } }
-                                                @if audit { li { a href={ (path) "/history" } { "History" } } }
-                                                @if write { li { a href={ (path) "/delete" } class="danger" { "Delete" } } }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        tbody { @for item in &page.items { (client_row(session, item, seen)) } }
                     }
                 }
             }
-            nav class="pager" aria-label="Pages" {
-                @if query.after.is_some() {
-                    a href=(list_url(query, None, None)) hx-get=(list_url(query, None, None))
-                      hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "First page" }
+            (pager(query, page))
+        }
+    }
+}
+
+/// What an empty list says: no match, or nothing registered yet.
+fn empty_list(session: &Session, query: &ListQuery) -> Markup {
+    html! {
+        @if query.search.is_some() || query.enabled.is_some() {
+            p class="empty" { "No client matches this search. Try part of an id or a name, or "
+                a href="/clients" { "show every client" } "." }
+        } @else {
+            p class="empty" {
+                "No clients are registered yet."
+                @if session.can(Role::ClientsWrite) { " Register the first one with " a href="/clients/new" { "New Client" } "." }
+            }
+        }
+    }
+}
+
+/// One client's row, with the actions the session's roles allow.
+fn client_row(session: &Session, item: &ListItem, seen: &LastSeen) -> Markup {
+    html! {
+        tr data-client=(item.client_id) {
+            td data-label="Client ID" class="id" { a href={ "/clients/" (encode(&item.client_id)) } title=(item.client_id) { code { (item.client_id) } } }
+            td data-label="Name" { (item.client_name) }
+            td data-label="Enabled" {
+                @if item.enabled { span class="badge on" { "Yes" } } @else { span class="badge off" { "No" } }
+            }
+            td data-label="URI" class="uri" { @if let Some(uri) = &item.client_uri { (uri) } }
+            td data-label="Changed" { time datetime=(item.updated_at.to_rfc3339()) { (item.updated_at.format("%Y-%m-%d %H:%M")) } }
+            td data-label="Last authenticated" {
+                @match seen.at.get(&item.client_id) {
+                    Some(at) => span class=[recent(*at, seen.now).then_some("recent")] { (ago(*at, seen.now)) },
+                    None => span class="hint" { "never" },
                 }
-                @if let Some(next) = &page.next_cursor {
-                    a href=(list_url(query, None, Some(next))) hx-get=(list_url(query, None, Some(next)))
-                      hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "Next page" }
-                }
+            }
+            td class="actions" { (row_actions(session, &item.client_id)) }
+        }
+    }
+}
+
+fn row_actions(session: &Session, client_id: &str) -> Markup {
+    let write = session.can(Role::ClientsWrite);
+    let audit = session.can(Role::AuditRead);
+    let path = format!("/clients/{}", encode(client_id));
+    html! {
+        @if write {
+            a class="button small" href=(path) { "Edit" }
+            a class="button small danger" href={ (path) "/delete" }
+              hx-get={ (path) "/delete" } hx-target="#dialog" hx-swap="innerHTML" { "Delete" }
+        } @else {
+            a class="button small" href=(path) { "View" }
+        }
+        details class="menu" {
+            summary aria-label={ "More actions for " (client_id) } { "⋯" }
+            ul {
+                li { a href=(path) { @if write { "Edit" } @else { "View" } } }
+                @if write { li { a href={ (path) "/secret" } { "Set New Secret" } } }
+                @if audit { li { a href={ (path) "/history" } { "History" } } }
+                @if write { li { a href={ (path) "/delete" } class="danger" { "Delete" } } }
+            }
+        }
+    }
+}
+
+/// First and next page, loaded in place with htmx (plain links without it).
+fn pager(query: &ListQuery, page: &ClientPage) -> Markup {
+    html! {
+        nav class="pager" aria-label="Pages" {
+            @if query.after.is_some() {
+                a href=(list_url(query, None, None)) hx-get=(list_url(query, None, None))
+                  hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "First page" }
+            }
+            @if let Some(next) = &page.next_cursor {
+                a href=(list_url(query, None, Some(next))) hx-get=(list_url(query, None, Some(next)))
+                  hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML" hx-push-url="true" { "Next page" }
             }
         }
     }
