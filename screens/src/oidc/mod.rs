@@ -347,6 +347,37 @@ impl Oidc {
         redirect_uri: &str,
     ) -> Result<SignedIn, OidcError> {
         let discovery = self.discovery().await?;
+        let tokens = self.redeem(&discovery, code, login, redirect_uri).await?;
+        let claims = self.id_claims(&discovery, &tokens, login).await?;
+        let granted = self.granted(&discovery, &tokens, &claims).await;
+        let mut roles = Roles::default();
+        for (scope, given) in &self.config.scope_roles {
+            if granted.iter().any(|g| g == scope) {
+                roles.extend(*given);
+            }
+        }
+        let name = match claims.name.or(claims.preferred_username) {
+            Some(name) => format!("{name} <{}>", claims.sub),
+            None => claims.sub,
+        };
+        if roles.is_empty() {
+            return Err(OidcError::NoRole(name));
+        }
+        Ok(SignedIn {
+            principal: Principal { name, roles },
+            lifetime: tokens.expires_in,
+        })
+    }
+
+    /// The token endpoint's answer for `code` (with the PKCE verifier, and the client's
+    /// secret when it has one).
+    async fn redeem(
+        &self,
+        discovery: &Discovery,
+        code: &str,
+        login: &PendingLogin,
+        redirect_uri: &str,
+    ) -> Result<TokenAnswer, OidcError> {
         let mut request = self.http.post(&discovery.token_endpoint).form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -357,8 +388,7 @@ impl Oidc {
         if let Some(secret) = &self.config.client_secret {
             request = request.basic_auth(&self.config.client_id, Some(secret));
         }
-        let answer = request
-            .send()
+        let answer = (request.send())
             .await
             .map_err(|e| OidcError::Service(e.to_string()))?;
         if !answer.status().is_success() {
@@ -367,10 +397,20 @@ impl Oidc {
                 answer.status()
             )));
         }
-        let tokens: TokenAnswer = answer
+        answer
             .json()
             .await
-            .map_err(|e| OidcError::Service(e.to_string()))?;
+            .map_err(|e| OidcError::Service(e.to_string()))
+    }
+
+    /// The ID token's claims, verified: signature by the issuer's key (asymmetric only),
+    /// issuer, audience, times, nonce, and `azp` (OpenID Connect Core §3.1.3.7).
+    async fn id_claims(
+        &self,
+        discovery: &Discovery,
+        tokens: &TokenAnswer,
+        login: &PendingLogin,
+    ) -> Result<IdClaims, OidcError> {
         let header = jsonwebtoken::decode_header(&tokens.id_token)
             .map_err(|e| OidcError::Token(e.to_string()))?;
         if !asymmetric(header.alg) {
@@ -389,9 +429,9 @@ impl Oidc {
         if claims.nonce.as_deref() != Some(login.nonce.as_str()) {
             return Err(OidcError::Token("nonce does not match".to_owned()));
         }
-        // OpenID Connect Core §3.1.3.7: with several audiences, `azp` names this client.
+        // With several audiences, `azp` names this client; and an `azp`, where there is one,
+        // names this client.
         let audiences = claim_values(Some(&claims.aud), false);
-        // And an `azp`, where there is one, names this client.
         let azp_ok = match claims.azp.as_deref() {
             Some(azp) => azp == self.config.client_id,
             None => audiences.len() <= 1,
@@ -401,41 +441,32 @@ impl Oidc {
                 "azp missing with several audiences, or naming another client".to_owned(),
             ));
         }
-        // Roles come from the person's claim when one is configured; else from the scopes the
-        // token endpoint says it granted, or else those of the access token when it is a JWT
-        // the issuer signed. An answer that names no scope grants no role here (RFC 6749 lets
-        // it mean "as asked", but asking is not being entitled).
-        let from_access_token = match (&tokens.scope, &tokens.access_token) {
-            (None, Some(token)) if self.config.roles_claim.is_none() => {
-                self.access_token_scopes(&discovery, token).await
-            }
-            _ => None,
-        };
-        let granted: Vec<&str> = match &self.config.roles_claim {
-            Some(claim) => claim_values(claims.other.get(claim), false),
-            None => tokens
-                .scope
-                .as_ref()
-                .or(from_access_token.as_ref())
-                .map(|s| s.split_whitespace().collect())
-                .unwrap_or_default(),
-        };
-        let mut roles = Roles::default();
-        for (scope, given) in &self.config.scope_roles {
-            if granted.contains(&scope.as_str()) {
-                roles.extend(*given);
-            }
+        Ok(claims)
+    }
+
+    /// What the person was granted: the configured claim of the ID token; else the scopes
+    /// the token endpoint says it granted, or else those of the access token when it is a
+    /// JWT the issuer signed. An answer that names no scope grants nothing here (RFC 6749
+    /// lets it mean "as asked", but asking is not being entitled).
+    async fn granted(
+        &self,
+        discovery: &Discovery,
+        tokens: &TokenAnswer,
+        claims: &IdClaims,
+    ) -> Vec<String> {
+        if let Some(claim) = &self.config.roles_claim {
+            return claim_values(claims.other.get(claim), false)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
         }
-        let name = match claims.name.or(claims.preferred_username) {
-            Some(name) => format!("{name} <{}>", claims.sub),
-            None => claims.sub,
+        let scopes = match (&tokens.scope, &tokens.access_token) {
+            (Some(scope), _) => Some(scope.clone()),
+            (None, Some(token)) => self.access_token_scopes(discovery, token).await,
+            (None, None) => None,
         };
-        if roles.is_empty() {
-            return Err(OidcError::NoRole(name));
-        }
-        Ok(SignedIn {
-            principal: Principal { name, roles },
-            lifetime: tokens.expires_in,
-        })
+        scopes
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
     }
 }
