@@ -92,21 +92,7 @@ pub async fn callback(
     let Some(oidc) = state.settings.oidc.as_ref() else {
         return Err(UiError::NotFound);
     };
-    let now = registry_api::extract::now().timestamp();
-    // The sign-in this browser started (its signed cookie), answered with its own state: an
-    // answer carried to another browser, a forged state or an expired sign-in is refused.
-    let login = match (&query.state, login_cookie(&headers)) {
-        (Some(state_token), Some(cookie)) => {
-            PendingLogin::open(&oidc.login_key, &cookie, state_token, now)
-        }
-        _ => None,
-    };
-    let login = login.filter(|login| {
-        oidc.answered
-            .lock()
-            .is_ok_and(|mut answered| answered.first_answer(&login.state, login.expires_at, now))
-    });
-    let Some(login) = login else {
+    let Some(login) = pending_login(oidc, &query, &headers) else {
         tracing::warn!(error = %OidcError::State, "sign-in refused");
         return Ok(refused(
             StatusCode::BAD_REQUEST,
@@ -127,36 +113,60 @@ pub async fn callback(
             "The identity service sent no code.",
         ));
     };
-    let principal = match oidc
+    match oidc
         .finish(code, &login, &oidc.redirect_uri(&headers))
         .await
     {
-        Ok(signed_in) => signed_in,
+        Ok(signed_in) => signed_in_page(&state, signed_in, &login.next_path).await,
         Err(OidcError::NoRole(name)) => {
             tracing::info!(actor = %name, "signed in at the identity service, but no role here");
-            return Ok((
-                StatusCode::FORBIDDEN,
-                pages::no_role(&name, oidc.config.roles_claim.as_deref()),
-            )
-                .into_response());
+            let page = pages::no_role(&name, oidc.config.roles_claim.as_deref());
+            Ok((StatusCode::FORBIDDEN, page).into_response())
         }
         Err(error) => {
             tracing::warn!(%error, "sign-in through the identity service failed");
-            return Ok(refused(
+            Ok(refused(
                 StatusCode::BAD_GATEWAY,
                 "The sign-in could not be completed.",
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// The sign-in this browser started (its signed cookie), answered with its own state, for
+/// the first time: an answer carried to another browser, a forged state, an expired sign-in
+/// or one already used is `None`.
+fn pending_login(oidc: &Oidc, query: &CallbackQuery, headers: &HeaderMap) -> Option<PendingLogin> {
+    let now = registry_api::extract::now().timestamp();
+    let login = match (&query.state, login_cookie(headers)) {
+        (Some(state_token), Some(cookie)) => {
+            PendingLogin::open(&oidc.login_key, &cookie, state_token, now)
+        }
+        _ => None,
+    }?;
+    let first = oidc
+        .answered
+        .lock()
+        .is_ok_and(|mut answered| answered.first_answer(&login.state, login.expires_at, now));
+    first.then_some(login)
+}
+
+/// The session started, its cookie set, the sign-in cookie cleared, and a page that goes on
+/// to `next`.
+async fn signed_in_page(
+    state: &ScreensState,
+    signed_in: SignedIn,
+    next: &str,
+) -> Result<Response, UiError> {
     let SignedIn {
         principal,
         lifetime,
-    } = principal;
-    let session = session::start(&state, &principal, None, lifetime).await?;
+    } = signed_in;
+    let session = session::start(state, &principal, None, lifetime).await?;
     tracing::info!(actor = %principal.name, "signed in through the identity service");
     // A page of this site, not a redirect: the session cookie is SameSite=Strict, and a
     // browser does not send it on a redirect chain the identity service started.
-    let mut response = pages::continue_to(&login.next_path).into_response();
+    let mut response = pages::continue_to(next).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, session);
     headers.append(
