@@ -316,6 +316,31 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// The entity tags of `If-None-Match` (RFC 9110 §13.1.2), as given (empty: none).
+#[derive(Debug, Clone, Default)]
+pub struct IfNoneMatch(String);
+
+impl IfNoneMatch {
+    /// Whether a cached copy at `version` is what the caller has (weak comparison).
+    pub fn matches(&self, version: u64) -> bool {
+        let tag = etag(version);
+        self.0
+            .split(',')
+            .any(|t| t.trim().trim_start_matches("W/") == tag)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let given = (parts.headers.get(header::IF_NONE_MATCH))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Ok(Self(given.to_owned()))
+    }
+}
+
 /// The `ETag` of a client at `version`.
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")

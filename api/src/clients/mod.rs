@@ -3,7 +3,7 @@
 pub mod wire;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,15 +13,16 @@ use registry_commands::secrets::MAX_SECRET_LEN;
 
 use crate::auth::{Authorized, ClientsRead, ClientsWrite, Role, SecretsVerify};
 use crate::error::{ApiError, Problem, ProblemFieldError};
-use crate::extract::{etag, AppJson, AppPath, AppQuery, IfMatch, OptionalJson, RequestContext};
+use crate::extract::{
+    etag, AppJson, AppPath, AppQuery, IfMatch, IfNoneMatch, OptionalJson, RequestContext,
+};
 use crate::state::AppState;
-use registry_commands::service::Verification;
 use registry_commands::CommandError;
 use registry_domain::values::GracePeriod;
 use registry_domain::{ClientError, ClientSettingsInput};
 use wire::{
     editable_document, merge_patch, ClientListResponse, ClientRequest, ClientResponse,
-    GetClientParams, ListClientsParams, RotateSecretRequest, RotateSecretResponse, SecretResponse,
+    GetClientParams, ListClientsParams, RotateSecretRequest, RotateSecretResponse,
     VerifySecretRequest, VerifySecretResponse,
 };
 
@@ -158,47 +159,37 @@ pub async fn get_client(
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
     AppQuery(params): AppQuery<GetClientParams>,
-    headers: HeaderMap,
+    cached: IfNoneMatch,
 ) -> Result<Response, ApiError> {
     if params.as_of_version.is_some() || params.as_of.is_some() {
         caller.require(Role::AuditRead)?;
     }
-    let view = match (params.as_of_version, params.as_of) {
-        (None, None) => state
-            .reads
-            .client(&client_id)
-            .await?
-            .ok_or(ApiError::ClientNotFound)?,
-        (Some(_), Some(_)) => {
-            return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
-                field: "as_of".to_owned(),
-                message: "give as_of or as_of_version, not both".to_owned(),
-            }]))
-        }
-        (Some(version), None) => {
-            client_as_of(&state, &client_id, |e| e.sequence <= version).await?
-        }
-        (None, Some(time)) => {
-            client_as_of(&state, &client_id, |e| e.metadata.recorded_at <= time).await?
-        }
-    };
-    let tag = etag(view.version);
-    let cached = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == tag)
-        });
-    if cached {
+    let view = client_at(&state, &client_id, &params).await?;
+    if cached.matches(view.version) {
         return Ok(with_etag(StatusCode::NOT_MODIFIED, view.version, ()));
     }
     let version = view.version;
-    Ok(with_etag(
-        StatusCode::OK,
-        version,
-        Json(ClientResponse::new(view, None)),
-    ))
+    let body = Json(ClientResponse::new(view, None));
+    Ok(with_etag(StatusCode::OK, version, body))
+}
+
+/// The client now, or as it was at the version or time `params` names.
+async fn client_at(
+    state: &AppState,
+    client_id: &str,
+    params: &GetClientParams,
+) -> Result<ClientView, ApiError> {
+    match (params.as_of_version, params.as_of) {
+        (None, None) => (state.reads.client(client_id).await?).ok_or(ApiError::ClientNotFound),
+        (Some(_), Some(_)) => Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+            field: "as_of".to_owned(),
+            message: "give as_of or as_of_version, not both".to_owned(),
+        }])),
+        (Some(version), None) => client_as_of(state, client_id, |e| e.sequence <= version).await,
+        (None, Some(time)) => {
+            client_as_of(state, client_id, |e| e.metadata.recorded_at <= time).await
+        }
+    }
 }
 
 /// The client replayed over the prefix of its stream that `include` accepts.
@@ -335,28 +326,10 @@ pub async fn patch_client(
     RequestContext(ctx): RequestContext,
     AppJson(patch): AppJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let current = state.commands.load_client(&client_id).await?;
-    let view = ClientView::from_write_model(&current).ok_or(ApiError::ClientNotFound)?;
-    let merged_with = view.version;
-    let mut document = editable_document(&ClientResponse::new(view, None))
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    merge_patch(&mut document, &patch);
-    if let Some(fields) = document.as_object_mut() {
-        // The one optional field: removed by the patch means none.
-        fields
-            .entry("client_uri")
-            .or_insert(serde_json::Value::Null);
-    }
-    let body: ClientRequest = crate::extract::parse_json(document.to_string().as_bytes())?;
+    let (body, merged_with) = patched(&state, &client_id, &patch).await?;
     let settings = replacement(&client_id, &body)?;
-    let executed = state
-        .commands
-        .update(
-            &ctx,
-            &client_id,
-            settings,
-            Some(expected_version.unwrap_or(merged_with)),
-        )
+    let version = Some(expected_version.unwrap_or(merged_with));
+    let executed = (state.commands.update(&ctx, &client_id, settings, version))
         .await
         .map_err(|error| match error {
             // The version the patch was merged with is gone: another write came first.
@@ -370,6 +343,29 @@ pub async fn patch_client(
     let view = AppState::client_after_write(&executed)?;
     let body = ClientResponse::new(view, executed.secret.as_ref());
     Ok(with_etag(StatusCode::OK, body.version, Json(&body)))
+}
+
+/// The client's editable fields with `patch` merged in (RFC 7396), as a `PUT` body, and the
+/// version they were read at.
+async fn patched(
+    state: &AppState,
+    client_id: &str,
+    patch: &serde_json::Value,
+) -> Result<(ClientRequest, u64), ApiError> {
+    let current = state.commands.load_client(client_id).await?;
+    let view = ClientView::from_write_model(&current).ok_or(ApiError::ClientNotFound)?;
+    let merged_with = view.version;
+    let mut document = editable_document(&ClientResponse::new(view, None))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    merge_patch(&mut document, patch);
+    if let Some(fields) = document.as_object_mut() {
+        // The one optional field: removed by the patch means none.
+        fields
+            .entry("client_uri")
+            .or_insert(serde_json::Value::Null);
+    }
+    let body = crate::extract::parse_json(document.to_string().as_bytes())?;
+    Ok((body, merged_with))
 }
 
 /// Give a confidential client a new secret. The previous secret stops working at once, or
@@ -408,28 +404,16 @@ pub async fn rotate_secret(
 ) -> Result<Response, ApiError> {
     let grace = GracePeriod::from_seconds(body.previous_secret_valid_for.unwrap_or(0))
         .map_err(|e| ApiError::invalid_field("previous_secret_valid_for", e.0))?;
-    let valid_until = grace.until(ctx.at);
-    let executed = state
-        .commands
+    let executed = (state.commands)
         .rotate_secret(
             &ctx,
             &client_id,
             body.client_secret,
-            valid_until,
+            grace.until(ctx.at),
             expected_version,
         )
         .await?;
-    let view = AppState::client_after_write(&executed)?;
-    let secret = executed
-        .secret
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("rotation returned no secret")))?;
-    let response = RotateSecretResponse {
-        client_id: view.client_id,
-        secret_id: secret.secret_id,
-        client_secret: secret.generated.map(|s| s.expose().to_owned()),
-        secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
-        version: view.version,
-    };
+    let response = RotateSecretResponse::of(executed)?;
     Ok(with_etag(StatusCode::OK, response.version, Json(response)))
 }
 
@@ -502,18 +486,8 @@ pub async fn verify_secret(
             format!("must be at most {MAX_SECRET_LEN} characters"),
         ));
     }
-    let verification = state
-        .commands
+    let verification = (state.commands)
         .verify_secret(&client_id, body.client_secret, crate::extract::now())
         .await?;
-    Ok(Json(match verification {
-        Verification::Valid { expires_at } => VerifySecretResponse {
-            valid: true,
-            expires_at,
-        },
-        Verification::Invalid => VerifySecretResponse {
-            valid: false,
-            expires_at: None,
-        },
-    }))
+    Ok(Json(VerifySecretResponse::from(verification)))
 }

@@ -8,6 +8,9 @@ use registry_projections::{ClientPage, ClientView, ListItem, SecretView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::error::ApiError;
+use crate::state::AppState;
+
 /// The body of `POST /clients` (register) and `PUT /clients/{client_id}` (replace every
 /// editable setting). On `POST`, omitted options take the admin guide's defaults; `PUT`
 /// needs every editable field (a missing one is a 422, never a silent reset to a default:
@@ -402,6 +405,42 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
                     value,
                 );
             }
+        }
+    }
+}
+
+impl RotateSecretResponse {
+    /// The answer of a rotation: the new secret (its plaintext when generated) and every
+    /// secret of the client now.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] when the rotation answered no secret (never expected).
+    pub fn of(executed: registry_commands::Executed) -> Result<Self, ApiError> {
+        let view = AppState::client_after_write(&executed)?;
+        let secret = executed
+            .secret
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("rotation returned no secret")))?;
+        Ok(Self {
+            client_id: view.client_id,
+            secret_id: secret.secret_id,
+            client_secret: secret.generated.map(|s| s.expose().to_owned()),
+            secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
+            version: view.version,
+        })
+    }
+}
+
+impl From<registry_commands::service::Verification> for VerifySecretResponse {
+    fn from(verification: registry_commands::service::Verification) -> Self {
+        match verification {
+            registry_commands::service::Verification::Valid { expires_at } => Self {
+                valid: true,
+                expires_at,
+            },
+            registry_commands::service::Verification::Invalid => Self {
+                valid: false,
+                expires_at: None,
+            },
         }
     }
 }
