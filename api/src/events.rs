@@ -133,9 +133,51 @@ pub async fn client_history(
         return Err(ApiError::ClientNotFound);
     }
     let entries = history(events).map_err(|e| ApiError::Internal(e.into()))?;
-    let events = entries
-        .into_iter()
-        .map(|entry| HistoryEventResponse {
+    let mut events: Vec<HistoryEventResponse> = entries.into_iter().map(Into::into).collect();
+    attach_leaf_hashes(&state, &mut events).await?;
+    Ok(Json(HistoryResponse { client_id, events }))
+}
+
+/// An event as a response shows it, with its leaf hash once it is sealed.
+trait Sealable {
+    fn position(&self) -> i64;
+    fn set_leaf_hash(&mut self, hash: Option<String>);
+}
+
+impl Sealable for HistoryEventResponse {
+    fn position(&self) -> i64 {
+        self.position
+    }
+    fn set_leaf_hash(&mut self, hash: Option<String>) {
+        self.leaf_hash = hash;
+    }
+}
+
+impl Sealable for FeedEventResponse {
+    fn position(&self) -> i64 {
+        self.position
+    }
+    fn set_leaf_hash(&mut self, hash: Option<String>) {
+        self.leaf_hash = hash;
+    }
+}
+
+/// Each event's leaf hash in the sealed log (hex; `None` until sealed), in one query.
+async fn attach_leaf_hashes<T: Sealable>(
+    state: &AppState,
+    events: &mut [T],
+) -> Result<(), ApiError> {
+    let positions: Vec<i64> = events.iter().map(Sealable::position).collect();
+    let sealed = state.sealer.db().leaf_hashes(&positions).await?;
+    for event in events {
+        event.set_leaf_hash(sealed.get(&event.position()).map(merkle::hex));
+    }
+    Ok(())
+}
+
+impl From<registry_projections::HistoryEntry> for HistoryEventResponse {
+    fn from(entry: registry_projections::HistoryEntry) -> Self {
+        Self {
             sequence: entry.event.sequence,
             position: entry.event.position,
             event_type: entry.event.payload.type_name().to_owned(),
@@ -143,15 +185,8 @@ pub async fn client_history(
             metadata: EventMetadataResponse::from(&entry.event),
             changes: entry.changes.into_iter().map(Into::into).collect(),
             leaf_hash: None,
-        })
-        .collect();
-    let mut response = HistoryResponse { client_id, events };
-    let positions: Vec<i64> = response.events.iter().map(|e| e.position).collect();
-    let sealed = state.sealer.db().leaf_hashes(&positions).await?;
-    for event in &mut response.events {
-        event.leaf_hash = sealed.get(&event.position).map(merkle::hex);
+        }
     }
-    Ok(Json(response))
 }
 
 /// Query of `GET /events`.
@@ -275,43 +310,43 @@ pub async fn list_events(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<EventsParams>,
 ) -> Result<Json<EventsResponse>, ApiError> {
-    let wait = params.wait.unwrap_or(0);
-    if wait > MAX_FEED_WAIT_SECONDS {
-        return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
-            field: "wait".to_owned(),
-            message: format!("must be at most {MAX_FEED_WAIT_SECONDS} seconds"),
-        }]));
-    }
-    let query = FeedQuery::parse(
-        params.after,
-        params.limit,
-        params.client_id,
-        params.event_type,
-        params.actor,
-        params.from,
-        params.to,
-    )
-    .map_err(ApiError::invalid_query)?;
-    let page = if wait == 0 {
+    let (query, wait) = params.feed_query()?;
+    let page = if wait.is_zero() {
         state.reads.feed(&query).await?
     } else {
-        let wait = std::time::Duration::from_secs(wait).min(state.feed_wait_limit);
-        wait_for_feed(&state, &query, wait).await?
+        wait_for_feed(&state, &query, wait.min(state.feed_wait_limit)).await?
     };
-    let mut events: Vec<FeedEventResponse> = page
-        .events
-        .into_iter()
-        .map(FeedEventResponse::from)
-        .collect();
-    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-    let sealed = state.sealer.db().leaf_hashes(&positions).await?;
-    for event in &mut events {
-        event.leaf_hash = sealed.get(&event.position).map(merkle::hex);
-    }
+    let mut events: Vec<FeedEventResponse> = page.events.into_iter().map(Into::into).collect();
+    attach_leaf_hashes(&state, &mut events).await?;
     Ok(Json(EventsResponse {
         events,
         next_after: page.next_after,
     }))
+}
+
+impl EventsParams {
+    /// The feed query these parameters ask for, and how long to wait for a page that is
+    /// not empty.
+    fn feed_query(self) -> Result<(FeedQuery, std::time::Duration), ApiError> {
+        let wait = self.wait.unwrap_or(0);
+        if wait > MAX_FEED_WAIT_SECONDS {
+            return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+                field: "wait".to_owned(),
+                message: format!("must be at most {MAX_FEED_WAIT_SECONDS} seconds"),
+            }]));
+        }
+        let query = FeedQuery::parse(
+            self.after,
+            self.limit,
+            self.client_id,
+            self.event_type,
+            self.actor,
+            self.from,
+            self.to,
+        )
+        .map_err(ApiError::invalid_query)?;
+        Ok((query, std::time::Duration::from_secs(wait)))
+    }
 }
 
 /// Where a new follower of the change stream starts.
