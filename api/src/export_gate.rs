@@ -189,3 +189,11 @@ impl Paced {
         let _ = tokio::time::timeout(self.idle, self.sender.send(Err(error))).await;
     }
 }
+
+impl registry_projections::seal::log_export::ChunkSink for Paced {
+    type Refused = Stopped;
+
+    fn send(&self, chunk: String) -> impl std::future::Future<Output = Result<(), Stopped>> + Send {
+        Paced::send(self, chunk)
+    }
+}

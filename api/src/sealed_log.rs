@@ -3,8 +3,6 @@
 //! auditor to verify without trusting the registry (`client-registry audit verify`, or their
 //! own code: README, "Verifying the log without our code").
 
-use std::collections::VecDeque;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -12,15 +10,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use registry_projections::seal::merkle::{self, Hash};
-use registry_projections::seal::store::{Leaf, SealDb};
-use registry_projections::seal::{canonical, LogEvent, TreeHead};
+use registry_projections::seal::log_export::{self, LogStop};
+use registry_projections::seal::merkle;
+use registry_projections::seal::proofs::{self, ProofError};
+use registry_projections::seal::TreeHead;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AuditRead, Authorized};
 use crate::error::{ApiError, Problem, ProblemFieldError};
-use crate::exports::{Paced, Stopped};
+use crate::exports::Stopped;
 use crate::extract::AppQuery;
 use crate::state::AppState;
 
@@ -116,63 +115,18 @@ pub async fn tree_head(
         })
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidQuery(vec![ProblemFieldError {
-        field: field.to_owned(),
-        message: message.into(),
-    }])
-}
-
-/// How many leaves are sealed.
-async fn sealed_size(db: &SealDb) -> Result<u64, ApiError> {
-    Ok(db.last_leaf().await?.map_or(0, |leaf| leaf.index + 1))
-}
-
-/// The tree size asked for (default: the latest head's), checked against what is sealed.
-async fn size_asked(db: &SealDb, asked: Option<u64>, field: &str) -> Result<u64, ApiError> {
-    match asked {
-        Some(size) => {
-            let sealed = sealed_size(db).await?;
-            if size > sealed {
-                return Err(bad(
-                    field,
-                    format!("only {sealed} events are sealed so far"),
-                ));
-            }
-            Ok(size)
+impl From<ProofError> for ApiError {
+    fn from(error: ProofError) -> Self {
+        match error {
+            ProofError::NotSealed(message) => Self::NotSealed(message),
+            ProofError::Invalid { field, message } => Self::InvalidQuery(vec![ProblemFieldError {
+                field: field.to_owned(),
+                message,
+            }]),
+            ProofError::Read(error) => error.into(),
+            ProofError::MissingNode => Self::Internal(anyhow::anyhow!("a sealed node is missing")),
         }
-        // A head never covers more than is sealed.
-        None => match db.head(None).await? {
-            Some(head) => Ok(head.tree_size),
-            None => sealed_size(db).await,
-        },
     }
-}
-
-/// `MTH(D[start:end])` from the stored nodes.
-async fn ranges_hashes(db: &SealDb, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, ApiError> {
-    let parts: Vec<Vec<merkle::NodeKey>> = ranges
-        .iter()
-        .map(|&(start, end)| merkle::subtree_parts(start, end))
-        .collect();
-    let keys: Vec<merkle::NodeKey> = parts.iter().flatten().copied().collect();
-    let stored = db.nodes(&keys).await?;
-    parts
-        .iter()
-        .map(|keys| {
-            let hashes: Option<Vec<Hash>> = keys.iter().map(|k| stored.get(k).copied()).collect();
-            hashes
-                .map(|h| merkle::fold_parts(&h))
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a sealed node is missing")))
-        })
-        .collect()
-}
-
-async fn root_of(db: &SealDb, size: u64) -> Result<Hash, ApiError> {
-    if size == 0 {
-        return Ok(merkle::empty_root());
-    }
-    Ok(ranges_hashes(db, &[(0, size)]).await?[0])
 }
 
 /// Which inclusion proof.
@@ -221,38 +175,14 @@ pub async fn inclusion(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<InclusionParams>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let db = state.sealer.db();
-    let (leaf, head_size) = db
-        .leaf_and_head_size(params.position)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotSealed(format!("no sealed event at position {}", params.position))
-        })?;
-    let tree_size = match (params.tree_size, head_size) {
-        // The latest head's: two round trips in all (this, then the nodes).
-        (None, Some(size)) => size,
-        (asked, _) => size_asked(db, asked, "tree_size").await?,
-    };
-    if leaf.index >= tree_size {
-        return Err(bad(
-            "tree_size",
-            format!(
-                "the event is leaf {}: a tree of {tree_size} does not hold it",
-                leaf.index
-            ),
-        ));
-    }
-    let mut ranges = merkle::inclusion_ranges(leaf.index, tree_size);
-    ranges.push((0, tree_size));
-    let mut hashes = ranges_hashes(db, &ranges).await?;
-    let root = hashes.pop().unwrap_or_else(merkle::empty_root);
+    let proof = proofs::inclusion(state.sealer.db(), params.position, params.tree_size).await?;
     Ok(Json(InclusionProof {
-        position: leaf.position,
-        leaf_index: leaf.index,
-        leaf_hash: merkle::hex(&leaf.hash),
-        tree_size,
-        root_hash: merkle::hex(&root),
-        audit_path: hashes.iter().map(merkle::hex).collect(),
+        position: proof.leaf.position,
+        leaf_index: proof.leaf.index,
+        leaf_hash: merkle::hex(&proof.leaf.hash),
+        tree_size: proof.tree_size,
+        root_hash: merkle::hex(&proof.root),
+        audit_path: proof.path.iter().map(merkle::hex).collect(),
     }))
 }
 
@@ -300,34 +230,13 @@ pub async fn consistency(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<ConsistencyParams>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let db = state.sealer.db();
-    let to_size = size_asked(db, params.to_size, "to_size").await?;
-    if params.from_size > to_size {
-        return Err(bad(
-            "from_size",
-            format!("must not be above to_size ({to_size})"),
-        ));
-    }
-    let mut ranges = merkle::consistency_ranges(params.from_size, to_size);
-    let proof_len = ranges.len();
-    ranges.push((0, params.from_size.max(1)));
-    ranges.push((0, to_size.max(1)));
-    let hashes = if to_size == 0 {
-        vec![merkle::empty_root(); proof_len + 2]
-    } else {
-        ranges_hashes(db, &ranges).await?
-    };
-    let from_root = if params.from_size == 0 {
-        merkle::empty_root()
-    } else {
-        hashes[proof_len]
-    };
+    let proof = proofs::consistency(state.sealer.db(), params.from_size, params.to_size).await?;
     Ok(Json(ConsistencyProof {
-        from_size: params.from_size,
-        from_root: merkle::hex(&from_root),
-        to_size,
-        to_root: merkle::hex(&hashes[proof_len + 1]),
-        proof: hashes[..proof_len].iter().map(merkle::hex).collect(),
+        from_size: proof.from.0,
+        from_root: merkle::hex(&proof.from.1),
+        to_size: proof.to.0,
+        to_root: merkle::hex(&proof.to.1),
+        proof: proof.proof.iter().map(merkle::hex).collect(),
     }))
 }
 
@@ -342,18 +251,6 @@ pub struct ExportLogParams {
     /// Start at this leaf (default 0): a range, for an auditor who checked the part before
     /// (verify its lines with inclusion proofs; `audit verify` wants the whole log).
     pub from_leaf: Option<u64>,
-}
-
-/// One line of the exported log: an event and its leaf, merged by position.
-fn line(position: i64, leaf: Option<&Leaf>, event: Option<&LogEvent>) -> String {
-    let mut text = canonical::canonical(&serde_json::json!({
-        "position": position,
-        "leaf_index": leaf.map(|l| l.index),
-        "leaf_hash": leaf.map(|l| merkle::hex(&l.hash)),
-        "event": event.map(LogEvent::leaf_object),
-    }));
-    text.push('\n');
-    text
 }
 
 /// The log as JSON Lines, in position order: one line per sealed leaf and per event up to the
@@ -381,41 +278,15 @@ pub async fn export_log(
     AppQuery(params): AppQuery<ExportLogParams>,
 ) -> Result<Response, ApiError> {
     let db = state.sealer.db().clone();
-    let tree_size = size_asked(&db, params.tree_size, "tree_size").await?;
+    let range = proofs::log_range(&db, params.tree_size, params.from_leaf).await?;
     // A whole-log scan: one of the bounded exports (held until the stream ends).
     let turn = state.exports.turn().await?;
-    let from_leaf = params.from_leaf.unwrap_or(0);
-    if from_leaf > tree_size {
-        return Err(bad(
-            "from_leaf",
-            format!("must not be above tree_size ({tree_size})"),
-        ));
-    }
-    let root = root_of(&db, tree_size).await?;
-    // The events after the leaf before the range (so that an event inserted just before the
-    // range's first leaf still shows).
-    let after = if from_leaf == 0 {
-        i64::MIN
-    } else {
-        db.leaves(from_leaf - 1, from_leaf, 1)
-            .await?
-            .first()
-            .map_or(i64::MIN, |leaf| leaf.position)
-    };
-    let max_position = if tree_size == 0 {
-        0
-    } else {
-        db.leaves(tree_size - 1, tree_size, 1)
-            .await?
-            .first()
-            .map_or(0, |leaf| leaf.position)
-    };
     let (sender, body) = state.exports.paced_body();
     tokio::spawn(async move {
         // The turn goes with this task: freed when it ends, by completion, a reader that
         // went away, one too slow, or a failure.
         let _turn = turn;
-        match stream_log(&db, (from_leaf, tree_size), (after, max_position), &sender).await {
+        match log_export::stream(&db, &range, &sender).await {
             Ok(()) | Err(LogStop::Reader(Stopped::Gone)) => {}
             Err(LogStop::Reader(Stopped::TooSlow)) => {
                 tracing::warn!("log export stopped: its reader took nothing for too long");
@@ -432,88 +303,9 @@ pub async fn export_log(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jsonl"),
     );
-    headers.insert("x-tree-size", tree_size.into());
-    if let Ok(value) = HeaderValue::from_str(&merkle::hex(&root)) {
+    headers.insert("x-tree-size", range.tree_size.into());
+    if let Ok(value) = HeaderValue::from_str(&merkle::hex(&range.root)) {
         headers.insert("x-root-hash", value);
     }
     Ok(response)
-}
-
-/// Why streaming the log stopped before its end.
-enum LogStop {
-    /// The reader (gone, or too slow).
-    Reader(Stopped),
-    /// Reading the store failed.
-    Failed(ApiError),
-}
-
-impl From<registry_projections::ReadError> for LogStop {
-    fn from(error: registry_projections::ReadError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-/// Streams the merged leaves and events to `sender`, a page of each at a time; stops when
-/// the receiver goes away.
-async fn stream_log(
-    db: &SealDb,
-    (from_leaf, tree_size): (u64, u64),
-    (after, max_position): (i64, i64),
-    sender: &Paced,
-) -> Result<(), LogStop> {
-    const PAGE: u32 = 5000;
-    const CHUNK: usize = 64 * 1024;
-    let mut buffer = String::with_capacity(CHUNK + 4096);
-    let mut leaves: VecDeque<Leaf> = VecDeque::new();
-    let mut events: VecDeque<LogEvent> = VecDeque::new();
-    let (mut next_leaf, mut leaves_done) = (from_leaf, from_leaf >= tree_size);
-    let (mut after, mut events_done) = (after, from_leaf >= tree_size);
-    loop {
-        if leaves.is_empty() && !leaves_done {
-            let page = db.leaves(next_leaf, tree_size, PAGE).await?;
-            leaves_done = page.len() < PAGE as usize;
-            next_leaf = page.last().map_or(tree_size, |leaf| leaf.index + 1);
-            leaves.extend(page);
-        }
-        if events.is_empty() && !events_done {
-            let page = db.events(after, max_position, PAGE).await?;
-            events_done = page.len() < PAGE as usize;
-            after = page.last().map_or(max_position, |event| event.position);
-            events.extend(page);
-        }
-        let text = match (leaves.front(), events.front()) {
-            (None, None) => {
-                if !buffer.is_empty() {
-                    sender.send(buffer).await.map_err(LogStop::Reader)?;
-                }
-                return Ok(());
-            }
-            (Some(leaf), Some(event)) if leaf.position == event.position => {
-                let text = line(leaf.position, Some(leaf), Some(event));
-                leaves.pop_front();
-                events.pop_front();
-                text
-            }
-            (Some(leaf), Some(event)) if leaf.position > event.position => {
-                let text = line(event.position, None, Some(event));
-                events.pop_front();
-                text
-            }
-            (Some(leaf), _) => {
-                let text = line(leaf.position, Some(leaf), None);
-                leaves.pop_front();
-                text
-            }
-            (None, Some(event)) => {
-                let text = line(event.position, None, Some(event));
-                events.pop_front();
-                text
-            }
-        };
-        buffer.push_str(&text);
-        if buffer.len() >= CHUNK {
-            let full = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 4096));
-            sender.send(full).await.map_err(LogStop::Reader)?;
-        }
-    }
 }

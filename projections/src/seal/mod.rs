@@ -16,8 +16,10 @@
 
 pub mod canonical;
 pub mod keys;
+pub mod log_export;
 pub mod merkle;
 pub mod offline_verify;
+pub mod proofs;
 pub mod sealer;
 pub mod store;
 
