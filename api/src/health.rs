@@ -69,10 +69,24 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthResponse
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    // Bounded: a scrape must not wait out the pool's acquire timeout.
+    let sample = sample(&state).await;
+    let body = (state.metrics.scrape(&sample)).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
+}
+
+/// What a scrape reads: this process's queues, pool, index and tasks, and the projector's
+/// status when the database answers within 2 s (a scrape must not wait out the pool's
+/// acquire timeout).
+async fn sample(state: &AppState) -> Sample {
     let status = tokio::time::timeout(Duration::from_secs(2), state.reads.projector_status());
     let projector = &state.projector;
-    let sample = Sample {
+    Sample {
         exports_running: state.exports.running(),
         hashing_queue: state.commands.hashing_queue_depth(),
         hashing_skipped: state.commands.hashing_jobs_skipped(),
@@ -87,13 +101,5 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         tasks: (state.supervisor.tasks().iter())
             .map(|task| (task.name(), task.is_running(), task.restarts()))
             .collect(),
-    };
-    let body = (state.metrics.scrape(&sample)).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    ))
+    }
 }

@@ -559,11 +559,7 @@ pub async fn track(
         log,
     };
     let response = next.run(request).await;
-    if response
-        .extensions()
-        .get::<crate::error::PoolTimedOut>()
-        .is_some()
-    {
+    if (response.extensions().get::<crate::error::PoolTimedOut>()).is_some() {
         in_flight.metrics.pool_timed_out();
     }
     in_flight.finish(Some(response.status().as_u16()));

@@ -12,14 +12,15 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use registry_projections::seal::log_export::{self, LogStop};
 use registry_projections::seal::merkle;
-use registry_projections::seal::proofs::{self, ProofError};
+use registry_projections::seal::proofs::{self, LogRange, ProofError};
+use registry_projections::seal::store::SealDb;
 use registry_projections::seal::TreeHead;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AuditRead, Authorized};
 use crate::error::{ApiError, Problem, ProblemFieldError};
-use crate::exports::Stopped;
+use crate::exports::{Paced, Stopped};
 use crate::extract::AppQuery;
 use crate::state::AppState;
 
@@ -286,17 +287,13 @@ pub async fn export_log(
         // The turn goes with this task: freed when it ends, by completion, a reader that
         // went away, one too slow, or a failure.
         let _turn = turn;
-        match log_export::stream(&db, &range, &sender).await {
-            Ok(()) | Err(LogStop::Reader(Stopped::Gone)) => {}
-            Err(LogStop::Reader(Stopped::TooSlow)) => {
-                tracing::warn!("log export stopped: its reader took nothing for too long");
-            }
-            Err(LogStop::Failed(error)) => {
-                tracing::warn!(%error, "log export stopped");
-                sender.fail("the export failed").await;
-            }
-        }
+        stream_log(&db, &range, &sender).await;
     });
+    Ok(log_response(body, &range))
+}
+
+/// The streamed log, with the tree it is the log of in `X-Tree-Size` and `X-Root-Hash`.
+fn log_response(body: impl IntoResponse, range: &LogRange) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -307,5 +304,20 @@ pub async fn export_log(
     if let Ok(value) = HeaderValue::from_str(&merkle::hex(&range.root)) {
         headers.insert("x-root-hash", value);
     }
-    Ok(response)
+    response
+}
+
+/// Streams the log to `sender`, saying why when it stops early (a failure ends the body
+/// with an error, so that the reader sees a cut transfer, not a complete one).
+async fn stream_log(db: &SealDb, range: &LogRange, sender: &Paced) {
+    match log_export::stream(db, range, sender).await {
+        Ok(()) | Err(LogStop::Reader(Stopped::Gone)) => {}
+        Err(LogStop::Reader(Stopped::TooSlow)) => {
+            tracing::warn!("log export stopped: its reader took nothing for too long");
+        }
+        Err(LogStop::Failed(error)) => {
+            tracing::warn!(%error, "log export stopped");
+            sender.fail("the export failed").await;
+        }
+    }
 }
