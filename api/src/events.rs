@@ -116,9 +116,8 @@ pub struct HistoryResponse {
     params(("client_id" = String, Path, description = "The client id")),
     responses(
         (status = 200, description = "The history", body = HistoryResponse),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
 )]
@@ -297,10 +296,9 @@ pub struct EventsResponse {
     params(EventsParams),
     responses(
         (status = 200, description = "A page of the feed", body = EventsResponse),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many readers waiting (`wait`; retry after `Retry-After`), or (`wait`) this process is not following the feed now (`not_ready`)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
+        crate::responses::BadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -363,9 +361,8 @@ pub struct StreamHeadResponse {
     get, path = "/api/v1/events/head", tag = "audit",
     responses(
         (status = 200, description = "Where to start following", body = StreamHeadResponse),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "This process is not following the feed now (`not_ready`)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
 )]

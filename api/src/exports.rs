@@ -217,10 +217,9 @@ pub struct BinaryFile(#[allow(dead_code)] Vec<u8>);
          content(
              (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]
@@ -242,10 +241,9 @@ pub async fn export_clients_xlsx(
          content(
              (inline(BinaryFile) = "application/pdf"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]
@@ -267,10 +265,9 @@ pub async fn export_clients_pdf(
          content(
              (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]
@@ -291,10 +288,9 @@ pub async fn export_history_xlsx(
         (status = 200, description = "The document", content(
              (inline(BinaryFile) = "application/pdf"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]

@@ -20,6 +20,7 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod responses;
 pub mod sealed_log;
 pub mod state;
 pub mod supervisor;

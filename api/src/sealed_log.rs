@@ -57,8 +57,7 @@ pub struct KeyResponse {
     get, path = "/api/v1/audit/key", tag = "audit",
     responses(
         (status = 200, description = "The signing key", body = KeyResponse),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
 )]
@@ -90,10 +89,9 @@ pub struct HeadParams {
     params(HeadParams),
     responses(
         (status = 200, description = "The signed tree head", body = TreeHead),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No head (of that size) was signed", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
+        crate::responses::BadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -165,9 +163,8 @@ pub struct InclusionProof {
     responses(
         (status = 200, description = "The proof", body = InclusionProof),
         (status = 400, description = "Malformed query, or a tree size not sealed or not covering the event", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No sealed event at this position", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
 )]
@@ -221,8 +218,7 @@ pub struct ConsistencyProof {
     responses(
         (status = 200, description = "The proof", body = ConsistencyProof),
         (status = 400, description = "Malformed query, or sizes not sealed or out of order", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
 )]
@@ -267,9 +263,8 @@ pub struct ExportLogParams {
              (String = "application/jsonl"),
              (inline(crate::exports::BinaryFile) = "application/octet-stream"))),
         (status = 400, description = "Malformed query, or a tree size not sealed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks audit:read", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::AuditDenied,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]

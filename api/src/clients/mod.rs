@@ -55,9 +55,8 @@ fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Respo
     params(ListClientsParams),
     responses(
         (status = 200, description = "A page of clients", body = ClientListResponse),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -101,13 +100,10 @@ pub async fn list_clients(
             ("ClientHistory" = (operation_id = "client_history", parameters(("client_id" = "$response.body#/client_id")))),
             ("DeleteClient" = (operation_id = "delete_client", parameters(("client_id" = "$response.body#/client_id")))),
          )),
-        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "client_id already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadBody,
     ),
     security(("bearer" = []))
 )]
@@ -145,11 +141,10 @@ pub async fn create_client(
         (status = 200, description = "The client", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
         (status = 304, description = "Not modified since the given ETag"),
-        (status = 400, description = "Malformed or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, deleted, or not registered yet at that point", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Deleted at that point (as_of queries)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -226,15 +221,11 @@ async fn client_as_of(
     responses(
         (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadBody,
+        crate::responses::Conflicts,
     ),
     security(("bearer" = []))
 )]
@@ -304,16 +295,12 @@ fn replacement(client_id: &str, body: &ClientRequest) -> Result<ClientSettingsIn
     responses(
         (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Hashing queue full (Retry-After) or database unavailable", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadBody,
+        crate::responses::Conflicts,
     ),
     security(("bearer" = []))
 )]
@@ -381,15 +368,11 @@ async fn patched(
     responses(
         (status = 200, description = "Rotated", body = RotateSecretResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Public client, or an unacceptable secret", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadBody,
+        crate::responses::Conflicts,
     ),
     security(("bearer" = []))
 )]
@@ -429,11 +412,9 @@ pub async fn rotate_secret(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown or already deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::Conflicts,
     ),
     security(("bearer" = []))
 )]
@@ -462,12 +443,12 @@ pub async fn delete_client(
     responses(
         (status = 200, description = "Whether the secret is valid", body = VerifySecretResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks secrets:verify", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No client_secret in the body, or one longer than any secret", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Every hashing thread is busy and the queue is full (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthenticated,
     ),
     security(("bearer" = []))
 )]

@@ -104,7 +104,7 @@ impl documents::CurrentClients for ReadModelClients {
     get, path = "/api/v1/clients/schema.json", tag = "documents",
     responses(
         (status = 200, description = "JSON Schema 2020-12 of a clients document", body = Object, content_type = "application/schema+json"),
-        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthenticated,
     ),
     security(("bearer" = []))
 )]
@@ -202,10 +202,9 @@ async fn export(
         (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", content(
              (ClientsDocument = "application/yaml"),
              (String = "text/yaml"))),
-        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]
@@ -223,10 +222,9 @@ pub async fn export_yaml(
     params(ExportParams),
     responses(
         (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = ClientsDocument, content_type = "application/json"),
-        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many exports running and queued (Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
+        crate::responses::ExportsBusy,
     ),
     security(("bearer" = []))
 )]

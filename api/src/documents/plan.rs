@@ -37,13 +37,12 @@ pub struct PlanParams {
         )),
     responses(
         (status = 200, description = "The plan, signed: give it to /clients/apply unchanged", body = Plan),
-        (status = 400, description = "Malformed or unknown query parameter", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "The document is larger than 16 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither YAML nor JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the document, each with its path (clients[3].redirect_uris[1])", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+        crate::responses::BadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -85,10 +84,9 @@ pub async fn plan(
         (status = 400, description = "Malformed JSON or X-Change-Reason header", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "The plan is larger than 64 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong bearer token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role this route needs", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a plan of this registry, changed after planning, or a secret for a client it does not create", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
     ),
     security(("bearer" = []))
 )]
