@@ -2,7 +2,6 @@
 //! handler: the session (and its role), the form or query, one call to the command or query
 //! layer the API uses, a page.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,7 +14,7 @@ use registry_projections::export::Format;
 use registry_projections::{as_of, history, AsOf, ClientView, ListQuery};
 
 use super::form::{encode, Action, ClientForm, FieldErrors, Posted};
-use super::session::Session;
+use super::session::{Session, WriteForm};
 use super::{pages, UiError};
 use crate::ScreensState;
 use registry_api::auth::Role;
@@ -111,34 +110,39 @@ async fn list(
     } else {
         state.reads.list(&query).await?
     };
+    let seen = seen_on(&state, &page).await;
+    if from_htmx(&headers) {
+        return Ok(pages::client_table(&session, &query, &page, &seen).into_response());
+    }
+    let notice = deleted_notice(raw.as_deref());
+    Ok(pages::client_list(&session, &query, &page, &seen, notice.as_deref()).into_response())
+}
+
+/// When each client of `page` last authenticated (not a namesake's, deleted before this
+/// client was registered again).
+async fn seen_on(state: &ScreensState, page: &registry_projections::ClientPage) -> pages::LastSeen {
     let ids: Vec<String> = page.items.iter().map(|i| i.client_id.clone()).collect();
-    let mut at = state
-        .commands
-        .last_authenticated()
-        .lookup(&ids)
+    let mut at = (state.commands.last_authenticated().lookup(&ids))
         .await
         .unwrap_or_default();
-    // Not a namesake's, deleted before this client was registered again.
     at.retain(|id, at| {
         page.items
             .iter()
             .any(|item| &item.client_id == id && *at >= item.created_at.timestamp())
     });
-    let seen = pages::LastSeen {
+    pages::LastSeen {
         at,
         now: registry_api::extract::now().timestamp(),
-    };
-    if from_htmx(&headers) {
-        return Ok(pages::client_table(&session, &query, &page, &seen).into_response());
     }
-    let notice = raw.as_deref().and_then(|raw| {
-        form_urlencoded::parse(raw.as_bytes())
-            .find(|(name, _)| name == "deleted")
-            // Only a client id: never a sentence a crafted link puts in the page.
-            .filter(|(_, id)| registry_domain::values::ClientId::parse(id).is_ok())
-            .map(|(_, id)| format!("Client {id} was deleted."))
-    });
-    Ok(pages::client_list(&session, &query, &page, &seen, notice.as_deref()).into_response())
+}
+
+/// "Client … was deleted." after a delete (only a client id: never a sentence a crafted link
+/// puts in the page).
+fn deleted_notice(raw: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(raw?.as_bytes())
+        .find(|(name, _)| name == "deleted")
+        .filter(|(_, id)| registry_domain::values::ClientId::parse(id).is_ok())
+        .map(|(_, id)| format!("Client {id} was deleted."))
 }
 
 async fn new_form(session: Session) -> Result<Response, UiError> {
@@ -188,45 +192,58 @@ fn saved(session: &Session, client_id: &str, executed: &Executed, what: &str) ->
 }
 
 async fn create(
-    session: Session,
     State(state): State<ScreensState>,
-    headers: HeaderMap,
-    body: Bytes,
+    WriteForm {
+        session,
+        posted,
+        headers,
+    }: WriteForm,
 ) -> Result<Response, UiError> {
-    let posted = Posted::parse(&body);
-    session.check(posted.one("csrf"), &headers)?;
-    session.require(Role::ClientsWrite)?;
     let mut form = ClientForm::from_posted(&posted);
     form.version = None;
-    let action = Action::of(&posted);
-    if action != Action::Save {
-        form.apply(&action);
-        return Ok(form_again(
-            &session,
-            &form,
-            &FieldErrors::default(),
-            StatusCode::OK,
-        ));
+    if let Some(page) = edited(&session, &mut form, &posted) {
+        return Ok(page);
     }
     let ctx = context(&session, &headers, Some(&form.reason));
     let secret = Some(form.client_secret.clone()).filter(|s| !s.is_empty());
-    match state
-        .commands
+    let done = (state.commands)
         .register(&ctx, &form.client_id, form.settings(), secret)
-        .await
-    {
-        Ok(executed) => Ok(saved(
-            &session,
-            &form.client_id,
-            &executed,
-            "Client registered",
-        )),
+        .await;
+    // A typed secret is never sent back in a page.
+    form.client_secret.clear();
+    after_save(&session, &form, done, "Client registered")
+}
+
+/// The form again when the button pressed was not Save (add or remove a list entry).
+fn edited(session: &Session, form: &mut ClientForm, posted: &Posted) -> Option<Response> {
+    let action = Action::of(posted);
+    if action == Action::Save {
+        return None;
+    }
+    form.apply(&action);
+    Some(form_again(
+        session,
+        form,
+        &FieldErrors::default(),
+        StatusCode::OK,
+    ))
+}
+
+/// The page after a save: the new secret once (or the client); the form again with every
+/// error when the command refused.
+fn after_save(
+    session: &Session,
+    form: &ClientForm,
+    done: Result<Executed, CommandError>,
+    what: &str,
+) -> Result<Response, UiError> {
+    match done {
+        Ok(executed) => Ok(saved(session, &form.client_id, &executed, what)),
         Err(error) => {
-            form.client_secret.clear();
-            let errors = refused(&form, error.into())?;
+            let errors = refused(form, error.into())?;
             Ok(form_again(
-                &session,
-                &form,
+                session,
+                form,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
             ))
@@ -265,67 +282,49 @@ async fn edit_form(
 }
 
 async fn update(
-    session: Session,
     State(state): State<ScreensState>,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    WriteForm {
+        session,
+        posted,
+        headers,
+    }: WriteForm,
 ) -> Result<Response, UiError> {
-    let posted = Posted::parse(&body);
-    session.check(posted.one("csrf"), &headers)?;
-    session.require(Role::ClientsWrite)?;
     let mut form = ClientForm::from_posted(&posted);
     form.client_id.clone_from(&client_id);
-    let action = Action::of(&posted);
-    if action != Action::Save {
-        form.apply(&action);
-        return Ok(form_again(
-            &session,
-            &form,
-            &FieldErrors::default(),
-            StatusCode::OK,
-        ));
+    if let Some(page) = edited(&session, &mut form, &posted) {
+        return Ok(page);
     }
     let Some(loaded) = form.version else {
         return Err(UiError::Csrf);
     };
     let ctx = context(&session, &headers, Some(&form.reason));
-    match state
-        .commands
+    let done = (state.commands)
         .update(&ctx, &client_id, form.settings(), Some(loaded))
-        .await
-    {
-        Ok(executed) => Ok(saved(&session, &client_id, &executed, "Client saved")),
+        .await;
+    match done {
         Err(
             CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
-        ) => {
-            let events = state.reads.client_events(&client_id).await?;
-            let entries = history(events).map_err(|e| UiError::Internal(e.into()))?;
-            let since: Vec<_> = entries
-                .into_iter()
-                .filter(|e| e.event.sequence > loaded)
-                .collect();
-            Ok((
-                StatusCode::CONFLICT,
-                pages::client_form(
-                    &session,
-                    &form,
-                    &FieldErrors::default(),
-                    Some(pages::conflict(&since, loaded)),
-                ),
-            )
-                .into_response())
-        }
-        Err(error) => {
-            let errors = refused(&form, error.into())?;
-            Ok(form_again(
-                &session,
-                &form,
-                &errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ))
-        }
+        ) => conflict_page(&state, &session, &form, loaded).await,
+        done => after_save(&session, &form, done, "Client saved"),
     }
+}
+
+/// The form as typed, with who changed the client since it was loaded, and what.
+async fn conflict_page(
+    state: &ScreensState,
+    session: &Session,
+    form: &ClientForm,
+    loaded: u64,
+) -> Result<Response, UiError> {
+    let events = state.reads.client_events(&form.client_id).await?;
+    let entries = history(events).map_err(|e| UiError::Internal(e.into()))?;
+    let since: Vec<_> = (entries.into_iter())
+        .filter(|e| e.event.sequence > loaded)
+        .collect();
+    let banner = Some(pages::conflict(&since, loaded));
+    let page = pages::client_form(session, form, &FieldErrors::default(), banner);
+    Ok((StatusCode::CONFLICT, page).into_response())
 }
 
 async fn secret_form(
@@ -339,70 +338,81 @@ async fn secret_form(
 }
 
 async fn rotate(
-    session: Session,
     State(state): State<ScreensState>,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    WriteForm {
+        session,
+        posted,
+        headers,
+    }: WriteForm,
 ) -> Result<Response, UiError> {
-    let posted = Posted::parse(&body);
-    session.check(posted.one("csrf"), &headers)?;
-    session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
     let again = |error: &str| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::set_new_secret(&session, &view, Some(error)),
-        )
-            .into_response()
+        let page = pages::set_new_secret(&session, &view, Some(error));
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     };
+    let (given, grace) = match rotation_asked(&posted) {
+        Ok(asked) => asked,
+        Err(error) => return again(&error),
+    };
+    let ctx = context(&session, &headers, posted.one("reason"));
     let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
-    let grace = match GracePeriod::parse(posted.one("previous_secret_valid_for").unwrap_or("")) {
-        Ok(grace) => grace,
-        Err(e) => return Ok(again(&format!("previous_secret_valid_for: {}", e.0))),
-    };
+    let done = (state.commands)
+        .rotate_secret(&ctx, &client_id, given, grace.until(ctx.at), version)
+        .await;
+    match rotated(&session, &client_id, done)? {
+        Ok(page) => Ok(page),
+        Err(error) => again(&error),
+    }
+}
+
+/// The secret typed (`None`: generate one) and the grace period, or why the form is wrong.
+fn rotation_asked(posted: &Posted) -> Result<(Option<String>, GracePeriod), String> {
+    let grace = GracePeriod::parse(posted.one("previous_secret_valid_for").unwrap_or(""))
+        .map_err(|e| format!("previous_secret_valid_for: {}", e.0))?;
     let given = match posted.one("mode") {
         Some("enter") => match posted.one("client_secret").filter(|s| !s.is_empty()) {
             Some(secret) => Some(secret.to_owned()),
-            None => return Ok(again("Enter the new secret, or choose to generate one.")),
+            None => return Err("Enter the new secret, or choose to generate one.".to_owned()),
         },
         _ => None,
     };
-    let ctx = context(&session, &headers, posted.one("reason"));
-    let valid_until = grace.until(ctx.at);
-    match state
-        .commands
-        .rotate_secret(&ctx, &client_id, given, valid_until, version)
-        .await
-    {
-        Ok(executed) => match executed.secret.as_ref().and_then(|s| s.generated.as_ref()) {
-            Some(secret) => {
-                Ok(
-                    pages::one_time_secret(&session, &client_id, secret.expose(), "New secret set")
-                        .into_response(),
-                )
+    Ok((given, grace))
+}
+
+/// The page after a rotation (the generated secret once), or what to say on the form again.
+fn rotated(
+    session: &Session,
+    client_id: &str,
+    done: Result<Executed, CommandError>,
+) -> Result<Result<Response, String>, UiError> {
+    match done {
+        Ok(executed) => Ok(Ok(
+            match executed.secret.as_ref().and_then(|s| s.generated.as_ref()) {
+                Some(secret) => {
+                    pages::one_time_secret(session, client_id, secret.expose(), "New secret set")
+                }
+                None => pages::message(
+                    Some(session),
+                    "New secret set",
+                    "The secret you entered is now the client's secret.",
+                ),
             }
-            None => Ok(pages::message(
-                Some(&session),
-                "New secret set",
-                "The secret you entered is now the client's secret.",
-            )
-            .into_response()),
-        },
+            .into_response(),
+        )),
         Err(
             CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
-        ) => Ok(again(
-            "The client changed since this form was opened (was it sent twice?). Nothing was \
-             changed; check the client before setting a new secret.",
+        ) => Ok(Err(
+            "The client changed since this form was opened (was it sent twice?). \
+                    Nothing was changed; check the client before setting a new secret."
+                .to_owned(),
         )),
         Err(error) => match ApiError::from(error) {
-            ApiError::Validation(errors) => Ok(again(
-                &errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+            ApiError::Validation(errors) => Ok(Err(errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "))),
             other => Err(other.into()),
         },
     }
@@ -441,27 +451,35 @@ async fn last_seen(state: &ScreensState, view: &ClientView) -> (Option<i64>, i64
     )
 }
 
+/// Why a delete was not done when the dialog was older than the client.
+const CHANGED_SINCE_DIALOG: &str =
+    "The client changed since this dialog was opened: check the change before deleting.";
+
+/// A command refused because the client changed since the form was loaded.
+fn stale(error: &CommandError) -> bool {
+    matches!(
+        error,
+        CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict
+    )
+}
+
 async fn delete(
-    session: Session,
     State(state): State<ScreensState>,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    WriteForm {
+        session,
+        posted,
+        headers,
+    }: WriteForm,
 ) -> Result<Response, UiError> {
-    let posted = Posted::parse(&body);
-    session.check(posted.one("csrf"), &headers)?;
-    session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
     let (seen, now) = last_seen(&state, &view).await;
     let again = |error: &str| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::delete_page(&session, &view, seen, now, Some(error)),
-        )
-            .into_response()
+        let page = pages::delete_page(&session, &view, seen, now, Some(error));
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     };
     if posted.one("confirm").map(str::trim) != Some(client_id.as_str()) {
-        return Ok(again("Type the client ID exactly as shown to confirm."));
+        return again("Type the client ID exactly as shown to confirm.");
     }
     let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
     let ctx = context(&session, &headers, posted.one("reason"));
@@ -469,11 +487,7 @@ async fn delete(
         Ok(_) => {
             Ok(Redirect::to(&format!("/clients?deleted={}", encode(&client_id))).into_response())
         }
-        Err(
-            CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
-        ) => Ok(again(
-            "The client changed since this dialog was opened: check the change before deleting.",
-        )),
+        Err(error) if stale(&error) => again(CHANGED_SINCE_DIALOG),
         Err(error) => Err(ApiError::from(error).into()),
     }
 }

@@ -253,6 +253,46 @@ pub async fn current(
     }))
 }
 
+/// A form posted to change clients: the session (which may change clients), the fields and
+/// the request's headers, the CSRF token and the origin checked — what every form of the
+/// client screens starts with.
+pub struct WriteForm {
+    /// The signed-in session.
+    pub session: Session,
+    /// The posted fields.
+    pub posted: crate::form::Posted,
+    /// The request's headers (its id, htmx).
+    pub headers: HeaderMap,
+}
+
+impl axum::extract::FromRequest<ScreensState> for WriteForm {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &ScreensState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let (mut parts, body) = request.into_parts();
+        let session = (Session::from_request_parts(&mut parts, state).await)
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let request = axum::extract::Request::from_parts(parts, body);
+        let bytes = (axum::body::Bytes::from_request(request, state).await)
+            .map_err(IntoResponse::into_response)?;
+        let posted = crate::form::Posted::parse(&bytes);
+        session
+            .check(posted.one("csrf"), &headers)
+            .and_then(|()| session.require(Role::ClientsWrite))
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            session,
+            posted,
+            headers,
+        })
+    }
+}
+
 impl FromRequestParts<ScreensState> for Session {
     type Rejection = UiError;
 

@@ -84,44 +84,48 @@ pub async fn submit(
     let posted = Posted::parse(&body);
     let next = safe_next(posted.one("next"));
     let token = posted.one("token").unwrap_or_default().trim();
-    let refuse = |message: &str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            pages::sign_in(&next, Some(message), state.settings.oidc_enabled()),
-        )
-            .into_response()
-    };
-    // Only a configured token: the session re-checks it at every request and ends when it
-    // is removed. A JWT access token is refused — it expires, a session would outlive it.
     let credential = registry_api::auth::api_keys::digest(token);
-    let Some(principal) = state.authenticator.principal_for_digest(&credential) else {
-        if registry_api::auth::jwt::looks_like_jwt(token) {
-            return Ok(refuse(
-                "Access tokens are not accepted here: sign in through the identity service, \
-                 or with the admin token or an API key.",
-            ));
+    let principal = match token_principal(&state, token, &credential) {
+        Ok(principal) => principal,
+        Err(message) => {
+            let page = pages::sign_in(&next, Some(message), state.settings.oidc_enabled());
+            return Ok((StatusCode::UNAUTHORIZED, page).into_response());
         }
-        return Ok(refuse("This token was not accepted."));
     };
-    if !principal.roles.contains(Role::ClientsRead) {
-        return Ok(refuse(
-            "This key cannot read the clients (it lacks the clients:read role).",
-        ));
-    }
     let cookie = session::start(&state, &principal, Some(&credential), None).await?;
     tracing::info!(actor = %principal.name, "signed in to the screens with a token");
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, cookie),
-            (
-                header::LOCATION,
-                next.parse()
-                    .map_err(|_| UiError::Internal(anyhow::anyhow!("bad next")))?,
-            ),
-        ],
-    )
-        .into_response())
+    signed_in(cookie, &next)
+}
+
+/// To `next`, with the session's cookie.
+fn signed_in(cookie: axum::http::HeaderValue, next: &str) -> Result<Response, UiError> {
+    let location: axum::http::HeaderValue =
+        (next.parse()).map_err(|_| UiError::Internal(anyhow::anyhow!("bad next")))?;
+    let headers = [(header::SET_COOKIE, cookie), (header::LOCATION, location)];
+    Ok((StatusCode::SEE_OTHER, headers).into_response())
+}
+
+/// Whose token this is, or why it cannot sign in. Only a configured token: the session
+/// re-checks it at every request and ends when it is removed. A JWT access token is refused
+/// — it expires, a session would outlive it.
+fn token_principal(
+    state: &ScreensState,
+    token: &str,
+    credential: &[u8; 32],
+) -> Result<registry_api::auth::Principal, &'static str> {
+    let Some(principal) = state.authenticator.principal_for_digest(credential) else {
+        if registry_api::auth::jwt::looks_like_jwt(token) {
+            return Err(
+                "Access tokens are not accepted here: sign in through the identity \
+                        service, or with the admin token or an API key.",
+            );
+        }
+        return Err("This token was not accepted.");
+    };
+    if !principal.roles.contains(Role::ClientsRead) {
+        return Err("This key cannot read the clients (it lacks the clients:read role).");
+    }
+    Ok(principal)
 }
 
 /// Signs out: the session is deleted, the cookie cleared.

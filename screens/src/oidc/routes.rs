@@ -33,41 +33,52 @@ pub async fn login(
         tracing::warn!(error = %e, "identity service unavailable");
         UiError::Unavailable
     })?;
-    let (state_token, verifier, nonce) = (random(), random(), random());
-    let now = registry_api::extract::now().timestamp();
     let login = PendingLogin {
-        state: state_token.clone(),
-        pkce_verifier: verifier.clone(),
-        nonce: nonce.clone(),
+        state: random(),
+        pkce_verifier: random(),
+        nonce: random(),
         next_path: safe_next(query.next.as_deref()),
-        expires_at: now + LOGIN_SECONDS,
+        expires_at: registry_api::extract::now().timestamp() + LOGIN_SECONDS,
     };
+    let location = authorization_url(oidc, &discovery, &login, &headers);
+    let mut response = Redirect::to(&location).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, login_cookie_for(oidc, &login)?);
+    Ok(response)
+}
+
+/// Where the browser goes: the identity service's authorization endpoint, with this sign-in's
+/// state, nonce and PKCE challenge (S256).
+fn authorization_url(
+    oidc: &Oidc,
+    discovery: &Discovery,
+    login: &PendingLogin,
+    headers: &HeaderMap,
+) -> String {
+    let endpoint = &discovery.authorization_endpoint;
+    let separator = if endpoint.contains('?') { '&' } else { '?' };
+    format!(
+        "{endpoint}{separator}response_type=code&client_id={}&redirect_uri={}&scope={}\
+         &state={}&nonce={}&code_challenge={}&code_challenge_method=S256",
+        encode(&oidc.config.client_id),
+        encode(&oidc.redirect_uri(headers)),
+        encode(&oidc.config.scopes),
+        encode(&login.state),
+        encode(&login.nonce),
+        code_challenge(&login.pkce_verifier),
+    )
+}
+
+/// The sign-in under way, sealed into the browser's short-lived login cookie.
+fn login_cookie_for(oidc: &Oidc, login: &PendingLogin) -> Result<HeaderValue, UiError> {
     let sealed = login
         .seal(&oidc.login_key)
         .map_err(|e| UiError::Internal(e.into()))?;
-    let location = format!(
-        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}\
-         &code_challenge={}&code_challenge_method=S256",
-        discovery.authorization_endpoint,
-        if discovery.authorization_endpoint.contains('?') {
-            '&'
-        } else {
-            '?'
-        },
-        encode(&oidc.config.client_id),
-        encode(&oidc.redirect_uri(&headers)),
-        encode(&oidc.config.scopes),
-        encode(&state_token),
-        encode(&nonce),
-        code_challenge(&verifier),
-    );
-    let cookie = HeaderValue::from_str(&format!(
+    HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={sealed}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LOGIN_SECONDS}"
     ))
-    .map_err(|e| UiError::Internal(e.into()))?;
-    let mut response = Redirect::to(&location).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    .map_err(|e| UiError::Internal(e.into()))
 }
 
 /// The identity service's answer.
@@ -92,9 +103,29 @@ pub async fn callback(
     let Some(oidc) = state.settings.oidc.as_ref() else {
         return Err(UiError::NotFound);
     };
-    let Some(login) = pending_login(oidc, &query, &headers) else {
+    let (login, code) = match answer(oidc, &query, &headers) {
+        Ok(answer) => answer,
+        Err((status, why)) => return Ok(refused(status, why)),
+    };
+    match oidc
+        .finish(&code, &login, &oidc.redirect_uri(&headers))
+        .await
+    {
+        Ok(signed_in) => signed_in_page(&state, signed_in, &login.next_path).await,
+        Err(error) => Ok(not_signed_in(oidc, error)),
+    }
+}
+
+/// The identity service's answer to a sign-in this browser started: the sign-in and its
+/// code, or the status and words of the page that says why not.
+fn answer(
+    oidc: &Oidc,
+    query: &CallbackQuery,
+    headers: &HeaderMap,
+) -> Result<(PendingLogin, String), (StatusCode, &'static str)> {
+    let Some(login) = pending_login(oidc, query, headers) else {
         tracing::warn!(error = %OidcError::State, "sign-in refused");
-        return Ok(refused(
+        return Err((
             StatusCode::BAD_REQUEST,
             "This answer of the identity service does not belong to a sign-in started in this \
              browser (or it was already used, or took too long). Start again.",
@@ -102,33 +133,34 @@ pub async fn callback(
     };
     if let Some(error) = &query.error {
         tracing::info!(%error, description = ?query.error_description, "the identity service refused the sign-in");
-        return Ok(refused(
+        return Err((
             StatusCode::FORBIDDEN,
             "The identity service did not sign you in.",
         ));
     }
-    let Some(code) = &query.code else {
-        return Ok(refused(
+    match &query.code {
+        Some(code) => Ok((login, code.clone())),
+        None => Err((
             StatusCode::BAD_REQUEST,
             "The identity service sent no code.",
-        ));
-    };
-    match oidc
-        .finish(code, &login, &oidc.redirect_uri(&headers))
-        .await
-    {
-        Ok(signed_in) => signed_in_page(&state, signed_in, &login.next_path).await,
-        Err(OidcError::NoRole(name)) => {
+        )),
+    }
+}
+
+/// The page when the sign-in could not be finished: no role here, or a failure.
+fn not_signed_in(oidc: &Oidc, error: OidcError) -> Response {
+    match error {
+        OidcError::NoRole(name) => {
             tracing::info!(actor = %name, "signed in at the identity service, but no role here");
             let page = pages::no_role(&name, oidc.config.roles_claim.as_deref());
-            Ok((StatusCode::FORBIDDEN, page).into_response())
+            (StatusCode::FORBIDDEN, page).into_response()
         }
-        Err(error) => {
+        error => {
             tracing::warn!(%error, "sign-in through the identity service failed");
-            Ok(refused(
+            refused(
                 StatusCode::BAD_GATEWAY,
                 "The sign-in could not be completed.",
-            ))
+            )
         }
     }
 }
