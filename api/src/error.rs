@@ -143,18 +143,18 @@ impl ApiError {
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
-        match self {
+        self.request_parts().unwrap_or_else(|| self.outcome_parts())
+    }
+
+    /// What is wrong with the request itself (its shape, its credentials, its route).
+    fn request_parts(&self) -> Option<(StatusCode, &'static str, &'static str)> {
+        Some(match self {
             Self::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Invalid client",
             ),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
-            Self::Timeout(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "Request timed out",
-            ),
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
             Self::InvalidQuery(_) => (
                 StatusCode::BAD_REQUEST,
@@ -169,19 +169,41 @@ impl ApiError {
                 "unauthorized",
                 "Authentication required",
             ),
+            Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Self::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            _ => return None,
+        })
+    }
+
+    /// What the request met: the client's state, a conflict, the service's state.
+    fn outcome_parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timed out",
+            ),
             Self::ClientNotFound => (
                 StatusCode::NOT_FOUND,
                 "client_not_found",
                 "Client not found",
             ),
             Self::ClientDeleted(_) => (StatusCode::GONE, "client_deleted", "Client deleted"),
-            Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::NotSealed(_) => (StatusCode::NOT_FOUND, "not_sealed", "Not sealed"),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-            ),
             Self::ClientExists => (
                 StatusCode::CONFLICT,
                 "client_exists",
@@ -197,16 +219,6 @@ impl ApiError {
                 "precondition_failed",
                 "Precondition failed",
             ),
-            Self::PayloadTooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-            ),
-            Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -218,7 +230,8 @@ impl ApiError {
                 "overloaded",
                 "Service overloaded",
             ),
-            Self::Internal(_) => (
+            // `Internal`, and the request errors `request_parts` answers first.
+            _ => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "Internal error",

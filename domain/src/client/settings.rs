@@ -101,57 +101,8 @@ impl ClientSettings {
             GrantType::parse,
         );
         grant_types.sort();
-        let redirect_uris = parse_list(
-            &mut errors,
-            "redirect_uris",
-            &input.redirect_uris,
-            MAX_REDIRECT_URIS,
-            RedirectUri::parse,
-        );
-        let post_logout_redirect_uris = parse_list(
-            &mut errors,
-            "post_logout_redirect_uris",
-            &input.post_logout_redirect_uris,
-            MAX_REDIRECT_URIS,
-            RedirectUri::parse,
-        );
-        let allowed_cors_origins = parse_list(
-            &mut errors,
-            "allowed_cors_origins",
-            &input.allowed_cors_origins,
-            MAX_CORS_ORIGINS,
-            CorsOrigin::parse,
-        );
-        let allowed_scopes = parse_list(
-            &mut errors,
-            "allowed_scopes",
-            &input.allowed_scopes,
-            MAX_SCOPES,
-            Scope::parse,
-        );
-
-        if input.grant_types.is_empty() {
-            errors.add("grant_types", "at least one grant type is required");
-        }
-        if grant_types.contains(&GrantType::AuthorizationCode) && input.redirect_uris.is_empty() {
-            errors.add(
-                "redirect_uris",
-                "the authorization_code grant needs at least one redirect URI",
-            );
-        }
-        if grant_types.contains(&GrantType::ClientCredentials) && !input.require_client_secret {
-            errors.add(
-                "grant_types",
-                "client_credentials needs a confidential client (require_client_secret: true)",
-            );
-        }
-        if grant_types.contains(&GrantType::RefreshToken) && !input.offline_access {
-            errors.add(
-                "grant_types",
-                "refresh_token needs offline access (offline_access: true)",
-            );
-        }
-
+        let lists = Lists::parse(input, &mut errors);
+        check_flows(input, &grant_types, &mut errors);
         match (client_name, errors.is_empty()) {
             (Some(client_name), true) => Ok(Self {
                 client_name,
@@ -161,13 +112,87 @@ impl ClientSettings {
                 offline_access: input.offline_access,
                 require_pkce: input.require_pkce,
                 grant_types,
-                redirect_uris,
-                post_logout_redirect_uris,
-                allowed_cors_origins,
-                allowed_scopes,
+                redirect_uris: lists.redirect_uris,
+                post_logout_redirect_uris: lists.post_logout_redirect_uris,
+                allowed_cors_origins: lists.allowed_cors_origins,
+                allowed_scopes: lists.allowed_scopes,
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// The list fields but the grant types, each entry checked.
+struct Lists {
+    redirect_uris: Vec<RedirectUri>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    allowed_cors_origins: Vec<CorsOrigin>,
+    allowed_scopes: Vec<Scope>,
+}
+
+impl Lists {
+    fn parse(input: &ClientSettingsInput, errors: &mut ValidationErrors) -> Self {
+        Self {
+            redirect_uris: parse_list(
+                errors,
+                "redirect_uris",
+                &input.redirect_uris,
+                MAX_REDIRECT_URIS,
+                RedirectUri::parse,
+            ),
+            post_logout_redirect_uris: parse_list(
+                errors,
+                "post_logout_redirect_uris",
+                &input.post_logout_redirect_uris,
+                MAX_REDIRECT_URIS,
+                RedirectUri::parse,
+            ),
+            allowed_cors_origins: parse_list(
+                errors,
+                "allowed_cors_origins",
+                &input.allowed_cors_origins,
+                MAX_CORS_ORIGINS,
+                CorsOrigin::parse,
+            ),
+            allowed_scopes: parse_list(
+                errors,
+                "allowed_scopes",
+                &input.allowed_scopes,
+                MAX_SCOPES,
+                Scope::parse,
+            ),
+        }
+    }
+}
+
+/// The rules between the grant types and the other settings: at least one grant type;
+/// `authorization_code` needs a redirect URI; `client_credentials` a confidential client;
+/// `refresh_token` offline access.
+fn check_flows(
+    input: &ClientSettingsInput,
+    grant_types: &[GrantType],
+    errors: &mut ValidationErrors,
+) {
+    if input.grant_types.is_empty() {
+        errors.add("grant_types", "at least one grant type is required");
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && input.redirect_uris.is_empty() {
+        errors.add(
+            "redirect_uris",
+            "the authorization_code grant needs at least one redirect URI",
+        );
+    }
+    if grant_types.contains(&GrantType::ClientCredentials) && !input.require_client_secret {
+        errors.add(
+            "grant_types",
+            "client_credentials needs a confidential client (require_client_secret: true)",
+        );
+    }
+    if grant_types.contains(&GrantType::RefreshToken) && !input.offline_access {
+        errors.add(
+            "grant_types",
+            "refresh_token needs offline access (offline_access: true)",
+        );
     }
 }
 
