@@ -25,53 +25,17 @@ impl ClientCommands {
                 changed_at: None,
             });
         }
-        let snapshot = match &self.writer.snapshot_key {
-            Some(key) => match self.database.load_snapshot(client_id, key).await {
-                Ok(StoredSnapshot::Trusted(version, client)) => Some((version, *client)),
-                Ok(StoredSnapshot::Rejected(version)) => {
-                    self.metrics.snapshot_rejected();
-                    tracing::warn!(
-                        version,
-                        "snapshot refused: it does not carry this registry's MAC (edited in \
-                         the database, or signed with another key); replaying the events"
-                    );
-                    None
-                }
-                Ok(StoredSnapshot::None) => None,
-                Err(error) => {
-                    tracing::warn!(%error, "snapshot unreadable; replaying the whole stream");
-                    None
-                }
-            },
-            None => None,
-        };
-        let (snapshot_version, mut stamped) = snapshot.unwrap_or_default();
+        let (snapshot_version, mut stamped) = self.snapshot(client_id).await.unwrap_or_default();
         let mut version = snapshot_version;
-        let tail = self
-            .repository
+        let tail = (self.repository)
             .get_last_events::<Client>(client_id, usize::try_from(version).unwrap_or(usize::MAX))
             .await
             .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
         let upcasters = registry_domain::upcasters();
         for serialized in tail {
-            let upcast = upcasters.iter().fold(serialized, |event, upcaster| {
-                if upcaster.can_upcast(&event.event_type, &event.event_version) {
-                    upcaster.upcast(event)
-                } else {
-                    event
-                }
-            });
-            let envelope = EventEnvelope::<Client>::try_from(upcast)
-                .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
-            version = u64::try_from(envelope.sequence).unwrap_or(u64::MAX);
-            let recorded_at = EventMetadata::from_map(&envelope.metadata)
-                .map(|m| m.recorded_at)
-                .ok_or_else(|| {
-                    infra(anyhow::anyhow!(
-                        "event {version} of client {client_id} has no recorded_at"
-                    ))
-                })?;
-            stamped.apply(envelope.payload, recorded_at);
+            let (sequence, event, recorded_at) = upcast(serialized, &upcasters, client_id)?;
+            version = sequence;
+            stamped.apply(event, recorded_at);
         }
         let StampedClient {
             client: aggregate,
@@ -90,6 +54,29 @@ impl ClientCommands {
             registered_at,
             changed_at,
         })
+    }
+
+    /// The client's latest snapshot this registry signed, if any (one edited in the
+    /// database, or signed with another key, is refused and counted: the events replayed).
+    async fn snapshot(&self, client_id: &str) -> Option<(u64, StampedClient)> {
+        let key = self.writer.snapshot_key.as_ref()?;
+        match self.database.load_snapshot(client_id, key).await {
+            Ok(StoredSnapshot::Trusted(version, client)) => Some((version, *client)),
+            Ok(StoredSnapshot::Rejected(version)) => {
+                self.metrics.snapshot_rejected();
+                tracing::warn!(
+                    version,
+                    "snapshot refused: it does not carry this registry's MAC (edited in \
+                     the database, or signed with another key); replaying the events"
+                );
+                None
+            }
+            Ok(StoredSnapshot::None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "snapshot unreadable; replaying the whole stream");
+                None
+            }
+        }
     }
 
     pub(super) async fn issue(
@@ -216,4 +203,37 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// A stored event in this build's shape: its sequence, the event, and when it was recorded.
+fn upcast(
+    serialized: cqrs_es::persist::SerializedEvent,
+    upcasters: &[Box<dyn cqrs_es::persist::EventUpcaster>],
+    client_id: &str,
+) -> Result<
+    (
+        u64,
+        registry_domain::ClientEvent,
+        chrono::DateTime<chrono::Utc>,
+    ),
+    CommandError,
+> {
+    let upcast = upcasters.iter().fold(serialized, |event, upcaster| {
+        if upcaster.can_upcast(&event.event_type, &event.event_version) {
+            upcaster.upcast(event)
+        } else {
+            event
+        }
+    });
+    let envelope = EventEnvelope::<Client>::try_from(upcast)
+        .map_err(|e| CommandError::from(AggregateError::<ClientError>::from(e)))?;
+    let version = u64::try_from(envelope.sequence).unwrap_or(u64::MAX);
+    let recorded_at = EventMetadata::from_map(&envelope.metadata)
+        .map(|m| m.recorded_at)
+        .ok_or_else(|| {
+            infra(anyhow::anyhow!(
+                "event {version} of client {client_id} has no recorded_at"
+            ))
+        })?;
+    Ok((version, envelope.payload, recorded_at))
 }
