@@ -208,39 +208,8 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
     if let Some(dir) = to.parent() {
         crate::files::create_private_dir_all(dir)?;
     }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(store_lock_path(to))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "a service is running on {}: stop it before restoring",
-            to.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-    }
-    if to.exists() {
-        let existing = open_read_only(to).await?;
-        let events: anyhow::Result<(i64,)> = sqlx::query_as("select count(*) from events")
-            .fetch_one(&existing)
-            .await
-            .map_err(anyhow::Error::from);
-        existing.close().await;
-        match events {
-            Ok((0,)) => {}
-            Ok((n,)) => anyhow::bail!(
-                "{} holds {n} events: restore only into a new or empty store",
-                to.display()
-            ),
-            Err(_) => anyhow::bail!(
-                "{} exists and is not an empty client-registry store: restore only into a new \
-                 or empty store",
-                to.display()
-            ),
-        }
-    }
+    let lock = lock_unserved(to)?;
+    refuse_unless_empty(to).await?;
     // Written beside the store, checked, then renamed into place: the store is either the old
     // empty one or the whole restored one, never a part.
     let partial = PathBuf::from(format!("{}.restoring", to.display()));
@@ -258,16 +227,7 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
         .with_context(|| format!("writing {}", partial.display()))?;
     backup.close().await;
     seal(&partial)?;
-    for suffix in ["-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{suffix}", to.display()));
-        if file.exists() {
-            std::fs::remove_file(&file)
-                .with_context(|| format!("removing {} of the empty store", file.display()))?;
-        }
-    }
-    std::fs::rename(&partial, to)
-        .with_context(|| format!("moving the restored store to {}", to.display()))?;
-    seal(to)?;
+    move_into_place(&partial, to)?;
     drop(lock);
     let restored = open_read_only(to).await?;
     check(&restored, "the restored store").await?;
@@ -278,4 +238,60 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<StoreSummary> {
         "the restored store holds {got}, the backup {expected}"
     );
     Ok(got)
+}
+
+/// The store's serving lock, taken: no service runs on `to` while it is held.
+fn lock_unserved(to: &Path) -> anyhow::Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store_lock_path(to))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "a service is running on {}: stop it before restoring",
+            to.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+/// Refuses a store at `to` that holds events (or is not a store of ours).
+async fn refuse_unless_empty(to: &Path) -> anyhow::Result<()> {
+    if !to.exists() {
+        return Ok(());
+    }
+    let existing = open_read_only(to).await?;
+    let events: anyhow::Result<(i64,)> = sqlx::query_as("select count(*) from events")
+        .fetch_one(&existing)
+        .await
+        .map_err(anyhow::Error::from);
+    existing.close().await;
+    match events {
+        Ok((0,)) => Ok(()),
+        Ok((n,)) => anyhow::bail!(
+            "{} holds {n} events: restore only into a new or empty store",
+            to.display()
+        ),
+        Err(_) => anyhow::bail!(
+            "{} exists and is not an empty client-registry store: restore only into a new \
+             or empty store",
+            to.display()
+        ),
+    }
+}
+
+/// Renames the restored copy over the (empty) store, its WAL files gone first.
+fn move_into_place(partial: &Path, to: &Path) -> anyhow::Result<()> {
+    for suffix in ["-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", to.display()));
+        if file.exists() {
+            std::fs::remove_file(&file)
+                .with_context(|| format!("removing {} of the empty store", file.display()))?;
+        }
+    }
+    std::fs::rename(partial, to)
+        .with_context(|| format!("moving the restored store to {}", to.display()))?;
+    seal(to)
 }
