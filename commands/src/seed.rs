@@ -104,44 +104,38 @@ impl ClientCommands {
         seed: bool,
         at: DateTime<Utc>,
     ) -> Result<Vec<String>, CommandError> {
-        let database = self.database();
         let infra = |e: sqlx::Error| CommandError::Infrastructure(e.into());
-        let decided = match database
-            .setting(DEFAULT_CLIENTS_SETTING)
-            .await
-            .map_err(infra)?
-        {
-            Some(decided) => decided,
-            None => {
-                let first = if database.has_events().await.map_err(infra)? {
-                    "done"
-                } else if seed {
-                    "pending"
-                } else {
-                    "skipped"
-                };
-                // Several processes may start on a new store at once: the first to record
-                // its decision sets it for all.
-                database
-                    .insert_setting_if_absent(DEFAULT_CLIENTS_SETTING, first)
-                    .await
-                    .map_err(infra)?;
-                database
-                    .setting(DEFAULT_CLIENTS_SETTING)
-                    .await
-                    .map_err(infra)?
-                    .unwrap_or_else(|| first.to_owned())
-            }
-        };
-        if decided != "pending" {
+        if self.defaults_decision(seed).await.map_err(infra)? != "pending" {
             return Ok(Vec::new());
         }
         let seeded = self.seed_default_clients(at).await?;
-        database
+        (self.database())
             .set_setting(DEFAULT_CLIENTS_SETTING, "done")
             .await
             .map_err(infra)?;
         Ok(seeded)
+    }
+
+    /// What this store decided about the default clients: `pending` (to register now),
+    /// `done` or `skipped`; decided once, by the first process to start on a new store.
+    async fn defaults_decision(&self, seed: bool) -> Result<String, sqlx::Error> {
+        let database = self.database();
+        if let Some(decided) = database.setting(DEFAULT_CLIENTS_SETTING).await? {
+            return Ok(decided);
+        }
+        let first = if database.has_events().await? {
+            "done"
+        } else if seed {
+            "pending"
+        } else {
+            "skipped"
+        };
+        // Several processes may start on a new store at once: the first to record its
+        // decision sets it for all.
+        database
+            .insert_setting_if_absent(DEFAULT_CLIENTS_SETTING, first)
+            .await?;
+        Ok((database.setting(DEFAULT_CLIENTS_SETTING).await?).unwrap_or_else(|| first.to_owned()))
     }
 
     /// Registers each default client whose id has never been registered in this store (its
