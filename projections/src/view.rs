@@ -129,35 +129,7 @@ impl ClientRecord {
                 last_position: event.position,
             },
             (Some(mut record), payload) if !record.deleted => {
-                match payload {
-                    ClientEvent::ClientUpdated {
-                        changes,
-                        secret,
-                        revoked_secrets,
-                    } => {
-                        changes.apply_to(&mut record.view.settings);
-                        record
-                            .view
-                            .secrets
-                            .retain(|s| !revoked_secrets.contains(&s.secret_id));
-                        record
-                            .view
-                            .secrets
-                            .extend(secret.iter().map(SecretView::from));
-                    }
-                    ClientEvent::ClientSecretRotated {
-                        secret,
-                        previous_secrets_expire_at,
-                        ended_secrets,
-                    } => rotate(
-                        &mut record.view.secrets,
-                        secret.into(),
-                        *previous_secrets_expire_at,
-                        ended_secrets,
-                    ),
-                    ClientEvent::ClientDeleted {} => record.deleted = true,
-                    ClientEvent::ClientRegistered { .. } => return Err(out_of_order()),
-                }
+                record.change(payload).ok_or_else(out_of_order)?;
                 record
             }
             _ => return Err(out_of_order()),
@@ -166,6 +138,35 @@ impl ClientRecord {
         record.view.updated_at = at;
         record.last_position = event.position;
         Ok(record)
+    }
+
+    /// Applies a change to a live client; `None` for a registration (out of order here).
+    fn change(&mut self, payload: &ClientEvent) -> Option<()> {
+        match payload {
+            ClientEvent::ClientUpdated {
+                changes,
+                secret,
+                revoked_secrets,
+            } => {
+                changes.apply_to(&mut self.view.settings);
+                let secrets = &mut self.view.secrets;
+                secrets.retain(|s| !revoked_secrets.contains(&s.secret_id));
+                secrets.extend(secret.iter().map(SecretView::from));
+            }
+            ClientEvent::ClientSecretRotated {
+                secret,
+                previous_secrets_expire_at,
+                ended_secrets,
+            } => rotate(
+                &mut self.view.secrets,
+                secret.into(),
+                *previous_secrets_expire_at,
+                ended_secrets,
+            ),
+            ClientEvent::ClientDeleted {} => self.deleted = true,
+            ClientEvent::ClientRegistered { .. } => return None,
+        }
+        Some(())
     }
 }
 
