@@ -244,27 +244,7 @@ impl PdfTable {
                 name = font.name
             ),
         );
-        let mut cmap = String::from(
-            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
-             /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
-             /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
-             1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
-        );
-        let pairs: Vec<(&u16, &char)> = used.iter().collect();
-        for block in pairs.chunks(100) {
-            let _ = writeln!(cmap, "{} beginbfchar", block.len());
-            for (glyph, c) in block {
-                let mut units = [0u16; 2];
-                let utf16: String = c
-                    .encode_utf16(&mut units)
-                    .iter()
-                    .map(|u| format!("{u:04X}"))
-                    .collect();
-                let _ = writeln!(cmap, "<{glyph:04X}> <{utf16}>");
-            }
-            cmap.push_str("endbfchar\n");
-        }
-        cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+        let cmap = to_unicode_cmap(&used);
         let to_unicode = self.file.reserve();
         self.file.stream(to_unicode, "", cmap.as_bytes());
         self.file.object(
@@ -363,4 +343,30 @@ impl TableWriter for PdfTable {
         self.file.object(INFO, &info);
         Ok(self.file.finish())
     }
+}
+
+/// The `/ToUnicode` CMap of the glyphs a document used: each glyph id to its character.
+fn to_unicode_cmap(used: &BTreeMap<u16, char>) -> String {
+    let mut cmap = String::from(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
+         /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
+         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    let pairs: Vec<(&u16, &char)> = used.iter().collect();
+    for block in pairs.chunks(100) {
+        let _ = writeln!(cmap, "{} beginbfchar", block.len());
+        for (glyph, c) in block {
+            let mut units = [0u16; 2];
+            let utf16: String = c
+                .encode_utf16(&mut units)
+                .iter()
+                .map(|u| format!("{u:04X}"))
+                .collect();
+            let _ = writeln!(cmap, "<{glyph:04X}> <{utf16}>");
+        }
+        cmap.push_str("endbfchar\n");
+    }
+    cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    cmap
 }
