@@ -75,15 +75,7 @@ pub fn router(state: AppState, options: &HttpOptions, beside: Router) -> anyhow:
         .merge(health::router())
         .route(
             "/openapi.json",
-            get(move || {
-                let document = openapi.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        document.as_str().to_owned(),
-                    )
-                }
-            }),
+            get(move || std::future::ready(json_text(&openapi))),
         )
         .fallback(not_found)
         .with_state(state.clone())
@@ -106,29 +98,39 @@ pub fn router(state: AppState, options: &HttpOptions, beside: Router) -> anyhow:
         None => router,
     };
     Ok(router
+        // Failures are logged once, by the request line (warn) and the error itself; the
+        // default would add an ERROR line for every 503 of a probe while draining.
         .layer(
-            // Failures are logged once, by the request line (warn) and the error itself; the
-            // default would add an ERROR line for every 503 of a probe while draining.
             TraceLayer::new_for_http()
                 .on_failure(())
-                .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    let trace_id = logging::trace_id(request.headers());
-                    // The path only: query strings are not logged.
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %request_id,
-                        trace_id = trace_id.as_deref(),
-                    )
-                }),
+                .make_span_with(request_span),
         )
         .layer(middleware::from_fn(request_id)))
+}
+
+fn json_text(text: &str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        text.to_owned(),
+    )
+        .into_response()
+}
+
+/// The span of a request: its method, path (never its query string), request id and trace.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let trace_id = logging::trace_id(request.headers());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+        trace_id = trace_id.as_deref(),
+    )
 }
 
 /// While the process shuts down, each answer closes its connection (`Connection: close`): a
