@@ -21,67 +21,63 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// Their URLs point at local development addresses (loopback `http`, as RFC 8252 allows);
 /// admins edit them for their deployment.
 pub fn default_clients() -> Vec<(&'static str, ClientSettingsInput)> {
-    let scopes = |extra: &[&str]| {
-        ["openid", "profile", "email", "role", "octo_api"]
-            .iter()
-            .chain(extra)
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-    };
     let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     vec![
         (
             "octo-cli",
             ClientSettingsInput {
-                client_name: Some("OctoMesh CLI".to_owned()),
-                client_uri: None,
-                require_client_secret: false,
-                enabled: true,
                 offline_access: true,
-                require_pkce: true,
                 grant_types: strings(&[
                     "urn:ietf:params:oauth:grant-type:device_code",
                     "refresh_token",
                 ]),
-                redirect_uris: vec![],
-                post_logout_redirect_uris: vec![],
-                allowed_cors_origins: vec![],
-                allowed_scopes: scopes(&[]),
+                ..public("OctoMesh CLI", None)
             },
         ),
         (
             "octo-idenityServices-swagger",
             ClientSettingsInput {
-                client_name: Some("Identity Services Swagger UI".to_owned()),
-                client_uri: Some("http://localhost:5003/swagger".to_owned()),
-                require_client_secret: false,
-                enabled: true,
-                offline_access: false,
-                require_pkce: true,
                 grant_types: strings(&["authorization_code"]),
                 redirect_uris: strings(&["http://localhost:5003/swagger/oauth2-redirect.html"]),
-                post_logout_redirect_uris: vec![],
                 allowed_cors_origins: strings(&["http://localhost:5003"]),
-                allowed_scopes: scopes(&[]),
+                ..public(
+                    "Identity Services Swagger UI",
+                    Some("http://localhost:5003/swagger"),
+                )
             },
         ),
         (
             "octo-data-refinery-studio",
             ClientSettingsInput {
-                client_name: Some("Data Refinery Studio".to_owned()),
-                client_uri: Some("http://localhost:4200".to_owned()),
-                require_client_secret: false,
-                enabled: true,
                 offline_access: true,
-                require_pkce: true,
                 grant_types: strings(&["authorization_code", "refresh_token"]),
                 redirect_uris: strings(&["http://localhost:4200/callback"]),
                 post_logout_redirect_uris: strings(&["http://localhost:4200/"]),
                 allowed_cors_origins: strings(&["http://localhost:4200"]),
-                allowed_scopes: scopes(&[]),
+                ..public("Data Refinery Studio", Some("http://localhost:4200"))
             },
         ),
     ]
+}
+
+/// A public, enabled client with PKCE and the guide's scopes; no grant, URI or origin yet.
+fn public(name: &str, uri: Option<&str>) -> ClientSettingsInput {
+    ClientSettingsInput {
+        client_name: Some(name.to_owned()),
+        client_uri: uri.map(str::to_owned),
+        require_client_secret: false,
+        enabled: true,
+        offline_access: false,
+        require_pkce: true,
+        grant_types: vec![],
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        allowed_cors_origins: vec![],
+        allowed_scopes: ["openid", "profile", "email", "role", "octo_api"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    }
 }
 
 /// The `registry_settings` key recording what the store's first set-up decided about the

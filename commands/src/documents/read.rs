@@ -131,17 +131,7 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
         }
     }
     let unmanaged = unmanaged_ids(object, &mut errors);
-    let entries = match object.get("clients") {
-        Some(serde_json::Value::Array(entries)) => entries.as_slice(),
-        Some(_) => {
-            errors.add("clients", "must be a list");
-            &[]
-        }
-        None => {
-            errors.add("clients", "is required");
-            &[]
-        }
-    };
+    let entries = client_entries(object, &mut errors);
     let mut clients = Vec::with_capacity(entries.len());
     let mut settings = Vec::with_capacity(entries.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -179,6 +169,24 @@ fn check(value: &serde_json::Value) -> Result<CheckedDocument, ValidationErrors>
         document: ClientsDocument { clients, unmanaged },
         settings,
     })
+}
+
+/// The `clients` list's entries (none when it is missing or not a list: said in `errors`).
+fn client_entries<'a>(
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    errors: &mut ValidationErrors,
+) -> &'a [serde_json::Value] {
+    match object.get("clients") {
+        Some(serde_json::Value::Array(entries)) => entries.as_slice(),
+        Some(_) => {
+            errors.add("clients", "must be a list");
+            &[]
+        }
+        None => {
+            errors.add("clients", "is required");
+            &[]
+        }
+    }
 }
 
 /// `clients[3]`, `clients[3].redirect_uris[1]`: where a field of entry `index` is.
