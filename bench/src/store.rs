@@ -53,6 +53,19 @@ impl Bench<'_> {
             &self.database.url,
             &[("REGISTRY_AUDIT_HEAD_INTERVAL_MS", "100")],
         )?;
+        let head = self.seal_catch_up(&server, total, sealed_before)?;
+        self.seal_proofs(&server, total)?;
+        self.seal_verify(server, &head, total)?;
+        self.seal_cost()
+    }
+
+    /// How fast a fresh sealer catches up: until the head covers every event.
+    fn seal_catch_up(
+        &mut self,
+        server: &Server,
+        total: usize,
+        sealed_before: usize,
+    ) -> anyhow::Result<serde_json::Value> {
         let started = Instant::now();
         let mut connection = http::Connection::open(&server.addr, &server.token)?;
         let head = loop {
@@ -80,8 +93,13 @@ impl Bench<'_> {
             format!("{elapsed:.1} s from the process answering to the head of {total} signed"),
         );
 
+        Ok(head)
+    }
+
+    /// An inclusion proof's latency in the whole tree.
+    fn seal_proofs(&mut self, server: &Server, total: usize) -> anyhow::Result<()> {
         let positions = bulk::sample_positions(&self.database.url, 997)?;
-        let proofs = self.load(&server, 1, self.scaled(2000), &[200], |i| Request {
+        let proofs = self.load(server, 1, self.scaled(2000), &[200], |i| Request {
             method: "GET",
             path: format!(
                 "/api/v1/audit/proof/inclusion?position={}",
@@ -97,6 +115,17 @@ impl Bench<'_> {
             latency_note(&proofs),
         );
 
+        Ok(())
+    }
+
+    /// Exporting the log and verifying it offline (the real binary, after the server ends).
+    fn seal_verify(
+        &mut self,
+        server: Server,
+        head: &serde_json::Value,
+        total: usize,
+    ) -> anyhow::Result<()> {
+        let mut connection = http::Connection::open(&server.addr, &server.token)?;
         let dir =
             std::env::temp_dir().join(format!("registry-bench-seal-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
@@ -143,6 +172,11 @@ impl Bench<'_> {
         );
         std::fs::remove_dir_all(&dir).ok();
 
+        Ok(())
+    }
+
+    /// What sealing costs writers: rounds with the sealer on and off, ABBA.
+    fn seal_cost(&mut self) -> anyhow::Result<()> {
         // What sealing costs writers: public registrations at 16 connections, with the
         // sealer running and without, each round on a process of its own.
         // More rounds than the metrics cost: a process per round adds its start to the noise.
