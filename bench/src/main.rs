@@ -343,105 +343,102 @@ fn run_backend(
         return bench.seal();
     }
     let server = Server::start(&bench.database.url, &[])?;
-    bench.figure("idle RSS after start", mib(server.rss_kib()), "", "", "");
-    eprintln!("[{backend}] registering {} clients…", args.clients);
-    let seeded = seed(&server, args.clients);
-    anyhow::ensure!(seeded.errors == 0, "{} registrations failed", seeded.errors);
-    bench.seeded = args.clients;
-    bench.figure(
-        format!("seeding: {} public registrations, 16 conn", args.clients),
-        format!("{:.0} /s", seeded.rate()),
-        "",
-        "",
-        format!(
-            "{:.1} s; {}",
-            seeded.elapsed.as_secs_f64(),
-            latency_note(&seeded)
-        ),
-    );
-    if args.only.as_deref() == Some("documents") {
-        eprintln!("[{backend}] clients as code…");
-        return bench.documents(&server);
+    bench.seed_clients(&server)?;
+    match args.only.as_deref() {
+        Some("documents") => {
+            eprintln!("[{backend}] clients as code…");
+            bench.documents(&server)
+        }
+        Some("identity") => {
+            eprintln!("[{backend}] serving an identity service…");
+            bench.identity(&server)?;
+            drop(server);
+            bench.identity_provider()
+        }
+        _ => bench.full_run(server, argon2),
     }
-    if args.only.as_deref() == Some("identity") {
-        eprintln!("[{backend}] serving an identity service…");
-        bench.identity(&server)?;
+}
+
+impl Bench<'_> {
+    /// Registers the run's clients (the data set every phase works on).
+    fn seed_clients(&mut self, server: &Server) -> anyhow::Result<()> {
+        let backend = self.backend.clone();
+        self.figure("idle RSS after start", mib(server.rss_kib()), "", "", "");
+        eprintln!("[{backend}] registering {} clients…", self.args.clients);
+        let seeded = seed(server, self.args.clients);
+        anyhow::ensure!(seeded.errors == 0, "{} registrations failed", seeded.errors);
+        self.seeded = self.args.clients;
+        self.figure(
+            format!(
+                "seeding: {} public registrations, 16 conn",
+                self.args.clients
+            ),
+            format!("{:.0} /s", seeded.rate()),
+            "",
+            "",
+            format!(
+                "{:.1} s; {}",
+                seeded.elapsed.as_secs_f64(),
+                latency_note(&seeded)
+            ),
+        );
+        Ok(())
+    }
+
+    /// The limits pgbench measures with the registration SQL (PostgreSQL only).
+    fn registration_limit(&mut self) -> anyhow::Result<Option<limits::PgbenchResult>> {
+        if !self.is_postgres() {
+            return Ok(None);
+        }
+        eprintln!("[{}] pgbench, registration SQL…", self.backend);
+        let limit = limits::pgbench(&self.database.url, limits::REGISTRATION_SQL, 16, 10)?;
+        let single = limits::pgbench(&self.database.url, limits::REGISTRATION_SQL, 1, 5)?;
+        for (connections, result) in [(1, &single), (16, &limit)] {
+            self.figure(
+                format!("limit: pgbench, registration SQL, {connections} conn"),
+                format!("{:.0} /s", result.tps),
+                "",
+                "",
+                format!("latency {:.2} ms", result.latency_ms),
+            );
+        }
+        Ok(Some(limit))
+    }
+
+    /// Every phase after seeding, on `server` and then on fresh processes.
+    fn full_run(&mut self, server: Server, argon2: f64) -> anyhow::Result<()> {
+        let backend = self.backend.clone();
+        let registration_limit = self.registration_limit()?;
+        let mut rss = vec![("seeding", server.rss_kib())];
+        eprintln!("[{backend}] writes, reads, screens, metrics cost, secrets…");
+        self.registrations(&server, registration_limit.as_ref(), argon2);
+        rss.push(("registrations", server.rss_kib()));
+        self.updates(&server);
+        rss.push(("updates", server.rss_kib()));
+        self.reads(&server)?;
+        self.screens(&server)?;
+        self.metrics_cost(&server)?;
+        rss.push(("reads", server.rss_kib()));
+        self.secrets(&server, argon2);
+        self.identity(&server)?;
+        rss.push(("secrets", server.rss_kib()));
+        let phases: Vec<String> = (rss.iter())
+            .map(|(phase, kib)| format!("after {phase} {}", mib(*kib)))
+            .collect();
+        let now = mib(server.rss_kib());
+        self.figure("server RSS by phase", now, "", "", phases.join(", "));
+        eprintln!("[{backend}] exports, clients as code, long stream…");
+        self.exports(&server)?;
+        self.documents(&server)?;
+        self.long_stream(&server)?;
+        let peak = mib(server.peak_kib());
+        self.figure("server peak RSS over the whole run", peak, "", "", "");
         drop(server);
-        return bench.identity_provider();
+        eprintln!("[{backend}] oidc-provider, rebuild, sealed log…");
+        self.identity_provider()?;
+        self.rebuild()?;
+        self.seal()
     }
-    let registration_limit = if bench.is_postgres() {
-        eprintln!("[{backend}] pgbench, registration SQL…");
-        let limit = limits::pgbench(&bench.database.url, limits::REGISTRATION_SQL, 16, 10)?;
-        let single = limits::pgbench(&bench.database.url, limits::REGISTRATION_SQL, 1, 5)?;
-        bench.figure(
-            "limit: pgbench, registration SQL, 1 conn",
-            format!("{:.0} /s", single.tps),
-            "",
-            "",
-            format!("latency {:.2} ms", single.latency_ms),
-        );
-        bench.figure(
-            "limit: pgbench, registration SQL, 16 conn",
-            format!("{:.0} /s", limit.tps),
-            "",
-            "",
-            format!("latency {:.2} ms", limit.latency_ms),
-        );
-        Some(limit)
-    } else {
-        None
-    };
-    let mut rss = vec![("seeding", server.rss_kib())];
-    eprintln!("[{backend}] registrations…");
-    bench.registrations(&server, registration_limit.as_ref(), argon2);
-    rss.push(("registrations", server.rss_kib()));
-    eprintln!("[{backend}] updates…");
-    bench.updates(&server);
-    rss.push(("updates", server.rss_kib()));
-    eprintln!("[{backend}] reads…");
-    bench.reads(&server)?;
-    eprintln!("[{backend}] screens…");
-    bench.screens(&server)?;
-    eprintln!("[{backend}] metrics cost…");
-    bench.metrics_cost(&server)?;
-    rss.push(("reads", server.rss_kib()));
-    eprintln!("[{backend}] secrets…");
-    bench.secrets(&server, argon2);
-    eprintln!("[{backend}] serving an identity service…");
-    bench.identity(&server)?;
-    rss.push(("secrets", server.rss_kib()));
-    let phases: Vec<String> = rss
-        .iter()
-        .map(|(phase, kib)| format!("after {phase} {}", mib(*kib)))
-        .collect();
-    bench.figure(
-        "server RSS by phase",
-        mib(server.rss_kib()),
-        "",
-        "",
-        phases.join(", "),
-    );
-    eprintln!("[{backend}] exports…");
-    bench.exports(&server)?;
-    eprintln!("[{backend}] clients as code…");
-    bench.documents(&server)?;
-    eprintln!("[{backend}] long stream…");
-    bench.long_stream(&server)?;
-    bench.figure(
-        "server peak RSS over the whole run",
-        mib(server.peak_kib()),
-        "",
-        "",
-        "",
-    );
-    drop(server);
-    eprintln!("[{backend}] oidc-provider backed by the registry…");
-    bench.identity_provider()?;
-    eprintln!("[{backend}] rebuild…");
-    bench.rebuild()?;
-    eprintln!("[{backend}] sealed log…");
-    bench.seal()?;
-    Ok(())
 }
 
 fn machine() -> String {
