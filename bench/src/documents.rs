@@ -9,29 +9,16 @@ impl Bench<'_> {
     /// of them unchanged, 2,000 renamed, 1,000 new), three times, and the apply of 1,000
     /// creations, compared with registering them one by one over one connection.
     pub(crate) fn documents(&mut self, server: &Server) -> anyhow::Result<()> {
+        self.plan_large_document(server)?;
+        self.apply_creations(server)
+    }
+
+    /// Plans of a large document, three times; the median.
+    fn plan_large_document(&mut self, server: &Server) -> anyhow::Result<()> {
         let size = self.scaled(10_000).min(self.seeded);
-        let renamed = size / 5;
-        let new = size / 10;
+        let (renamed, new) = (size / 5, size / 10);
         let kept = size - renamed - new;
-        let mut clients: Vec<serde_json::Value> = Vec::with_capacity(size);
-        for i in 0..kept + renamed {
-            let name = if i < kept {
-                client_name(i)
-            } else {
-                format!("Renamed {}", client_name(i))
-            };
-            clients.push(serde_json::from_str(&public_client(
-                &format!("bench-{i:06}"),
-                &name,
-            ))?);
-        }
-        for i in 0..new {
-            clients.push(serde_json::from_str(&public_client(
-                &format!("doc-new-{i:06}"),
-                &client_name(i),
-            ))?);
-        }
-        let document = serde_json::json!({ "clients": clients }).to_string();
+        let document = large_document(kept, renamed, new)?;
         let mut connection = http::Connection::open(&server.addr, &server.token)?;
         let mut timings = Vec::new();
         let mut plan = Vec::new();
@@ -74,7 +61,12 @@ impl Bench<'_> {
             ),
         );
 
-        // Apply of creations only, against one-by-one registration over one connection.
+        Ok(())
+    }
+
+    /// Apply of creations only, against one-by-one registration over one connection.
+    fn apply_creations(&mut self, server: &Server) -> anyhow::Result<()> {
+        let mut connection = http::Connection::open(&server.addr, &server.token)?;
         let creates = self.scaled(1000);
         let make = |prefix: &str| -> String {
             let clients: Vec<serde_json::Value> = (0..creates)
@@ -121,4 +113,27 @@ impl Bench<'_> {
         );
         Ok(())
     }
+}
+
+/// A document of `kept` seeded clients as they are, `renamed` with a new name, and `new` ones.
+fn large_document(kept: usize, renamed: usize, new: usize) -> anyhow::Result<String> {
+    let mut clients: Vec<serde_json::Value> = Vec::with_capacity(kept + renamed + new);
+    for i in 0..kept + renamed {
+        let name = if i < kept {
+            client_name(i)
+        } else {
+            format!("Renamed {}", client_name(i))
+        };
+        clients.push(serde_json::from_str(&public_client(
+            &format!("bench-{i:06}"),
+            &name,
+        ))?);
+    }
+    for i in 0..new {
+        clients.push(serde_json::from_str(&public_client(
+            &format!("doc-new-{i:06}"),
+            &client_name(i),
+        ))?);
+    }
+    Ok(serde_json::json!({ "clients": clients }).to_string())
 }
