@@ -133,6 +133,13 @@ impl Bench<'_> {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let start = stdout.find('{').context("tokens.mjs printed no result")?;
         let result: Value = serde_json::from_str(&stdout[start..])?;
+        self.provider_figures(&result);
+        Ok(())
+    }
+
+    /// The figures of `tokens.mjs`'s result: tokens per second each way, and how soon a
+    /// delete is refused.
+    fn provider_figures(&mut self, result: &Value) {
         for row in result["tokens"].as_array().into_iter().flatten() {
             let memory = &row["inMemory"];
             let backed = &row["registryBacked"];
@@ -173,7 +180,6 @@ impl Bench<'_> {
             "",
             format!("{} rounds: {deletions:?} ms", deletions.len()),
         );
-        Ok(())
     }
 }
 

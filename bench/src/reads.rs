@@ -13,50 +13,7 @@ impl Bench<'_> {
             ("t_x%", "LIKE wildcards, literal"),
         ];
         for (term, kind) in terms {
-            let total_matches = {
-                let mut connection = http::Connection::open(&server.addr, &server.token)?;
-                let response = connection.send(
-                    "GET",
-                    &format!("/api/v1/clients?search={}&limit=1", encode(term)),
-                    None,
-                )?;
-                serde_json::from_slice::<serde_json::Value>(&response.body)?["total"]
-                    .as_u64()
-                    .unwrap_or(0)
-            };
-            let pattern = format!(
-                "%{}%",
-                term.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            let limit = if self.is_postgres() {
-                limits::pgbench(&self.database.url, &limits::search_sql(&pattern), 16, 5).ok()
-            } else {
-                None
-            };
-            for connections in [1, 16] {
-                let total = self.scaled(if connections == 1 { 300 } else { 2000 });
-                let result = self.load(server, connections, total, &[200], |_| Request {
-                    method: "GET",
-                    path: format!("/api/v1/clients?search={}", encode(term)),
-                    body: None,
-                });
-                let (limit_text, ratio_text) = match &limit {
-                    Some(l) if connections == 16 => (
-                        format!("{:.0} /s (pgbench, same SQL, 16 conn)", l.tps),
-                        ratio(result.rate(), l.tps),
-                    ),
-                    _ => (String::new(), String::new()),
-                };
-                self.figure(
-                    format!("GET /clients?search={term} ({kind}, {total_matches} matches, with total), {connections} conn"),
-                    format!("p99 {:.1} ms", result.percentile_ms(99.0)),
-                    limit_text,
-                    ratio_text,
-                    format!("{:.0} /s; {}", result.rate(), latency_note(&result)),
-                );
-            }
+            self.search(server, term, kind)?;
         }
         let seeded = self.seeded;
         let result = self.load(server, 16, self.scaled(5000), &[200], |i| Request {
@@ -71,6 +28,55 @@ impl Bench<'_> {
             "",
             latency_note(&result),
         );
+        Ok(())
+    }
+
+    /// One search term at 1 and 16 connections, against pgbench running the same SQL.
+    fn search(&mut self, server: &Server, term: &str, kind: &str) -> anyhow::Result<()> {
+        let total_matches = {
+            let mut connection = http::Connection::open(&server.addr, &server.token)?;
+            let response = connection.send(
+                "GET",
+                &format!("/api/v1/clients?search={}&limit=1", encode(term)),
+                None,
+            )?;
+            serde_json::from_slice::<serde_json::Value>(&response.body)?["total"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let pattern = format!(
+            "%{}%",
+            term.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let limit = if self.is_postgres() {
+            limits::pgbench(&self.database.url, &limits::search_sql(&pattern), 16, 5).ok()
+        } else {
+            None
+        };
+        for connections in [1, 16] {
+            let total = self.scaled(if connections == 1 { 300 } else { 2000 });
+            let result = self.load(server, connections, total, &[200], |_| Request {
+                method: "GET",
+                path: format!("/api/v1/clients?search={}", encode(term)),
+                body: None,
+            });
+            let (limit_text, ratio_text) = match &limit {
+                Some(l) if connections == 16 => (
+                    format!("{:.0} /s (pgbench, same SQL, 16 conn)", l.tps),
+                    ratio(result.rate(), l.tps),
+                ),
+                _ => (String::new(), String::new()),
+            };
+            self.figure(
+                format!("GET /clients?search={term} ({kind}, {total_matches} matches, with total), {connections} conn"),
+                format!("p99 {:.1} ms", result.percentile_ms(99.0)),
+                limit_text,
+                ratio_text,
+                format!("{:.0} /s; {}", result.rate(), latency_note(&result)),
+            );
+        }
         Ok(())
     }
 
