@@ -219,7 +219,6 @@ impl SealDb {
     /// # Errors
     /// [`ReadError::Database`].
     pub async fn nodes(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Hash>, ReadError> {
-        let mut found = HashMap::new();
         let leaves: Vec<i64> = keys
             .iter()
             .filter(|k| k.level == 0)
@@ -227,83 +226,18 @@ impl SealDb {
             .collect();
         let inner: Vec<&NodeKey> = keys.iter().filter(|k| k.level > 0).collect();
         let rows = match self {
-            // One round trip, one statement text (its plan cached): a proof's few dozen
-            // nodes by their keys.
-            Self::Postgres(pool) => {
-                let levels: Vec<i64> = inner.iter().map(|k| i64::from(k.level)).collect();
-                let indexes: Vec<i64> = inner.iter().map(|k| to_i64(k.index)).collect();
-                sqlx::query(
-                    "select 0::bigint as level, leaf_index as node_index, leaf_hash as hash \
-                     from seal_leaves where leaf_index = any($1) \
-                     union all \
-                     select n.level, n.node_index, n.hash from seal_nodes n \
-                     join unnest($2::bigint[], $3::bigint[]) as k(level, node_index) \
-                     using (level, node_index)",
-                )
-                .bind(&leaves)
-                .bind(&levels)
-                .bind(&indexes)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<i64, _>("level")?,
-                        row.try_get::<i64, _>("node_index")?,
-                        row.try_get::<Vec<u8>, _>("hash")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
-            // In-process: the statements cost nothing to send.
-            Self::Sqlite(pool) => {
-                let mut rows = Vec::new();
-                if !leaves.is_empty() {
-                    let mut select = QueryBuilder::new(
-                        "select 0 as level, leaf_index as node_index, leaf_hash as hash \
-                         from seal_leaves where leaf_index in (",
-                    );
-                    let mut list = select.separated(", ");
-                    for index in &leaves {
-                        list.push_bind(*index);
-                    }
-                    select.push(")");
-                    rows.extend(select.build().fetch_all(pool).await?);
-                }
-                if !inner.is_empty() {
-                    let mut select =
-                        QueryBuilder::new("select level, node_index, hash from seal_nodes where ");
-                    for (i, key) in inner.iter().enumerate() {
-                        if i > 0 {
-                            select.push(" or ");
-                        }
-                        select
-                            .push("(level = ")
-                            .push_bind(i64::from(key.level))
-                            .push(" and node_index = ")
-                            .push_bind(to_i64(key.index))
-                            .push(")");
-                    }
-                    rows.extend(select.build().fetch_all(pool).await?);
-                }
-                rows.iter()
-                    .map(|row| {
-                        Ok((
-                            row.try_get::<i64, _>("level")?,
-                            row.try_get::<i64, _>("node_index")?,
-                            row.try_get::<Vec<u8>, _>("hash")?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
+            Self::Postgres(pool) => postgres_nodes(pool, &leaves, &inner).await?,
+            Self::Sqlite(pool) => sqlite_nodes(pool, &leaves, &inner).await?,
         };
-        for (level, index, hash) in rows {
+        let mut found = HashMap::new();
+        for row in rows {
+            let (level, index) = (row.try_get::<i64>(0)?, row.try_get::<i64>(1)?);
             found.insert(
                 NodeKey {
                     level: u32::try_from(level).unwrap_or_default(),
                     index: to_u64(index),
                 },
-                hash_of(&hash)?,
+                hash_of(&row.try_get::<Vec<u8>>(2)?)?,
             );
         }
         Ok(found)
@@ -440,5 +374,88 @@ impl SealDb {
                 })
                 .collect()
         })
+    }
+}
+
+/// The rows `(level, node_index, hash)` of the given leaves and inner nodes, in one round
+/// trip and one statement text (its plan cached): a proof's few dozen nodes by their keys.
+async fn postgres_nodes(
+    pool: &PgPool,
+    leaves: &[i64],
+    inner: &[&NodeKey],
+) -> Result<Vec<NodeRow>, sqlx::Error> {
+    let levels: Vec<i64> = inner.iter().map(|k| i64::from(k.level)).collect();
+    let indexes: Vec<i64> = inner.iter().map(|k| to_i64(k.index)).collect();
+    let rows = sqlx::query(
+        "select 0::bigint as level, leaf_index as node_index, leaf_hash as hash \
+         from seal_leaves where leaf_index = any($1) \
+         union all \
+         select n.level, n.node_index, n.hash from seal_nodes n \
+         join unnest($2::bigint[], $3::bigint[]) as k(level, node_index) \
+         using (level, node_index)",
+    )
+    .bind(leaves)
+    .bind(&levels)
+    .bind(&indexes)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(NodeRow::Postgres).collect())
+}
+
+/// The same on SQLite, in-process: two plain statements cost nothing to send.
+async fn sqlite_nodes(
+    pool: &SqlitePool,
+    leaves: &[i64],
+    inner: &[&NodeKey],
+) -> Result<Vec<NodeRow>, sqlx::Error> {
+    let mut rows = Vec::new();
+    if !leaves.is_empty() {
+        let mut select = QueryBuilder::new(
+            "select 0 as level, leaf_index as node_index, leaf_hash as hash \
+             from seal_leaves where leaf_index in (",
+        );
+        let mut list = select.separated(", ");
+        for index in leaves {
+            list.push_bind(*index);
+        }
+        select.push(")");
+        rows.extend(select.build().fetch_all(pool).await?);
+    }
+    if !inner.is_empty() {
+        let mut select = QueryBuilder::new("select level, node_index, hash from seal_nodes where ");
+        for (i, key) in inner.iter().enumerate() {
+            if i > 0 {
+                select.push(" or ");
+            }
+            select
+                .push("(level = ")
+                .push_bind(i64::from(key.level))
+                .push(" and node_index = ")
+                .push_bind(to_i64(key.index))
+                .push(")");
+        }
+        rows.extend(select.build().fetch_all(pool).await?);
+    }
+    Ok(rows.into_iter().map(NodeRow::Sqlite).collect())
+}
+
+/// A row of either backend, read by column index.
+enum NodeRow {
+    Postgres(sqlx::postgres::PgRow),
+    Sqlite(sqlx::sqlite::SqliteRow),
+}
+
+impl NodeRow {
+    fn try_get<T>(&self, index: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>,
+    {
+        match self {
+            Self::Postgres(row) => row.try_get(index),
+            Self::Sqlite(row) => row.try_get(index),
+        }
     }
 }
