@@ -6,7 +6,12 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and create a database per test, dropped at
 //! the end. Logs are silent unless `TEST_LOG=1`.
 #![forbid(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::too_many_lines
+)]
 
 pub mod browser;
 pub mod idp;

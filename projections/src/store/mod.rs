@@ -18,6 +18,7 @@
 
 mod feed;
 mod lease;
+mod parked;
 mod projection;
 mod queries;
 mod rebuild;

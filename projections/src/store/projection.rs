@@ -13,16 +13,11 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    storable, Batch, Dialect, ParkedEvent, ProjectorStatus, ReadError, RetryReport, Tables,
-    ADVANCE_CHECKPOINT, EVENT_COLUMNS, GENERATION, LIVE, NEXT_GENERATION, POSTGRES,
+    storable, Batch, Dialect, ReadError, Tables, ADVANCE_CHECKPOINT, EVENT_COLUMNS, LIVE, POSTGRES,
     SELECT_CHECKPOINT, SQLITE,
 };
 use crate::stored::{RawEvent, StoredEvent};
 use crate::view::{ClientRecord, ClientView, ListRow};
-
-/// The latest committed position, without the feed barrier (for status and metrics, which
-/// must never make writers wait).
-const LATEST_POSITION: &str = "select coalesce(max(global_position), 0) from events";
 
 const SELECT_CLIENT_EVENTS: &str = "select aggregate_id, sequence, global_position, event_type, \
      event_version, cast(payload as text) as payload, cast(metadata as text) as metadata, \
@@ -34,17 +29,6 @@ const PARK: &str = "insert into projection_failures \
      (projection, position, client_id, sequence, event_type, error) \
      values ($1, $2, $3, $4, $5, $6) on conflict (projection, position) do update set \
      error = excluded.error, attempts = projection_failures.attempts + 1";
-
-const SELECT_PARKED: &str = "select position, client_id, sequence, event_type, error, attempts \
-     from projection_failures where projection = $1 order by position";
-
-const COUNT_PARKED: &str = "select count(*) from projection_failures where projection = $1";
-
-const UNPARK: &str = "delete from projection_failures \
-     where projection = $1 and client_id = $2 and sequence <= $3";
-
-const TRIED_AGAIN: &str = "update projection_failures \
-     set attempts = attempts + 1, error = $3 where projection = $1 and client_id = $2";
 
 /// Reads a detail row (`document`, `deleted`, `last_position`) into a record.
 pub(super) fn record_from_row<R>(row: &R) -> Result<ClientRecord, ReadError>
@@ -102,6 +86,33 @@ impl Parking {
             event_type: row.event_type.clone(),
             error: error.to_string(),
         }
+    }
+}
+
+/// The events a batch parks, and the clients they block (a later event of a client cannot
+/// follow one that was parked).
+#[derive(Default)]
+struct Parked {
+    events: Vec<Parking>,
+    /// Client → the position of its first parked event.
+    blocked: HashMap<String, i64>,
+}
+
+impl Parked {
+    /// Parks `row` when an earlier event of its client was parked.
+    fn blocks(&mut self, row: &RawEvent) -> bool {
+        let Some(first) = self.blocked.get(&row.aggregate_id) else {
+            return false;
+        };
+        let error = format!("follows event {first} of this client, which is parked");
+        self.events.push(Parking::of(row, error));
+        true
+    }
+
+    /// Parks `row`, blocking its client from here on.
+    fn park(&mut self, row: &RawEvent, error: impl ToString) {
+        self.blocked.insert(row.aggregate_id.clone(), row.position);
+        self.events.push(Parking::of(row, error));
     }
 }
 
@@ -247,75 +258,82 @@ macro_rules! projection_methods {
                 }
                 let upcasters = upcasters();
                 let mut touched = Self::load_records(tx, tables, &ids).await?;
-                let mut blocked: HashMap<String, i64> = HashMap::new();
-                let mut parked = Vec::new();
+                let mut parking = Parked::default();
                 for row in rows {
-                    if let Some(first) = blocked.get(&row.aggregate_id) {
-                        let error = format!("follows event {first} of this client, which is parked");
-                        parked.push(Parking::of(&row, error));
-                        continue;
-                    }
-                    let raw = row.clone();
-                    let event = match row.decode(&upcasters) {
-                        Ok(event) => event,
-                        Err(error) => {
-                            blocked.insert(raw.aggregate_id.clone(), raw.position);
-                            parked.push(Parking::of(&raw, error));
-                            continue;
-                        }
-                    };
-                    let Some((record, dirty)) = touched.get_mut(&event.aggregate_id) else {
-                        continue;
-                    };
-                    let version = record.as_ref().map_or(0, |r| r.view.version);
-                    if event.sequence <= version {
-                        continue;
-                    }
-                    let missing = if event.sequence > version + 1 {
-                        match Self::stream_range(
-                            &mut **tx,
-                            &event.aggregate_id,
-                            version,
-                            event.sequence - 1,
-                        )
-                        .await
-                        {
-                            Ok(missing) => missing,
-                            Err(ReadError::Decode(error)) => {
-                                blocked.insert(raw.aggregate_id.clone(), raw.position);
-                                parked.push(Parking::of(&raw, error));
-                                continue;
-                            }
-                            Err(other) => return Err(other),
-                        }
-                    } else {
-                        Vec::new()
-                    };
-                    let mut next = record.clone();
-                    let applied = missing
-                        .iter()
-                        .chain(std::iter::once(&event))
-                        .try_for_each(|earlier| {
-                            next = Some(ClientRecord::apply(next.take(), earlier)?);
-                            Ok::<(), crate::view::ApplyError>(())
-                        });
-                    match applied {
-                        Ok(()) => {
-                            *record = next;
-                            *dirty = true;
-                        }
-                        Err(error) => {
-                            blocked.insert(raw.aggregate_id.clone(), raw.position);
-                            parked.push(Parking::of(&raw, error));
-                        }
-                    }
+                    Self::apply_row(tx, &mut touched, &mut parking, row, &upcasters).await?;
                 }
                 let changed: Vec<&ClientRecord> = touched
                     .values()
                     .filter_map(|(record, dirty)| record.as_ref().filter(|_| *dirty))
                     .collect();
                 Self::save_records(tx, tables, &changed).await?;
-                for parking in &parked {
+                Self::park(tx, tables, &parking.events).await?;
+                Ok(Applied {
+                    records: changed.into_iter().cloned().collect(),
+                    parked: parking.events.len(),
+                })
+            }
+
+            /// Applies one feed row to its client's record (and any events of the client the
+            /// record is missing before it); parks it, with every later event of its client,
+            /// when it cannot be decoded or applied.
+            async fn apply_row(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                touched: &mut BTreeMap<String, (Option<ClientRecord>, bool)>,
+                parking: &mut Parked,
+                row: RawEvent,
+                upcasters: &[Box<dyn cqrs_es::persist::EventUpcaster>],
+            ) -> Result<(), ReadError> {
+                if parking.blocks(&row) {
+                    return Ok(());
+                }
+                let raw = row.clone();
+                let event = match row.decode(upcasters) {
+                    Ok(event) => event,
+                    Err(error) => return Ok(parking.park(&raw, error)),
+                };
+                let Some((record, dirty)) = touched.get_mut(&event.aggregate_id) else {
+                    return Ok(());
+                };
+                let version = record.as_ref().map_or(0, |r| r.view.version);
+                if event.sequence <= version {
+                    return Ok(());
+                }
+                let missing = if event.sequence > version + 1 {
+                    let id = &event.aggregate_id;
+                    match Self::stream_range(&mut **tx, id, version, event.sequence - 1).await {
+                        Ok(missing) => missing,
+                        Err(ReadError::Decode(error)) => return Ok(parking.park(&raw, error)),
+                        Err(other) => return Err(other),
+                    }
+                } else {
+                    Vec::new()
+                };
+                let mut next = record.clone();
+                let applied = missing
+                    .iter()
+                    .chain(std::iter::once(&event))
+                    .try_for_each(|earlier| {
+                        next = Some(ClientRecord::apply(next.take(), earlier)?);
+                        Ok::<(), crate::view::ApplyError>(())
+                    });
+                match applied {
+                    Ok(()) => {
+                        *record = next;
+                        *dirty = true;
+                    }
+                    Err(error) => parking.park(&raw, error),
+                }
+                Ok(())
+            }
+
+            /// Writes the parked events to `projection_failures`, each logged.
+            async fn park(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tables: Tables,
+                parked: &[Parking],
+            ) -> Result<(), ReadError> {
+                for parking in parked {
                     tracing::error!(
                         position = parking.position,
                         client_id = %parking.client_id,
@@ -332,10 +350,7 @@ macro_rules! projection_methods {
                         .execute(&mut **tx)
                         .await?;
                 }
-                Ok(Applied {
-                    records: changed.into_iter().cloned().collect(),
-                    parked: parked.len(),
-                })
+                Ok(())
             }
 
             /// The detail rows of `ids` (sorted, distinct), one statement per 500 ids.
@@ -373,31 +388,7 @@ macro_rules! projection_methods {
                 records: &[&ClientRecord],
             ) -> Result<(), ReadError> {
                 for chunk in records.chunks(500) {
-                    let mut detail = QueryBuilder::<$db>::new(format!(
-                        "insert into {} (client_id, version, last_position, deleted, document, \
-                         created_at, updated_at) ",
-                        tables.detail
-                    ));
-                    detail.push_values(chunk, |mut row, record| {
-                        let view = &record.view;
-                        row.push_bind(view.client_id.clone())
-                            .push_bind(i64::try_from(view.version).unwrap_or(i64::MAX))
-                            .push_bind(record.last_position)
-                            .push_bind(record.deleted)
-                            .push_bind(Json(view.clone()))
-                            .push_bind(view.created_at)
-                            .push_bind(view.updated_at);
-                    });
-                    detail.push(format!(
-                        " on conflict (client_id) do update set \
-                         version = excluded.version, last_position = excluded.last_position, \
-                         deleted = excluded.deleted, document = excluded.document, \
-                         created_at = excluded.created_at, updated_at = excluded.updated_at \
-                         where {}.version < excluded.version",
-                        tables.detail
-                    ));
-                    detail.build().execute(&mut **tx).await?;
-
+                    Self::save_details(tx, tables, chunk).await?;
                     let deleted: Vec<&String> = chunk
                         .iter()
                         .filter(|r| r.deleted)
@@ -420,34 +411,78 @@ macro_rules! projection_methods {
                         .filter(|r| !r.deleted)
                         .map(|r| ListRow::from(&r.view))
                         .collect();
-                    if !live.is_empty() {
-                        let mut list = QueryBuilder::<$db>::new(format!(
-                            "insert into {} (client_id, client_name, name_key, client_uri, \
-                             enabled, grant_types, search_text, created_at, updated_at) ",
-                            tables.list
-                        ));
-                        list.push_values(live, |mut row, r| {
-                            row.push_bind(r.client_id)
-                                .push_bind(r.client_name)
-                                .push_bind(r.name_key)
-                                .push_bind(r.client_uri)
-                                .push_bind(r.enabled)
-                                .push_bind(Json(r.grant_types))
-                                .push_bind(r.search_text)
-                                .push_bind(r.created_at)
-                                .push_bind(r.updated_at);
-                        });
-                        list.push(
-                            " on conflict (client_id) do update set \
-                             client_name = excluded.client_name, name_key = excluded.name_key, \
-                             client_uri = excluded.client_uri, enabled = excluded.enabled, \
-                             grant_types = excluded.grant_types, \
-                             search_text = excluded.search_text, \
-                             created_at = excluded.created_at, updated_at = excluded.updated_at",
-                        );
-                        list.build().execute(&mut **tx).await?;
-                    }
+                    Self::save_list_rows(tx, tables, live).await?;
                 }
+                Ok(())
+            }
+
+            /// The detail rows of `chunk`, each only moving forward.
+            async fn save_details(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tables: Tables,
+                chunk: &[&ClientRecord],
+            ) -> Result<(), ReadError> {
+                let mut detail = QueryBuilder::<$db>::new(format!(
+                    "insert into {} (client_id, version, last_position, deleted, document, \
+                     created_at, updated_at) ",
+                    tables.detail
+                ));
+                detail.push_values(chunk, |mut row, record| {
+                    let view = &record.view;
+                    row.push_bind(view.client_id.clone())
+                        .push_bind(i64::try_from(view.version).unwrap_or(i64::MAX))
+                        .push_bind(record.last_position)
+                        .push_bind(record.deleted)
+                        .push_bind(Json(view.clone()))
+                        .push_bind(view.created_at)
+                        .push_bind(view.updated_at);
+                });
+                detail.push(format!(
+                    " on conflict (client_id) do update set \
+                     version = excluded.version, last_position = excluded.last_position, \
+                     deleted = excluded.deleted, document = excluded.document, \
+                     created_at = excluded.created_at, updated_at = excluded.updated_at \
+                     where {}.version < excluded.version",
+                    tables.detail
+                ));
+                detail.build().execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            /// The list rows of live clients, inserted or replaced.
+            async fn save_list_rows(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tables: Tables,
+                live: Vec<ListRow>,
+            ) -> Result<(), ReadError> {
+                if live.is_empty() {
+                    return Ok(());
+                }
+                let mut list = QueryBuilder::<$db>::new(format!(
+                    "insert into {} (client_id, client_name, name_key, client_uri, \
+                     enabled, grant_types, search_text, created_at, updated_at) ",
+                    tables.list
+                ));
+                list.push_values(live, |mut row, r| {
+                    row.push_bind(r.client_id)
+                        .push_bind(r.client_name)
+                        .push_bind(r.name_key)
+                        .push_bind(r.client_uri)
+                        .push_bind(r.enabled)
+                        .push_bind(Json(r.grant_types))
+                        .push_bind(r.search_text)
+                        .push_bind(r.created_at)
+                        .push_bind(r.updated_at);
+                });
+                list.push(
+                    " on conflict (client_id) do update set \
+                     client_name = excluded.client_name, name_key = excluded.name_key, \
+                     client_uri = excluded.client_uri, enabled = excluded.enabled, \
+                     grant_types = excluded.grant_types, \
+                     search_text = excluded.search_text, \
+                     created_at = excluded.created_at, updated_at = excluded.updated_at",
+                );
+                list.build().execute(&mut **tx).await?;
                 Ok(())
             }
 
@@ -524,102 +559,6 @@ macro_rules! projection_methods {
                     checkpoint: reached,
                     records: applied.records,
                 })
-            }
-
-            /// See [`super::ReadStore::projector_status`].
-            pub(super) async fn status(&self) -> Result<ProjectorStatus, ReadError> {
-                let head: i64 = sqlx::query_scalar(LATEST_POSITION)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let checkpoint: Option<i64> = sqlx::query_scalar(SELECT_CHECKPOINT)
-                    .bind(LIVE.projection)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let checkpoint = checkpoint.unwrap_or(0);
-                let parked: i64 = sqlx::query_scalar(COUNT_PARKED)
-                    .bind(LIVE.projection)
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(ProjectorStatus {
-                    checkpoint,
-                    head,
-                    lag: u64::try_from(head - checkpoint).unwrap_or_default(),
-                    parked: u64::try_from(parked).unwrap_or_default(),
-                })
-            }
-
-            /// See [`super::ReadStore::parked`].
-            pub(super) async fn parked_events(&self) -> Result<Vec<ParkedEvent>, ReadError> {
-                let rows = sqlx::query(SELECT_PARKED)
-                    .bind(LIVE.projection)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut parked = Vec::with_capacity(rows.len());
-                for row in rows {
-                    parked.push(ParkedEvent {
-                        position: row.try_get("position")?,
-                        client_id: row.try_get("client_id")?,
-                        sequence: row.try_get("sequence")?,
-                        event_type: row.try_get("event_type")?,
-                        error: row.try_get("error")?,
-                        attempts: row.try_get::<i64, _>("attempts")?,
-                    });
-                }
-                Ok(parked)
-            }
-
-            /// See [`super::ReadStore::retry_parked`].
-            pub(super) async fn retry_parked_events(&self) -> Result<RetryReport, ReadError> {
-                let parked = self.parked_events().await?;
-                let mut clients: BTreeMap<String, u64> = BTreeMap::new();
-                for event in &parked {
-                    *clients.entry(event.client_id.clone()).or_default() += 1;
-                }
-                let mut report = RetryReport::default();
-                for (client_id, count) in clients {
-                    let error = match self.catch_up_client(&client_id).await {
-                        Ok(record) => {
-                            let version = record.map_or(0, |r| r.view.version);
-                            let resolved = sqlx::query(UNPARK)
-                                .bind(LIVE.projection)
-                                .bind(&client_id)
-                                .bind(i64::try_from(version).unwrap_or(i64::MAX))
-                                .execute(&self.pool)
-                                .await?
-                                .rows_affected();
-                            report.resolved += resolved;
-                            let left = count.saturating_sub(resolved);
-                            report.still_parked += left;
-                            if left == 0 {
-                                continue;
-                            }
-                            "the client's rows still stop before these events".to_owned()
-                        }
-                        Err(ReadError::Decode(error)) => {
-                            report.still_parked += count;
-                            error.to_string()
-                        }
-                        Err(ReadError::Apply(error)) => {
-                            report.still_parked += count;
-                            error.to_string()
-                        }
-                        Err(other) => return Err(other),
-                    };
-                    sqlx::query(TRIED_AGAIN)
-                        .bind(LIVE.projection)
-                        .bind(&client_id)
-                        .bind(&error)
-                        .execute(&self.pool)
-                        .await?;
-                }
-                if report.resolved > 0 {
-                    // The feed does not show these rows changing: tell the search indexes.
-                    sqlx::query(NEXT_GENERATION)
-                        .bind(GENERATION)
-                        .execute(&self.pool)
-                        .await?;
-                }
-                Ok(report)
             }
         }
     };

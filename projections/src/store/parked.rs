@@ -1,0 +1,127 @@
+//! The projector's status and the events it parked: listing them, and trying them again
+//! with the upcasters of this build.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{
+    ParkedEvent, ProjectorStatus, ReadError, RetryReport, GENERATION, LIVE, NEXT_GENERATION,
+    SELECT_CHECKPOINT,
+};
+
+/// The latest committed position, without the feed barrier (for status and metrics, which
+/// must never make writers wait).
+const LATEST_POSITION: &str = "select coalesce(max(global_position), 0) from events";
+const SELECT_PARKED: &str = "select position, client_id, sequence, event_type, error, attempts \
+     from projection_failures where projection = $1 order by position";
+const COUNT_PARKED: &str = "select count(*) from projection_failures where projection = $1";
+const UNPARK: &str = "delete from projection_failures \
+     where projection = $1 and client_id = $2 and sequence <= $3";
+const TRIED_AGAIN: &str = "update projection_failures \
+     set attempts = attempts + 1, error = $3 where projection = $1 and client_id = $2";
+
+macro_rules! parked_methods {
+    ($store:ty) => {
+        impl $store {
+            /// See [`super::ReadStore::projector_status`].
+            pub(super) async fn status(&self) -> Result<ProjectorStatus, ReadError> {
+                let head: i64 = sqlx::query_scalar(LATEST_POSITION)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let checkpoint: Option<i64> = sqlx::query_scalar(SELECT_CHECKPOINT)
+                    .bind(LIVE.projection)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let checkpoint = checkpoint.unwrap_or(0);
+                let parked: i64 = sqlx::query_scalar(COUNT_PARKED)
+                    .bind(LIVE.projection)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(ProjectorStatus {
+                    checkpoint,
+                    head,
+                    lag: u64::try_from(head - checkpoint).unwrap_or_default(),
+                    parked: u64::try_from(parked).unwrap_or_default(),
+                })
+            }
+
+            /// See [`super::ReadStore::parked`].
+            pub(super) async fn parked_events(&self) -> Result<Vec<ParkedEvent>, ReadError> {
+                let rows = sqlx::query(SELECT_PARKED)
+                    .bind(LIVE.projection)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut parked = Vec::with_capacity(rows.len());
+                for row in rows {
+                    parked.push(ParkedEvent {
+                        position: row.try_get("position")?,
+                        client_id: row.try_get("client_id")?,
+                        sequence: row.try_get("sequence")?,
+                        event_type: row.try_get("event_type")?,
+                        error: row.try_get("error")?,
+                        attempts: row.try_get::<i64, _>("attempts")?,
+                    });
+                }
+                Ok(parked)
+            }
+
+            /// See [`super::ReadStore::retry_parked`].
+            pub(super) async fn retry_parked_events(&self) -> Result<RetryReport, ReadError> {
+                let parked = self.parked_events().await?;
+                let mut clients: BTreeMap<String, u64> = BTreeMap::new();
+                for event in &parked {
+                    *clients.entry(event.client_id.clone()).or_default() += 1;
+                }
+                let mut report = RetryReport::default();
+                for (client_id, count) in clients {
+                    let error = match self.catch_up_client(&client_id).await {
+                        Ok(record) => {
+                            let version = record.map_or(0, |r| r.view.version);
+                            let resolved = sqlx::query(UNPARK)
+                                .bind(LIVE.projection)
+                                .bind(&client_id)
+                                .bind(i64::try_from(version).unwrap_or(i64::MAX))
+                                .execute(&self.pool)
+                                .await?
+                                .rows_affected();
+                            report.resolved += resolved;
+                            let left = count.saturating_sub(resolved);
+                            report.still_parked += left;
+                            if left == 0 {
+                                continue;
+                            }
+                            "the client's rows still stop before these events".to_owned()
+                        }
+                        Err(ReadError::Decode(error)) => {
+                            report.still_parked += count;
+                            error.to_string()
+                        }
+                        Err(ReadError::Apply(error)) => {
+                            report.still_parked += count;
+                            error.to_string()
+                        }
+                        Err(other) => return Err(other),
+                    };
+                    sqlx::query(TRIED_AGAIN)
+                        .bind(LIVE.projection)
+                        .bind(&client_id)
+                        .bind(&error)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                if report.resolved > 0 {
+                    // The feed does not show these rows changing: tell the search indexes.
+                    sqlx::query(NEXT_GENERATION)
+                        .bind(GENERATION)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(report)
+            }
+        }
+    };
+}
+
+parked_methods!(super::PostgresReadStore);
+parked_methods!(super::SqliteReadStore);
