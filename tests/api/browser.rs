@@ -2,8 +2,6 @@
 //! administrator uses them. Screenshots go to `$REGISTRY_SCREENSHOTS` when it is set
 //! (`scripts/screenshots.sh`).
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
@@ -365,6 +363,5 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser.wait_text("Admin token or API key").await;
     browser.client.goto(&go("/clients")).await.unwrap();
     browser.wait_text("Admin token or API key").await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
     browser.close().await;
 }

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use registry_tests::{eventually, postgres_admin_url, spa_client, Backend, TestDatabase};
 use sqlx::Connection;
@@ -15,7 +14,7 @@ async fn killed_mid_load_loses_no_acknowledged_write(backend: Backend) {
     let mut server = Server::start(&database.url).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = writers(&server.base, "crash", stop.clone());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    registered_under_load(&server, "crash-", 40).await;
     server.kill();
     stop.store(true, Ordering::SeqCst);
     let (statuses, acknowledged) = collect(load).await;
@@ -109,7 +108,7 @@ async fn postgres_dropping_every_connection_is_503_then_recovers() {
     let server = Server::start(&database.url).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = writers(&server.base, "outage", stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    registered_under_load(&server, "outage-", 16).await;
 
     let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
         .await
@@ -126,9 +125,10 @@ async fn postgres_dropping_every_connection_is_503_then_recovers() {
     .await
     .unwrap();
     assert!(terminated.len() > 1, "the service's sessions were ended");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (status, _) = server.get("/readyz").await;
-    assert_eq!(status, 503, "not ready while the database is away");
+    eventually(20, "not ready while the database is away", || async {
+        server.get("/readyz").await.0 == 503
+    })
+    .await;
     sqlx::query(&format!("alter database {name} allow_connections true"))
         .execute(&mut admin)
         .await
@@ -177,5 +177,16 @@ async fn postgres_dropping_every_connection_is_503_then_recovers() {
         "the search index to follow to the head again",
         || async { server.metric("registry_search_index_lag_positions").await == Some(0) },
     )
+    .await;
+}
+
+/// Waits until the load has registered at least `count` clients whose ids start with
+/// `prefix` (the writers are under way), as the server's list says.
+async fn registered_under_load(server: &Server, prefix: &str, count: u64) {
+    let path = format!("/api/v1/clients?search={prefix}&limit=1");
+    eventually(30, "the load to be under way", || async {
+        let (status, page) = server.get(&path).await;
+        status == 200 && page["total"].as_u64().is_some_and(|total| total >= count)
+    })
     .await;
 }

@@ -511,7 +511,12 @@ async fn a_write_abandoned_while_queued_is_not_written_later() {
             router.oneshot(request).await.unwrap().status().as_u16()
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The patch holds the writer gate, waiting for SQLite's write lock.
+    registry_tests::eventually(10, "the patch to take the writer gate", || {
+        let held = app.commands.writer_busy();
+        async move { held }
+    })
+    .await;
     // The rotation's caller gives up while it waits for its turn.
     let abandoned = tokio::time::timeout(
         Duration::from_millis(500),

@@ -369,6 +369,12 @@ impl ClientCommands {
         self.metrics.collectors()
     }
 
+    /// Whether a write of this process holds the writer gate now (SQLite; never on
+    /// PostgreSQL, which has none).
+    pub fn writer_busy(&self) -> bool {
+        (self.writer.writer_gate.as_ref()).is_some_and(|gate| gate.try_lock().is_err())
+    }
+
     /// Jobs waiting for a hashing thread now.
     pub fn hashing_queue_depth(&self) -> usize {
         self.hasher.queue_depth()
