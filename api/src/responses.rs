@@ -1,127 +1,70 @@
 //! The error responses routes share, declared once for the OpenAPI document (each route lists
-//! the sets it can answer, then its own responses).
+//! the sets it can answer, then its own responses). Every one is a problem+json body.
 
-#![allow(dead_code)] // The variants only describe responses; `ApiError` builds them.
+use std::collections::BTreeMap;
 
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::IntoResponses;
 
-use crate::error::Problem;
-
-/// Any authenticated route: no or a wrong token.
-#[derive(IntoResponses)]
-pub enum Unauthenticated {
-    /// No or wrong bearer token.
-    #[response(
-        status = 401,
-        description = "No or wrong bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
+/// The responses of one set: each status with its description, a [`crate::error::Problem`]
+/// body.
+fn problems(statuses: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/problem+json", content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
 }
 
-/// A route that needs a role (its description names it).
-#[derive(IntoResponses)]
-pub enum Denied {
-    /// No or wrong bearer token.
-    #[response(
-        status = 401,
-        description = "No or wrong bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-    /// The token lacks the role.
-    #[response(
-        status = 403,
-        description = "The token lacks the role this route needs",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
+const UNAUTHORIZED: (u16, &str) = (401, "No or wrong bearer token");
+
+/// Declares a set of problem responses.
+macro_rules! problem_set {
+    ($(#[$doc:meta])* $name:ident: $($status:expr),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                problems(&[$($status),+])
+            }
+        }
+    };
 }
 
-/// A route of the audit views (`audit:read`).
-#[derive(IntoResponses)]
-pub enum AuditDenied {
-    /// No or wrong bearer token.
-    #[response(
-        status = 401,
-        description = "No or wrong bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-    /// The token lacks `audit:read`.
-    #[response(
-        status = 403,
-        description = "The token lacks audit:read",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
-}
-
-/// A route with query parameters.
-#[derive(IntoResponses)]
-pub enum BadQuery {
-    /// A parameter is malformed or unknown (the problem names it).
-    #[response(
-        status = 400,
-        description = "Malformed or unknown query parameter",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-}
-
-/// A route that takes a JSON body.
-#[derive(IntoResponses)]
-pub enum BadBody {
-    /// The body is not JSON of the right shape, or a header is malformed.
-    #[response(
-        status = 400,
-        description = "Malformed JSON or header",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    /// The body is too large.
-    #[response(
-        status = 413,
-        description = "Body too large",
-        content_type = "application/problem+json"
-    )]
-    TooLarge(Problem),
-    /// The body is not JSON.
-    #[response(
-        status = 415,
-        description = "Body is not JSON",
-        content_type = "application/problem+json"
-    )]
-    NotJson(Problem),
-}
-
-/// A write with optimistic concurrency (`If-Match`).
-#[derive(IntoResponses)]
-pub enum Conflicts {
-    /// Another write to the client came first.
-    #[response(
-        status = 409,
-        description = "Changed concurrently",
-        content_type = "application/problem+json"
-    )]
-    Conflict(Problem),
-    /// `If-Match` names another version.
-    #[response(
-        status = 412,
-        description = "If-Match does not match",
-        content_type = "application/problem+json"
-    )]
-    PreconditionFailed(Problem),
-}
-
-/// A route that takes a turn at the export gate.
-#[derive(IntoResponses)]
-pub enum ExportsBusy {
-    /// Every export place is taken and the queue is full.
-    #[response(
-        status = 503,
-        description = "Too many exports running and queued (Retry-After)",
-        content_type = "application/problem+json"
-    )]
-    Busy(Problem),
-}
+problem_set!(
+    /// Any authenticated route: no or a wrong token.
+    Unauthenticated: UNAUTHORIZED
+);
+problem_set!(
+    /// A route that needs a role (its description names it).
+    Denied: UNAUTHORIZED, (403, "The token lacks the role this route needs")
+);
+problem_set!(
+    /// A route of the audit views (`audit:read`).
+    AuditDenied: UNAUTHORIZED, (403, "The token lacks audit:read")
+);
+problem_set!(
+    /// A route with query parameters; the problem names the parameter.
+    BadQuery: (400, "Malformed or unknown query parameter")
+);
+problem_set!(
+    /// A route that takes a JSON body.
+    BadBody: (400, "Malformed JSON or header"), (413, "Body too large"), (415, "Body is not JSON")
+);
+problem_set!(
+    /// A write with optimistic concurrency (`If-Match`).
+    Conflicts: (409, "Changed concurrently"), (412, "If-Match does not match")
+);
+problem_set!(
+    /// A route that takes a turn at the export gate.
+    ExportsBusy: (503, "Too many exports running and queued (Retry-After)")
+);

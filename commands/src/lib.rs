@@ -4,16 +4,7 @@
 //!
 //! Committed events are dispatched to the read side through cqrs-es [`cqrs_es::Query`]s handed
 //! in at construction, so this crate does not depend on `registry-projections`.
-#![forbid(unsafe_code)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::too_many_lines
-    )
-)]
+#![cfg_attr(test, allow(clippy::restriction, clippy::too_many_lines))]
 
 pub mod backup;
 pub mod database;
