@@ -113,10 +113,10 @@ pub struct HistoryResponse {
 /// client's history stays readable.
 #[utoipa::path(
     get, path = "/api/v1/clients/{client_id}/history", tag = "audit",
-    params(("client_id" = String, Path, description = "The client id")),
+    params(crate::responses::ClientPath),
     responses(
         (status = 200, description = "The history", body = HistoryResponse),
-        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
+        crate::responses::NeverRegistered,
         crate::responses::AuditDenied,
     ),
     security(("bearer" = []))
@@ -297,8 +297,7 @@ pub struct EventsResponse {
     responses(
         (status = 200, description = "A page of the feed", body = EventsResponse),
         (status = 503, description = "Too many readers waiting (`wait`; retry after `Retry-After`), or (`wait`) this process is not following the feed now (`not_ready`)", body = Problem, content_type = "application/problem+json"),
-        crate::responses::AuditDenied,
-        crate::responses::BadQuery,
+        crate::responses::AuditDeniedOrBadQuery,
     ),
     security(("bearer" = []))
 )]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{AuditRead, Authorized, ClientsRead};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 pub use crate::export_gate::{ExportGate, ExportTurn, Paced, Stopped};
 use crate::extract::{now, AppPath, AppQuery};
 use crate::state::AppState;
@@ -217,9 +217,7 @@ pub struct BinaryFile(#[allow(dead_code)] Vec<u8>);
          content(
              (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
-        crate::responses::ExportsBusy,
+        crate::responses::ListExportRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -241,9 +239,7 @@ pub async fn export_clients_xlsx(
          content(
              (inline(BinaryFile) = "application/pdf"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
-        crate::responses::ExportsBusy,
+        crate::responses::ListExportRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -259,15 +255,13 @@ pub async fn export_clients_pdf(
 /// Export a client's history (one row per changed field) to Excel.
 #[utoipa::path(
     get, path = "/api/v1/clients/{client_id}/history.xlsx", tag = "exports",
-    params(("client_id" = String, Path, description = "The client id")),
+    params(crate::responses::ClientPath),
     responses(
         (status = 200, description = "The workbook",
          content(
              (inline(BinaryFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::ExportsBusy,
+        crate::responses::HistoryExportRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -283,14 +277,12 @@ pub async fn export_history_xlsx(
 /// Export a client's history (one row per changed field) to PDF.
 #[utoipa::path(
     get, path = "/api/v1/clients/{client_id}/history.pdf", tag = "exports",
-    params(("client_id" = String, Path, description = "The client id")),
+    params(crate::responses::ClientPath),
     responses(
         (status = 200, description = "The document", content(
              (inline(BinaryFile) = "application/pdf"),
              (inline(BinaryFile) = "application/octet-stream"))),
-        (status = 404, description = "Never registered", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::ExportsBusy,
+        crate::responses::HistoryExportRefusals,
     ),
     security(("bearer" = []))
 )]

@@ -90,8 +90,7 @@ pub struct HeadParams {
     responses(
         (status = 200, description = "The signed tree head", body = TreeHead),
         (status = 404, description = "No head (of that size) was signed", body = Problem, content_type = "application/problem+json"),
-        crate::responses::AuditDenied,
-        crate::responses::BadQuery,
+        crate::responses::AuditDeniedOrBadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -263,8 +262,7 @@ pub struct ExportLogParams {
              (String = "application/jsonl"),
              (inline(crate::exports::BinaryFile) = "application/octet-stream"))),
         (status = 400, description = "Malformed query, or a tree size not sealed", body = Problem, content_type = "application/problem+json"),
-        crate::responses::AuditDenied,
-        crate::responses::ExportsBusy,
+        crate::responses::AuditExportRefusals,
     ),
     security(("bearer" = []))
 )]

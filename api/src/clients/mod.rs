@@ -55,8 +55,7 @@ fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Respo
     params(ListClientsParams),
     responses(
         (status = 200, description = "A page of clients", body = ClientListResponse),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
+        crate::responses::DeniedOrBadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -87,7 +86,7 @@ pub async fn list_clients(
 #[utoipa::path(
     post, path = "/api/v1/clients", tag = "clients",
     request_body = ClientRequest,
-    params(("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)")),
+    params(crate::responses::ChangeReason),
     responses(
         (status = 201, description = "Registered", body = ClientResponse,
          headers(("Location" = String, description = "URL of the client"), ("ETag" = String, description = "Version")),
@@ -102,8 +101,7 @@ pub async fn list_clients(
          )),
         (status = 409, description = "client_id already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadBody,
+        crate::responses::DeniedOrBadBody,
     ),
     security(("bearer" = []))
 )]
@@ -133,7 +131,7 @@ pub async fn create_client(
 #[utoipa::path(
     get, path = "/api/v1/clients/{client_id}", tag = "clients",
     params(
-        ("client_id" = String, Path, description = "The client id"),
+        crate::responses::ClientPath,
         GetClientParams,
         ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy"),
     ),
@@ -143,8 +141,7 @@ pub async fn create_client(
         (status = 304, description = "Not modified since the given ETag"),
         (status = 404, description = "Unknown, deleted, or not registered yet at that point", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Deleted at that point (as_of queries)", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
+        crate::responses::DeniedOrBadQuery,
     ),
     security(("bearer" = []))
 )]
@@ -213,19 +210,12 @@ async fn client_as_of(
 #[utoipa::path(
     put, path = "/api/v1/clients/{client_id}", tag = "clients",
     request_body = ClientRequest,
-    params(
-        ("client_id" = String, Path, description = "The client id"),
-        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
-        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
-    ),
+    params(crate::responses::ClientWrite),
     responses(
         (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadBody,
-        crate::responses::Conflicts,
+        crate::responses::ClientWriteRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -287,20 +277,13 @@ fn replacement(client_id: &str, body: &ClientRequest) -> Result<ClientSettingsIn
     patch, path = "/api/v1/clients/{client_id}", tag = "clients",
     request_body(content = ClientRequest, content_type = "application/merge-patch+json",
         description = "The fields to change; null removes an optional one (client_uri)"),
-    params(
-        ("client_id" = String, Path, description = "The client id"),
-        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
-        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
-    ),
+    params(crate::responses::ClientWrite),
     responses(
         (status = 200, description = "Updated (or unchanged)", body = ClientResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Hashing queue full (Retry-After) or database unavailable", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadBody,
-        crate::responses::Conflicts,
+        crate::responses::ClientWriteRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -360,19 +343,12 @@ async fn patched(
 #[utoipa::path(
     post, path = "/api/v1/clients/{client_id}/secret", tag = "clients",
     request_body(content = Option<RotateSecretRequest>, description = "May be empty"),
-    params(
-        ("client_id" = String, Path, description = "The client id"),
-        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
-        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
-    ),
+    params(crate::responses::ClientWrite),
     responses(
         (status = 200, description = "Rotated", body = RotateSecretResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 404, description = "Unknown or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Public client, or an unacceptable secret", body = Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadBody,
-        crate::responses::Conflicts,
+        crate::responses::ClientWriteRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -404,11 +380,7 @@ pub async fn rotate_secret(
 /// the id may be registered again.
 #[utoipa::path(
     delete, path = "/api/v1/clients/{client_id}", tag = "clients",
-    params(
-        ("client_id" = String, Path, description = "The client id"),
-        ("If-Match" = Option<String>, Header, description = "Only if the client is at this ETag"),
-        ("X-Change-Reason" = Option<String>, Header, description = "Why (recorded with the event)"),
-    ),
+    params(crate::responses::ClientWrite),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed header", body = Problem, content_type = "application/problem+json"),
@@ -439,7 +411,7 @@ pub async fn delete_client(
 #[utoipa::path(
     post, path = "/api/v1/clients/{client_id}/secret/verify", tag = "clients",
     request_body = VerifySecretRequest,
-    params(("client_id" = String, Path, description = "The client id")),
+    params(crate::responses::ClientPath),
     responses(
         (status = 200, description = "Whether the secret is valid", body = VerifySecretResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),

@@ -202,9 +202,7 @@ async fn export(
         (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", content(
              (ClientsDocument = "application/yaml"),
              (String = "text/yaml"))),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
-        crate::responses::ExportsBusy,
+        crate::responses::ListExportRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -222,9 +220,7 @@ pub async fn export_yaml(
     params(ExportParams),
     responses(
         (status = 200, description = "The document; X-Feed-Position says which feed position it reflects", body = ClientsDocument, content_type = "application/json"),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
-        crate::responses::ExportsBusy,
+        crate::responses::ListExportRefusals,
     ),
     security(("bearer" = []))
 )]

@@ -41,8 +41,7 @@ pub struct PlanParams {
         (status = 415, description = "Neither YAML nor JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the document, each with its path (clients[3].redirect_uris[1])", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::responses::Denied,
-        crate::responses::BadQuery,
+        crate::responses::DeniedOrBadQuery,
     ),
     security(("bearer" = []))
 )]
