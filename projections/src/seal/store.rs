@@ -8,6 +8,7 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 
 use super::merkle::{Hash, NodeKey};
 use super::{LogEvent, TreeHead};
+use crate::sql::{Engine, Lease};
 use crate::store::{ProjectorLease, ReadError, CLIENTS_PROJECTION};
 
 /// The database of the sealed log.
@@ -83,20 +84,7 @@ impl SealDb {
     /// # Errors
     /// [`ReadError::Database`].
     pub async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
-        match self {
-            Self::Postgres(pool) => {
-                let mut connection = pool.acquire().await?.detach();
-                // 0x52454753 = 'REGS': the sealer.
-                let taken: bool = sqlx::query_scalar("select pg_try_advisory_lock(1380271955)")
-                    .fetch_one(&mut connection)
-                    .await?;
-                Ok(taken.then(|| {
-                    Box::new(crate::store::ConnectionLease::<sqlx::Postgres> { connection })
-                        as Box<dyn ProjectorLease>
-                }))
-            }
-            Self::Sqlite(pool) => crate::store::try_file_lease(pool, ".sealer-lease"),
-        }
+        Ok(on_pool!(self, pool => Engine::try_lease(pool, Lease::Sealer).await?))
     }
 
     /// The last leaf, if any.

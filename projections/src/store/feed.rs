@@ -1,11 +1,11 @@
 //! The global feed: every event in one total order, read below the position that is final.
 
 use registry_domain::upcasters;
-use sqlx::{QueryBuilder, Row};
 
 use super::projection::raw_event;
-use super::{Dialect, ReadError, EVENT_COLUMNS, LIVE, POSTGRES, SQLITE};
+use super::{ReadError, SqlReadStore, EVENT_COLUMNS, LIVE};
 use crate::feed::{FeedEntry, FeedPage, FeedQuery, MarkPage};
+use crate::sql::{Backend, Statement};
 
 const SELECT_MARKS: &str = "select e.aggregate_id, e.sequence, e.global_position, \
      exists (select 1 from projection_failures f \
@@ -22,111 +22,98 @@ fn next_after(last: Option<i64>, full: bool, head: i64, after: i64) -> i64 {
     }
 }
 
-macro_rules! feed_methods {
-    ($store:ty, $db:ty, $dialect:expr) => {
-        impl $store {
-            /// See [`super::ReadStore::head`].
-            pub(super) async fn safe_head(&self) -> Result<i64, ReadError> {
-                let dialect: &Dialect = &$dialect;
-                Ok(sqlx::query_scalar(dialect.head)
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
+impl<DB: Backend> SqlReadStore<DB> {
+    /// See [`super::ReadStore::head`].
+    pub(super) async fn safe_head(&self) -> Result<i64, ReadError> {
+        Ok(Statement::new(DB::DIALECT.head).one(&self.pool).await?)
+    }
 
-            /// See [`super::ReadStore::feed`].
-            pub(super) async fn feed_page(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
-                let dialect: &Dialect = &$dialect;
-                let metadata = dialect.metadata_json;
-                let head = self.safe_head().await?;
-                let mut select = QueryBuilder::<$db>::new(format!(
-                    "select {EVENT_COLUMNS} from events where global_position > "
-                ));
-                select
-                    .push_bind(query.after)
-                    .push(" and global_position <= ")
-                    .push_bind(head);
-                if let Some(client_id) = &query.client_id {
-                    select
-                        .push(" and aggregate_id = ")
-                        .push_bind(client_id.clone());
-                }
-                if let Some(event_type) = &query.event_type {
-                    select
-                        .push(" and event_type = ")
-                        .push_bind(event_type.clone());
-                }
-                if let Some(actor) = &query.actor {
-                    select
-                        .push(format!(" and {metadata} ->> 'actor' = "))
-                        .push_bind(actor.clone());
-                }
-                if let Some(from) = query.from {
-                    select
-                        .push(format!(" and {metadata} ->> 'recorded_at' >= "))
-                        .push_bind(FeedQuery::stored_time(from));
-                }
-                if let Some(to) = query.to {
-                    select
-                        .push(format!(" and {metadata} ->> 'recorded_at' < "))
-                        .push_bind(FeedQuery::stored_time(to));
-                }
-                select
-                    .push(" order by global_position limit ")
-                    .push_bind(i64::from(query.limit));
-                let rows = select.build().fetch_all(&self.pool).await?;
-                let upcasters = upcasters();
-                let mut events = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    events.push(match raw_event(row)?.decode_or_describe(&upcasters) {
-                        Ok(event) => FeedEntry::Event(event),
-                        Err(unreadable) => FeedEntry::Unreadable(unreadable),
-                    });
-                }
-                let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
-                Ok(FeedPage {
-                    next_after: next_after(
-                        events.last().map(FeedEntry::position),
-                        full,
-                        head,
-                        query.after,
-                    ),
-                    events,
-                })
-            }
-
-            /// See [`super::ReadStore::feed_marks`].
-            pub(super) async fn mark_page(
-                &self,
-                after: i64,
-                limit: u32,
-            ) -> Result<MarkPage, ReadError> {
-                let head = self.safe_head().await?;
-                let rows = sqlx::query(SELECT_MARKS)
-                    .bind(LIVE.projection)
-                    .bind(after)
-                    .bind(head)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut marks = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let sequence: i64 = row.try_get("sequence")?;
-                    marks.push((
-                        row.try_get::<String, _>("aggregate_id")?,
-                        u64::try_from(sequence).unwrap_or_default(),
-                        row.try_get::<i64, _>("global_position")?,
-                        row.try_get::<bool, _>("parked")?,
-                    ));
-                }
-                let full = marks.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
-                Ok(MarkPage {
-                    next_after: next_after(marks.last().map(|m| m.2), full, head, after),
-                    marks,
-                })
-            }
+    /// See [`super::ReadStore::feed`].
+    pub(super) async fn feed_page(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+        let head = self.safe_head().await?;
+        let rows = feed_select(query, head, DB::DIALECT.metadata_json)
+            .rows(&self.pool)
+            .await?;
+        let upcasters = upcasters();
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push(match raw_event::<DB>(row)?.decode_or_describe(&upcasters) {
+                Ok(event) => FeedEntry::Event(event),
+                Err(unreadable) => FeedEntry::Unreadable(unreadable),
+            });
         }
-    };
+        let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
+        Ok(FeedPage {
+            next_after: next_after(
+                events.last().map(FeedEntry::position),
+                full,
+                head,
+                query.after,
+            ),
+            events,
+        })
+    }
+
+    /// See [`super::ReadStore::feed_marks`].
+    pub(super) async fn mark_page(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
+        let head = self.safe_head().await?;
+        let rows = Statement::new(SELECT_MARKS)
+            .bind(LIVE.projection)
+            .bind(after)
+            .bind(head)
+            .bind(i64::from(limit))
+            .rows(&self.pool)
+            .await?;
+        let mut marks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let sequence: i64 = DB::get(&row, "sequence")?;
+            marks.push((
+                DB::get::<String>(&row, "aggregate_id")?,
+                u64::try_from(sequence).unwrap_or_default(),
+                DB::get::<i64>(&row, "global_position")?,
+                DB::get::<bool>(&row, "parked")?,
+            ));
+        }
+        let full = marks.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(MarkPage {
+            next_after: next_after(marks.last().map(|m| m.2), full, head, after),
+            marks,
+        })
+    }
 }
 
-feed_methods!(super::PostgresReadStore, sqlx::Postgres, POSTGRES);
-feed_methods!(super::SqliteReadStore, sqlx::Sqlite, SQLITE);
+/// The feed's rows that `query` asks for, never past `head`.
+fn feed_select(query: &FeedQuery, head: i64, metadata: &str) -> Statement {
+    let mut select = Statement::new(format!(
+        "select {EVENT_COLUMNS} from events where global_position > "
+    ));
+    select
+        .push_bind(query.after)
+        .push(" and global_position <= ")
+        .push_bind(head);
+    if let Some(client_id) = &query.client_id {
+        select.push(" and aggregate_id = ").push_bind(client_id);
+    }
+    if let Some(event_type) = &query.event_type {
+        select.push(" and event_type = ").push_bind(event_type);
+    }
+    if let Some(actor) = &query.actor {
+        select
+            .push(&format!(" and {metadata} ->> 'actor' = "))
+            .push_bind(actor);
+    }
+    if let Some(from) = query.from {
+        select
+            .push(&format!(" and {metadata} ->> 'recorded_at' >= "))
+            .push_bind(FeedQuery::stored_time(from));
+    }
+    if let Some(to) = query.to {
+        select
+            .push(&format!(" and {metadata} ->> 'recorded_at' < "))
+            .push_bind(FeedQuery::stored_time(to));
+    }
+    select
+        .push(" order by global_position limit ")
+        .push_bind(i64::from(query.limit));
+    select
+}

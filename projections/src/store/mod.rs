@@ -1,8 +1,7 @@
 //! The read models and the global feed in SQL, on PostgreSQL and SQLite.
 //!
-//! One concern per module, each written once for both backends (a small macro per module
-//! instantiates it for each pool type: sqlx's generic bounds for "any database" are longer
-//! than the code itself):
+//! One concern per module, each written once for both backends: [`SqlReadStore`] is generic
+//! over the [`Backend`] it runs on (`crate::sql`), which names what differs.
 //! - [`projection`]: applying events to the client rows, inline after a command and in
 //!   projector batches, parking the events that cannot be applied;
 //! - [`rebuild`]: replaying the whole feed into shadow tables while the live ones keep
@@ -10,14 +9,13 @@
 //! - [`queries`]: the detail, the list, the export snapshot, the search index's load, and the
 //!   positions they are known to reflect;
 //! - [`feed`]: the global feed and how far it is final;
-//! - [`lease`]: the one-projector lease and waiting for other processes' commits.
+//! - [`parked`]: the projector's status and the events it parked.
 //!
 //! Both backends run the same statements (sqlx accepts `$N` placeholders on SQLite too, and
-//! both understand `->>` on JSON); the few that differ are named in one [`Dialect`] value per
-//! backend.
+//! both understand `->>` on JSON); the few that differ are named in one
+//! [`crate::sql::Dialect`] value per backend.
 
 mod feed;
-mod lease;
 mod parked;
 mod projection;
 mod queries;
@@ -26,18 +24,18 @@ mod rebuild;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Pool, Postgres, Sqlite};
 use tokio::sync::mpsc::Sender;
 
 use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
 use crate::snapshot::Chunk;
 use crate::snapshot::IndexSnapshot;
+use crate::sql::{Backend, Engine, Lease};
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
-pub(crate) use lease::{try_file_lease, ConnectionLease};
-pub use lease::{PgWaiter, ProjectorLease};
+pub use crate::sql::ProjectorLease;
 
 /// The name of the client list and detail projection (its checkpoint and parked events).
 pub const CLIENTS_PROJECTION: &str = "clients";
@@ -267,90 +265,6 @@ pub trait ReadStore: Send + Sync {
     async fn wait_for_events(&self, timeout: Duration);
 }
 
-/// The statements that differ between backends.
-struct Dialect {
-    /// Opens a transaction that writes read models.
-    begin: &'static str,
-    /// Locks one client's rows for the transaction (`$1`: a key naming the client), if the
-    /// `begin` statement does not already serialise writers.
-    lock_client: Option<&'static str>,
-    /// The last final feed position.
-    head: &'static str,
-    /// Takes the rebuild lock (one rebuild at a time) without waiting; answers true when
-    /// taken. Session-scoped: released when its connection ends. (SQLite: a file lock.)
-    try_rebuild_lock: Option<&'static str>,
-    /// Opens a read-only transaction that sees one snapshot throughout.
-    begin_snapshot: &'static str,
-    /// Run first in such a transaction, before the snapshot is taken: PostgreSQL resolves
-    /// table names with the latest catalog, not the transaction's snapshot, so a rebuild that
-    /// swaps the tables between two statements would show a reader the new tables as of its
-    /// old snapshot. Holding `ACCESS SHARE` from the start makes the swap wait for the reader.
-    lock_snapshot_tables: Option<&'static str>,
-    /// Run first in the transaction that swaps a rebuilt read model in, before it takes the
-    /// feed barrier: wait for readers of the tables (within the lock timeout) while writers
-    /// go on.
-    lock_tables_for_swap: Option<&'static str>,
-    /// The event metadata as JSON for `->>`, or NULL when a row's is not JSON (SQLite's JSON
-    /// functions fail on malformed text; PostgreSQL's `jsonb` column cannot hold any).
-    metadata_json: &'static str,
-    /// Run first in a transaction that writes only read models: they are rebuilt from the
-    /// events, so their commits need not wait for the disk.
-    relaxed_commit: Option<&'static str>,
-    /// Whether a rebuild pauses between its batches (as long as the batch took, at most
-    /// 200 ms) to let writers in: SQLite has one write lock and no queue for it (a writer
-    /// waiting in its busy handler polls, and a rebuild starting its next batch at once wins
-    /// nearly every time). PostgreSQL writers never wait for a rebuild's batches.
-    rebuild_yields: bool,
-    /// Run first in the transaction that swaps a rebuilt read model in: renaming a table
-    /// waits for every reader of it, and readers queue behind the rename, so it must not wait
-    /// long (it is retried instead).
-    swap_lock_timeout: Option<&'static str>,
-}
-
-/// PostgreSQL: a transaction-scoped advisory lock per client id (other clients are projected
-/// concurrently); the feed barrier of migration 0002; session advisory locks for the
-/// projector and the rebuild.
-const POSTGRES: Dialect = Dialect {
-    begin: "BEGIN",
-    lock_client: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
-    head: "select events_safe_position()",
-    // 0x52454752 = 'REGR': the rebuild.
-    try_rebuild_lock: Some("select pg_try_advisory_lock(1380271954)"),
-    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    lock_snapshot_tables: Some("lock table client_detail, client_list in access share mode"),
-    lock_tables_for_swap: Some(
-        "lock table client_detail, client_list, client_detail_next, client_list_next \
-         in access exclusive mode",
-    ),
-    metadata_json: "metadata",
-    // Safe because WAL is flushed in order: a read-model commit lost in a crash is followed
-    // by nothing durable (no later event, no later checkpoint), and the projector redoes it.
-    relaxed_commit: Some("set local synchronous_commit = off"),
-    rebuild_yields: false,
-    swap_lock_timeout: Some("set local lock_timeout = '2s'"),
-};
-
-/// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (a deferred transaction
-/// that reads and then writes fails with SQLITE_BUSY when another writer commits in between).
-/// Writers are serialised, so every stored position is final. Processes sharing a file take
-/// the projector lease as a file lock (`lease::try_file_lease`).
-const SQLITE: Dialect = Dialect {
-    begin: "BEGIN IMMEDIATE",
-    lock_client: None,
-    head: "select coalesce(max(global_position), 0) from events",
-    try_rebuild_lock: None,
-    // In WAL mode a read transaction reads one snapshot from its first read on.
-    begin_snapshot: "BEGIN",
-    // SQLite's schema is part of the snapshot a read transaction sees.
-    lock_snapshot_tables: None,
-    // BEGIN IMMEDIATE already made the swap the only writer.
-    lock_tables_for_swap: None,
-    metadata_json: "(case when json_valid(metadata) then metadata end)",
-    relaxed_commit: None,
-    rebuild_yields: true,
-    swap_lock_timeout: None,
-};
-
 /// The tables one projection writes: the live ones, or the shadow ones a rebuild fills.
 #[derive(Debug, Clone, Copy)]
 struct Tables {
@@ -406,133 +320,113 @@ fn storable(client_id: &str) -> bool {
     !client_id.contains('\0')
 }
 
-/// The read models on PostgreSQL.
-pub struct PostgresReadStore {
-    pool: PgPool,
-    /// Listens for other processes' commits.
-    waiter: PgWaiter,
+/// The read models in SQL, on the backend `DB`.
+pub struct SqlReadStore<DB: Engine> {
+    pool: Pool<DB>,
+    /// Waits for other processes' commits.
+    waiter: DB::Waiter,
 }
 
-impl PostgresReadStore {
-    /// Read models in the database behind `pool` (already migrated).
-    pub fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            waiter: PgWaiter::default(),
-        }
-    }
-}
+/// The read models on PostgreSQL.
+pub type PostgresReadStore = SqlReadStore<Postgres>;
 
 /// The read models on SQLite.
-pub struct SqliteReadStore {
-    pool: SqlitePool,
-}
+pub type SqliteReadStore = SqlReadStore<Sqlite>;
 
-impl SqliteReadStore {
+impl<DB: Backend> SqlReadStore<DB> {
     /// Read models in the database behind `pool` (already migrated).
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            waiter: DB::Waiter::default(),
+        }
     }
 }
 
-/// The trait, delegated to each concern's methods: identical for both backends.
-macro_rules! read_store {
-    ($store:ty) => {
-        #[async_trait]
-        impl ReadStore for $store {
-            async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
-                self.catch_up_client(client_id).await
-            }
+/// The trait, delegated to each concern's methods.
+#[async_trait]
+impl<DB: Backend> ReadStore for SqlReadStore<DB> {
+    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
+        self.catch_up_client(client_id).await
+    }
 
-            async fn client_record(
-                &self,
-                client_id: &str,
-            ) -> Result<Option<ClientRecord>, ReadError> {
-                self.record_of(client_id).await
-            }
+    async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
+        self.record_of(client_id).await
+    }
 
-            async fn index_rows(&self) -> Result<IndexSnapshot, ReadError> {
-                self.load_index_rows().await
-            }
+    async fn index_rows(&self) -> Result<IndexSnapshot, ReadError> {
+        self.load_index_rows().await
+    }
 
-            async fn generation(&self) -> Result<i64, ReadError> {
-                self.generation_now().await
-            }
+    async fn generation(&self) -> Result<i64, ReadError> {
+        self.generation_now().await
+    }
 
-            async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
-                self.detail_of(client_id).await
-            }
+    async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
+        self.detail_of(client_id).await
+    }
 
-            async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
-                self.events_of(client_id).await
-            }
+    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
+        self.events_of(client_id).await
+    }
 
-            async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
-                self.list_page(query).await
-            }
+    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
+        self.list_page(query).await
+    }
 
-            async fn export_list(
-                &self,
-                query: &ListQuery,
-                sink: Sender<Chunk>,
-            ) -> Result<(), ReadError> {
-                self.export_snapshot(query, sink).await
-            }
+    async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError> {
+        self.export_snapshot(query, sink).await
+    }
 
-            async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError> {
-                self.clients_by_id(ids).await
-            }
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError> {
+        self.clients_by_id(ids).await
+    }
 
-            async fn export_views(
-                &self,
-                query: &ListQuery,
-                sink: Sender<crate::snapshot::ViewChunk>,
-            ) -> Result<(), ReadError> {
-                self.export_views_snapshot(query, sink).await
-            }
+    async fn export_views(
+        &self,
+        query: &ListQuery,
+        sink: Sender<crate::snapshot::ViewChunk>,
+    ) -> Result<(), ReadError> {
+        self.export_views_snapshot(query, sink).await
+    }
 
-            async fn head(&self) -> Result<i64, ReadError> {
-                self.safe_head().await
-            }
+    async fn head(&self) -> Result<i64, ReadError> {
+        self.safe_head().await
+    }
 
-            async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
-                self.feed_page(query).await
-            }
+    async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+        self.feed_page(query).await
+    }
 
-            async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
-                self.mark_page(after, limit).await
-            }
+    async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
+        self.mark_page(after, limit).await
+    }
 
-            async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
-                self.project_feed_batch(limit).await
-            }
+    async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
+        self.project_feed_batch(limit).await
+    }
 
-            async fn rebuild(&self) -> Result<u64, ReadError> {
-                self.rebuild_and_swap().await
-            }
+    async fn rebuild(&self) -> Result<u64, ReadError> {
+        self.rebuild_and_swap().await
+    }
 
-            async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
-                self.status().await
-            }
+    async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
+        self.status().await
+    }
 
-            async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError> {
-                self.parked_events().await
-            }
+    async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError> {
+        self.parked_events().await
+    }
 
-            async fn retry_parked(&self) -> Result<RetryReport, ReadError> {
-                self.retry_parked_events().await
-            }
+    async fn retry_parked(&self) -> Result<RetryReport, ReadError> {
+        self.retry_parked_events().await
+    }
 
-            async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
-                self.take_lease().await
-            }
+    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
+        Ok(DB::try_lease(&self.pool, Lease::Projector).await?)
+    }
 
-            async fn wait_for_events(&self, timeout: Duration) {
-                self.wait(timeout).await;
-            }
-        }
-    };
+    async fn wait_for_events(&self, timeout: Duration) {
+        DB::wait(&self.waiter, &self.pool, timeout).await;
+    }
 }
-
-read_store!(PostgresReadStore);
-read_store!(SqliteReadStore);
