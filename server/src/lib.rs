@@ -24,7 +24,7 @@ use registry_api::HttpOptions;
 use registry_commands::{ClientCommands, Database, PoolOptions, SecretHasher, SecretString};
 use registry_projections::seal::keys::SigningKey;
 use registry_projections::seal::sealer::Sealer;
-use registry_projections::seal::store::SealDb;
+use registry_projections::seal::store::{seal_store, SealDb};
 use registry_projections::{PostgresReadStore, Projector, ReadStore, SearchIndex, SqliteReadStore};
 use registry_screens::{ScreensState, UiSettings};
 use tokio::net::TcpListener;
@@ -82,8 +82,8 @@ impl registry_projections::FeedWatcher for ForgetVerified {
 /// The sealed log's database for `database`.
 pub fn seal_db(database: &Database) -> SealDb {
     match database {
-        Database::Postgres(pool) => SealDb::Postgres(pool.clone()),
-        Database::Sqlite(pool) => SealDb::Sqlite(pool.clone()),
+        Database::Postgres(pool) => seal_store(pool.clone()),
+        Database::Sqlite(pool) => seal_store(pool.clone()),
     }
 }
 

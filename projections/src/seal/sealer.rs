@@ -184,7 +184,7 @@ impl Sealer {
             if count < BATCH as usize {
                 break;
             }
-            if matches!(self.db, SealDb::Sqlite(_)) {
+            if self.db.one_writer() {
                 // SQLite has one write lock and no queue for it: between two batches of a
                 // catch-up, let the writers in for a third of the time the batch took (at most
                 // 100 ms). Steady state never gets here: a tick's batch is not full.
@@ -264,7 +264,7 @@ impl Sealer {
                 if let Err(error) = self.seal_available(false).await {
                     tracing::warn!(%error, "sealing failed; retrying");
                 }
-                let tick = if matches!(self.db, SealDb::Sqlite(_)) {
+                let tick = if self.db.one_writer() {
                     SQLITE_TICK
                 } else {
                     TICK

@@ -42,6 +42,9 @@ impl<T> Column for T where
 {
 }
 
+/// A stored hash of the sealed log: its level (0: a leaf), its index, the hash.
+pub type NodeHash = (i64, i64, Vec<u8>);
+
 /// What differs between the databases, implemented once for each.
 pub trait Engine: Database {
     /// The statements that differ.
@@ -70,6 +73,14 @@ pub trait Engine: Database {
         pool: &Pool<Self>,
         lease: Lease,
     ) -> impl Future<Output = Result<Option<Box<dyn ProjectorLease>>, sqlx::Error>> + Send;
+
+    /// The sealed log's stored hashes `(level, index, hash)` of the given leaf indexes and
+    /// inner nodes `(level, index)`, in as few round trips as the database allows.
+    fn node_hashes(
+        pool: &Pool<Self>,
+        leaves: Vec<i64>,
+        inner: Vec<(i64, i64)>,
+    ) -> impl Future<Output = Result<Vec<NodeHash>, sqlx::Error>> + Send;
 
     /// Returns when another process may have committed events, or after `timeout`.
     fn wait(

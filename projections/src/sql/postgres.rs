@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Row};
 
 use super::dialect::{Dialect, POSTGRES};
 use super::lease::{ConnectionLease, Lease, PgWaiter, ProjectorLease};
-use super::{Column, Engine};
+use super::{Column, Engine, NodeHash};
 
 impl Engine for Postgres {
     const DIALECT: Dialect = POSTGRES;
@@ -40,6 +40,29 @@ impl Engine for Postgres {
         Ok(taken.then(|| {
             Box::new(ConnectionLease::<Postgres> { connection }) as Box<dyn ProjectorLease>
         }))
+    }
+
+    /// One round trip and one statement text (its plan cached): a proof's few dozen nodes by
+    /// their keys, as arrays.
+    async fn node_hashes(
+        pool: &PgPool,
+        leaves: Vec<i64>,
+        inner: Vec<(i64, i64)>,
+    ) -> Result<Vec<NodeHash>, sqlx::Error> {
+        let (levels, indexes): (Vec<i64>, Vec<i64>) = inner.into_iter().unzip();
+        sqlx::query_as(
+            "select 0::bigint as level, leaf_index as node_index, leaf_hash as hash \
+             from seal_leaves where leaf_index = any($1) \
+             union all \
+             select n.level, n.node_index, n.hash from seal_nodes n \
+             join unnest($2::bigint[], $3::bigint[]) as k(level, node_index) \
+             using (level, node_index)",
+        )
+        .bind(leaves)
+        .bind(levels)
+        .bind(indexes)
+        .fetch_all(pool)
+        .await
     }
 
     /// Returns on the next `NOTIFY registry_events`, or after `timeout`.

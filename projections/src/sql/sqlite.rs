@@ -8,7 +8,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::dialect::{Dialect, SQLITE};
 use super::lease::{AlwaysHeld, FileLease, Lease, ProjectorLease};
-use super::{Column, Engine};
+use super::{Column, Engine, NodeHash, Statement};
 
 impl Engine for Sqlite {
     const DIALECT: Dialect = SQLITE;
@@ -49,6 +49,39 @@ impl Engine for Sqlite {
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(sqlx::Error::Io(e)),
         }
+    }
+
+    /// In-process: two plain statements cost nothing to send.
+    async fn node_hashes(
+        pool: &SqlitePool,
+        leaves: Vec<i64>,
+        inner: Vec<(i64, i64)>,
+    ) -> Result<Vec<NodeHash>, sqlx::Error> {
+        let mut rows = Vec::new();
+        if !leaves.is_empty() {
+            let mut select = Statement::new(
+                "select 0 as level, leaf_index as node_index, leaf_hash as hash \
+                 from seal_leaves where leaf_index in ",
+            );
+            select.push_list(leaves);
+            rows.extend(select.rows(pool).await?);
+        }
+        if !inner.is_empty() {
+            let mut select =
+                Statement::new("select level, node_index, hash from seal_nodes where ");
+            for (i, (level, index)) in inner.into_iter().enumerate() {
+                select
+                    .push(if i == 0 { "(level = " } else { " or (level = " })
+                    .push_bind(level)
+                    .push(" and node_index = ")
+                    .push_bind(index)
+                    .push(")");
+            }
+            rows.extend(select.rows(pool).await?);
+        }
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect()
     }
 
     async fn wait((): &(), _: &SqlitePool, timeout: Duration) {
