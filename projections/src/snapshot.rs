@@ -44,7 +44,7 @@ pub enum Chunk {
     Rows(Vec<ListItem>),
 }
 
-/// What [`crate::ReadStore::export_views`] sends: the position and count, then whole clients
+/// What [`crate::store::ExportReads::export_views`] sends: the position and count, then whole clients
 /// in the list's order.
 #[derive(Debug)]
 pub enum ViewChunk {

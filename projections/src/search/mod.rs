@@ -366,7 +366,7 @@ impl SearchIndex {
         self.len() == 0
     }
 
-    /// One page of the list, as [`ReadStore::list`] would answer it: one scan counts the
+    /// One page of the list, as [`crate::store::ListReads::list`] would answer it: one scan counts the
     /// matches and keeps the first `limit + 1` after the cursor in a small sorted buffer.
     pub fn search(&self, query: &ListQuery) -> ClientPage {
         let Ok(inner) = self.inner.read() else {

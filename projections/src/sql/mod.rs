@@ -1,8 +1,8 @@
 //! The two databases the read side runs on, behind one interface: the store and the sealed
 //! log are written once, generic over [`Backend`], and never ask which database they talk to.
 //!
-//! - [`Engine`] is what really differs, implemented once per database ([`postgres`],
-//!   [`sqlite`]): the few statements of its [`Dialect`], reading a column, the leases that
+//! - [`Engine`] is what really differs, implemented once per database (`postgres.rs`,
+//!   `sqlite.rs`): the few statements of its [`Dialect`], reading a column, the leases that
 //!   make one process the projector or the sealer, and waiting for other processes' commits;
 //! - [`Backend`] runs a [`Statement`] on a pool or a connection. It is implemented for every
 //!   engine at once: sqlx's per-database bounds are written here, once, and nowhere else;

@@ -1,9 +1,10 @@
 //! The global feed: every event in one total order, read below the position that is final.
 
+use async_trait::async_trait;
 use registry_domain::upcasters;
 
 use super::projection::raw_event;
-use super::{ReadError, SqlReadStore, EVENT_COLUMNS, LIVE};
+use super::{FeedReads, ReadError, SqlReadStore, EVENT_COLUMNS, LIVE};
 use crate::feed::{FeedEntry, FeedPage, FeedQuery, MarkPage};
 use crate::sql::{Backend, Statement};
 
@@ -19,66 +20,6 @@ fn next_after(last: Option<i64>, full: bool, head: i64, after: i64) -> i64 {
     match last {
         Some(last) if full => last,
         _ => head.max(after),
-    }
-}
-
-impl<DB: Backend> SqlReadStore<DB> {
-    /// See [`super::ReadStore::head`].
-    pub(super) async fn safe_head(&self) -> Result<i64, ReadError> {
-        Ok(Statement::new(DB::DIALECT.head).one(&self.pool).await?)
-    }
-
-    /// See [`super::ReadStore::feed`].
-    pub(super) async fn feed_page(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
-        let head = self.safe_head().await?;
-        let rows = feed_select(query, head, DB::DIALECT.metadata_json)
-            .rows(&self.pool)
-            .await?;
-        let upcasters = upcasters();
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(match raw_event::<DB>(row)?.decode_or_describe(&upcasters) {
-                Ok(event) => FeedEntry::Event(event),
-                Err(unreadable) => FeedEntry::Unreadable(unreadable),
-            });
-        }
-        let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
-        Ok(FeedPage {
-            next_after: next_after(
-                events.last().map(FeedEntry::position),
-                full,
-                head,
-                query.after,
-            ),
-            events,
-        })
-    }
-
-    /// See [`super::ReadStore::feed_marks`].
-    pub(super) async fn mark_page(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
-        let head = self.safe_head().await?;
-        let rows = Statement::new(SELECT_MARKS)
-            .bind(LIVE.projection)
-            .bind(after)
-            .bind(head)
-            .bind(i64::from(limit))
-            .rows(&self.pool)
-            .await?;
-        let mut marks = Vec::with_capacity(rows.len());
-        for row in rows {
-            let sequence: i64 = DB::get(&row, "sequence")?;
-            marks.push((
-                DB::get::<String>(&row, "aggregate_id")?,
-                u64::try_from(sequence).unwrap_or_default(),
-                DB::get::<i64>(&row, "global_position")?,
-                DB::get::<bool>(&row, "parked")?,
-            ));
-        }
-        let full = marks.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
-        Ok(MarkPage {
-            next_after: next_after(marks.last().map(|m| m.2), full, head, after),
-            marks,
-        })
     }
 }
 
@@ -116,4 +57,62 @@ fn feed_select(query: &FeedQuery, head: i64, metadata: &str) -> Statement {
         .push(" order by global_position limit ")
         .push_bind(i64::from(query.limit));
     select
+}
+
+#[async_trait]
+impl<DB: Backend> FeedReads for SqlReadStore<DB> {
+    async fn head(&self) -> Result<i64, ReadError> {
+        Ok(Statement::new(DB::DIALECT.head).one(&self.pool).await?)
+    }
+
+    async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
+        let head = self.head().await?;
+        let rows = feed_select(query, head, DB::DIALECT.metadata_json)
+            .rows(&self.pool)
+            .await?;
+        let upcasters = upcasters();
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push(match raw_event::<DB>(row)?.decode_or_describe(&upcasters) {
+                Ok(event) => FeedEntry::Event(event),
+                Err(unreadable) => FeedEntry::Unreadable(unreadable),
+            });
+        }
+        let full = events.len() >= usize::try_from(query.limit).unwrap_or(usize::MAX);
+        Ok(FeedPage {
+            next_after: next_after(
+                events.last().map(FeedEntry::position),
+                full,
+                head,
+                query.after,
+            ),
+            events,
+        })
+    }
+
+    async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
+        let head = self.head().await?;
+        let rows = Statement::new(SELECT_MARKS)
+            .bind(LIVE.projection)
+            .bind(after)
+            .bind(head)
+            .bind(i64::from(limit))
+            .rows(&self.pool)
+            .await?;
+        let mut marks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let sequence: i64 = DB::get(&row, "sequence")?;
+            marks.push((
+                DB::get::<String>(&row, "aggregate_id")?,
+                u64::try_from(sequence).unwrap_or_default(),
+                DB::get::<i64>(&row, "global_position")?,
+                DB::get::<bool>(&row, "parked")?,
+            ));
+        }
+        let full = marks.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(MarkPage {
+            next_after: next_after(marks.last().map(|m| m.2), full, head, after),
+            marks,
+        })
+    }
 }

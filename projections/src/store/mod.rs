@@ -6,8 +6,9 @@
 //!   projector batches, parking the events that cannot be applied;
 //! - [`rebuild`]: replaying the whole feed into shadow tables while the live ones keep
 //!   serving, then swapping them in;
-//! - [`queries`]: the detail, the list, the export snapshot, the search index's load, and the
-//!   positions they are known to reflect;
+//! - [`detail`]: one client (its detail, record and events), several by id;
+//! - [`list`]: a page of the list, the search index's load, the position a snapshot reflects;
+//! - [`exports`]: whole filtered lists from one snapshot;
 //! - [`feed`]: the global feed and how far it is final;
 //! - [`parked`]: the projector's status and the events it parked.
 //!
@@ -15,10 +16,12 @@
 //! both understand `->>` on JSON); the few that differ are named in one
 //! [`crate::sql::Dialect`] value per backend.
 
+mod detail;
+mod exports;
 mod feed;
+mod list;
 mod parked;
 mod projection;
-mod queries;
 mod rebuild;
 
 use std::time::Duration;
@@ -31,7 +34,7 @@ use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
 use crate::snapshot::Chunk;
 use crate::snapshot::IndexSnapshot;
-use crate::sql::{Backend, Engine, Lease};
+use crate::sql::{Backend, Engine};
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
@@ -118,17 +121,14 @@ pub struct RetryReport {
     pub still_parked: u64,
 }
 
-/// The read side: applies events to the read models, and answers queries and the feed.
+/// One client: its detail, its record, its events; several clients by id.
 #[async_trait]
-pub trait ReadStore: Send + Sync {
-    /// Applies every event of `client_id` that its rows do not reflect yet, in one
-    /// transaction, under a per-client lock, and returns the client's record as it now is.
-    /// Idempotent: running it twice, or concurrently, applies each event once.
+pub trait ClientReads: Send + Sync {
+    /// The detail of a live client; `None` when unknown or deleted.
     ///
     /// # Errors
-    /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied
-    /// (the projector then parks it).
-    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+    /// [`ReadError::Database`].
+    async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError>;
 
     /// The read-model record of one client (deleted ones included); `None` when never
     /// registered.
@@ -136,6 +136,29 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// [`ReadError::Database`].
     async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
+
+    /// The clients among `ids` that were ever registered, deleted ones included (any order;
+    /// unknown ids are left out), read in batches.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError>;
+
+    /// Every event of one client, in stream order.
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or an event cannot be decoded.
+    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError>;
+}
+
+/// The client list: a page of it, and every row for the search index.
+#[async_trait]
+pub trait ListReads: Send + Sync {
+    /// One page of the client list and the total count of matches.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError>;
 
     /// Every client's list row and version, the feed position up to which they reflect every
     /// event, and the read model's generation, from one snapshot (to load the search index).
@@ -150,25 +173,11 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// [`ReadError::Database`].
     async fn generation(&self) -> Result<i64, ReadError>;
+}
 
-    /// The detail of a live client; `None` when unknown or deleted.
-    ///
-    /// # Errors
-    /// [`ReadError::Database`].
-    async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError>;
-
-    /// Every event of one client, in stream order.
-    ///
-    /// # Errors
-    /// [`ReadError`] when the database fails or an event cannot be decoded.
-    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError>;
-
-    /// One page of the client list and the total count of matches.
-    ///
-    /// # Errors
-    /// [`ReadError::Database`].
-    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError>;
-
+/// Whole filtered lists from one snapshot, for the exports.
+#[async_trait]
+pub trait ExportReads: Send + Sync {
     /// Streams every client matching `query` (in its sort; its limit and cursor are ignored)
     /// to `sink` from one consistent snapshot: first [`Chunk::Start`] with the feed position
     /// up to which the snapshot reflects every event and the row count, then the rows in
@@ -177,13 +186,6 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// [`ReadError::Database`].
     async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError>;
-
-    /// The clients among `ids` that were ever registered, deleted ones included (any order;
-    /// unknown ids are left out), read in batches.
-    ///
-    /// # Errors
-    /// [`ReadError::Database`].
-    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError>;
 
     /// Like [`Self::export_list`], with whole clients (every setting) instead of list rows:
     /// the clients-as-code export.
@@ -195,7 +197,11 @@ pub trait ReadStore: Send + Sync {
         query: &ListQuery,
         sink: Sender<crate::snapshot::ViewChunk>,
     ) -> Result<(), ReadError>;
+}
 
+/// The global feed, never past the position that is final.
+#[async_trait]
+pub trait FeedReads: Send + Sync {
     /// The last feed position that is final: every event at or before it has committed (or
     /// never will), so a reader may pass it without ever missing one. On PostgreSQL this
     /// takes the feed barrier for an instant: writers wait for it.
@@ -204,7 +210,7 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`].
     async fn head(&self) -> Result<i64, ReadError>;
 
-    /// A page of the global feed, never past [`ReadStore::head`]. A row that cannot be
+    /// A page of the global feed, never past [`FeedReads::head`]. A row that cannot be
     /// decoded is an [`crate::feed::FeedEntry::Unreadable`] entry, not an error.
     ///
     /// # Errors
@@ -212,12 +218,25 @@ pub trait ReadStore: Send + Sync {
     async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError>;
 
     /// Where the events after `after` sit (client, sequence, position, parked), up to
-    /// `limit` of them, never past [`ReadStore::head`]: what a search index follows, without
+    /// `limit` of them, never past [`FeedReads::head`]: what a search index follows, without
     /// reading a payload.
     ///
     /// # Errors
     /// [`ReadError::Database`].
     async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError>;
+}
+
+/// Applying events to the read models: inline after a command, and by the one projector.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// Applies every event of `client_id` that its rows do not reflect yet, in one
+    /// transaction, under a per-client lock, and returns the client's record as it now is.
+    /// Idempotent: running it twice, or concurrently, applies each event once.
+    ///
+    /// # Errors
+    /// [`ReadError`] when the database fails or a stored event cannot be decoded or applied
+    /// (the projector then parks it).
+    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError>;
 
     /// Applies up to `limit` feed events after the projection's checkpoint, and moves the
     /// checkpoint, in one transaction. An event that cannot be decoded or applied is parked
@@ -227,6 +246,19 @@ pub trait ReadStore: Send + Sync {
     /// [`ReadError::Database`]; nothing is applied then.
     async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError>;
 
+    /// Tries to become the one projector.
+    ///
+    /// # Errors
+    /// [`ReadError::Database`].
+    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError>;
+
+    /// Returns when another process may have committed events, or after `timeout`.
+    async fn wait_for_events(&self, timeout: Duration);
+}
+
+/// Replaying the whole feed into new read models while the old ones serve.
+#[async_trait]
+pub trait Rebuild: Send + Sync {
     /// Replays the whole feed into shadow tables, batch by batch, while the live tables keep
     /// serving reads and inline projections, then swaps them in (a short transaction). Returns
     /// the number of events replayed.
@@ -234,7 +266,11 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// [`ReadError`]; the live tables stay as they were then.
     async fn rebuild(&self) -> Result<u64, ReadError>;
+}
 
+/// The projector's progress and the events it could not apply.
+#[async_trait]
+pub trait ParkedEvents: Send + Sync {
     /// The projector's checkpoint, the latest committed position, the lag between them and the
     /// number of parked events, without taking the feed barrier.
     ///
@@ -254,15 +290,19 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// [`ReadError::Database`].
     async fn retry_parked(&self) -> Result<RetryReport, ReadError>;
+}
 
-    /// Tries to become the one projector.
-    ///
-    /// # Errors
-    /// [`ReadError::Database`].
-    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError>;
+/// The read side: applies events to the read models, and answers queries and the feed.
+/// Each concern is a trait of its own, implemented in its module of [`SqlReadStore`].
+pub trait ReadStore:
+    ClientReads + ListReads + ExportReads + FeedReads + Projection + Rebuild + ParkedEvents
+{
+}
 
-    /// Returns when another process may have committed events, or after `timeout`.
-    async fn wait_for_events(&self, timeout: Duration);
+impl<
+        T: ClientReads + ListReads + ExportReads + FeedReads + Projection + Rebuild + ParkedEvents,
+    > ReadStore for T
+{
 }
 
 /// The tables one projection writes: the live ones, or the shadow ones a rebuild fills.
@@ -340,93 +380,5 @@ impl<DB: Backend> SqlReadStore<DB> {
             pool,
             waiter: DB::Waiter::default(),
         }
-    }
-}
-
-/// The trait, delegated to each concern's methods.
-#[async_trait]
-impl<DB: Backend> ReadStore for SqlReadStore<DB> {
-    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
-        self.catch_up_client(client_id).await
-    }
-
-    async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
-        self.record_of(client_id).await
-    }
-
-    async fn index_rows(&self) -> Result<IndexSnapshot, ReadError> {
-        self.load_index_rows().await
-    }
-
-    async fn generation(&self) -> Result<i64, ReadError> {
-        self.generation_now().await
-    }
-
-    async fn client(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
-        self.detail_of(client_id).await
-    }
-
-    async fn client_events(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
-        self.events_of(client_id).await
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
-        self.list_page(query).await
-    }
-
-    async fn export_list(&self, query: &ListQuery, sink: Sender<Chunk>) -> Result<(), ReadError> {
-        self.export_snapshot(query, sink).await
-    }
-
-    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, ReadError> {
-        self.clients_by_id(ids).await
-    }
-
-    async fn export_views(
-        &self,
-        query: &ListQuery,
-        sink: Sender<crate::snapshot::ViewChunk>,
-    ) -> Result<(), ReadError> {
-        self.export_views_snapshot(query, sink).await
-    }
-
-    async fn head(&self) -> Result<i64, ReadError> {
-        self.safe_head().await
-    }
-
-    async fn feed(&self, query: &FeedQuery) -> Result<FeedPage, ReadError> {
-        self.feed_page(query).await
-    }
-
-    async fn feed_marks(&self, after: i64, limit: u32) -> Result<MarkPage, ReadError> {
-        self.mark_page(after, limit).await
-    }
-
-    async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
-        self.project_feed_batch(limit).await
-    }
-
-    async fn rebuild(&self) -> Result<u64, ReadError> {
-        self.rebuild_and_swap().await
-    }
-
-    async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
-        self.status().await
-    }
-
-    async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError> {
-        self.parked_events().await
-    }
-
-    async fn retry_parked(&self) -> Result<RetryReport, ReadError> {
-        self.retry_parked_events().await
-    }
-
-    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
-        Ok(DB::try_lease(&self.pool, Lease::Projector).await?)
-    }
-
-    async fn wait_for_events(&self, timeout: Duration) {
-        DB::wait(&self.waiter, &self.pool, timeout).await;
     }
 }

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+
 use super::{
-    ParkedEvent, ProjectorStatus, ReadError, RetryReport, SqlReadStore, GENERATION, LIVE,
-    NEXT_GENERATION, SELECT_CHECKPOINT,
+    ParkedEvent, ParkedEvents, Projection, ProjectorStatus, ReadError, RetryReport, SqlReadStore,
+    GENERATION, LIVE, NEXT_GENERATION, SELECT_CHECKPOINT,
 };
 use crate::sql::{Backend, Engine, Statement};
 
@@ -33,64 +35,6 @@ fn parked_event<DB: Engine>(row: &DB::Row) -> Result<ParkedEvent, ReadError> {
 }
 
 impl<DB: Backend> SqlReadStore<DB> {
-    /// See [`super::ReadStore::projector_status`].
-    pub(super) async fn status(&self) -> Result<ProjectorStatus, ReadError> {
-        let head: i64 = Statement::new(LATEST_POSITION).one(&self.pool).await?;
-        let checkpoint: Option<i64> = Statement::new(SELECT_CHECKPOINT)
-            .bind(LIVE.projection)
-            .scalar(&self.pool)
-            .await?;
-        let checkpoint = checkpoint.unwrap_or(0);
-        let parked: i64 = Statement::new(COUNT_PARKED)
-            .bind(LIVE.projection)
-            .one(&self.pool)
-            .await?;
-        Ok(ProjectorStatus {
-            checkpoint,
-            head,
-            lag: u64::try_from(head - checkpoint).unwrap_or_default(),
-            parked: u64::try_from(parked).unwrap_or_default(),
-        })
-    }
-
-    /// See [`super::ReadStore::parked`].
-    pub(super) async fn parked_events(&self) -> Result<Vec<ParkedEvent>, ReadError> {
-        let rows = Statement::new(SELECT_PARKED)
-            .bind(LIVE.projection)
-            .rows(&self.pool)
-            .await?;
-        rows.iter().map(parked_event::<DB>).collect()
-    }
-
-    /// See [`super::ReadStore::retry_parked`].
-    pub(super) async fn retry_parked_events(&self) -> Result<RetryReport, ReadError> {
-        let parked = self.parked_events().await?;
-        let mut clients: BTreeMap<String, u64> = BTreeMap::new();
-        for event in &parked {
-            *clients.entry(event.client_id.clone()).or_default() += 1;
-        }
-        let mut report = RetryReport::default();
-        for (client_id, count) in clients {
-            let Some(error) = self.retry_client(&client_id, count, &mut report).await? else {
-                continue;
-            };
-            Statement::new(TRIED_AGAIN)
-                .bind(LIVE.projection)
-                .bind(&client_id)
-                .bind(error)
-                .execute(&self.pool)
-                .await?;
-        }
-        if report.resolved > 0 {
-            // The feed does not show these rows changing: tell the search indexes.
-            Statement::new(NEXT_GENERATION)
-                .bind(GENERATION)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(report)
-    }
-
     /// Projects the `count` parked events of one client again, counting them in `report`;
     /// returns why some are still parked (`None`: none is).
     async fn retry_client(
@@ -99,7 +43,7 @@ impl<DB: Backend> SqlReadStore<DB> {
         count: u64,
         report: &mut RetryReport,
     ) -> Result<Option<String>, ReadError> {
-        let error = match self.catch_up_client(client_id).await {
+        let error = match self.catch_up(client_id).await {
             Ok(record) => {
                 let version = record.map_or(0, |r| r.view.version);
                 let resolved = Statement::new(UNPARK)
@@ -127,5 +71,63 @@ impl<DB: Backend> SqlReadStore<DB> {
             Err(other) => return Err(other),
         };
         Ok(Some(error))
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> ParkedEvents for SqlReadStore<DB> {
+    async fn projector_status(&self) -> Result<ProjectorStatus, ReadError> {
+        let head: i64 = Statement::new(LATEST_POSITION).one(&self.pool).await?;
+        let checkpoint: Option<i64> = Statement::new(SELECT_CHECKPOINT)
+            .bind(LIVE.projection)
+            .scalar(&self.pool)
+            .await?;
+        let checkpoint = checkpoint.unwrap_or(0);
+        let parked: i64 = Statement::new(COUNT_PARKED)
+            .bind(LIVE.projection)
+            .one(&self.pool)
+            .await?;
+        Ok(ProjectorStatus {
+            checkpoint,
+            head,
+            lag: u64::try_from(head - checkpoint).unwrap_or_default(),
+            parked: u64::try_from(parked).unwrap_or_default(),
+        })
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedEvent>, ReadError> {
+        let rows = Statement::new(SELECT_PARKED)
+            .bind(LIVE.projection)
+            .rows(&self.pool)
+            .await?;
+        rows.iter().map(parked_event::<DB>).collect()
+    }
+
+    async fn retry_parked(&self) -> Result<RetryReport, ReadError> {
+        let parked = self.parked().await?;
+        let mut clients: BTreeMap<String, u64> = BTreeMap::new();
+        for event in &parked {
+            *clients.entry(event.client_id.clone()).or_default() += 1;
+        }
+        let mut report = RetryReport::default();
+        for (client_id, count) in clients {
+            let Some(error) = self.retry_client(&client_id, count, &mut report).await? else {
+                continue;
+            };
+            Statement::new(TRIED_AGAIN)
+                .bind(LIVE.projection)
+                .bind(&client_id)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+        }
+        if report.resolved > 0 {
+            // The feed does not show these rows changing: tell the search indexes.
+            Statement::new(NEXT_GENERATION)
+                .bind(GENERATION)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(report)
     }
 }

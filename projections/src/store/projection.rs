@@ -7,15 +7,17 @@
 //! must not stop every projection and every search index behind it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use registry_domain::upcasters;
 use sqlx::types::Json;
 
 use super::{
-    storable, Batch, ReadError, SqlReadStore, Tables, ADVANCE_CHECKPOINT, EVENT_COLUMNS, LIVE,
-    SELECT_CHECKPOINT,
+    storable, Batch, FeedReads, Projection, ReadError, SqlReadStore, Tables, ADVANCE_CHECKPOINT,
+    EVENT_COLUMNS, LIVE, SELECT_CHECKPOINT,
 };
-use crate::sql::{Arg, Backend, Engine, Statement, Target, Transaction};
+use crate::sql::{Arg, Backend, Engine, Lease, ProjectorLease, Statement, Target, Transaction};
 use crate::stored::{RawEvent, StoredEvent};
 use crate::view::{ClientRecord, ClientView, ListRow};
 
@@ -159,14 +161,6 @@ impl<DB: Backend> SqlReadStore<DB> {
             .rows(on)
             .await?;
         Self::decode_events(&rows)
-    }
-
-    /// Every event of one client, in stream order.
-    pub(super) async fn events_of(&self, client_id: &str) -> Result<Vec<StoredEvent>, ReadError> {
-        if !storable(client_id) {
-            return Ok(Vec::new());
-        }
-        Self::stream_range(&self.pool, client_id, 0, u64::MAX).await
     }
 
     /// The checkpoint of `projection`.
@@ -450,13 +444,40 @@ impl<DB: Backend> SqlReadStore<DB> {
         list.execute(&mut *tx).await?;
         Ok(())
     }
+}
 
-    /// Catches one client's live rows up with its stream (see
-    /// [`super::ReadStore::catch_up`]).
-    pub(super) async fn catch_up_client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<ClientRecord>, ReadError> {
+/// The values of a detail row.
+fn detail_values(record: &ClientRecord) -> Result<Vec<Arg>, sqlx::Error> {
+    let view = &record.view;
+    Ok(vec![
+        Arg::from(&view.client_id),
+        Arg::I64(i64::try_from(view.version).unwrap_or(i64::MAX)),
+        Arg::I64(record.last_position),
+        Arg::Bool(record.deleted),
+        Arg::json(view)?,
+        Arg::Time(view.created_at),
+        Arg::Time(view.updated_at),
+    ])
+}
+
+/// The values of a list row.
+fn list_values(row: ListRow) -> Result<Vec<Arg>, sqlx::Error> {
+    Ok(vec![
+        Arg::Text(row.client_id),
+        Arg::Text(row.client_name),
+        Arg::Text(row.name_key),
+        Arg::OptionalText(row.client_uri),
+        Arg::Bool(row.enabled),
+        Arg::json(&row.grant_types)?,
+        Arg::Text(row.search_text),
+        Arg::Time(row.created_at),
+        Arg::Time(row.updated_at),
+    ])
+}
+
+#[async_trait]
+impl<DB: Backend> Projection for SqlReadStore<DB> {
+    async fn catch_up(&self, client_id: &str) -> Result<Option<ClientRecord>, ReadError> {
         if !storable(client_id) {
             return Ok(None);
         }
@@ -482,11 +503,10 @@ impl<DB: Backend> SqlReadStore<DB> {
         Ok(record)
     }
 
-    /// One projector batch (see [`super::ReadStore::project_batch`]).
-    pub(super) async fn project_feed_batch(&self, limit: usize) -> Result<Batch, ReadError> {
+    async fn project_batch(&self, limit: usize) -> Result<Batch, ReadError> {
         // Read outside the batch's transaction: on PostgreSQL the barrier holds an exclusive
         // lock until the end of the transaction that takes it.
-        let head = self.safe_head().await?;
+        let head = self.head().await?;
         let mut tx = self.begin_projection().await?;
         let checkpoint = Self::checkpoint_of(&mut tx, LIVE.projection).await?;
         if checkpoint >= head {
@@ -519,33 +539,12 @@ impl<DB: Backend> SqlReadStore<DB> {
             records: applied.records,
         })
     }
-}
 
-/// The values of a detail row.
-fn detail_values(record: &ClientRecord) -> Result<Vec<Arg>, sqlx::Error> {
-    let view = &record.view;
-    Ok(vec![
-        Arg::from(&view.client_id),
-        Arg::I64(i64::try_from(view.version).unwrap_or(i64::MAX)),
-        Arg::I64(record.last_position),
-        Arg::Bool(record.deleted),
-        Arg::json(view)?,
-        Arg::Time(view.created_at),
-        Arg::Time(view.updated_at),
-    ])
-}
+    async fn try_lease(&self) -> Result<Option<Box<dyn ProjectorLease>>, ReadError> {
+        Ok(DB::try_lease(&self.pool, Lease::Projector).await?)
+    }
 
-/// The values of a list row.
-fn list_values(row: ListRow) -> Result<Vec<Arg>, sqlx::Error> {
-    Ok(vec![
-        Arg::Text(row.client_id),
-        Arg::Text(row.client_name),
-        Arg::Text(row.name_key),
-        Arg::OptionalText(row.client_uri),
-        Arg::Bool(row.enabled),
-        Arg::json(&row.grant_types)?,
-        Arg::Text(row.search_text),
-        Arg::Time(row.created_at),
-        Arg::Time(row.updated_at),
-    ])
+    async fn wait_for_events(&self, timeout: Duration) {
+        DB::wait(&self.waiter, &self.pool, timeout).await;
+    }
 }

@@ -13,8 +13,11 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use super::{
-    ReadError, SqlReadStore, Tables, ADVANCE_CHECKPOINT, GENERATION, LIVE, NEXT, NEXT_GENERATION,
+    FeedReads, ReadError, Rebuild, SqlReadStore, Tables, ADVANCE_CHECKPOINT, GENERATION, LIVE,
+    NEXT, NEXT_GENERATION,
 };
 use crate::sql::{Backend, Lease, Statement, Transaction};
 
@@ -61,46 +64,12 @@ fn swap_statements(live: Tables, next: Tables) -> Vec<String> {
 }
 
 impl<DB: Backend> SqlReadStore<DB> {
-    /// See [`super::ReadStore::rebuild`].
-    pub(super) async fn rebuild_and_swap(&self) -> Result<u64, ReadError> {
-        // One rebuild at a time, whichever process runs it; released when dropped at the end,
-        // or when the process dies.
-        let Some(mut lock) = DB::try_lease(&self.pool, Lease::Rebuild).await? else {
-            return Err(ReadError::RebuildRunning);
-        };
-        self.empty_shadow().await?;
-        let mut position = 0;
-        let mut replayed = 0;
-        for attempt in 1..=SWAP_ATTEMPTS {
-            let (reached, count) = self.replay_until_near_head(position).await?;
-            position = reached;
-            replayed += count;
-            // A lock lost on the way (its connection cut) means another rebuild may have
-            // started and emptied the shadow: never swap that in.
-            if !lock.is_held().await {
-                return Err(ReadError::RebuildRunning);
-            }
-            match self.swap_in(position).await {
-                Ok(count) => {
-                    tracing::info!(events = replayed + count, "read model rebuilt");
-                    return Ok(replayed + count);
-                }
-                Err(error) if lock_wait_ran_out(&error) && attempt < SWAP_ATTEMPTS => {
-                    tracing::warn!(attempt, "readers held the read model; swapping again");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(ReadError::SwapTimedOut)
-    }
-
     /// Replays batches into the shadow tables from `position` until the shadow is within
     /// [`SWAP_WITHIN`] of the head. Returns the position reached and the events replayed.
     async fn replay_until_near_head(&self, mut position: i64) -> Result<(i64, u64), ReadError> {
         let mut replayed = 0;
         loop {
-            let head = self.safe_head().await?;
+            let head = self.head().await?;
             if head - position <= SWAP_WITHIN {
                 return Ok((position, replayed));
             }
@@ -224,5 +193,41 @@ impl<DB: Backend> SqlReadStore<DB> {
             .execute(&mut *tx)
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> Rebuild for SqlReadStore<DB> {
+    async fn rebuild(&self) -> Result<u64, ReadError> {
+        // One rebuild at a time, whichever process runs it; released when dropped at the end,
+        // or when the process dies.
+        let Some(mut lock) = DB::try_lease(&self.pool, Lease::Rebuild).await? else {
+            return Err(ReadError::RebuildRunning);
+        };
+        self.empty_shadow().await?;
+        let mut position = 0;
+        let mut replayed = 0;
+        for attempt in 1..=SWAP_ATTEMPTS {
+            let (reached, count) = self.replay_until_near_head(position).await?;
+            position = reached;
+            replayed += count;
+            // A lock lost on the way (its connection cut) means another rebuild may have
+            // started and emptied the shadow: never swap that in.
+            if !lock.is_held().await {
+                return Err(ReadError::RebuildRunning);
+            }
+            match self.swap_in(position).await {
+                Ok(count) => {
+                    tracing::info!(events = replayed + count, "read model rebuilt");
+                    return Ok(replayed + count);
+                }
+                Err(error) if lock_wait_ran_out(&error) && attempt < SWAP_ATTEMPTS => {
+                    tracing::warn!(attempt, "readers held the read model; swapping again");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ReadError::SwapTimedOut)
     }
 }

@@ -1,22 +1,14 @@
-//! Reading the client rows: one client, a page of the list, a whole filtered list from one
-//! snapshot (exports), every row (the search index's load), and the feed position each of
-//! these is known to reflect.
+//! The client list: a page of it (search, filter, sort, keyset cursor), every row for the
+//! search index's load, and the feed position a snapshot of the rows is known to reflect.
 
+use async_trait::async_trait;
 use sqlx::types::Json;
-use tokio::sync::mpsc::Sender;
 
-use super::projection::record_from_row;
-use super::{storable, ReadError, SqlReadStore, GENERATION, LIVE};
+use super::{FeedReads, ListReads, ReadError, SqlReadStore, GENERATION, LIVE};
 use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
-use crate::snapshot::{Chunk, IndexRow, IndexSnapshot, ViewChunk, EXPORT_BATCH};
+use crate::snapshot::{IndexRow, IndexSnapshot, EXPORT_BATCH};
 use crate::sql::{Backend, Engine, Statement, Target, Transaction};
-use crate::view::{ClientRecord, ClientView, ListRow};
-
-const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
-     where client_id = $1";
-
-const SELECT_DETAIL: &str =
-    "select document from client_detail where client_id = $1 and not deleted";
+use crate::view::ListRow;
 
 const SELECT_INDEX_ROWS: &str = "select d.client_id, d.version, d.deleted, l.client_name, \
      l.name_key, l.client_uri, l.enabled, l.grant_types, l.search_text, l.created_at, \
@@ -149,33 +141,6 @@ impl<DB: Backend> SqlReadStore<DB> {
         Ok(tx)
     }
 
-    /// See [`super::ReadStore::client_record`].
-    pub(super) async fn record_of(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<ClientRecord>, ReadError> {
-        if !storable(client_id) {
-            return Ok(None);
-        }
-        let row = Statement::new(SELECT_RECORD)
-            .bind(client_id)
-            .row(&self.pool)
-            .await?;
-        row.map(|row| record_from_row::<DB>(&row)).transpose()
-    }
-
-    /// See [`super::ReadStore::client`].
-    pub(super) async fn detail_of(&self, client_id: &str) -> Result<Option<ClientView>, ReadError> {
-        if !storable(client_id) {
-            return Ok(None);
-        }
-        let document: Option<Json<ClientView>> = Statement::new(SELECT_DETAIL)
-            .bind(client_id)
-            .scalar(&self.pool)
-            .await?;
-        Ok(document.map(|Json(view)| view))
-    }
-
     /// The last feed position up to which the rows `tx` sees reflect every event (or parked
     /// it): the checkpoint (read in the same snapshot as the rows), moved forward over the
     /// events after it that the rows already reflect (inline projections), up to `head`.
@@ -199,20 +164,54 @@ impl<DB: Backend> SqlReadStore<DB> {
 
     /// A snapshot of the client tables, the position it reflects, and the count of the list
     /// rows `query` matches in it.
-    async fn counted_snapshot(
+    pub(super) async fn counted_snapshot(
         &self,
         query: &ListQuery,
     ) -> Result<(Transaction<DB>, i64, u64), ReadError> {
-        let head = self.safe_head().await?;
+        let head = self.head().await?;
         let mut tx = self.begin_snapshot().await?;
         let position = Self::complete_position(&mut tx, head).await?;
         let total: i64 = count_matching(query).one(&mut tx).await?;
         Ok((tx, position, u64::try_from(total).unwrap_or_default()))
     }
 
-    /// See [`super::ReadStore::index_rows`].
-    pub(super) async fn load_index_rows(&self) -> Result<IndexSnapshot, ReadError> {
-        let head = self.safe_head().await?;
+    /// The next batch of an export, and whether more follow; moves `page` past it.
+    pub(super) async fn next_batch(
+        tx: &mut Transaction<DB>,
+        page: &mut ListQuery,
+    ) -> Result<(Vec<ListItem>, bool), ReadError> {
+        let batch = usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX);
+        let mut items = Self::page_rows(&mut *tx, page).await?;
+        let more = items.len() > batch;
+        items.truncate(batch);
+        page.after = items.last().map(|last| Cursor::after(last, page.sort));
+        Ok((items, more))
+    }
+
+    /// One page of the list (up to `limit + 1` rows, the extra one only says there is more).
+    async fn page_rows<'c>(
+        on: impl Target<'c, Db = DB>,
+        query: &ListQuery,
+    ) -> Result<Vec<ListItem>, ReadError> {
+        let rows = page_select(query).rows(on).await?;
+        rows.iter().map(list_item::<DB>).collect()
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> ListReads for SqlReadStore<DB> {
+    async fn list(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
+        let total: i64 = count_matching(query).one(&self.pool).await?;
+        let items = Self::page_rows(&self.pool, query).await?;
+        Ok(ClientPage::from_rows(
+            items,
+            u64::try_from(total).unwrap_or_default(),
+            query,
+        ))
+    }
+
+    async fn index_rows(&self) -> Result<IndexSnapshot, ReadError> {
+        let head = self.head().await?;
         let mut tx = self.begin_snapshot().await?;
         let position = Self::complete_position(&mut tx, head).await?;
         let generation = Self::checkpoint_of(&mut tx, GENERATION).await?;
@@ -225,144 +224,12 @@ impl<DB: Backend> SqlReadStore<DB> {
         })
     }
 
-    /// See [`super::ReadStore::generation`].
-    pub(super) async fn generation_now(&self) -> Result<i64, ReadError> {
+    async fn generation(&self) -> Result<i64, ReadError> {
         let generation: Option<i64> =
             Statement::new("select position from projection_checkpoints where projection = $1")
                 .bind(GENERATION)
                 .scalar(&self.pool)
                 .await?;
         Ok(generation.unwrap_or(0))
-    }
-
-    /// See [`super::ReadStore::list`].
-    pub(super) async fn list_page(&self, query: &ListQuery) -> Result<ClientPage, ReadError> {
-        let total: i64 = count_matching(query).one(&self.pool).await?;
-        let items = Self::page_rows(&self.pool, query).await?;
-        Ok(ClientPage::from_rows(
-            items,
-            u64::try_from(total).unwrap_or_default(),
-            query,
-        ))
-    }
-
-    /// See [`super::ReadStore::export_list`].
-    pub(super) async fn export_snapshot(
-        &self,
-        query: &ListQuery,
-        sink: Sender<Chunk>,
-    ) -> Result<(), ReadError> {
-        let (mut tx, position, total) = self.counted_snapshot(query).await?;
-        if sink.send(Chunk::Start { position, total }).await.is_err() {
-            return Ok(());
-        }
-        let mut page = ListQuery {
-            limit: EXPORT_BATCH,
-            after: None,
-            ..query.clone()
-        };
-        loop {
-            let (items, more) = Self::next_batch(&mut tx, &mut page).await?;
-            if sink.send(Chunk::Rows(items)).await.is_err() || !more {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The next batch of an export, and whether more follow; moves `page` past it.
-    async fn next_batch(
-        tx: &mut Transaction<DB>,
-        page: &mut ListQuery,
-    ) -> Result<(Vec<ListItem>, bool), ReadError> {
-        let batch = usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX);
-        let mut items = Self::page_rows(&mut *tx, page).await?;
-        let more = items.len() > batch;
-        items.truncate(batch);
-        page.after = items.last().map(|last| Cursor::after(last, page.sort));
-        Ok((items, more))
-    }
-
-    /// See [`super::ReadStore::clients`].
-    pub(super) async fn clients_by_id(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<ClientRecord>, ReadError> {
-        let mut records = Vec::with_capacity(ids.len());
-        let storable_ids: Vec<&String> = ids.iter().filter(|id| storable(id)).collect();
-        for batch in storable_ids.chunks(1000) {
-            let mut select = Statement::new(
-                "select document, deleted, last_position from client_detail where client_id in ",
-            );
-            select.push_list(batch.iter().copied());
-            for row in select.rows(&self.pool).await? {
-                records.push(record_from_row::<DB>(&row)?);
-            }
-        }
-        Ok(records)
-    }
-
-    /// See [`super::ReadStore::export_views`]: the list's rows pick and order the clients,
-    /// their detail documents (same snapshot) are what is sent.
-    pub(super) async fn export_views_snapshot(
-        &self,
-        query: &ListQuery,
-        sink: Sender<ViewChunk>,
-    ) -> Result<(), ReadError> {
-        let (mut tx, position, total) = self.counted_snapshot(query).await?;
-        if sink
-            .send(ViewChunk::Start { position, total })
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
-        let mut page = ListQuery {
-            limit: EXPORT_BATCH,
-            after: None,
-            ..query.clone()
-        };
-        loop {
-            let (items, more) = Self::next_batch(&mut tx, &mut page).await?;
-            let views = Self::views_of(&mut tx, &items).await?;
-            if sink.send(ViewChunk::Views(views)).await.is_err() || !more {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The detail documents of the live clients among `items`, in their order.
-    async fn views_of(
-        tx: &mut Transaction<DB>,
-        items: &[ListItem],
-    ) -> Result<Vec<ClientView>, ReadError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut select = Statement::new(
-            "select client_id, document from client_detail where not deleted and client_id in ",
-        );
-        select.push_list(items.iter().map(|item| &item.client_id));
-        let mut by_id = std::collections::HashMap::new();
-        for row in select.rows(tx).await? {
-            let Json(view): Json<ClientView> = DB::get(&row, "document")?;
-            by_id.insert(DB::get::<String>(&row, "client_id")?, view);
-        }
-        Ok(items
-            .iter()
-            .filter_map(|i| by_id.remove(&i.client_id))
-            .collect())
-    }
-
-    /// One page of the list (up to `limit + 1` rows, the extra one only says there is more).
-    async fn page_rows<'c>(
-        on: impl Target<'c, Db = DB>,
-        query: &ListQuery,
-    ) -> Result<Vec<ListItem>, ReadError> {
-        let rows = page_select(query).rows(on).await?;
-        rows.iter().map(list_item::<DB>).collect()
     }
 }
