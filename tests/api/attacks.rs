@@ -2,8 +2,7 @@
 //! line per case): each was an attack that worked, and each test is that attack, which must
 //! now fail. SECURITY.md says what is promised for each.
 
-use axum::body::Body;
-use axum::http::{header, Method, Request};
+use axum::http::{header, Method};
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
 use registry_tests::{backend_tests, service_client, Backend, TestApp, ADMIN_TOKEN};
@@ -36,15 +35,12 @@ async fn case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes(backend: 
     }
     bomb.push_str("clients: []\n");
     let response = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/clients/plan")
-                .header(header::AUTHORIZATION, format!("Bearer {reader}"))
-                .header(header::CONTENT_TYPE, "application/yaml")
-                .body(Body::from(bomb))
-                .unwrap(),
-        )
+        .call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header(header::AUTHORIZATION, format!("Bearer {reader}"))
+        .header(header::CONTENT_TYPE, "application/yaml")
+        .body("", bomb)
+        .send()
         .await;
     let fields = response.assert_problem(422, "validation_failed");
     assert_eq!(
@@ -57,15 +53,12 @@ async fn case_01_a_yaml_alias_bomb_of_large_values_is_refused_by_bytes(backend: 
     // Nested 64 deep: refused by depth, not by the parser's stack.
     let deep = format!("clients: {}{}\n", "[".repeat(64), "]".repeat(64));
     let response = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/clients/plan")
-                .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-                .header(header::CONTENT_TYPE, "application/yaml")
-                .body(Body::from(deep))
-                .unwrap(),
-        )
+        .call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/yaml")
+        .body("", deep)
+        .send()
         .await;
     response.assert_problem(422, "validation_failed");
     assert!(String::from_utf8_lossy(&response.body).contains("deeper than"));
@@ -162,18 +155,16 @@ async fn case_09_ids_shadowed_by_routes_cannot_be_registered(backend: Backend) {
         assert!(String::from_utf8_lossy(&response.body).contains("reserved"));
     }
     let plan = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/clients/plan")
-                .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-                .header(header::CONTENT_TYPE, "application/yaml")
-                .body(Body::from(
-                    "clients:\n  - client_id: export.json\n    client_name: X\n    \
+        .call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/yaml")
+        .body(
+            "",
+            "clients:\n  - client_id: export.json\n    client_name: X\n    \
                      require_client_secret: false\n    redirect_uris: [https://x.example/cb]\n",
-                ))
-                .unwrap(),
         )
+        .send()
         .await;
     assert_eq!(
         plan.assert_problem(422, "validation_failed"),
@@ -370,12 +361,10 @@ async fn case_13_roles_are_checked_again_every_token_lifetime(backend: Backend) 
         .await;
     let session = cookie_of(&signed, "__Host-registry-session").unwrap();
     let page = app
-        .send(
-            Request::get("/clients?search=octo")
-                .header("cookie", session)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/clients?search=octo")
+        .anonymous()
+        .header("cookie", session)
+        .send()
         .await;
     page.assert_status(303);
     assert_eq!(
@@ -386,9 +375,7 @@ async fn case_13_roles_are_checked_again_every_token_lifetime(backend: Backend) 
 
 /// `registry_snapshots_rejected_total` of the app's `/metrics`.
 async fn rejected_snapshots(app: &TestApp) -> u64 {
-    let metrics = app
-        .send(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await;
+    let metrics = app.call(Method::GET, "/metrics").anonymous().send().await;
     String::from_utf8_lossy(&metrics.body)
         .lines()
         .find_map(|l| l.strip_prefix("registry_snapshots_rejected_total "))
@@ -453,9 +440,7 @@ async fn case_03_a_snapshot_edited_in_the_database_has_no_effect_and_is_reported
         !verify(&app, "long", secret).await,
         "the events say disabled"
     );
-    let metrics = app
-        .send(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await;
+    let metrics = app.call(Method::GET, "/metrics").anonymous().send().await;
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(
         text.lines()

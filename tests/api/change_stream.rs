@@ -3,11 +3,8 @@
 //! the wait; its waiters are bounded, and one that goes away frees its place. A cache starts at
 //! `GET /api/v1/events/head`; a process not following the feed answers neither.
 
-use axum::body::Body;
-use axum::http::Request;
-use registry_tests::{backend_tests, service_client, spa_client, Backend, TestApp, ADMIN_TOKEN};
+use registry_tests::{backend_tests, service_client, spa_client, Backend, Call, TestApp};
 use serde_json::Value;
-use tower::ServiceExt;
 
 backend_tests!(
     a_waiting_reader_is_answered_when_a_change_arrives,
@@ -17,29 +14,10 @@ backend_tests!(
     the_stream_tells_of_a_change_only_once_it_can_be_read,
 );
 
-fn get(path: &str) -> Request<Body> {
-    Request::get(path)
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .body(Body::empty())
-        .unwrap()
-}
-
-async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Option<String>, Value) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    (
-        status,
-        retry,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+async fn send(call: Call) -> (u16, Option<String>, Value) {
+    let response = call.send().await;
+    let retry = response.header("retry-after").map(str::to_owned);
+    (response.status.as_u16(), retry, response.json())
 }
 
 async fn head(app: &TestApp) -> i64 {
@@ -62,22 +40,14 @@ async fn a_waiting_reader_is_answered_when_a_change_arrives(backend: Backend) {
     let after = head(&app).await;
 
     // Nothing new: empty after the wait, the cursor where it was.
-    let (status, _, empty) = send(
-        &app.router,
-        get(&format!("/api/v1/events?after={after}&wait=1")),
-    )
-    .await;
+    let (status, _, empty) = send(app.get(&format!("/api/v1/events?after={after}&wait=1"))).await;
     assert_eq!(status, 200);
     assert_eq!(empty["events"], serde_json::json!([]));
     assert_eq!(empty["next_after"], after);
 
-    let router = app.router.clone();
+    let api = app.api();
     let waiting = tokio::spawn(async move {
-        send(
-            &router,
-            get(&format!("/api/v1/events?after={after}&wait=30")),
-        )
-        .await
+        send(api.get(&format!("/api/v1/events?after={after}&wait=30"))).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "it waits while nothing changes");
@@ -91,7 +61,7 @@ async fn a_waiting_reader_is_answered_when_a_change_arrives(backend: Backend) {
     assert!(page["next_after"].as_i64().unwrap() > after);
 
     // Past the limit: a 400 naming the parameter.
-    let (status, _, problem) = send(&app.router, get("/api/v1/events?wait=61")).await;
+    let (status, _, problem) = send(app.get("/api/v1/events?wait=61")).await;
     assert_eq!(status, 400);
     assert!(problem.to_string().contains("wait"), "{problem}");
 }
@@ -101,13 +71,9 @@ async fn a_change_through_another_process_wakes_a_waiting_reader(backend: Backen
     let second = first.second_process().await;
     second.follow_feed().await;
     let after = head(&second).await;
-    let router = second.router.clone();
+    let api = second.api();
     let waiting = tokio::spawn(async move {
-        send(
-            &router,
-            get(&format!("/api/v1/events?after={after}&wait=30")),
-        )
-        .await
+        send(api.get(&format!("/api/v1/events?after={after}&wait=30"))).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     first
@@ -125,20 +91,13 @@ async fn waiters_are_bounded_and_one_that_leaves_frees_its_place(backend: Backen
     let app = TestApp::spawn_with(backend, |c| c.feed_waiters = 1).await;
     app.follow_feed().await;
     let after = head(&app).await;
-    let router = app.router.clone();
+    let api = app.api();
     let holder = tokio::spawn(async move {
-        send(
-            &router,
-            get(&format!("/api/v1/events?after={after}&wait=30")),
-        )
-        .await
+        send(api.get(&format!("/api/v1/events?after={after}&wait=30"))).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let (status, retry, problem) = send(
-        &app.router,
-        get(&format!("/api/v1/events?after={after}&wait=30")),
-    )
-    .await;
+    let (status, retry, problem) =
+        send(app.get(&format!("/api/v1/events?after={after}&wait=30"))).await;
     assert_eq!(status, 503, "{problem}");
     assert_eq!(
         problem["type"].as_str().map(|t| t.ends_with("overloaded")),
@@ -147,17 +106,13 @@ async fn waiters_are_bounded_and_one_that_leaves_frees_its_place(backend: Backen
     );
     assert!(retry.is_some(), "Retry-After");
     // Without `wait`, the feed answers whatever the waiters.
-    let (status, _, _) = send(&app.router, get(&format!("/api/v1/events?after={after}"))).await;
+    let (status, _, _) = send(app.get(&format!("/api/v1/events?after={after}"))).await;
     assert_eq!(status, 200);
 
     // The waiting client goes away: its place is free again.
     holder.abort();
     let _ = holder.await;
-    let (status, _, page) = send(
-        &app.router,
-        get(&format!("/api/v1/events?after={after}&wait=1")),
-    )
-    .await;
+    let (status, _, page) = send(app.get(&format!("/api/v1/events?after={after}&wait=1"))).await;
     assert_eq!(status, 200, "{page}");
 }
 
@@ -170,13 +125,13 @@ async fn a_process_not_following_the_feed_says_so(backend: Backend) {
         .await
         .assert_status(201);
     for path in ["/api/v1/events/head", "/api/v1/events?after=0&wait=1"] {
-        let (status, _, problem) = send(&app.router, get(path)).await;
+        let (status, _, problem) = send(app.get(path)).await;
         assert_eq!(status, 503, "{path}: {problem}");
         assert_eq!(problem["code"], "not_ready", "{problem}");
     }
 
     app.follow_feed().await;
-    let (status, _, started) = send(&app.router, get("/api/v1/events/head")).await;
+    let (status, _, started) = send(app.get("/api/v1/events/head")).await;
     assert_eq!(status, 200, "{started}");
     let start = started["next_after"].as_i64().unwrap();
     assert_eq!(start, head(&app).await, "the head is the end of the feed");
@@ -185,8 +140,7 @@ async fn a_process_not_following_the_feed_says_so(backend: Backend) {
         .await
         .assert_status(201);
     let (status, _, page) = within(send(
-        &app.router,
-        get(&format!("/api/v1/events?after={start}&wait=10")),
+        app.get(&format!("/api/v1/events?after={start}&wait=10")),
     ))
     .await;
     assert_eq!(status, 200, "{page}");
@@ -206,7 +160,7 @@ async fn a_process_not_following_the_feed_says_so(backend: Backend) {
 async fn the_stream_tells_of_a_change_only_once_it_can_be_read(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
     app.follow_feed().await;
-    let (_, _, started) = send(&app.router, get("/api/v1/events/head")).await;
+    let (_, _, started) = send(app.get("/api/v1/events/head")).await;
     let start = started["next_after"].as_i64().unwrap();
     let context = registry_commands::CommandContext {
         actor: "dying-process".to_owned(),
@@ -232,11 +186,7 @@ async fn the_stream_tells_of_a_change_only_once_it_can_be_read(backend: Backend)
         .assert_problem(404, "client_not_found");
     // Not told: an empty page after the wait, or `not_ready` once the follower has been
     // stuck behind the projection for longer than it may be trusted.
-    let (status, _, page) = send(
-        &app.router,
-        get(&format!("/api/v1/events?after={start}&wait=1")),
-    )
-    .await;
+    let (status, _, page) = send(app.get(&format!("/api/v1/events?after={start}&wait=1"))).await;
     match status {
         200 => assert_eq!(page["events"], serde_json::json!([]), "{page}"),
         503 => assert_eq!(page["code"], "not_ready", "{page}"),
@@ -246,11 +196,8 @@ async fn the_stream_tells_of_a_change_only_once_it_can_be_read(backend: Backend)
     app.projector.drain().await.unwrap();
     let told = std::sync::Mutex::new(Value::Null);
     registry_tests::eventually(10, "the stream to tell of the ghost", || async {
-        let (status, _, page) = send(
-            &app.router,
-            get(&format!("/api/v1/events?after={start}&wait=1")),
-        )
-        .await;
+        let (status, _, page) =
+            send(app.get(&format!("/api/v1/events?after={start}&wait=1"))).await;
         let found = status == 200 && page["events"].as_array().is_some_and(|e| !e.is_empty());
         *told.lock().unwrap() = page;
         found

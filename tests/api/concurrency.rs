@@ -2,10 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use axum::body::Body;
-use axum::http::Request;
-use registry_tests::{backend_tests, spa_client, Backend, TestApp, ADMIN_TOKEN};
-use tower::ServiceExt;
+use axum::http::Method;
+use registry_tests::{backend_tests, spa_client, Backend, TestApp};
 
 backend_tests!(
     sixteen_concurrent_updates_lose_nothing,
@@ -20,25 +18,14 @@ async fn race(app: &TestApp, if_match: Option<&str>) -> Vec<(u16, Option<u64>, S
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
         let name = format!("writer-{i:02}");
-        let mut request = Request::put("/api/v1/clients/app")
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "application/json");
+        let mut request = app.call(Method::PUT, "/api/v1/clients/app");
         if let Some(tag) = if_match {
             request = request.header("if-match", tag);
         }
-        let request = request
-            .body(Body::from(spa_client("app", &name).to_string()))
-            .unwrap();
-        let router = app.router.clone();
+        let request = request.json(&spa_client("app", &name));
         tasks.spawn(async move {
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status().as_u16();
-            let version = response
-                .headers()
-                .get("etag")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim_matches('"').parse().ok());
-            (status, version, name)
+            let response = request.send().await;
+            (response.status.as_u16(), response.etag_version(), name)
         });
     }
     let mut results = Vec::new();
@@ -99,13 +86,9 @@ async fn concurrent_registrations_of_one_id_have_one_winner(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..8 {
-        let request = Request::post("/api/v1/clients")
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "application/json")
-            .body(Body::from(spa_client("same", &format!("n{i}")).to_string()))
-            .unwrap();
-        let router = app.router.clone();
-        tasks.spawn(async move { router.oneshot(request).await.unwrap().status().as_u16() });
+        let request = app.call(Method::POST, "/api/v1/clients");
+        let request = request.json(&spa_client("same", &format!("n{i}")));
+        tasks.spawn(async move { request.send().await.status.as_u16() });
     }
     let mut statuses = Vec::new();
     while let Some(status) = tasks.join_next().await {
@@ -130,18 +113,10 @@ async fn concurrent_patches_without_if_match_lose_nothing(backend: Backend) {
         .assert_status(201);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
-        let request = Request::patch("/api/v1/clients/app")
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "application/merge-patch+json")
-            .body(Body::from(
-                serde_json::json!({ "client_name": format!("patch-{i:02}") }).to_string(),
-            ))
-            .unwrap();
-        let router = app.router.clone();
-        tasks.spawn(async move {
-            let response = router.oneshot(request).await.unwrap();
-            response.status().as_u16()
-        });
+        let patch = serde_json::json!({ "client_name": format!("patch-{i:02}") });
+        let request = app.call(Method::PATCH, "/api/v1/clients/app");
+        let request = request.body("application/merge-patch+json", patch.to_string());
+        tasks.spawn(async move { request.send().await.status.as_u16() });
     }
     let mut statuses = Vec::new();
     while let Some(status) = tasks.join_next().await {

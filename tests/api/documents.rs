@@ -1,8 +1,7 @@
 //! Clients as code: the document's JSON Schema, the export that writes a document, and
 //! reading documents with every error at once.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use registry_tests::{backend_tests, service_client, spa_client, Backend, TestApp, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
@@ -75,13 +74,12 @@ async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_probl
     let document = serde_json::to_string(&json!({ "clients": clients })).unwrap();
     assert!(document.len() > 256 * 1024, "{}", document.len());
     let planned = app
-        .send(
-            Request::post("/api/v1/clients/plan")
-                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-                .header("content-type", "application/json")
-                .body(Body::from(document))
-                .unwrap(),
-        )
+        .call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body("", document)
+        .send()
         .await;
     planned.assert_status(200);
     let mut plan_body = planned.json();
@@ -98,13 +96,12 @@ async fn documents_far_larger_than_a_client_plan_and_an_oversized_one_is_a_probl
         "x".repeat(17 * 1024 * 1024)
     );
     let refused = app
-        .send(
-            Request::post("/api/v1/clients/plan")
-                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-                .header("content-type", "application/json")
-                .body(Body::from(oversized))
-                .unwrap(),
-        )
+        .call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body("", oversized)
+        .send()
         .await;
     refused.assert_problem(413, "payload_too_large");
     assert!(
@@ -119,14 +116,13 @@ pub(crate) async fn plan(
     document: &str,
     query: &str,
 ) -> registry_tests::TestResponse {
-    app.send(
-        Request::post(format!("/api/v1/clients/plan{query}"))
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "application/yaml")
-            .body(Body::from(document.to_owned()))
-            .unwrap(),
-    )
-    .await
+    app.call(Method::POST, &format!("/api/v1/clients/plan{query}"))
+        .anonymous()
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/yaml")
+        .body("", document.to_owned())
+        .send()
+        .await
 }
 
 pub(crate) async fn apply(app: &TestApp, body: &Value) -> registry_tests::TestResponse {
@@ -350,15 +346,14 @@ async fn a_bad_document_gets_every_error_and_a_changed_plan_is_refused(backend: 
         );
     }
     assert!(!String::from_utf8_lossy(&refused.body).contains("hunter2"));
-    app.send(
-        Request::post("/api/v1/clients/plan")
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "text/plain")
-            .body(Body::from("clients: []"))
-            .unwrap(),
-    )
-    .await
-    .assert_problem(415, "unsupported_media_type");
+    app.call(Method::POST, "/api/v1/clients/plan")
+        .anonymous()
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "text/plain")
+        .body("", "clients: []")
+        .send()
+        .await
+        .assert_problem(415, "unsupported_media_type");
 
     let good = "clients:\n- client_id: fine\n  client_name: Fine\n  redirect_uris: [https://fine.example/cb]\n";
     let mut plan_body = plan(&app, good, "").await.json();
@@ -484,13 +479,11 @@ async fn the_schema_describes_exactly_the_document(backend: Backend) {
     // No secret can be written into a document.
     assert!(client["properties"].get("client_secret").is_none());
     // Without a token: refused like every API route.
-    app.send(
-        Request::get("/api/v1/clients/schema.json")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .assert_status(401);
+    app.call(Method::GET, "/api/v1/clients/schema.json")
+        .anonymous()
+        .send()
+        .await
+        .assert_status(401);
 }
 
 async fn the_export_writes_every_client_as_it_is(backend: Backend) {

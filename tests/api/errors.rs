@@ -1,7 +1,6 @@
 //! Every error status the API promises, as problem+json, and nothing half-written.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use registry_tests::{backend_tests, spa_client, Backend, TestApp};
 use serde_json::json;
 
@@ -94,28 +93,16 @@ async fn every_validation_error_is_reported_at_once(backend: Backend) {
 async fn malformed_bodies_and_headers_are_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let raw = |body: &'static str| {
-        Request::post("/api/v1/clients")
-            .header(
-                "authorization",
-                format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-            )
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap()
+        app.call(Method::POST, "/api/v1/clients")
+            .body("application/json", body)
+            .send()
     };
-    app.send(raw("{\"client_id\": "))
+    raw("{\"client_id\": ")
         .await
         .assert_problem(400, "malformed_json");
-    app.send(raw(""))
-        .await
-        .assert_problem(400, "malformed_json");
-    app.send(raw("{} x"))
-        .await
-        .assert_problem(400, "malformed_json");
-    let fields = app
-        .send(raw("[1, 2]"))
-        .await
-        .assert_problem(422, "validation_failed");
+    raw("").await.assert_problem(400, "malformed_json");
+    raw("{} x").await.assert_problem(400, "malformed_json");
+    let fields = raw("[1, 2]").await.assert_problem(422, "validation_failed");
     assert_eq!(fields, ["body"], "valid JSON, but not an object");
     app.create_client(&spa_client("app", "App"))
         .await
@@ -151,24 +138,13 @@ async fn missing_or_wrong_token_is_401(backend: Backend) {
         (Method::DELETE, "/api/v1/clients/octo-cli"),
         (Method::POST, "/api/v1/clients/octo-cli/secret"),
     ] {
-        let anonymous = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .body(Body::empty())
-            .unwrap();
-        let response = app.send(anonymous).await;
+        let response = app.call(method.clone(), path).anonymous().send().await;
         response.assert_problem(401, "unauthorized");
         assert_eq!(
             response.header("www-authenticate"),
             Some("Bearer realm=\"client-registry\"")
         );
-        let wrong = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", "Bearer not-the-token")
-            .body(Body::empty())
-            .unwrap();
-        let response = app.send(wrong).await;
+        let response = app.call(method, path).bearer("not-the-token").send().await;
         response.assert_problem(401, "unauthorized");
         assert!(response
             .header("www-authenticate")
@@ -262,25 +238,14 @@ async fn oversized_body_is_413(backend: Backend) {
 
 async fn non_json_body_is_415(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let request = Request::post("/api/v1/clients")
-        .header(
-            "authorization",
-            format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-        )
-        .header("content-type", "text/plain")
-        .body(Body::from(spa_client("app", "App").to_string()))
-        .unwrap();
-    app.send(request)
+    app.call(Method::POST, "/api/v1/clients")
+        .body("text/plain", spa_client("app", "App").to_string())
+        .send()
         .await
         .assert_problem(415, "unsupported_media_type");
-    let no_type = Request::post("/api/v1/clients")
-        .header(
-            "authorization",
-            format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-        )
-        .body(Body::from(spa_client("app", "App").to_string()))
-        .unwrap();
-    app.send(no_type)
+    app.call(Method::POST, "/api/v1/clients")
+        .body("", spa_client("app", "App").to_string())
+        .send()
         .await
         .assert_problem(415, "unsupported_media_type");
     app.get_client("app")

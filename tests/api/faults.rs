@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::Method;
+
 use registry_commands::Database;
 use registry_tests::{
-    backend_tests, eventually, service_client, spa_client, Backend, TestApp, ADMIN_TOKEN,
+    backend_tests, eventually, service_client, spa_client, Backend, Call, TestApp,
 };
-use tower::ServiceExt;
 
 backend_tests!(
     abandoned_requests_leave_no_transaction_or_lock_behind,
@@ -41,26 +40,23 @@ impl Random {
     }
 }
 
-fn authed(builder: axum::http::request::Builder) -> axum::http::request::Builder {
-    builder
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .header("content-type", "application/json")
-}
-
 /// One request of the mix that abandoned clients send: every kind of write, and the reads
 /// that open transactions (exports).
-fn request(kind: u64, i: u64) -> Request<Body> {
+fn request(app: &TestApp, kind: u64, i: u64) -> Call {
     let target = format!("target-{}", i % 8);
-    let builder = match kind {
-        0 => authed(Request::post("/api/v1/clients")),
-        1 => authed(Request::post("/api/v1/clients")),
-        2 => authed(Request::put(format!("/api/v1/clients/{target}"))),
-        3 => authed(Request::post(format!("/api/v1/clients/{target}/secret"))),
-        4 => authed(Request::get("/api/v1/clients/export.xlsx?search=abandon")),
-        5 => authed(Request::delete(format!("/api/v1/clients/gone-{i}"))),
-        _ => authed(Request::post(format!(
-            "/api/v1/clients/{target}/secret/verify"
-        ))),
+    let (method, path) = match kind {
+        0 | 1 => (Method::POST, "/api/v1/clients".to_owned()),
+        2 => (Method::PUT, format!("/api/v1/clients/{target}")),
+        3 => (Method::POST, format!("/api/v1/clients/{target}/secret")),
+        4 => (
+            Method::GET,
+            "/api/v1/clients/export.xlsx?search=abandon".to_owned(),
+        ),
+        5 => (Method::DELETE, format!("/api/v1/clients/gone-{i}")),
+        _ => (
+            Method::POST,
+            format!("/api/v1/clients/{target}/secret/verify"),
+        ),
     };
     let body = match kind {
         0 => spa_client(&format!("abandon-{i}"), &format!("Abandoned {i}")).to_string(),
@@ -75,7 +71,7 @@ fn request(kind: u64, i: u64) -> Request<Body> {
         6 => r#"{"client_secret": "not-the-secret-of-anything"}"#.to_owned(),
         _ => String::new(),
     };
-    builder.body(Body::from(body)).unwrap()
+    app.call(method, &path).body("application/json", body)
 }
 
 /// Whether any session of the app's database sits inside a transaction (PostgreSQL), or
@@ -133,10 +129,9 @@ async fn abandoned_requests_leave_no_transaction_or_lock_behind(backend: Backend
         let kind = random.below(7);
         // Most cut within a few milliseconds (mid-flight), some never (complete normally).
         let cut = Duration::from_micros(random.below(30_000));
-        let request = request(kind, i);
-        let router = app.router.clone();
+        let request = request(&app, kind, i);
         tasks.spawn(async move {
-            let _ = tokio::time::timeout(cut, router.oneshot(request)).await;
+            let _ = tokio::time::timeout(cut, request.send()).await;
         });
         if i % 16 == 15 {
             tokio::time::sleep(Duration::from_millis(random.below(5))).await;
@@ -155,23 +150,18 @@ async fn abandoned_requests_leave_no_transaction_or_lock_behind(backend: Backend
     let after = async {
         let mut writers = tokio::task::JoinSet::new();
         for i in 0..32 {
-            let router = app.router.clone();
+            let create = app
+                .call(Method::POST, "/api/v1/clients")
+                .json(&spa_client(&format!("after-{i}"), "After"));
+            let mut renamed = service_client(&format!("target-{}", i % 8), None);
+            renamed["client_name"] = format!("After {i}").into();
+            renamed.as_object_mut().map(|b| b.remove("client_secret"));
+            let update = app
+                .call(Method::PUT, &format!("/api/v1/clients/target-{}", i % 8))
+                .json(&renamed);
             writers.spawn(async move {
-                let create = authed(Request::post("/api/v1/clients"))
-                    .body(Body::from(
-                        spa_client(&format!("after-{i}"), "After").to_string(),
-                    ))
-                    .unwrap();
-                let status = router.clone().oneshot(create).await.unwrap().status();
-                let update = authed(Request::put(format!("/api/v1/clients/target-{}", i % 8)))
-                    .body(Body::from({
-                        let mut body = service_client(&format!("target-{}", i % 8), None);
-                        body["client_name"] = format!("After {i}").into();
-                        body.as_object_mut().map(|b| b.remove("client_secret"));
-                        body.to_string()
-                    }))
-                    .unwrap();
-                let updated = router.oneshot(update).await.unwrap().status();
+                let status = create.send().await.status;
+                let updated = update.send().await.status;
                 (status.as_u16(), updated.as_u16())
             });
         }
@@ -264,9 +254,7 @@ async fn metrics_never_wait_for_writers(backend: Backend) {
         }
         Database::Sqlite(_) => None,
     };
-    let scrape = app
-        .send(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await;
+    let scrape = app.call(Method::GET, "/metrics").anonymous().send().await;
     scrape.assert_status(200);
     let text = String::from_utf8(scrape.body).unwrap();
     assert!(text.contains("registry_search_index_position "), "{text}");
@@ -353,18 +341,17 @@ async fn a_flood_of_verifications_is_refused_past_the_queue(backend: Backend) {
     .await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
-        let router = app.router.clone();
+        let request = app
+            .call(Method::POST, "/api/v1/clients/nobody/secret/verify")
+            .body(
+                "application/json",
+                r#"{"client_secret": "0123456789abcdef"}"#,
+            );
         tasks.spawn(async move {
-            let request = authed(Request::post("/api/v1/clients/nobody/secret/verify"))
-                .body(Body::from(r#"{"client_secret": "0123456789abcdef"}"#))
-                .unwrap();
-            let response = router.oneshot(request).await.unwrap();
+            let response = request.send().await;
             (
-                response.status().as_u16(),
-                response
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned()),
+                response.status.as_u16(),
+                response.header("retry-after").map(str::to_owned),
             )
         });
     }
@@ -402,10 +389,7 @@ async fn a_dead_background_task_is_restarted_and_reported(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
     let probe = |path: &'static str| {
         let app = &app;
-        async move {
-            app.send(Request::get(path).body(Body::empty()).unwrap())
-                .await
-        }
+        async move { app.call(Method::GET, path).anonymous().send().await }
     };
     probe("/readyz").await.assert_status(200);
     let handle = app.supervisor.supervise(
@@ -443,15 +427,14 @@ async fn exports_past_the_queue_are_refused(backend: Backend) {
     .await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
-        let router = app.router.clone();
+        let request = app
+            .call(Method::GET, "/api/v1/clients/export.pdf")
+            .header("content-type", "application/json");
         tasks.spawn(async move {
-            let request = authed(Request::get("/api/v1/clients/export.pdf"))
-                .body(Body::empty())
-                .unwrap();
-            let response = router.oneshot(request).await.unwrap();
+            let response = request.send().await;
             (
-                response.status().as_u16(),
-                response.headers().get("retry-after").is_some(),
+                response.status.as_u16(),
+                response.header("retry-after").is_some(),
             )
         });
     }
@@ -501,16 +484,11 @@ async fn a_write_abandoned_while_queued_is_not_written_later() {
         .execute(&mut blocker)
         .await
         .unwrap();
-    let first = {
-        let router = app.router.clone();
-        tokio::spawn(async move {
-            let request = authed(Request::patch("/api/v1/clients/svc"))
-                .header("content-type", "application/merge-patch+json")
-                .body(Body::from(r#"{"client_name": "Renamed"}"#))
-                .unwrap();
-            router.oneshot(request).await.unwrap().status().as_u16()
-        })
-    };
+    let patch = app.call(Method::PATCH, "/api/v1/clients/svc").body(
+        "application/merge-patch+json",
+        r#"{"client_name": "Renamed"}"#,
+    );
+    let first = tokio::spawn(async move { patch.send().await.status.as_u16() });
     // The patch holds the writer gate, waiting for SQLite's write lock.
     registry_tests::eventually(10, "the patch to take the writer gate", || {
         let held = app.commands.writer_busy();
@@ -520,11 +498,9 @@ async fn a_write_abandoned_while_queued_is_not_written_later() {
     // The rotation's caller gives up while it waits for its turn.
     let abandoned = tokio::time::timeout(
         Duration::from_millis(500),
-        app.router.clone().oneshot(
-            authed(Request::post("/api/v1/clients/other/secret"))
-                .body(Body::empty())
-                .unwrap(),
-        ),
+        app.call(Method::POST, "/api/v1/clients/other/secret")
+            .body("application/json", "")
+            .send(),
     )
     .await;
     assert!(abandoned.is_err(), "the rotation was still queued");

@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use registry_tests::{backend_tests, spa_client, Backend, TestApp, ADMIN_TOKEN};
+use axum::http::Method;
+use registry_tests::{backend_tests, spa_client, Backend, Call, TestApp};
 use serde_json::Value;
-use tower::ServiceExt;
 
 backend_tests!(tailing_reader_sees_every_event_once_under_concurrent_writers);
 
@@ -17,23 +15,9 @@ const WRITERS: usize = 8;
 /// Writes by each writer: two of three to its own client (never a conflict), one to the shared.
 const WRITES_EACH: usize = 30;
 
-async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Value) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-fn authed(builder: axum::http::request::Builder) -> axum::http::request::Builder {
-    builder
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .header("content-type", "application/json")
+async fn send(call: Call) -> (u16, Value) {
+    let response = call.send().await;
+    (response.status.as_u16(), response.json())
 }
 
 async fn tailing_reader_sees_every_event_once_under_concurrent_writers(backend: Backend) {
@@ -42,19 +26,15 @@ async fn tailing_reader_sees_every_event_once_under_concurrent_writers(backend: 
 
     // The reader tails the feed while the writers write.
     let reader = {
-        let router = app.router.clone();
+        let api = app.api();
         let stop = stop.clone();
         tokio::spawn(async move {
             let mut seen: Vec<Value> = Vec::new();
             let mut after = 0;
             let mut quiet_after_stop = 0;
             loop {
-                let request = authed(Request::get(format!(
-                    "/api/v1/events?after={after}&limit=50"
-                )))
-                .body(Body::empty())
-                .unwrap();
-                let (status, page) = send(&router, request).await;
+                let path = format!("/api/v1/events?after={after}&limit=50");
+                let (status, page) = send(api.call(Method::GET, &path)).await;
                 assert_eq!(status, 200, "{page}");
                 let events = page["events"].as_array().unwrap().clone();
                 after = page["next_after"].as_i64().unwrap();
@@ -79,14 +59,12 @@ async fn tailing_reader_sees_every_event_once_under_concurrent_writers(backend: 
     shared.assert_status(201);
     let mut writers = tokio::task::JoinSet::new();
     for w in 0..WRITERS {
-        let router = app.router.clone();
+        let api = app.api();
         writers.spawn(async move {
             let mut committed: Vec<(String, u64)> = Vec::new();
             let own = format!("writer-{w}");
-            let request = authed(Request::post("/api/v1/clients"))
-                .body(Body::from(spa_client(&own, &own).to_string()))
-                .unwrap();
-            let (status, _) = send(&router, request).await;
+            let request = api.call(Method::POST, "/api/v1/clients");
+            let (status, _) = send(request.json(&spa_client(&own, &own))).await;
             assert_eq!(status, 201);
             committed.push((own.clone(), 1));
             for i in 1..=WRITES_EACH {
@@ -96,10 +74,8 @@ async fn tailing_reader_sees_every_event_once_under_concurrent_writers(backend: 
                     own.clone()
                 };
                 let body = spa_client(&target, &format!("{own} write {i}"));
-                let request = authed(Request::put(format!("/api/v1/clients/{target}")))
-                    .body(Body::from(body.to_string()))
-                    .unwrap();
-                let (status, client) = send(&router, request).await;
+                let request = api.call(Method::PUT, &format!("/api/v1/clients/{target}"));
+                let (status, client) = send(request.json(&body)).await;
                 match status {
                     200 => committed.push((target, client["version"].as_u64().unwrap())),
                     409 => {}

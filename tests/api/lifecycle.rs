@@ -23,26 +23,13 @@ async fn patch(
     body: serde_json::Value,
     tag: Option<&str>,
 ) -> registry_tests::TestResponse {
-    let mut headers = vec![("content-type", "application/merge-patch+json")];
+    let mut call = app
+        .call(Method::PATCH, &format!("/api/v1/clients/{client_id}"))
+        .body("application/merge-patch+json", body.to_string());
     if let Some(tag) = tag {
-        headers.push(("if-match", tag));
+        call = call.header("if-match", tag);
     }
-    let request = axum::http::Request::builder()
-        .method(Method::PATCH)
-        .uri(format!("/api/v1/clients/{client_id}"))
-        .header(
-            "authorization",
-            format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-        );
-    let request = headers
-        .iter()
-        .fold(request, |r, (name, value)| r.header(*name, *value));
-    app.send(
-        request
-            .body(axum::body::Body::from(body.to_string()))
-            .unwrap(),
-    )
-    .await
+    call.send().await
 }
 
 async fn register_fills_in_the_guide_defaults(backend: Backend) {

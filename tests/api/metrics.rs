@@ -2,8 +2,7 @@
 //! and verifications, the pool, build information; a bounded number of series whatever
 //! clients send; and a Grafana dashboard that uses only names that exist.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use registry_tests::{backend_tests, service_client, spa_client, Backend, TestApp};
 use serde_json::json;
 
@@ -16,9 +15,7 @@ backend_tests!(
 );
 
 async fn scrape(app: &TestApp) -> String {
-    let response = app
-        .send(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await;
+    let response = app.call(Method::GET, "/metrics").anonymous().send().await;
     response.assert_status(200);
     assert!(response
         .header("content-type")
@@ -45,17 +42,15 @@ async fn requests_are_counted_by_route_template_never_by_raw_path(backend: Backe
     let app = TestApp::spawn(backend).await;
     // One of each kind first, so that every series below exists.
     app.get_client("warm-up-unknown").await.assert_status(404);
-    app.send(Request::get("/no/such/page").body(Body::empty()).unwrap())
+    app.call(Method::GET, "/no/such/page")
+        .anonymous()
+        .send()
         .await
         .assert_status(404);
-    app.send(
-        Request::builder()
-            .method("BREW")
-            .uri("/api/v1/clients/pot")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    app.call(Method::from_bytes(b"BREW").unwrap(), "/api/v1/clients/pot")
+        .anonymous()
+        .send()
+        .await;
     // A scrape is a request too: its own series appear from the second one on.
     scrape(&app).await;
     let before = scrape(&app).await;
@@ -66,19 +61,16 @@ async fn requests_are_counted_by_route_template_never_by_raw_path(backend: Backe
             .assert_status(404);
     }
     for i in 0..200 {
-        app.send(
-            Request::get(format!("/no/such/page-{i}"))
-                .body(Body::empty())
-                .unwrap(),
+        app.call(Method::GET, &format!("/no/such/page-{i}"))
+            .anonymous()
+            .send()
+            .await;
+        app.call(
+            Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap(),
+            &format!("/api/v1/clients/pot-{i}"),
         )
-        .await;
-        app.send(
-            Request::builder()
-                .method(format!("BREW{i}").as_str())
-                .uri(format!("/api/v1/clients/pot-{i}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .anonymous()
+        .send()
         .await;
     }
     let after = scrape(&app).await;
@@ -251,17 +243,15 @@ async fn the_dashboard_uses_only_names_that_exist(backend: Backend) {
     )
     .await
     .assert_status(200);
-    app.send(
-        Request::get("/api/v1/clients/export.xlsx")
-            .header(
-                "authorization",
-                format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-            )
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .assert_status(200);
+    app.call(Method::GET, "/api/v1/clients/export.xlsx")
+        .anonymous()
+        .header(
+            "authorization",
+            format!("Bearer {}", registry_tests::ADMIN_TOKEN),
+        )
+        .send()
+        .await
+        .assert_status(200);
     let text = scrape(&app).await;
     let families: Vec<&str> = text
         .lines()

@@ -1,5 +1,6 @@
 //! Several processes on one database: what each one's read models see, and when.
 
+use axum::http::Method;
 use registry_commands::CommandContext;
 use registry_domain::ClientSettingsInput;
 use registry_projections::ListQuery;
@@ -105,37 +106,17 @@ async fn two_processes_on_one_database() {
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..16 {
         let app = if writer % 2 == 0 { &first } else { &second };
-        let router = app.router.clone();
+        let api = app.api();
         writers.spawn(async move {
             let mut successes = 0;
             for round in 0..5 {
-                let get = axum::http::Request::get("/api/v1/clients/shared")
-                    .header(
-                        "authorization",
-                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                    )
-                    .body(axum::body::Body::empty())
-                    .unwrap();
-                let response = tower::ServiceExt::oneshot(router.clone(), get)
-                    .await
-                    .unwrap();
-                let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+                let response = api.call(Method::GET, "/api/v1/clients/shared").send().await;
+                let tag = response.header("etag").unwrap().to_owned();
                 let mut body = spa_client("shared", &format!("w{writer} r{round}"));
                 body["client_uri"] = serde_json::Value::Null;
-                let put = axum::http::Request::put("/api/v1/clients/shared")
-                    .header(
-                        "authorization",
-                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                    )
-                    .header("content-type", "application/json")
-                    .header("if-match", tag)
-                    .body(axum::body::Body::from(body.to_string()))
-                    .unwrap();
-                let status = tower::ServiceExt::oneshot(router.clone(), put)
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16();
+                let put = api.call(Method::PUT, "/api/v1/clients/shared");
+                let status = put.header("if-match", tag).json(&body).send().await;
+                let status = status.status.as_u16();
                 assert!([200, 409, 412].contains(&status), "{status}");
                 successes += u64::from(status == 200);
             }
@@ -176,7 +157,7 @@ async fn two_processes_on_one_database() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = tokio::task::JoinSet::new();
     for writer in 0..8 {
-        let router = first.router.clone();
+        let api = first.api();
         let stop = stop.clone();
         load.spawn(async move {
             let mut acknowledged = Vec::new();
@@ -184,18 +165,8 @@ async fn two_processes_on_one_database() {
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
                 let id = format!("load-{writer}-{i}");
-                let request = axum::http::Request::post("/api/v1/clients")
-                    .header(
-                        "authorization",
-                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                    )
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(spa_client(&id, "Load").to_string()))
-                    .unwrap();
-                let status = tower::ServiceExt::oneshot(router.clone(), request)
-                    .await
-                    .unwrap()
-                    .status();
+                let request = api.call(Method::POST, "/api/v1/clients");
+                let status = request.json(&spa_client(&id, "Load")).send().await.status;
                 if status == 201 {
                     acknowledged.push(id);
                 }

@@ -1,10 +1,9 @@
 //! The read models survive a crash between commit and projection; one projector at a time;
 //! a rebuild ends with the same rows.
 
+use axum::http::Method;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
 use registry_commands::CommandContext;
 use registry_domain::ClientSettingsInput;
 use registry_projections::{Projector, ReadStore};
@@ -72,9 +71,7 @@ async fn commit_without_projection(app: &TestApp) {
 }
 
 async fn metric(app: &TestApp, name: &str) -> u64 {
-    let response = app
-        .send(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await;
+    let response = app.call(Method::GET, "/metrics").anonymous().send().await;
     response.assert_status(200);
     let text = String::from_utf8(response.body).unwrap();
     text.lines()
@@ -411,7 +408,7 @@ async fn writes_go_on_during_a_rebuild(backend: Backend) {
     let during = Arc::new(AtomicUsize::new(0));
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..8 {
-        let router = app.router.clone();
+        let api = app.api();
         let (stop, rebuilding, during) = (stop.clone(), rebuilding.clone(), during.clone());
         writers.spawn(async move {
             let mut statuses = Vec::new();
@@ -419,21 +416,10 @@ async fn writes_go_on_during_a_rebuild(backend: Backend) {
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
                 let id = format!("bulk-{:05}", 1 + (writer * 500 + i) % 4000);
-                let request = Request::patch(format!("/api/v1/clients/{id}"))
-                    .header(
-                        "authorization",
-                        format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                    )
-                    .header("content-type", "application/merge-patch+json")
-                    .body(Body::from(
-                        json!({"client_name": format!("w{writer} {i}")}).to_string(),
-                    ))
-                    .unwrap();
-                let status = tower::ServiceExt::oneshot(router.clone(), request)
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16();
+                let patch = json!({"client_name": format!("w{writer} {i}")}).to_string();
+                let request = api.call(Method::PATCH, &format!("/api/v1/clients/{id}"));
+                let request = request.body("application/merge-patch+json", patch);
+                let status = request.send().await.status.as_u16();
                 if status == 200 && rebuilding.load(Ordering::SeqCst) {
                     during.fetch_add(1, Ordering::SeqCst);
                 }

@@ -1,8 +1,7 @@
 //! The admin screens over plain HTTP, as a browser without JavaScript uses them: sessions,
 //! CSRF, forms, roles. (The browser tests drive the same screens in Chromium.)
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::Method;
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
 use registry_tests::{backend_tests, input_value, spa_client, Backend, TestApp, ADMIN_TOKEN};
@@ -28,11 +27,9 @@ async fn signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it(backen
     let app = TestApp::spawn(backend).await;
     // Not signed in: to the sign-in page, then back.
     let list = app
-        .send(
-            Request::get("/clients?search=octo")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/clients?search=octo")
+        .anonymous()
+        .send()
         .await;
     list.assert_status(303);
     assert_eq!(
@@ -41,28 +38,24 @@ async fn signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it(backen
     );
 
     let wrong = app
-        .send(
-            Request::post("/sign-in")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("sec-fetch-site", "same-origin")
-                .body(Body::from("token=not-a-token&next=%2Fclients"))
-                .unwrap(),
-        )
+        .call(Method::POST, "/sign-in")
+        .anonymous()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body("", "token=not-a-token&next=%2Fclients")
+        .send()
         .await;
     wrong.assert_status(401);
     assert!(html(&wrong).contains("This token was not accepted"));
     assert!(wrong.header("set-cookie").is_none());
 
     let signed = app
-        .send(
-            Request::post("/sign-in")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("sec-fetch-site", "same-origin")
-                .body(Body::from(format!(
-                    "token={ADMIN_TOKEN}&next=%2F%2Fevil.example"
-                )))
-                .unwrap(),
-        )
+        .call(Method::POST, "/sign-in")
+        .anonymous()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body("", format!("token={ADMIN_TOKEN}&next=%2F%2Fevil.example"))
+        .send()
         .await;
     signed.assert_status(303);
     assert_eq!(
@@ -89,12 +82,10 @@ async fn signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it(backen
 
     // The screens take the cookie; the API never does.
     let page = app
-        .send(
-            Request::get("/clients")
-                .header("cookie", session)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/clients")
+        .anonymous()
+        .header("cookie", session)
+        .send()
         .await;
     page.assert_status(200);
     assert!(html(&page).contains("octo-cli"));
@@ -105,16 +96,16 @@ async fn signing_in_sets_a_host_only_strict_cookie_and_the_api_ignores_it(backen
     );
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let api = app
-        .send(
-            Request::get("/api/v1/clients")
-                .header("cookie", session)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/api/v1/clients")
+        .anonymous()
+        .header("cookie", session)
+        .send()
         .await;
     api.assert_problem(401, "unauthorized");
     assert_eq!(
-        app.send(Request::get("/api/v1/clients").body(Body::empty()).unwrap())
+        app.call(Method::GET, "/api/v1/clients")
+            .anonymous()
+            .send()
             .await
             .header("content-security-policy"),
         Some("default-src 'none'; frame-ancestors 'none'"),
@@ -158,15 +149,14 @@ async fn every_state_change_needs_the_token_and_the_same_origin(backend: Backend
         .assert_status(403);
     app.get_client("csrf-target").await.assert_status(404);
     // Sign-in itself is refused from another site (login CSRF).
-    app.send(
-        Request::post("/sign-in")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("sec-fetch-site", "cross-site")
-            .body(Body::from(format!("token={ADMIN_TOKEN}")))
-            .unwrap(),
-    )
-    .await
-    .assert_status(403);
+    app.call(Method::POST, "/sign-in")
+        .anonymous()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body("", format!("token={ADMIN_TOKEN}"))
+        .send()
+        .await
+        .assert_status(403);
     // All right: registered, the secret shown once.
     let created = screens
         .post_raw("/clients", &with_token, Some("same-origin"))
@@ -459,13 +449,13 @@ async fn a_read_only_session_is_offered_no_change_and_refused_one(backend: Backe
     // htmx asks for a fragment of the list; restoring a page from history (Back), the whole
     // page.
     let fragment = |restore: bool| {
-        let mut request = Request::get("/clients?search=octo")
+        let mut request = (app.get("/clients?search=octo").anonymous())
             .header("cookie", &screens.cookie)
             .header("hx-request", "true");
         if restore {
             request = request.header("hx-history-restore-request", "true");
         }
-        app.send(request.body(Body::empty()).unwrap())
+        request.send()
     };
     let partial = html(&fragment(false).await);
     assert!(partial.contains("octo-cli") && !partial.contains("<html"));
@@ -522,13 +512,12 @@ async fn a_session_ends_with_its_key_and_no_access_token_starts_one(backend: Bac
 
     let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
     let refused = app
-        .send(
-            Request::post("/sign-in")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("sec-fetch-site", "same-origin")
-                .body(Body::from(format!("token={jwt}&next=%2Fclients")))
-                .unwrap(),
-        )
+        .call(Method::POST, "/sign-in")
+        .anonymous()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body("", format!("token={jwt}&next=%2Fclients"))
+        .send()
         .await;
     refused.assert_status(401);
     assert!(html(&refused).contains("Access tokens are not accepted here"));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use axum::http::Method;
 use registry_tests::{backend_tests, spa_client, Backend, TestApp};
 use serde_json::{json, Value};
 
@@ -39,19 +40,8 @@ async fn populate(app: &TestApp) -> Vec<(String, String, bool)> {
         for (id, name, enabled) in chunk {
             let mut body = spa_client(id, name);
             body["enabled"] = json!(*enabled);
-            let router = app.router.clone();
-            let request = axum::http::Request::post("/api/v1/clients")
-                .header(
-                    "authorization",
-                    format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                )
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(body.to_string()))
-                .unwrap();
-            tasks.spawn(async move {
-                use tower::ServiceExt;
-                router.oneshot(request).await.unwrap().status().as_u16()
-            });
+            let request = app.call(Method::POST, "/api/v1/clients").json(&body);
+            tasks.spawn(async move { request.send().await.status.as_u16() });
         }
         while let Some(status) = tasks.join_next().await {
             assert_eq!(status.unwrap(), 201);

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
@@ -56,15 +55,14 @@ pub(crate) async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> TestResponse {
-    let mut request = Request::builder().method(method).uri(path);
+    let mut call = app.call(method, path).anonymous();
     if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        call = call.bearer(token);
     }
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
+    if let Some(body) = body {
+        call = call.json(body);
     }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    app.send(request.body(body).unwrap()).await
+    call.send().await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -372,20 +370,17 @@ async fn headers_cors_and_timeouts(backend: Backend) {
     ] {
         assert_eq!(response.header(name), Some(value), "{name}");
     }
-    let preflight = |origin: &'static str| {
-        Request::builder()
-            .method(Method::OPTIONS)
-            .uri("/api/v1/clients")
+    let preflight = |app: &TestApp, origin: &'static str| {
+        (app.call(Method::OPTIONS, "/api/v1/clients").anonymous())
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header(
                 "access-control-request-headers",
                 "authorization,content-type",
             )
-            .body(Body::empty())
-            .unwrap()
+            .send()
     };
-    let off = app.send(preflight("https://admin.example.com")).await;
+    let off = preflight(&app, "https://admin.example.com").await;
     assert!(
         off.header("access-control-allow-origin").is_none(),
         "CORS is off by default"
@@ -395,12 +390,12 @@ async fn headers_cors_and_timeouts(backend: Backend) {
         c.cors_allowed_origins = Some("https://admin.example.com".into())
     })
     .await;
-    let allowed = cors.send(preflight("https://admin.example.com")).await;
+    let allowed = preflight(&cors, "https://admin.example.com").await;
     assert_eq!(
         allowed.header("access-control-allow-origin"),
         Some("https://admin.example.com")
     );
-    let other = cors.send(preflight("https://evil.example.com")).await;
+    let other = preflight(&cors, "https://evil.example.com").await;
     assert!(other.header("access-control-allow-origin").is_none());
 
     let slow = TestApp::spawn_with(backend, |c| c.request_timeout_seconds = 0).await;

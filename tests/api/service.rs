@@ -1,7 +1,6 @@
 //! Probes and the OpenAPI document.
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::Method;
 use registry_tests::{backend_tests, Backend, TestApp};
 
 backend_tests!(probes_answer_without_a_token, openapi_describes_every_route);
@@ -9,15 +8,15 @@ backend_tests!(probes_answer_without_a_token, openapi_describes_every_route);
 async fn probes_answer_without_a_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for path in ["/healthz", "/readyz"] {
-        let response = app
-            .send(Request::get(path).body(Body::empty()).unwrap())
-            .await;
+        let response = app.call(Method::GET, path).anonymous().send().await;
         response.assert_status(200);
         assert_eq!(response.json()["status"], "ok");
         assert!(response.header("x-request-id").is_some());
     }
     app.database.close().await;
-    app.send(Request::get("/readyz").body(Body::empty()).unwrap())
+    app.call(Method::GET, "/readyz")
+        .anonymous()
+        .send()
         .await
         .assert_problem(503, "unavailable");
 }
@@ -25,7 +24,9 @@ async fn probes_answer_without_a_token(backend: Backend) {
 async fn openapi_describes_every_route(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let response = app
-        .send(Request::get("/openapi.json").body(Body::empty()).unwrap())
+        .call(Method::GET, "/openapi.json")
+        .anonymous()
+        .send()
         .await;
     response.assert_status(200);
     let doc = response.json();

@@ -1,8 +1,7 @@
 //! Signing in to the screens through the identity service (OpenID Connect, code + PKCE, state
 //! and nonce), against the test provider, as a browser would follow the redirects.
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::Method;
 use registry_tests::idp::{Idp, IdpUser};
 use registry_tests::{backend_tests, Backend, TestApp, TestResponse};
 
@@ -45,11 +44,9 @@ pub(crate) fn cookie_of(response: &TestResponse, name: &str) -> Option<String> {
 /// cookie.
 pub(crate) async fn to_provider_and_back(app: &TestApp) -> (String, String) {
     let login = app
-        .send(
-            Request::get("/oidc/login?next=%2Fclients")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/oidc/login?next=%2Fclients")
+        .anonymous()
+        .send()
         .await;
     login.assert_status(303);
     let cookie = cookie_of(&login, "__Host-registry-login").unwrap();
@@ -80,19 +77,17 @@ pub(crate) async fn to_provider_and_back(app: &TestApp) -> (String, String) {
 }
 
 pub(crate) async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> TestResponse {
-    let mut request = Request::get(path);
+    let mut call = app.get(path).anonymous();
     if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+        call = call.header("cookie", cookie);
     }
-    app.send(request.body(Body::empty()).unwrap()).await
+    call.send().await
 }
 
 async fn signing_in_through_the_identity_service(backend: Backend) {
     let idp = Idp::start(alice()).await;
     let app = app_with(&idp, backend).await;
-    let page = app
-        .send(Request::get("/sign-in").body(Body::empty()).unwrap())
-        .await;
+    let page = app.call(Method::GET, "/sign-in").anonymous().send().await;
     assert!(String::from_utf8_lossy(&page.body).contains("Sign in with the identity service"));
 
     let (path, cookie) = to_provider_and_back(&app).await;
@@ -106,12 +101,10 @@ async fn signing_in_through_the_identity_service(backend: Backend) {
     );
 
     let list = app
-        .send(
-            Request::get("/clients")
-                .header("cookie", &session)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/clients")
+        .anonymous()
+        .header("cookie", &session)
+        .send()
         .await;
     list.assert_status(200);
     let html = String::from_utf8_lossy(&list.body).into_owned();
@@ -199,12 +192,10 @@ async fn roles_come_from_what_was_granted_not_what_was_asked(backend: Backend) {
     signed.assert_status(200);
     let session = cookie_of(&signed, "__Host-registry-session").unwrap();
     let list = by_claim
-        .send(
-            Request::get("/clients")
-                .header("cookie", &session)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, "/clients")
+        .anonymous()
+        .header("cookie", &session)
+        .send()
         .await;
     list.assert_status(200);
     let html = String::from_utf8_lossy(&list.body).into_owned();
@@ -252,13 +243,11 @@ async fn a_flood_of_sign_ins_writes_nothing_and_locks_nobody_out(backend: Backen
         } else {
             long_next.as_str()
         };
-        app.send(
-            Request::get(format!("/oidc/login?next={next}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .assert_status(303);
+        app.call(Method::GET, &format!("/oidc/login?next={next}"))
+            .anonymous()
+            .send()
+            .await
+            .assert_status(303);
     }
     assert_eq!(
         app.dump_tables().await,
@@ -266,11 +255,9 @@ async fn a_flood_of_sign_ins_writes_nothing_and_locks_nobody_out(backend: Backen
         "no row written by 500 sign-ins"
     );
     let login = app
-        .send(
-            Request::get(format!("/oidc/login?next={long_next}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(Method::GET, &format!("/oidc/login?next={long_next}"))
+        .anonymous()
+        .send()
         .await;
     let cookie = cookie_of(&login, "__Host-registry-login").unwrap();
     assert!(

@@ -40,13 +40,7 @@ async fn valid(app: &TestApp, client_id: &str, secret: &str) -> bool {
 
 /// Verifications answered from memory so far, as `/metrics` shows them.
 async fn from_memory(app: &TestApp) -> u64 {
-    let response = app
-        .send(
-            axum::http::Request::get("/metrics")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let response = app.call(Method::GET, "/metrics").anonymous().send().await;
     String::from_utf8(response.body)
         .unwrap()
         .lines()
@@ -187,25 +181,11 @@ async fn a_flood_of_wrong_secrets_does_not_stop_cached_correct_ones(backend: Bac
 
     let mut flood = tokio::task::JoinSet::new();
     for i in 0..24 {
-        let router = app.router.clone();
-        flood.spawn(async move {
-            let request = axum::http::Request::post("/api/v1/clients/busy/secret/verify")
-                .header(
-                    "authorization",
-                    format!("Bearer {}", registry_tests::ADMIN_TOKEN),
-                )
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(
-                    json!({ "client_secret": format!("wrong-secret-{i:04}-0123456789") })
-                        .to_string(),
-                ))
-                .unwrap();
-            tower::ServiceExt::oneshot(router, request)
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        });
+        let wrong = json!({ "client_secret": format!("wrong-secret-{i:04}-0123456789") });
+        let request = app
+            .call(Method::POST, "/api/v1/clients/busy/secret/verify")
+            .json(&wrong);
+        flood.spawn(async move { request.send().await.status.as_u16() });
     }
     // While the flood holds the queue, the correct secret is answered every time.
     for _ in 0..20 {

@@ -1,6 +1,10 @@
 //! Test harness for end-to-end tests: a fresh database per test (a new PostgreSQL database or
 //! a new SQLite file), the app built on it exactly as `serve` builds it, and a [`TestApp`]
-//! with one method per endpoint, driven in-process with `tower::ServiceExt::oneshot`.
+//! that every test drives every route through: [`TestApp::call`] builds a request (the
+//! admin's token, or [`Call::anonymous`], [`Call::bearer`], headers, a body) and
+//! [`Call::send`] sends it in-process (`tower::ServiceExt::oneshot`); the endpoint methods
+//! (`create_client`, `get_client`, …) and [`TestApp::request`] are shorthands over it, and
+//! [`TestApp::api`] hands it to tasks of their own.
 //!
 //! PostgreSQL tests connect to `REGISTRY_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and create a database per test, dropped at
@@ -233,6 +237,109 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A handle on a [`TestApp`] for tasks of their own: see [`TestApp::api`].
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+}
+
+impl Api {
+    /// `call(Method::GET, path)`.
+    pub fn get(&self, path: &str) -> Call {
+        self.call(Method::GET, path)
+    }
+
+    /// See [`TestApp::call`].
+    pub fn call(&self, method: Method, path: &str) -> Call {
+        Call {
+            router: self.router.clone(),
+            request: Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}")),
+            body: Body::empty(),
+        }
+    }
+}
+
+/// A request being built: see [`TestApp::call`].
+#[must_use = "a call does nothing until it is sent"]
+pub struct Call {
+    router: Router,
+    request: axum::http::request::Builder,
+    body: Body,
+}
+
+impl Call {
+    /// Adds a header.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        axum::http::HeaderName: TryFrom<K>,
+        <axum::http::HeaderName as TryFrom<K>>::Error: Into<axum::http::Error>,
+        axum::http::HeaderValue: TryFrom<V>,
+        <axum::http::HeaderValue as TryFrom<V>>::Error: Into<axum::http::Error>,
+    {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    /// Adds headers.
+    pub fn headers(self, headers: &[(&str, &str)]) -> Self {
+        headers
+            .iter()
+            .fold(self, |call, (name, value)| call.header(*name, *value))
+    }
+
+    /// Sends `body` as JSON.
+    pub fn json(self, body: &Value) -> Self {
+        self.body("application/json", body.to_string())
+    }
+
+    /// Sends `body` with `content_type` (`""`: no `Content-Type`).
+    pub fn body(mut self, content_type: &str, body: impl Into<Body>) -> Self {
+        if !content_type.is_empty() {
+            self = self.header("content-type", content_type);
+        }
+        self.body = body.into();
+        self
+    }
+
+    /// Without the admin's token: no `Authorization` at all.
+    pub fn anonymous(mut self) -> Self {
+        if let Some(headers) = self.request.headers_mut() {
+            headers.remove(header::AUTHORIZATION);
+        }
+        self
+    }
+
+    /// With another bearer token than the admin's.
+    pub fn bearer(self, token: &str) -> Self {
+        self.anonymous()
+            .header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Sends it to the app in-process (`tower::ServiceExt::oneshot`) and reads the whole
+    /// answer. Dropping the future mid-way is a client going away.
+    pub async fn send(self) -> TestResponse {
+        let request = self.request.body(self.body).unwrap();
+        let response = self.router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
 /// A response, fully read.
 #[derive(Debug)]
 pub struct TestResponse {
@@ -300,8 +407,8 @@ impl TestResponse {
 
 /// The app on a fresh database, with one method per endpoint.
 pub struct TestApp {
-    /// The router, as `serve` runs it.
-    pub router: Router,
+    /// The router, as `serve` runs it: reached through [`TestApp::call`].
+    router: Router,
     /// The database under the app.
     pub database: Database,
     /// Which backend.
@@ -517,26 +624,27 @@ impl TestApp {
         self.test_database.sqlite_file.as_ref()
     }
 
-    /// Sends a request built by the caller.
-    pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
+    /// A request to the app as the admin (its bearer token), built up with [`Call`]'s
+    /// methods and sent with [`Call::send`]: the one way every test drives a route. A
+    /// `Call` owns a handle on the app, so it can be sent from a task of its own.
+    pub fn call(&self, method: Method, path: &str) -> Call {
+        self.api().call(method, path)
+    }
+
+    /// A handle on the app that tasks of their own can keep and [`Api::call`] through.
+    pub fn api(&self) -> Api {
+        Api {
+            router: self.router.clone(),
         }
     }
 
-    /// An authenticated request with an optional JSON body and extra headers.
+    /// `call(Method::GET, path)`.
+    pub fn get(&self, path: &str) -> Call {
+        self.call(Method::GET, path)
+    }
+
+    /// An authenticated request with an optional JSON body and extra headers: a shorthand
+    /// for [`Self::call`].
     pub async fn request(
         &self,
         method: Method,
@@ -544,18 +652,11 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
-        if body.is_some() {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        let mut call = self.call(method, path).headers(headers);
+        if let Some(body) = body {
+            call = call.json(body);
         }
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        self.send(builder.body(body).unwrap()).await
+        call.send().await
     }
 
     /// `POST /api/v1/clients`.
@@ -778,17 +879,14 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
 impl TestApp {
     /// Signs in to the screens with `token`, as the sign-in form does.
     pub async fn sign_in(&self, token: &str) -> ScreenClient<'_> {
-        let response = self
-            .send(
-                Request::post("/sign-in")
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .header("sec-fetch-site", "same-origin")
-                    .body(Body::from(format!(
-                        "token={}&next=%2Fclients",
-                        form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
-                    )))
-                    .unwrap(),
+        let token = form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>();
+        let response = (self.call(Method::POST, "/sign-in").anonymous())
+            .header("sec-fetch-site", "same-origin")
+            .body(
+                "application/x-www-form-urlencoded",
+                format!("token={token}&next=%2Fclients"),
             )
+            .send()
             .await;
         response.assert_status(303);
         let cookie = response
@@ -820,13 +918,9 @@ impl ScreenClient<'_> {
 
     /// `GET` a screen with the session cookie.
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.app
-            .send(
-                Request::get(path)
-                    .header(header::COOKIE, &self.cookie)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
+        (self.app.get(path).anonymous())
+            .header("cookie", &self.cookie)
+            .send()
             .await
     }
 
@@ -847,13 +941,13 @@ impl ScreenClient<'_> {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
-        let mut request = Request::post(path)
-            .header(header::COOKIE, &self.cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let mut call = (self.app.call(Method::POST, path).anonymous())
+            .header("cookie", &self.cookie)
+            .body("application/x-www-form-urlencoded", body);
         if let Some(site) = fetch_site {
-            request = request.header("sec-fetch-site", site);
+            call = call.header("sec-fetch-site", site);
         }
-        self.app.send(request.body(Body::from(body)).unwrap()).await
+        call.send().await
     }
 }
 
