@@ -1,5 +1,6 @@
 //! Executes client commands: load the client's stream, decide, hash secrets, append, project.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -147,7 +148,7 @@ impl ClientCommands {
         client_secret: Option<String>,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let result: Result<Executed, CommandError> = async {
+        self.counted("register", async {
             let loaded = self.load(client_id).await?;
             let mut errors = ValidationErrors::default();
             let given = parse_given_secret(client_secret, &mut errors);
@@ -160,17 +161,9 @@ impl ClientCommands {
                     expected_version,
                 })
             };
-            dry_run(&loaded, command(placeholder(wants_secret, ctx.at)?), errors)?;
-            let issued = self.issue(wants_secret, given, ctx.at).await?;
-            let client = self.commit(loaded, command(issued.record()), ctx).await?;
-            Ok(issued.executed(client))
-        }
-        .await;
-        self.metrics.command("register", &result);
-        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
-            self.metrics.secret_issued();
-        }
-        result
+            (self.with_secret(loaded, ctx, errors, (wants_secret, given), command)).await
+        })
+        .await
     }
 
     /// Replaces every editable setting of `client_id`. A client made confidential without an
@@ -187,7 +180,7 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let result: Result<Executed, CommandError> = async {
+        self.counted("update", async {
             let loaded = self.load(client_id).await?;
             let needs_secret = loaded
                 .aggregate()
@@ -200,21 +193,10 @@ impl ClientCommands {
                     at: ctx.at,
                 })
             };
-            dry_run(
-                &loaded,
-                command(placeholder(needs_secret, ctx.at)?),
-                ValidationErrors::default(),
-            )?;
-            let issued = self.issue(needs_secret, None, ctx.at).await?;
-            let client = self.commit(loaded, command(issued.record()), ctx).await?;
-            Ok(issued.executed(client))
-        }
-        .await;
-        self.metrics.command("update", &result);
-        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
-            self.metrics.secret_issued();
-        }
-        result
+            let errors = ValidationErrors::default();
+            (self.with_secret(loaded, ctx, errors, (needs_secret, None), command)).await
+        })
+        .await
     }
 
     /// Gives `client_id` a new secret (`client_secret`, or a generated one). The previous
@@ -232,7 +214,7 @@ impl ClientCommands {
         previous_secrets_valid_until: Option<DateTime<Utc>>,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let result: Result<Executed, CommandError> = async {
+        self.counted("rotate_secret", async {
             let loaded = self.load(client_id).await?;
             let mut errors = ValidationErrors::default();
             let given = parse_given_secret(client_secret, &mut errors);
@@ -254,9 +236,36 @@ impl ClientCommands {
             };
             let client = self.commit(loaded, command(record), ctx).await?;
             Ok(issued.executed(client))
-        }
-        .await;
-        self.metrics.command("rotate_secret", &result);
+        })
+        .await
+    }
+
+    /// Tries `command` with a placeholder secret (when `wants` one) so that a refusal lists
+    /// every invalid field before any hashing, then issues the secret (`given`, or a
+    /// generated one) and commits the command with it.
+    async fn with_secret(
+        &self,
+        loaded: Loaded,
+        ctx: &CommandContext,
+        errors: ValidationErrors,
+        (wants, given): (bool, Option<SecretString>),
+        command: impl Fn(Option<SecretRecord>) -> ClientCommand,
+    ) -> Result<Executed, CommandError> {
+        dry_run(&loaded, command(placeholder(wants, ctx.at)?), errors)?;
+        let issued = self.issue(wants, given, ctx.at).await?;
+        let client = self.commit(loaded, command(issued.record()), ctx).await?;
+        Ok(issued.executed(client))
+    }
+
+    /// Runs a command's `work` and counts its outcome (and a secret it issued) in the
+    /// metrics.
+    async fn counted(
+        &self,
+        name: &'static str,
+        work: impl Future<Output = Result<Executed, CommandError>>,
+    ) -> Result<Executed, CommandError> {
+        let result = work.await;
+        self.metrics.command(name, &result);
         if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
             self.metrics.secret_issued();
         }
@@ -275,18 +284,13 @@ impl ClientCommands {
         client_id: &str,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
-        let result: Result<Executed, CommandError> = async {
+        self.counted("delete", async {
             let loaded = self.load(client_id).await?;
             let command = ClientCommand::Delete(DeleteClient { expected_version });
             let client = self.commit(loaded, command, ctx).await?;
             Ok(Issued::None.executed(client))
-        }
-        .await;
-        self.metrics.command("delete", &result);
-        if result.as_ref().is_ok_and(|done| done.secret.is_some()) {
-            self.metrics.secret_issued();
-        }
-        result
+        })
+        .await
     }
 
     /// Whether `plaintext` is a valid secret of `client_id` at `at`: the client exists, is not

@@ -138,14 +138,16 @@ impl Statement {
         O::Db::fetch_all(on.on(), self)
     }
 
-    /// The first row it answers, if any.
+    /// The first row it answers, if any (for statements of one row: the rest are read and
+    /// dropped).
     pub fn row<'c, O: Target<'c>>(self, on: O) -> Answer<'c, Option<<O::Db as Database>::Row>> {
-        O::Db::fetch_optional(on.on(), self)
+        let rows = O::Db::fetch_all(on.on(), self);
+        Box::pin(async move { Ok(rows.await?.into_iter().next()) })
     }
 
     /// The first column of the first row (`None`: no row).
     pub fn scalar<'c, O: Target<'c>, T: Column + Send + 'c>(self, on: O) -> Answer<'c, Option<T>> {
-        let row = O::Db::fetch_optional(on.on(), self);
+        let row = self.row(on);
         Box::pin(async move { row.await?.map(|row| O::Db::first(&row)).transpose() })
     }
 
@@ -172,12 +174,6 @@ pub trait Backend: Binds {
         on: On<'c, Self>,
         statement: Statement,
     ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
-
-    /// The first row the statement answers, if any.
-    fn fetch_optional<'c>(
-        on: On<'c, Self>,
-        statement: Statement,
-    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
 
     /// Runs the statement; returns the rows it changed.
     fn execute<'c>(
@@ -234,20 +230,6 @@ where
             match on {
                 On::Pool(pool) => DB::query(&statement).fetch_all(pool).await,
                 On::Connection(connection) => DB::query(&statement).fetch_all(connection).await,
-            }
-        })
-    }
-
-    fn fetch_optional<'c>(
-        on: On<'c, Self>,
-        statement: Statement,
-    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-        Box::pin(async move {
-            match on {
-                On::Pool(pool) => DB::query(&statement).fetch_optional(pool).await,
-                On::Connection(connection) => {
-                    DB::query(&statement).fetch_optional(connection).await
-                }
             }
         })
     }

@@ -24,53 +24,27 @@ pub enum Arg {
     Json(Box<RawValue>),
 }
 
-impl From<i64> for Arg {
-    fn from(value: i64) -> Self {
-        Self::I64(value)
-    }
+/// `From` for each value an argument can be made of.
+macro_rules! arg_from {
+    ($($type:ty => |$value:ident| $arg:expr),* $(,)?) => {
+        $(impl From<$type> for Arg {
+            fn from($value: $type) -> Self {
+                $arg
+            }
+        })*
+    };
 }
 
-impl From<bool> for Arg {
-    fn from(value: bool) -> Self {
-        Self::Bool(value)
-    }
-}
-
-impl From<&str> for Arg {
-    fn from(value: &str) -> Self {
-        Self::Text(value.to_owned())
-    }
-}
-
-impl From<String> for Arg {
-    fn from(value: String) -> Self {
-        Self::Text(value)
-    }
-}
-
-impl From<&String> for Arg {
-    fn from(value: &String) -> Self {
-        Self::Text(value.clone())
-    }
-}
-
-impl From<Option<String>> for Arg {
-    fn from(value: Option<String>) -> Self {
-        Self::OptionalText(value)
-    }
-}
-
-impl From<Vec<u8>> for Arg {
-    fn from(value: Vec<u8>) -> Self {
-        Self::Bytes(value)
-    }
-}
-
-impl From<DateTime<Utc>> for Arg {
-    fn from(value: DateTime<Utc>) -> Self {
-        Self::Time(value)
-    }
-}
+arg_from!(
+    i64 => |value| Self::I64(value),
+    bool => |value| Self::Bool(value),
+    &str => |value| Self::Text(value.to_owned()),
+    String => |value| Self::Text(value),
+    &String => |value| Self::Text(value.clone()),
+    Option<String> => |value| Self::OptionalText(value),
+    Vec<u8> => |value| Self::Bytes(value),
+    DateTime<Utc> => |value| Self::Time(value),
+);
 
 impl Arg {
     /// `value` as a JSON document.

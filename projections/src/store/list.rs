@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use sqlx::types::Json;
 
 use super::{FeedReads, ListReads, ReadError, SqlReadStore, GENERATION, LIVE};
-use crate::list::{ClientPage, Cursor, CursorValue, ListItem, ListQuery, SortKey};
-use crate::snapshot::{IndexRow, IndexSnapshot, EXPORT_BATCH};
+use crate::list::{ClientPage, CursorValue, ListItem, ListQuery, SortKey};
+use crate::snapshot::{IndexRow, IndexSnapshot};
 use crate::sql::{Backend, Engine, Statement, Target, Transaction};
 use crate::view::ListRow;
 
@@ -38,7 +38,7 @@ fn push_filters(statement: &mut Statement, query: &ListQuery) {
 }
 
 /// Counts the list rows matching `query`.
-fn count_matching(query: &ListQuery) -> Statement {
+pub(super) fn count_matching(query: &ListQuery) -> Statement {
     let mut count = Statement::new("select count(*) from client_list where true");
     push_filters(&mut count, query);
     count
@@ -133,7 +133,7 @@ fn page_select(query: &ListQuery) -> Statement {
 
 impl<DB: Backend> SqlReadStore<DB> {
     /// Opens a read-only transaction that sees one snapshot of the client tables.
-    async fn begin_snapshot(&self) -> Result<Transaction<DB>, ReadError> {
+    pub(super) async fn begin_snapshot(&self) -> Result<Transaction<DB>, ReadError> {
         let mut tx = self.begin_detached(DB::DIALECT.begin_snapshot).await?;
         if let Some(lock) = DB::DIALECT.lock_snapshot_tables {
             Statement::new(lock).execute(&mut tx).await?;
@@ -148,7 +148,10 @@ impl<DB: Backend> SqlReadStore<DB> {
     /// is visible in the snapshot. Never `max(last_position)`: on PostgreSQL a row for
     /// position 101 can be written while 100 (another client) is committed and not projected
     /// yet.
-    async fn complete_position(tx: &mut Transaction<DB>, head: i64) -> Result<i64, ReadError> {
+    pub(super) async fn complete_position(
+        tx: &mut Transaction<DB>,
+        head: i64,
+    ) -> Result<i64, ReadError> {
         let checkpoint = Self::checkpoint_of(tx, LIVE.projection).await?;
         if checkpoint >= head {
             return Ok(checkpoint);
@@ -162,34 +165,8 @@ impl<DB: Backend> SqlReadStore<DB> {
         Ok(first_missing.map_or(head, |missing| (missing - 1).max(checkpoint)))
     }
 
-    /// A snapshot of the client tables, the position it reflects, and the count of the list
-    /// rows `query` matches in it.
-    pub(super) async fn counted_snapshot(
-        &self,
-        query: &ListQuery,
-    ) -> Result<(Transaction<DB>, i64, u64), ReadError> {
-        let head = self.head().await?;
-        let mut tx = self.begin_snapshot().await?;
-        let position = Self::complete_position(&mut tx, head).await?;
-        let total: i64 = count_matching(query).one(&mut tx).await?;
-        Ok((tx, position, u64::try_from(total).unwrap_or_default()))
-    }
-
-    /// The next batch of an export, and whether more follow; moves `page` past it.
-    pub(super) async fn next_batch(
-        tx: &mut Transaction<DB>,
-        page: &mut ListQuery,
-    ) -> Result<(Vec<ListItem>, bool), ReadError> {
-        let batch = usize::try_from(EXPORT_BATCH).unwrap_or(usize::MAX);
-        let mut items = Self::page_rows(&mut *tx, page).await?;
-        let more = items.len() > batch;
-        items.truncate(batch);
-        page.after = items.last().map(|last| Cursor::after(last, page.sort));
-        Ok((items, more))
-    }
-
     /// One page of the list (up to `limit + 1` rows, the extra one only says there is more).
-    async fn page_rows<'c>(
+    pub(super) async fn page_rows<'c>(
         on: impl Target<'c, Db = DB>,
         query: &ListQuery,
     ) -> Result<Vec<ListItem>, ReadError> {

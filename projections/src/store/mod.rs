@@ -34,7 +34,7 @@ use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
 use crate::snapshot::Chunk;
 use crate::snapshot::IndexSnapshot;
-use crate::sql::{Backend, Engine};
+use crate::sql::{Backend, Engine, Statement};
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
 
@@ -337,11 +337,17 @@ const EVENT_COLUMNS: &str = "aggregate_id, sequence, global_position, event_type
 
 const SELECT_CHECKPOINT: &str = "select position from projection_checkpoints where projection = $1";
 
-/// Moves a checkpoint forward, never back.
-const ADVANCE_CHECKPOINT: &str = "insert into projection_checkpoints (projection, position) \
-     values ($1, $2) on conflict (projection) do update set position = \
-     case when excluded.position > projection_checkpoints.position \
-     then excluded.position else projection_checkpoints.position end";
+/// Moves the checkpoint of `projection` forward to `position`, never back.
+fn advance_checkpoint(projection: &str, position: i64) -> Statement {
+    Statement::new(
+        "insert into projection_checkpoints (projection, position) \
+         values ($1, $2) on conflict (projection) do update set position = \
+         case when excluded.position > projection_checkpoints.position \
+         then excluded.position else projection_checkpoints.position end",
+    )
+    .bind(projection)
+    .bind(position)
+}
 
 /// The row of `projection_checkpoints` counting the read model's generations: a rebuild's
 /// swap (and a retry that projected parked events) moves it, and each process's search

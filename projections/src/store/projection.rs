@@ -14,7 +14,7 @@ use registry_domain::upcasters;
 use sqlx::types::Json;
 
 use super::{
-    storable, Batch, FeedReads, Projection, ReadError, SqlReadStore, Tables, ADVANCE_CHECKPOINT,
+    advance_checkpoint, storable, Batch, FeedReads, Projection, ReadError, SqlReadStore, Tables,
     EVENT_COLUMNS, LIVE, SELECT_CHECKPOINT,
 };
 use crate::sql::{Arg, Backend, Engine, Lease, ProjectorLease, Statement, Target, Transaction};
@@ -526,9 +526,7 @@ impl<DB: Backend> Projection for SqlReadStore<DB> {
             _ => head,
         };
         let applied = Self::apply_feed_rows(&mut tx, LIVE, rows, true).await?;
-        Statement::new(ADVANCE_CHECKPOINT)
-            .bind(LIVE.projection)
-            .bind(reached)
+        advance_checkpoint(LIVE.projection, reached)
             .execute(&mut tx)
             .await?;
         tx.commit().await?;

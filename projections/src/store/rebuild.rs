@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    FeedReads, ReadError, Rebuild, SqlReadStore, Tables, ADVANCE_CHECKPOINT, GENERATION, LIVE,
+    advance_checkpoint, FeedReads, ReadError, Rebuild, SqlReadStore, Tables, GENERATION, LIVE,
     NEXT, NEXT_GENERATION,
 };
 use crate::sql::{Backend, Lease, Statement, Transaction};
@@ -112,9 +112,7 @@ impl<DB: Backend> SqlReadStore<DB> {
     async fn replay_batch(&self, position: i64, head: i64) -> Result<(i64, u64), ReadError> {
         let mut tx = self.begin_projection().await?;
         let (reached, count) = Self::apply_to_shadow(&mut tx, position, head).await?;
-        Statement::new(ADVANCE_CHECKPOINT)
-            .bind(NEXT.projection)
-            .bind(reached)
+        advance_checkpoint(NEXT.projection, reached)
             .execute(&mut tx)
             .await?;
         tx.commit().await?;
