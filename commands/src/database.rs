@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use registry_sql::{Column, Record, Statement};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -213,9 +214,61 @@ impl Database {
     /// # Errors
     /// The database error.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.execute(Statement::new("select 1")).await.map(drop)
+    }
+
+    /// Runs `statement` on the pool; answers how many rows it changed. With [`Self::record`]
+    /// and [`Self::scalar`], the one place the write side's own tables (settings, sessions,
+    /// snapshots) ask which database they are on.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn execute(&self, statement: Statement) -> Result<u64, sqlx::Error> {
         match self {
-            Self::Postgres(pool) => sqlx::query("select 1").execute(pool).await.map(drop),
-            Self::Sqlite(pool) => sqlx::query("select 1").execute(pool).await.map(drop),
+            Self::Postgres(pool) => statement.execute(pool).await,
+            Self::Sqlite(pool) => statement.execute(pool).await,
+        }
+    }
+
+    /// The first row `statement` answers, read as `R` (`None`: no row).
+    ///
+    /// # Errors
+    /// The database error, or a column of another type.
+    pub async fn record<R: Record + Send + 'static>(
+        &self,
+        statement: Statement,
+    ) -> Result<Option<R>, sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => statement.record(pool).await,
+            Self::Sqlite(pool) => statement.record(pool).await,
+        }
+    }
+
+    /// Every row `statement` answers, read as `R`.
+    ///
+    /// # Errors
+    /// The database error, or a column of another type.
+    pub async fn records<R: Record + Send + 'static>(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<R>, sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => statement.records(pool).await,
+            Self::Sqlite(pool) => statement.records(pool).await,
+        }
+    }
+
+    /// The first column of the first row `statement` answers (`None`: no row).
+    ///
+    /// # Errors
+    /// The database error, or a column of another type.
+    pub async fn scalar<T: Column + Send + 'static>(
+        &self,
+        statement: Statement,
+    ) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => statement.scalar(pool).await,
+            Self::Sqlite(pool) => statement.scalar(pool).await,
         }
     }
 
@@ -237,10 +290,7 @@ impl Database {
     /// The database error.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
         const SQL: &str = "select value from registry_settings where key = $1";
-        match self {
-            Self::Postgres(pool) => sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await,
-            Self::Sqlite(pool) => sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await,
-        }
+        self.scalar(Statement::new(SQL).bind(key)).await
     }
 
     /// Stores `value` under `key` unless the key is already set; true when it was stored.
@@ -254,21 +304,8 @@ impl Database {
     ) -> Result<bool, sqlx::Error> {
         const SQL: &str = "insert into registry_settings (key, value) values ($1, $2) \
                            on conflict (key) do nothing";
-        let result = match self {
-            Self::Postgres(pool) => sqlx::query(SQL)
-                .bind(key)
-                .bind(value)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            Self::Sqlite(pool) => sqlx::query(SQL)
-                .bind(key)
-                .bind(value)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-        };
-        Ok(result == 1)
+        let stored = self.execute(Statement::new(SQL).bind(key).bind(value));
+        Ok(stored.await? == 1)
     }
 
     /// Stores `value` under `key`, replacing what was there.
@@ -278,20 +315,8 @@ impl Database {
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), sqlx::Error> {
         const SQL: &str = "insert into registry_settings (key, value) values ($1, $2) \
                            on conflict (key) do update set value = excluded.value";
-        match self {
-            Self::Postgres(pool) => sqlx::query(SQL)
-                .bind(key)
-                .bind(value)
-                .execute(pool)
-                .await
-                .map(drop),
-            Self::Sqlite(pool) => sqlx::query(SQL)
-                .bind(key)
-                .bind(value)
-                .execute(pool)
-                .await
-                .map(drop),
-        }
+        let stored = self.execute(Statement::new(SQL).bind(key).bind(value));
+        stored.await.map(drop)
     }
 
     /// Whether any event was ever stored.
@@ -300,10 +325,7 @@ impl Database {
     /// The database error.
     pub async fn has_events(&self) -> Result<bool, sqlx::Error> {
         const SQL: &str = "select exists (select 1 from events)";
-        match self {
-            Self::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-            Self::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-        }
+        Ok(self.scalar(Statement::new(SQL)).await?.unwrap_or(false))
     }
 
     /// A lock that writers of this process take in turn, where the database needs one:

@@ -7,15 +7,33 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use registry_sql::{Arg, Engine, Record, Statement};
+
 use crate::database::Database;
 
-const UPSERT_POSTGRES: &str = "insert into client_last_authenticated (client_id, at) \
-     select * from unnest($1::text[], $2::bigint[]) on conflict (client_id) do update \
-     set at = greatest(client_last_authenticated.at, excluded.at)";
+/// The newest time wins, whichever process writes first (`case`: PostgreSQL's `greatest` is
+/// SQLite's `max`).
+const UPSERT_END: &str = " on conflict (client_id) do update set at = case \
+     when excluded.at > client_last_authenticated.at then excluded.at \
+     else client_last_authenticated.at end";
 
-const UPSERT_SQLITE: &str = "insert into client_last_authenticated (client_id, at) \
-     select value ->> 0, value ->> 1 from json_each($1) where true on conflict (client_id) \
-     do update set at = max(client_last_authenticated.at, excluded.at)";
+/// Rows per statement: far below either database's limit on bound values.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// A client's last success as read from the table.
+struct Seen {
+    client_id: String,
+    at: i64,
+}
+
+impl Record for Seen {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            client_id: DB::get(row, "client_id")?,
+            at: DB::get(row, "at")?,
+        })
+    }
+}
 
 /// The successes of this process not written yet, and the way to the table.
 #[derive(Debug)]
@@ -53,25 +71,17 @@ impl LastAuthenticated {
         if batch.is_empty() {
             return Ok(0);
         }
-        let written = match &self.database {
-            Database::Postgres(pool) => {
-                let (ids, times): (Vec<String>, Vec<i64>) = batch.iter().cloned().unzip();
-                sqlx::query(UPSERT_POSTGRES)
-                    .bind(ids)
-                    .bind(times)
-                    .execute(pool)
-                    .await
-                    .map(drop)
+        let mut written = Ok(());
+        for rows in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert =
+                Statement::new("insert into client_last_authenticated (client_id, at) values ");
+            upsert.push_tuples(rows.iter().map(|(id, at)| [Arg::from(id), Arg::from(*at)]));
+            upsert.push(UPSERT_END);
+            written = self.database.execute(upsert).await.map(drop);
+            if written.is_err() {
+                break;
             }
-            Database::Sqlite(pool) => {
-                let rows = serde_json::to_string(&batch).unwrap_or_else(|_| "[]".to_owned());
-                sqlx::query(UPSERT_SQLITE)
-                    .bind(rows)
-                    .execute(pool)
-                    .await
-                    .map(drop)
-            }
-        };
+        }
         match written {
             Ok(_) => Ok(batch.len()),
             Err(error) => {
@@ -91,28 +101,14 @@ impl LastAuthenticated {
     pub async fn lookup(&self, client_ids: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
         let mut found: HashMap<String, i64> = HashMap::new();
         if !client_ids.is_empty() {
-            let ids = serde_json::to_string(client_ids).unwrap_or_else(|_| "[]".to_owned());
-            let rows: Vec<(String, i64)> = match &self.database {
-                Database::Postgres(pool) => {
-                    sqlx::query_as(
-                        "select client_id, at from client_last_authenticated \
-                         where client_id = any($1::text[])",
-                    )
-                    .bind(client_ids)
-                    .fetch_all(pool)
-                    .await?
-                }
-                Database::Sqlite(pool) => {
-                    sqlx::query_as(
-                        "select client_id, at from client_last_authenticated \
-                         where client_id in (select value from json_each($1))",
-                    )
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?
-                }
-            };
-            found.extend(rows);
+            for ids in client_ids.chunks(ROWS_PER_STATEMENT) {
+                let mut select = Statement::new(
+                    "select client_id, at from client_last_authenticated where client_id in ",
+                );
+                select.push_list(ids);
+                let rows: Vec<Seen> = self.database.records(select).await?;
+                found.extend(rows.into_iter().map(|seen| (seen.client_id, seen.at)));
+            }
         }
         if let Ok(pending) = self.pending.lock() {
             for id in client_ids {

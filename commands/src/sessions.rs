@@ -2,6 +2,8 @@
 //! database, keyed by a SHA-256 digest of the session id (the id itself is only in the
 //! browser's cookie). Times are Unix seconds, given by the caller.
 
+use registry_sql::{Engine, Record, Statement};
+
 use crate::database::Database;
 
 /// A stored session.
@@ -60,13 +62,18 @@ const DELETE: &str = "delete from ui_sessions where id_sha256 = $1";
 
 const PURGE: &str = "delete from ui_sessions where expires_at <= $1 or absolute_expires_at <= $1";
 
-macro_rules! on_pool {
-    ($database:expr, $pool:ident => $body:expr) => {
-        match $database {
-            Database::Postgres($pool) => $body,
-            Database::Sqlite($pool) => $body,
-        }
-    };
+impl Record for SessionRow {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            csrf_token: DB::get(row, "csrf_token")?,
+            actor: DB::get(row, "actor")?,
+            roles: DB::get(row, "roles")?,
+            last_seen_at: DB::get(row, "last_seen_at")?,
+            expires_at: DB::get(row, "expires_at")?,
+            absolute_expires_at: DB::get(row, "absolute_expires_at")?,
+            credential_sha256: DB::get(row, "credential_sha256")?,
+        })
+    }
 }
 
 impl Database {
@@ -75,7 +82,7 @@ impl Database {
     /// # Errors
     /// The database error.
     pub async fn create_session(&self, session: &NewSession<'_>) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(INSERT)
+        let insert = Statement::new(INSERT)
             .bind(session.id_sha256)
             .bind(session.csrf_token)
             .bind(session.actor)
@@ -83,10 +90,8 @@ impl Database {
             .bind(session.now)
             .bind(session.expires_at)
             .bind(session.absolute_expires_at)
-            .bind(session.credential_sha256)
-            .execute(pool)
-            .await
-            .map(drop))
+            .bind(session.credential_sha256.map(str::to_owned));
+        self.execute(insert).await.map(drop)
     }
 
     /// The live session with this id digest at `now`.
@@ -98,33 +103,8 @@ impl Database {
         id_sha256: &str,
         now: i64,
     ) -> Result<Option<SessionRow>, sqlx::Error> {
-        type Row = (String, String, String, i64, i64, i64, Option<String>);
-        let row: Option<Row> = on_pool!(self, pool => {
-            sqlx::query_as(SELECT)
-                .bind(id_sha256)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(
-            |(
-                csrf_token,
-                actor,
-                roles,
-                last_seen_at,
-                expires_at,
-                absolute_expires_at,
-                credential_sha256,
-            )| SessionRow {
-                csrf_token,
-                actor,
-                roles,
-                last_seen_at,
-                expires_at,
-                absolute_expires_at,
-                credential_sha256,
-            },
-        ))
+        self.record(Statement::new(SELECT).bind(id_sha256).bind(now))
+            .await
     }
 
     /// Records a use of the session at `now`: it now ends at `expires_at` unless used again
@@ -138,13 +118,11 @@ impl Database {
         now: i64,
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(TOUCH)
+        let touch = Statement::new(TOUCH)
             .bind(id_sha256)
             .bind(now)
-            .bind(expires_at)
-            .execute(pool)
-            .await
-            .map(drop))
+            .bind(expires_at);
+        self.execute(touch).await.map(drop)
     }
 
     /// Ends a session.
@@ -152,11 +130,9 @@ impl Database {
     /// # Errors
     /// The database error.
     pub async fn delete_session(&self, id_sha256: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(DELETE)
-            .bind(id_sha256)
-            .execute(pool)
+        self.execute(Statement::new(DELETE).bind(id_sha256))
             .await
-            .map(drop))
+            .map(drop)
     }
 
     /// Removes every session that has ended by `now`.
@@ -164,10 +140,6 @@ impl Database {
     /// # Errors
     /// The database error.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(PURGE)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
+        self.execute(Statement::new(PURGE).bind(now)).await
     }
 }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cqrs_es::Aggregate;
 use registry_domain::{Client, StampedClient};
+use registry_sql::{Arg, Engine, Record, Statement};
 use sqlx::types::Json;
 
 use crate::database::Database;
@@ -48,6 +49,22 @@ struct Signed {
     mac: String,
 }
 
+/// A stored snapshot: the version and the signed state, not yet checked.
+struct SnapshotRow {
+    version: i64,
+    state: serde_json::Value,
+}
+
+impl Record for SnapshotRow {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        let Json(state) = DB::get(row, "state")?;
+        Ok(Self {
+            version: DB::get(row, "version")?,
+            state,
+        })
+    }
+}
+
 /// The bytes a snapshot's MAC covers.
 fn signed_bytes(client_id: &str, version: u64, client: &StampedClient) -> Option<Vec<u8>> {
     let mut bytes = format!("client-registry snapshot v1\n{client_id}\n{version}\n").into_bytes();
@@ -66,23 +83,9 @@ impl Database {
         client_id: &str,
         key: &MacKey,
     ) -> Result<StoredSnapshot, sqlx::Error> {
-        let row: Option<(i64, Json<serde_json::Value>)> = match self {
-            Self::Postgres(pool) => {
-                sqlx::query_as(SELECT)
-                    .bind(Client::TYPE)
-                    .bind(client_id)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Self::Sqlite(pool) => {
-                sqlx::query_as(SELECT)
-                    .bind(Client::TYPE)
-                    .bind(client_id)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
-        let Some((version, Json(state))) = row else {
+        let select = Statement::new(SELECT).bind(Client::TYPE).bind(client_id);
+        let row: Option<SnapshotRow> = self.record(select).await?;
+        let Some(SnapshotRow { version, state }) = row else {
             return Ok(StoredSnapshot::None);
         };
         let version = u64::try_from(version).unwrap_or_default();
@@ -118,26 +121,12 @@ impl Database {
             mac: URL_SAFE_NO_PAD.encode(key.sign(&bytes)),
         };
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        match self {
-            Self::Postgres(pool) => {
-                sqlx::query(UPSERT)
-                    .bind(Client::TYPE)
-                    .bind(client_id)
-                    .bind(version)
-                    .bind(Json(&signed))
-                    .execute(pool)
-                    .await?;
-            }
-            Self::Sqlite(pool) => {
-                sqlx::query(UPSERT)
-                    .bind(Client::TYPE)
-                    .bind(client_id)
-                    .bind(version)
-                    .bind(Json(&signed))
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        let upsert = Statement::new(UPSERT)
+            .bind(Client::TYPE)
+            .bind(client_id)
+            .bind(version)
+            .bind(Arg::json(&signed)?);
+        self.execute(upsert).await?;
         Ok(())
     }
 }

@@ -18,7 +18,6 @@ pub mod projector;
 pub mod seal;
 pub mod search;
 pub mod snapshot;
-pub mod sql;
 pub mod stop;
 pub mod store;
 pub mod stored;

@@ -17,6 +17,7 @@ backend_tests!(
     sessions_end_when_idle_and_on_sign_out,
     a_session_ends_with_its_key_and_no_access_token_starts_one,
     the_delete_dialog_says_when_the_client_last_authenticated,
+    the_newest_authentication_wins_whichever_process_writes_last,
 );
 
 fn html(response: &registry_tests::TestResponse) -> String {
@@ -570,4 +571,35 @@ async fn the_delete_dialog_says_when_the_client_last_authenticated(backend: Back
     assert!(!idle.contains("last-seen recent"));
     let list = html(&screens.get("/clients?search=billing").await);
     assert!(list.contains("just now"));
+}
+
+/// Two processes note successes of the same clients and flush in either order: the table keeps
+/// the newest time of each. A flush of more clients than one statement carries writes them all.
+async fn the_newest_authentication_wins_whichever_process_writes_last(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let second = app.second_process().await;
+    let first_notes = app.commands.last_authenticated();
+    let second_notes = second.commands.last_authenticated();
+    let ids: Vec<String> = (0..2_500).map(|n| format!("client-{n:04}")).collect();
+    for id in &ids {
+        first_notes.record(id, 2_000);
+        second_notes.record(id, 1_000);
+    }
+    second_notes.record("client-0007", 3_000);
+    assert_eq!(first_notes.flush().await.unwrap(), 2_500);
+    assert_eq!(second_notes.flush().await.unwrap(), 2_500);
+    let seen = app.second_process().await;
+    let found = seen
+        .commands
+        .last_authenticated()
+        .lookup(&ids)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2_500, "every client of both flushes is stored");
+    assert_eq!(found["client-0007"], 3_000, "the later flush's newer time");
+    assert_eq!(
+        found["client-0008"], 2_000,
+        "an older time written later loses"
+    );
+    assert_eq!(found["client-2499"], 2_000);
 }

@@ -10,8 +10,8 @@ use sqlx::Pool;
 
 use super::merkle::{Hash, NodeKey};
 use super::{LogEvent, TreeHead};
-use crate::sql::{Arg, Backend, Engine, Lease, Statement, Transaction};
 use crate::store::{ProjectorLease, ReadError, CLIENTS_PROJECTION};
+use registry_sql::{Arg, Backend, Engine, Lease, Statement, Transaction};
 
 /// The sealed log's tables, on whichever database the registry runs.
 pub type SealDb = Arc<dyn SealStore>;

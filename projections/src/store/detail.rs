@@ -5,9 +5,9 @@ use sqlx::types::Json;
 
 use super::projection::record_from_row;
 use super::{storable, ClientReads, ReadError, SqlReadStore};
-use crate::sql::{Backend, Statement};
 use crate::stored::StoredEvent;
 use crate::view::{ClientRecord, ClientView};
+use registry_sql::{Backend, Statement};
 
 const SELECT_RECORD: &str = "select document, deleted, last_position from client_detail \
      where client_id = $1";

@@ -9,8 +9,8 @@ use super::list::count_matching;
 use super::{ExportReads, FeedReads, ReadError, SqlReadStore};
 use crate::list::{Cursor, ListItem, ListQuery};
 use crate::snapshot::{Chunk, ViewChunk, EXPORT_BATCH};
-use crate::sql::{Backend, Engine, Statement, Transaction};
 use crate::view::ClientView;
+use registry_sql::{Backend, Engine, Statement, Transaction};
 
 impl<DB: Backend> SqlReadStore<DB> {
     /// Opens one snapshot of the list's rows that `query` matches, for an export.

@@ -6,7 +6,7 @@ use registry_domain::upcasters;
 use super::projection::raw_event;
 use super::{FeedReads, ReadError, SqlReadStore, EVENT_COLUMNS, LIVE};
 use crate::feed::{FeedEntry, FeedPage, FeedQuery, MarkPage};
-use crate::sql::{Backend, Statement};
+use registry_sql::{Backend, Statement};
 
 const SELECT_MARKS: &str = "select e.aggregate_id, e.sequence, e.global_position, \
      exists (select 1 from projection_failures f \

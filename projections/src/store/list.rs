@@ -7,8 +7,8 @@ use sqlx::types::Json;
 use super::{FeedReads, ListReads, ReadError, SqlReadStore, GENERATION, LIVE};
 use crate::list::{ClientPage, CursorValue, ListItem, ListQuery, SortKey};
 use crate::snapshot::{IndexRow, IndexSnapshot};
-use crate::sql::{Backend, Engine, Statement, Target, Transaction};
 use crate::view::ListRow;
+use registry_sql::{Backend, Engine, Statement, Target, Transaction};
 
 const SELECT_INDEX_ROWS: &str = "select d.client_id, d.version, d.deleted, l.client_name, \
      l.name_key, l.client_uri, l.enabled, l.grant_types, l.search_text, l.created_at, \

@@ -1,7 +1,7 @@
 //! The read models and the global feed in SQL, on PostgreSQL and SQLite.
 //!
 //! One concern per module, each written once for both backends: [`SqlReadStore`] is generic
-//! over the [`Backend`] it runs on (`crate::sql`), which names what differs.
+//! over the [`Backend`] it runs on (`registry_sql`), which names what differs.
 //! - [`projection`]: applying events to the client rows, inline after a command and in
 //!   projector batches, parking the events that cannot be applied;
 //! - [`rebuild`]: replaying the whole feed into shadow tables while the live ones keep
@@ -14,7 +14,7 @@
 //!
 //! Both backends run the same statements (sqlx accepts `$N` placeholders on SQLite too, and
 //! both understand `->>` on JSON); the few that differ are named in one
-//! [`crate::sql::Dialect`] value per backend.
+//! [`registry_sql::Dialect`] value per backend.
 
 mod detail;
 mod exports;
@@ -34,11 +34,11 @@ use crate::feed::{FeedPage, FeedQuery, MarkPage};
 use crate::list::{ClientPage, ListQuery};
 use crate::snapshot::Chunk;
 use crate::snapshot::IndexSnapshot;
-use crate::sql::{Backend, Engine, Statement};
 use crate::stored::{DecodeError, StoredEvent};
 use crate::view::{ApplyError, ClientRecord, ClientView};
+use registry_sql::{Backend, Engine, Statement};
 
-pub use crate::sql::ProjectorLease;
+pub use registry_sql::ProjectorLease;
 
 /// The name of the client list and detail projection (its checkpoint and parked events).
 pub const CLIENTS_PROJECTION: &str = "clients";

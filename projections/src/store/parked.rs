@@ -9,7 +9,7 @@ use super::{
     ParkedEvent, ParkedEvents, Projection, ProjectorStatus, ReadError, RetryReport, SqlReadStore,
     GENERATION, LIVE, NEXT_GENERATION, SELECT_CHECKPOINT,
 };
-use crate::sql::{Backend, Engine, Statement};
+use registry_sql::{Backend, Engine, Statement};
 
 /// The latest committed position, without the feed barrier (for status and metrics, which
 /// must never make writers wait).

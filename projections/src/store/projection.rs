@@ -17,9 +17,9 @@ use super::{
     advance_checkpoint, storable, Batch, FeedReads, Projection, ReadError, SqlReadStore, Tables,
     EVENT_COLUMNS, LIVE, SELECT_CHECKPOINT,
 };
-use crate::sql::{Arg, Backend, Engine, Lease, ProjectorLease, Statement, Target, Transaction};
 use crate::stored::{RawEvent, StoredEvent};
 use crate::view::{ClientRecord, ClientView, ListRow};
+use registry_sql::{Arg, Backend, Engine, Lease, ProjectorLease, Statement, Target, Transaction};
 
 const SELECT_CLIENT_EVENTS: &str = "select aggregate_id, sequence, global_position, event_type, \
      event_version, cast(payload as text) as payload, cast(metadata as text) as metadata, \

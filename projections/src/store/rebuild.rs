@@ -19,7 +19,7 @@ use super::{
     advance_checkpoint, FeedReads, ReadError, Rebuild, SqlReadStore, Tables, GENERATION, LIVE,
     NEXT, NEXT_GENERATION,
 };
-use crate::sql::{Backend, Lease, Statement, Transaction};
+use registry_sql::{Backend, Lease, Statement, Transaction};
 
 /// Events per replay transaction.
 const BATCH: usize = 2000;

@@ -1,5 +1,7 @@
-//! The two databases the read side runs on, behind one interface: the store and the sealed
-//! log are written once, generic over [`Backend`], and never ask which database they talk to.
+//! What differs between the registry's two databases, PostgreSQL and SQLite, behind one
+//! interface: the read store, the sealed log and the write side's own tables are written once,
+//! generic over [`Backend`], and never ask which database they talk to. Knows nothing of
+//! clients or events.
 //!
 //! - [`Engine`] is what really differs, implemented once per database (`postgres.rs`,
 //!   `sqlite.rs`): the few statements of its [`Dialect`], reading a column, the leases that
@@ -7,7 +9,8 @@
 //! - [`Backend`] runs a [`Statement`] on a pool or a connection. It is implemented for every
 //!   engine at once: sqlx's per-database bounds are written here, once, and nowhere else;
 //! - [`Statement`] is SQL text with its arguments, built up with `$N` placeholders (which
-//!   both databases accept).
+//!   both databases accept); [`Record`] reads one of its rows into a value.
+#![cfg_attr(test, allow(clippy::restriction, clippy::too_many_lines))]
 
 mod dialect;
 mod lease;
@@ -40,6 +43,15 @@ pub trait Column:
 impl<T> Column for T where
     T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
 {
+}
+
+/// A value read from one row, on either database.
+pub trait Record: Sized {
+    /// Reads `row` (its columns by name, with [`Engine::get`]).
+    ///
+    /// # Errors
+    /// A column is missing or of another type.
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error>;
 }
 
 /// A stored hash of the sealed log: its level (0: a leaf), its index, the hash.
@@ -155,6 +167,18 @@ impl Statement {
     pub fn one<'c, O: Target<'c>, T: Column + Send + 'c>(self, on: O) -> Answer<'c, T> {
         let value = self.scalar::<O, T>(on);
         Box::pin(async move { value.await?.ok_or(sqlx::Error::RowNotFound) })
+    }
+
+    /// The first row it answers, read as `R` (`None`: no row).
+    pub fn record<'c, O: Target<'c>, R: Record + Send + 'c>(self, on: O) -> Answer<'c, Option<R>> {
+        let row = self.row(on);
+        Box::pin(async move { row.await?.map(|row| R::read::<O::Db>(&row)).transpose() })
+    }
+
+    /// Every row it answers, read as `R`.
+    pub fn records<'c, O: Target<'c>, R: Record + Send + 'c>(self, on: O) -> Answer<'c, Vec<R>> {
+        let rows = self.rows(on);
+        Box::pin(async move { rows.await?.iter().map(R::read::<O::Db>).collect() })
     }
 
     /// Runs it; answers how many rows it changed.
