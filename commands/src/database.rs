@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use registry_sql::{Column, Record, Statement};
+use registry_sql::{Column, First, Record, Statement};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -217,8 +217,8 @@ impl Database {
         self.execute(Statement::new("select 1")).await.map(drop)
     }
 
-    /// Runs `statement` on the pool; answers how many rows it changed. With [`Self::record`]
-    /// and [`Self::scalar`], the one place the write side's own tables (settings, sessions,
+    /// Runs `statement` on the pool; answers how many rows it changed. With [`Self::records`],
+    /// the one place the write side's own tables (settings, sessions,
     /// snapshots) ask which database they are on.
     ///
     /// # Errors
@@ -227,20 +227,6 @@ impl Database {
         match self {
             Self::Postgres(pool) => statement.execute(pool).await,
             Self::Sqlite(pool) => statement.execute(pool).await,
-        }
-    }
-
-    /// The first row `statement` answers, read as `R` (`None`: no row).
-    ///
-    /// # Errors
-    /// The database error, or a column of another type.
-    pub async fn record<R: Record + Send + 'static>(
-        &self,
-        statement: Statement,
-    ) -> Result<Option<R>, sqlx::Error> {
-        match self {
-            Self::Postgres(pool) => statement.record(pool).await,
-            Self::Sqlite(pool) => statement.record(pool).await,
         }
     }
 
@@ -258,6 +244,17 @@ impl Database {
         }
     }
 
+    /// The first row `statement` answers, read as `R` (`None`: no row).
+    ///
+    /// # Errors
+    /// The database error, or a column of another type.
+    pub async fn record<R: Record + Send + 'static>(
+        &self,
+        statement: Statement,
+    ) -> Result<Option<R>, sqlx::Error> {
+        Ok(self.records(statement).await?.into_iter().next())
+    }
+
     /// The first column of the first row `statement` answers (`None`: no row).
     ///
     /// # Errors
@@ -266,15 +263,10 @@ impl Database {
         &self,
         statement: Statement,
     ) -> Result<Option<T>, sqlx::Error> {
-        match self {
-            Self::Postgres(pool) => statement.scalar(pool).await,
-            Self::Sqlite(pool) => statement.scalar(pool).await,
-        }
+        let first = self.record::<First<T>>(statement).await?;
+        Ok(first.map(|First(value)| value))
     }
 
-    /// A value from `registry_settings`.
-    ///
-    /// # Errors
     /// The secret kept under `key` in the store, made (256 random bits) the first time it is
     /// asked for: one value for every process of the store (two asking at once get the same).
     ///
@@ -287,6 +279,9 @@ impl Database {
         Ok(crate::mac::MacKey::new(stored.as_bytes()))
     }
 
+    /// A value from `registry_settings`.
+    ///
+    /// # Errors
     /// The database error.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
         const SQL: &str = "select value from registry_settings where key = $1";

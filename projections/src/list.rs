@@ -288,18 +288,20 @@ impl ListQuery {
     }
 }
 
-/// One client in a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One client in the list: the columns of the guide's list screen, plus grant types and times.
+// The API answers it as it is, as `ClientListItem`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ClientListItem)]
 pub struct ListItem {
-    /// Client id.
+    /// Unique id.
     pub client_id: String,
     /// Display name.
     pub client_name: String,
-    /// Whether it may authenticate.
+    /// Whether it is active.
     pub enabled: bool,
     /// Base URL.
     pub client_uri: Option<String>,
-    /// Grant type names.
+    /// Allowed grant types.
     pub grant_types: Vec<String>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,

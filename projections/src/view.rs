@@ -2,7 +2,7 @@
 //! the event metadata.
 
 use chrono::{DateTime, Utc};
-use registry_domain::client::{ClientEvent, ClientSettings};
+use registry_domain::client::{rotate, ClientEvent, ClientSettings, RotatingSecret};
 use registry_domain::values::SecretRecord;
 use registry_domain::StampedClient;
 use serde::{Deserialize, Serialize};
@@ -170,24 +170,11 @@ impl ClientRecord {
     }
 }
 
-/// The read-model twin of the aggregate's rotation (`registry_domain::client::rotate`), on
-/// secrets without hashes: cap the previous secrets' expiry, drop those expired, append.
-fn rotate(
-    secrets: &mut Vec<SecretView>,
-    new: SecretView,
-    previous_expire_at: DateTime<Utc>,
-    ended: &[String],
-) {
-    for previous in secrets.iter_mut() {
-        let until = if ended.contains(&previous.secret_id) {
-            new.created_at
-        } else {
-            previous_expire_at
-        };
-        previous.expires_at = Some(previous.expires_at.map_or(until, |e| e.min(until)));
+/// The read model's secrets rotate by the aggregate's rule (`registry_domain::client::rotate`).
+impl RotatingSecret for SecretView {
+    fn parts(&mut self) -> (&str, DateTime<Utc>, &mut Option<DateTime<Utc>>) {
+        (&self.secret_id, self.created_at, &mut self.expires_at)
     }
-    secrets.retain(|s| s.expires_at.is_none_or(|e| e > new.created_at));
-    secrets.push(new);
 }
 
 /// One row of the client list.

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use registry_commands::{CommandContext, CommandError, Executed};
+use registry_commands::{CommandError, Executed};
 use registry_domain::values::GracePeriod;
 use registry_domain::ClientError;
 use registry_projections::export::Format;
@@ -42,31 +42,6 @@ pub fn router() -> Router<ScreensState> {
 /// the cache is empty): that needs the whole page.
 fn from_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
-}
-
-/// The metadata of a change made in this session: the signed-in person, the request, the
-/// reason typed into the form (control characters become spaces; at most 500 characters).
-fn context(session: &Session, headers: &HeaderMap, reason: Option<&str>) -> CommandContext {
-    let reason = reason
-        .map(|r| {
-            r.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(registry_api::extract::MAX_REASON_LEN)
-                .collect::<String>()
-                .trim()
-                .to_owned()
-        })
-        .filter(|r| !r.is_empty());
-    CommandContext {
-        actor: session.actor.clone(),
-        request_id: headers
-            .get(registry_api::REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        reason,
-        at: registry_api::extract::now(),
-    }
 }
 
 /// Parameters of the list, as the API's (an unreadable value is ignored, not an error page).
@@ -191,27 +166,23 @@ fn saved(session: &Session, client_id: &str, executed: &Executed, what: &str) ->
     }
 }
 
-async fn create(
-    State(state): State<ScreensState>,
-    WriteForm {
-        session,
-        posted,
-        headers,
-    }: WriteForm,
-) -> Result<Response, UiError> {
-    let mut form = ClientForm::from_posted(&posted);
+async fn create(State(state): State<ScreensState>, post: WriteForm) -> Result<Response, UiError> {
+    let WriteForm {
+        session, posted, ..
+    } = &post;
+    let mut form = ClientForm::from_posted(posted);
     form.version = None;
-    if let Some(page) = edited(&session, &mut form, &posted) {
+    if let Some(page) = edited(session, &mut form, posted) {
         return Ok(page);
     }
-    let ctx = context(&session, &headers, Some(&form.reason));
+    let ctx = post.context();
     let secret = Some(form.client_secret.clone()).filter(|s| !s.is_empty());
     let done = (state.commands)
         .register(&ctx, &form.client_id, form.settings(), secret)
         .await;
     // A typed secret is never sent back in a page.
     form.client_secret.clear();
-    after_save(&session, &form, done, "Client registered")
+    after_save(session, &form, done, "Client registered")
 }
 
 /// The form again when the button pressed was not Save (add or remove a list entry).
@@ -251,6 +222,36 @@ fn after_save(
     }
 }
 
+/// A form posted about one registered client: the form (session and CSRF checked), the
+/// client's id from the path and what the read model shows of it.
+struct ClientPost {
+    id: String,
+    view: ClientView,
+    post: WriteForm,
+}
+
+impl axum::extract::FromRequest<ScreensState> for ClientPost {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &ScreensState,
+    ) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts as _;
+        let (mut parts, body) = request.into_parts();
+        let Path(client_id) = (Path::<String>::from_request_parts(&mut parts, state).await)
+            .map_err(IntoResponse::into_response)?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let post = WriteForm::from_request(request, state).await?;
+        let view = (client_view(state, &client_id).await).map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            id: client_id,
+            view,
+            post,
+        })
+    }
+}
+
 async fn client_view(state: &ScreensState, client_id: &str) -> Result<ClientView, UiError> {
     state
         .reads
@@ -284,29 +285,28 @@ async fn edit_form(
 async fn update(
     State(state): State<ScreensState>,
     Path(client_id): Path<String>,
-    WriteForm {
-        session,
-        posted,
-        headers,
-    }: WriteForm,
+    post: WriteForm,
 ) -> Result<Response, UiError> {
-    let mut form = ClientForm::from_posted(&posted);
+    let WriteForm {
+        session, posted, ..
+    } = &post;
+    let mut form = ClientForm::from_posted(posted);
     form.client_id.clone_from(&client_id);
-    if let Some(page) = edited(&session, &mut form, &posted) {
+    if let Some(page) = edited(session, &mut form, posted) {
         return Ok(page);
     }
     let Some(loaded) = form.version else {
         return Err(UiError::Csrf);
     };
-    let ctx = context(&session, &headers, Some(&form.reason));
+    let ctx = post.context();
     let done = (state.commands)
         .update(&ctx, &client_id, form.settings(), Some(loaded))
         .await;
     match done {
         Err(
             CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
-        ) => conflict_page(&state, &session, &form, loaded).await,
-        done => after_save(&session, &form, done, "Client saved"),
+        ) => conflict_page(&state, session, &form, loaded).await,
+        done => after_save(session, &form, done, "Client saved"),
     }
 }
 
@@ -339,31 +339,31 @@ async fn secret_form(
 
 async fn rotate(
     State(state): State<ScreensState>,
-    Path(client_id): Path<String>,
-    WriteForm {
-        session,
-        posted,
-        headers,
-    }: WriteForm,
+    client: ClientPost,
 ) -> Result<Response, UiError> {
-    let view = client_view(&state, &client_id).await?;
-    let again = |error: &str| {
-        let page = pages::set_new_secret(&session, &view, Some(error));
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    let ClientPost { id, view, post } = &client;
+    let (session, posted) = (&post.session, &post.posted);
+    let refusal = match rotation_asked(posted) {
+        Ok((given, grace)) => {
+            let ctx = post.context();
+            let until = grace.until(ctx.at);
+            let done = (state
+                .commands
+                .rotate_secret(&ctx, id, given, until, posted.version()))
+            .await;
+            match rotated(session, id, done)? {
+                Ok(page) => return Ok(page),
+                Err(refusal) => refusal,
+            }
+        }
+        Err(refusal) => refusal,
     };
-    let (given, grace) = match rotation_asked(&posted) {
-        Ok(asked) => asked,
-        Err(error) => return again(&error),
-    };
-    let ctx = context(&session, &headers, posted.one("reason"));
-    let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
-    let done = (state.commands)
-        .rotate_secret(&ctx, &client_id, given, grace.until(ctx.at), version)
-        .await;
-    match rotated(&session, &client_id, done)? {
-        Ok(page) => Ok(page),
-        Err(error) => again(&error),
-    }
+    refused_page(pages::set_new_secret(session, view, Some(&refusal)))
+}
+
+/// A form shown again with why it was refused: 422.
+fn refused_page(page: maud::Markup) -> Result<Response, UiError> {
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// The secret typed (`None`: generate one) and the grace period, or why the form is wrong.
@@ -400,9 +400,7 @@ fn rotated(
             }
             .into_response(),
         )),
-        Err(
-            CommandError::Rejected(ClientError::VersionMismatch { .. }) | CommandError::Conflict,
-        ) => Ok(Err(
+        Err(error) if stale(&error) => Ok(Err(
             "The client changed since this form was opened (was it sent twice?). \
                     Nothing was changed; check the client before setting a new secret."
                 .to_owned(),
@@ -426,29 +424,34 @@ async fn delete_form(
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsWrite)?;
     let view = client_view(&state, &client_id).await?;
-    let (seen, now) = last_seen(&state, &view).await;
+    let dialog = delete_dialog(&state, &view, None).await;
     if from_htmx(&headers) {
-        return Ok(pages::delete_confirmation(&session, &view, seen, now, None).into_response());
+        return Ok(pages::delete_confirmation(&session, &dialog).into_response());
     }
-    Ok(pages::delete_page(&session, &view, seen, now, None).into_response())
+    Ok(pages::delete_page(&session, &dialog).into_response())
 }
 
-/// When the client last passed verification (not a namesake deleted before it was
-/// registered again), and now.
-async fn last_seen(state: &ScreensState, view: &ClientView) -> (Option<i64>, i64) {
+/// The delete dialog of `view`: with when the client last passed verification (not a
+/// namesake deleted before it was registered again), and `error`.
+async fn delete_dialog<'a>(
+    state: &ScreensState,
+    view: &'a ClientView,
+    error: Option<&'a str>,
+) -> pages::DeleteDialog<'a> {
     let found = state
         .commands
         .last_authenticated()
         .lookup(std::slice::from_ref(&view.client_id))
         .await
         .unwrap_or_default();
-    (
-        found
-            .get(&view.client_id)
-            .copied()
-            .filter(|at| *at >= view.created_at.timestamp()),
-        registry_api::extract::now().timestamp(),
-    )
+    let last_authenticated =
+        (found.get(&view.client_id).copied()).filter(|at| *at >= view.created_at.timestamp());
+    pages::DeleteDialog {
+        client: view,
+        last_authenticated,
+        now: registry_api::extract::now().timestamp(),
+        error,
+    }
 }
 
 /// Why a delete was not done when the dialog was older than the client.
@@ -465,31 +468,24 @@ fn stale(error: &CommandError) -> bool {
 
 async fn delete(
     State(state): State<ScreensState>,
-    Path(client_id): Path<String>,
-    WriteForm {
-        session,
-        posted,
-        headers,
-    }: WriteForm,
+    client: ClientPost,
 ) -> Result<Response, UiError> {
-    let view = client_view(&state, &client_id).await?;
-    let (seen, now) = last_seen(&state, &view).await;
-    let again = |error: &str| {
-        let page = pages::delete_page(&session, &view, seen, now, Some(error));
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-    };
-    if posted.one("confirm").map(str::trim) != Some(client_id.as_str()) {
-        return again("Type the client ID exactly as shown to confirm.");
-    }
-    let version = posted.one("version").and_then(|v| v.parse::<u64>().ok());
-    let ctx = context(&session, &headers, posted.one("reason"));
-    match state.commands.delete(&ctx, &client_id, version).await {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/clients?deleted={}", encode(&client_id))).into_response())
+    let ClientPost { id, view, post } = &client;
+    let (session, posted) = (&post.session, &post.posted);
+    let refusal = if posted.one("confirm").map(str::trim) == Some(id.as_str()) {
+        let ctx = post.context();
+        match state.commands.delete(&ctx, id, posted.version()).await {
+            Ok(_) => {
+                return Ok(Redirect::to(&format!("/clients?deleted={}", encode(id))).into_response())
+            }
+            Err(error) if stale(&error) => CHANGED_SINCE_DIALOG,
+            Err(error) => return Err(ApiError::from(error).into()),
         }
-        Err(error) if stale(&error) => again(CHANGED_SINCE_DIALOG),
-        Err(error) => Err(ApiError::from(error).into()),
-    }
+    } else {
+        "Type the client ID exactly as shown to confirm."
+    };
+    let dialog = delete_dialog(&state, view, Some(refusal)).await;
+    refused_page(pages::delete_page(session, &dialog))
 }
 
 async fn client_history(

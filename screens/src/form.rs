@@ -107,6 +107,11 @@ impl Posted {
             .map(String::as_str)
     }
 
+    /// The client version the form was loaded at (its hidden `version` field).
+    pub fn version(&self) -> Option<u64> {
+        self.one("version").and_then(|v| v.parse().ok())
+    }
+
     /// Every value of `name`.
     pub fn all(&self, name: &str) -> &[String] {
         self.0.get(name).map_or(&[], Vec::as_slice)
@@ -296,7 +301,7 @@ impl ClientForm {
                     )
                 })
                 .collect(),
-            version: posted.one("version").and_then(|v| v.parse().ok()),
+            version: posted.version(),
             reason: text("reason"),
         }
     }

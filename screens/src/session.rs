@@ -10,6 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use registry_commands::sessions::NewSession;
+use registry_commands::CommandContext;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -126,13 +127,18 @@ fn now() -> i64 {
 
 /// The session id in the request's cookie, if any.
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the request's cookie `name`, if any.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -263,6 +269,31 @@ pub struct WriteForm {
     pub posted: crate::form::Posted,
     /// The request's headers (its id, htmx).
     pub headers: HeaderMap,
+}
+
+impl WriteForm {
+    /// The metadata of the change this form asks for: the signed-in person, the request, the
+    /// reason typed into the form (control characters become spaces; at most 500 characters).
+    pub fn context(&self) -> CommandContext {
+        let reason = self.posted.one("reason").map(|r| {
+            r.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(registry_api::extract::MAX_REASON_LEN)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        });
+        let request_id = self.headers.get(registry_api::REQUEST_ID);
+        CommandContext {
+            actor: self.session.actor.clone(),
+            request_id: request_id
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            reason: reason.filter(|r| !r.is_empty()),
+            at: registry_api::extract::now(),
+        }
+    }
 }
 
 impl axum::extract::FromRequest<ScreensState> for WriteForm {

@@ -54,6 +54,15 @@ pub trait Record: Sized {
     fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error>;
 }
 
+/// The first column of a row, read as `T`.
+pub struct First<T>(pub T);
+
+impl<T: Column> Record for First<T> {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        DB::first(row).map(First)
+    }
+}
+
 /// A stored hash of the sealed log: its level (0: a leaf), its index, the hash.
 pub type NodeHash = (i64, i64, Vec<u8>);
 

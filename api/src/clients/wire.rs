@@ -308,38 +308,8 @@ pub struct GetClientParams {
     pub as_of: Option<DateTime<Utc>>,
 }
 
-/// One client in the list: the columns of the guide's list screen, plus grant types and times.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ClientListItem {
-    /// Unique id.
-    pub client_id: String,
-    /// Display name.
-    pub client_name: String,
-    /// Whether it is active.
-    pub enabled: bool,
-    /// Base URL.
-    pub client_uri: Option<String>,
-    /// Allowed grant types.
-    pub grant_types: Vec<String>,
-    /// When it was registered.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<ListItem> for ClientListItem {
-    fn from(item: ListItem) -> Self {
-        Self {
-            client_id: item.client_id,
-            client_name: item.client_name,
-            enabled: item.enabled,
-            client_uri: item.client_uri,
-            grant_types: item.grant_types,
-            created_at: item.created_at,
-            updated_at: item.updated_at,
-        }
-    }
-}
+/// One client in the list (the read model's list item, answered as it is).
+pub type ClientListItem = ListItem;
 
 /// A page of the client list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -355,7 +325,7 @@ pub struct ClientListResponse {
 impl From<ClientPage> for ClientListResponse {
     fn from(page: ClientPage) -> Self {
         Self {
-            clients: page.items.into_iter().map(ClientListItem::from).collect(),
+            clients: page.items,
             total: page.total,
             next_cursor: page.next_cursor,
         }

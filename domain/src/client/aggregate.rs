@@ -294,22 +294,38 @@ impl Aggregate for Client {
     }
 }
 
+/// A secret as rotation sees it: the aggregate's records and the read model's views (which have
+/// no hash) rotate by the one rule of [`rotate`].
+pub trait RotatingSecret {
+    /// Its id, when it was created, and when it stops being accepted (`None`: the current
+    /// secret).
+    fn parts(&mut self) -> (&str, DateTime<Utc>, &mut Option<DateTime<Utc>>);
+}
+
+impl RotatingSecret for SecretRecord {
+    fn parts(&mut self) -> (&str, DateTime<Utc>, &mut Option<DateTime<Utc>>) {
+        (&self.secret_id, self.created_at, &mut self.expires_at)
+    }
+}
+
 /// Caps the expiry of the previous secrets (those in `ended` at the new one's creation),
 /// drops those already expired when the new one is created, and appends the new one.
-pub fn rotate(
-    secrets: &mut Vec<SecretRecord>,
-    new: SecretRecord,
+pub fn rotate<S: RotatingSecret>(
+    secrets: &mut Vec<S>,
+    mut new: S,
     previous_expire_at: DateTime<Utc>,
     ended: &[String],
 ) {
+    let (_, now, _) = new.parts();
     for previous in secrets.iter_mut() {
-        let until = if ended.contains(&previous.secret_id) {
-            new.created_at
+        let (id, _, expires_at) = previous.parts();
+        let until = if ended.iter().any(|e| e == id) {
+            now
         } else {
             previous_expire_at
         };
-        previous.expires_at = Some(previous.expires_at.map_or(until, |e| e.min(until)));
+        *expires_at = Some(expires_at.map_or(until, |e| e.min(until)));
     }
-    secrets.retain(|s| s.is_active_at(new.created_at));
+    secrets.retain_mut(|s| s.parts().2.is_none_or(|expiry| expiry > now));
     secrets.push(new);
 }

@@ -11,7 +11,7 @@ mod stamped;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{rotate, Client, ClientState, Lifecycle};
+pub use aggregate::{rotate, Client, ClientState, Lifecycle, RotatingSecret};
 pub use commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
 pub use errors::{ClientError, FieldError, ValidationErrors};
 pub use events::{

@@ -151,12 +151,7 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
         }
         if f_n & 1 == 1 || f_n == s_n {
             r = node_hash(p, &r);
-            if f_n & 1 == 0 {
-                while f_n & 1 == 0 && f_n != 0 {
-                    f_n >>= 1;
-                    s_n >>= 1;
-                }
-            }
+            shift_to_set_bit(&mut f_n, &mut s_n);
         } else {
             r = node_hash(&r, p);
         }
@@ -164,6 +159,15 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
         s_n >>= 1;
     }
     s_n == 0 && r == *root
+}
+
+/// RFC 9162 (§2.1.3.2, §2.1.4.2): "until LSB(fn) is set or fn is equal to 0, right-shift fn
+/// and sn equally".
+fn shift_to_set_bit(f_n: &mut u64, s_n: &mut u64) {
+    while *f_n & 1 == 0 && *f_n != 0 {
+        *f_n >>= 1;
+        *s_n >>= 1;
+    }
 }
 
 /// RFC 9162 §2.1.4.2: whether `proof` shows the tree of `old` leaves with `old_root` is a
@@ -204,12 +208,7 @@ pub fn verify_consistency(
         if f_n & 1 == 1 || f_n == s_n {
             f_r = node_hash(c, &f_r);
             s_r = node_hash(c, &s_r);
-            if f_n & 1 == 0 {
-                while f_n & 1 == 0 && f_n != 0 {
-                    f_n >>= 1;
-                    s_n >>= 1;
-                }
-            }
+            shift_to_set_bit(&mut f_n, &mut s_n);
         } else {
             s_r = node_hash(&s_r, c);
         }

@@ -244,16 +244,7 @@ impl Oidc {
             "{}/.well-known/openid-configuration",
             self.config.issuer.trim_end_matches('/')
         );
-        let found: Discovery = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| OidcError::Service(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| OidcError::Service(e.to_string()))?;
+        let found: Discovery = self.get_json(&url).await?;
         if found.issuer.trim_end_matches('/') != self.config.issuer.trim_end_matches('/') {
             return Err(OidcError::Service(format!(
                 "the discovery document names issuer {}",
@@ -262,6 +253,17 @@ impl Oidc {
         }
         *self.discovery.write().await = Some((found.clone(), Instant::now()));
         Ok(found)
+    }
+
+    /// The JSON document at `url` (a failure, an error status or another shape: the identity
+    /// service's fault).
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, OidcError> {
+        let answer = self.http.get(url).send().await;
+        let service = |e: reqwest::Error| OidcError::Service(e.to_string());
+        let answer = answer
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(service)?;
+        answer.json().await.map_err(service)
     }
 
     async fn key(&self, jwks_uri: &str, kid: Option<&str>) -> Result<DecodingKey, OidcError> {
@@ -284,16 +286,7 @@ impl Oidc {
                 }
             }
         }
-        let set: JwkSet = self
-            .http
-            .get(jwks_uri)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| OidcError::Service(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| OidcError::Service(e.to_string()))?;
+        let set: JwkSet = self.get_json(jwks_uri).await?;
         let key = find(&set).ok_or_else(|| OidcError::Token("no key for its kid".to_owned()));
         *self.keys.write().await = Some((set, Instant::now()));
         key

@@ -10,14 +10,7 @@ pub struct LoginQuery {
 }
 
 pub(super) fn login_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_COOKIE)
-        .map(|(_, value)| value.to_owned())
+    crate::session::cookie(headers, LOGIN_COOKIE)
 }
 
 /// `GET /oidc/login`: to the identity service.

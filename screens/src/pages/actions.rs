@@ -80,15 +80,28 @@ pub fn set_new_secret(session: &Session, client: &ClientView, error: Option<&str
     )
 }
 
+/// What the delete dialog shows.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteDialog<'a> {
+    /// The client.
+    pub client: &'a ClientView,
+    /// When it last passed secret verification (Unix seconds), as far as the registry knows.
+    pub last_authenticated: Option<i64>,
+    /// Now (Unix seconds).
+    pub now: i64,
+    /// Why the last attempt was refused.
+    pub error: Option<&'a str>,
+}
+
 /// The delete confirmation: names the client, repeats the guide's warning, wants the id typed.
 /// A partial (in the dialog) or a whole page.
-pub fn delete_confirmation(
-    session: &Session,
-    client: &ClientView,
-    last_authenticated: Option<i64>,
-    now: i64,
-    error: Option<&str>,
-) -> Markup {
+pub fn delete_confirmation(session: &Session, dialog: &DeleteDialog<'_>) -> Markup {
+    let DeleteDialog {
+        client,
+        last_authenticated,
+        now,
+        error,
+    } = *dialog;
     let path = format!("/clients/{}", encode(&client.client_id));
     html! {
         div class="confirm" {
@@ -128,16 +141,10 @@ pub fn delete_confirmation(
 }
 
 /// The delete confirmation as a page of its own (without JavaScript).
-pub fn delete_page(
-    session: &Session,
-    client: &ClientView,
-    last_authenticated: Option<i64>,
-    now: i64,
-    error: Option<&str>,
-) -> Markup {
+pub fn delete_page(session: &Session, dialog: &DeleteDialog<'_>) -> Markup {
     layout(
         Some(session),
         "Delete client",
-        delete_confirmation(session, client, last_authenticated, now, error),
+        delete_confirmation(session, dialog),
     )
 }
