@@ -108,6 +108,30 @@ pub struct ExportParams {
     pub sort: Option<String>,
 }
 
+/// A list export asked for by a caller who may read clients (checked first), with the list's
+/// filters: what every list export route (xlsx, pdf, yaml, json) starts with.
+#[allow(missing_debug_implementations)]
+pub struct ListExport {
+    /// The service.
+    pub state: AppState,
+    /// The filters and sort.
+    pub params: ExportParams,
+}
+
+impl axum::extract::FromRequestParts<AppState> for ListExport {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        Authorized::<ClientsRead>::from_request_parts(parts, state).await?;
+        let AppQuery(params) = AppQuery::from_request_parts(parts, state).await?;
+        let state = state.clone();
+        Ok(Self { state, params })
+    }
+}
+
 impl From<ExportError> for ApiError {
     fn from(error: ExportError) -> Self {
         match error {
@@ -223,9 +247,7 @@ pub struct BinaryFile(#[allow(dead_code)] Vec<u8>);
 )]
 #[tracing::instrument(skip_all)]
 pub async fn export_clients_xlsx(
-    _caller: Authorized<ClientsRead>,
-    State(state): State<AppState>,
-    AppQuery(params): AppQuery<ExportParams>,
+    ListExport { state, params }: ListExport,
 ) -> Result<Response, ApiError> {
     export_clients(state, params, Format::Xlsx).await
 }
@@ -245,9 +267,7 @@ pub async fn export_clients_xlsx(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn export_clients_pdf(
-    _caller: Authorized<ClientsRead>,
-    State(state): State<AppState>,
-    AppQuery(params): AppQuery<ExportParams>,
+    ListExport { state, params }: ListExport,
 ) -> Result<Response, ApiError> {
     export_clients(state, params, Format::Pdf).await
 }

@@ -45,28 +45,13 @@ impl LoadResult {
     }
 }
 
-/// Sends `total` requests made by `make(i)` over `connections` connections; a response whose
+/// Sends `total` requests made by `make(i)` over `connections` connections, each with these
+/// header lines (each ending in CRLF; a session cookie, say; usually none); a response whose
 /// status is not in `ok` counts as an error.
 ///
 /// # Panics
 /// When a connection cannot be opened (the server is gone: the run is meaningless).
 pub fn run<F>(
-    addr: &str,
-    token: &str,
-    connections: usize,
-    total: usize,
-    ok: &[u16],
-    make: F,
-) -> LoadResult
-where
-    F: Fn(usize) -> Request + Sync,
-{
-    run_with_headers(addr, token, "", connections, total, ok, make)
-}
-
-/// [`run`], sending these header lines (each ending in CRLF) with every request (a session
-/// cookie, say).
-pub fn run_with_headers<F>(
     addr: &str,
     token: &str,
     extra: &str,

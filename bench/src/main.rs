@@ -291,7 +291,15 @@ impl Bench<'_> {
         ok: &[u16],
         make: impl Fn(usize) -> Request + Sync,
     ) -> LoadResult {
-        let result = load::run(&server.addr, &server.token, connections, total, ok, make);
+        let result = load::run(
+            &server.addr,
+            &server.token,
+            "",
+            connections,
+            total,
+            ok,
+            make,
+        );
         if result.errors > 0 {
             // A rate over failed requests measures nothing: say so where it is read.
             eprintln!(
@@ -310,7 +318,7 @@ fn encode(term: &str) -> String {
 
 /// Registers `count` public clients over 16 connections.
 fn seed(server: &Server, count: usize) -> LoadResult {
-    load::run(&server.addr, &server.token, 16, count, &[201], |i| {
+    load::run(&server.addr, &server.token, "", 16, count, &[201], |i| {
         let id = format!("bench-{i:06}");
         Request {
             method: "POST",

@@ -107,7 +107,7 @@ impl Bench<'_> {
             anyhow::ensure!(page.status == 200, "{path} answered {}", page.status);
             for connections in [1, 16] {
                 let total = self.scaled(if connections == 1 { 300 } else { 2000 });
-                let result = load::run_with_headers(
+                let result = load::run(
                     &server.addr,
                     &server.token,
                     &extra,

@@ -9,14 +9,7 @@ impl Bench<'_> {
         let confidential = self.scaled(240);
         let result = self.load(server, 16, self.scaled(240), &[200], |i| {
             let id = format!("conf16-{:06}", i % confidential);
-            Request {
-                method: "POST",
-                path: format!("/api/v1/clients/{id}/secret/verify"),
-                body: Some(
-                    serde_json::json!({"client_secret": format!("secret-of-{id}-0123456789")})
-                        .to_string(),
-                ),
-            }
+            verify(&id, &format!("secret-of-{id}-0123456789"))
         });
         self.figure(
             "POST /clients/{id}/secret/verify, 16 conn",
@@ -30,22 +23,24 @@ impl Bench<'_> {
         let flood_total = self.scaled(400);
         let (list, _) = std::thread::scope(|scope| {
             let flood = scope.spawn(|| {
-                load::run(&server.addr, &server.token, 8, flood_total, &[200], |i| {
-                    let id = format!("conf16-{:06}", i % confidential);
-                    Request {
-                        method: "POST",
-                        path: format!("/api/v1/clients/{id}/secret/verify"),
-                        body: Some(
-                            serde_json::json!({"client_secret": "wrong-secret-0123456789"})
-                                .to_string(),
-                        ),
-                    }
-                })
+                load::run(
+                    &server.addr,
+                    &server.token,
+                    "",
+                    8,
+                    flood_total,
+                    &[200],
+                    |i| {
+                        let id = format!("conf16-{:06}", i % confidential);
+                        verify(&id, "wrong-secret-0123456789")
+                    },
+                )
             });
             std::thread::sleep(Duration::from_millis(300));
             let list = load::run(
                 &server.addr,
                 &server.token,
+                "",
                 1,
                 self.scaled(300),
                 &[200],
@@ -64,5 +59,14 @@ impl Bench<'_> {
             "",
             latency_note(&list),
         );
+    }
+}
+
+/// A verification of `secret` for client `id`.
+fn verify(id: &str, secret: &str) -> Request {
+    Request {
+        method: "POST",
+        path: format!("/api/v1/clients/{id}/secret/verify"),
+        body: Some(serde_json::json!({ "client_secret": secret }).to_string()),
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod plan;
 
-use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,8 +12,8 @@ use registry_projections::ListQuery;
 
 use crate::auth::{Authorized, ClientsRead};
 use crate::error::ApiError;
-use crate::exports::ExportParams;
-use crate::extract::{AppQuery, DOCUMENT_LIMIT, PLAN_LIMIT};
+use crate::exports::{ExportParams, ListExport};
+use crate::extract::{DOCUMENT_LIMIT, PLAN_LIMIT};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use registry_commands::documents::{self, ClientsDocument, DocumentClient, DocumentFormat};
@@ -206,11 +205,7 @@ async fn export(
     ),
     security(("bearer" = []))
 )]
-pub async fn export_yaml(
-    _caller: Authorized<ClientsRead>,
-    State(state): State<AppState>,
-    AppQuery(params): AppQuery<ExportParams>,
-) -> Result<Response, ApiError> {
+pub async fn export_yaml(ListExport { state, params }: ListExport) -> Result<Response, ApiError> {
     export(state, params, DocumentFormat::Yaml).await
 }
 
@@ -224,10 +219,6 @@ pub async fn export_yaml(
     ),
     security(("bearer" = []))
 )]
-pub async fn export_json(
-    _caller: Authorized<ClientsRead>,
-    State(state): State<AppState>,
-    AppQuery(params): AppQuery<ExportParams>,
-) -> Result<Response, ApiError> {
+pub async fn export_json(ListExport { state, params }: ListExport) -> Result<Response, ApiError> {
     export(state, params, DocumentFormat::Json).await
 }
