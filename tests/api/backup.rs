@@ -4,11 +4,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use registry_tests::{Backend, TestDatabase};
 
-use crate::process::{collect, run_command, whole_feed, writers, Server};
+use crate::process::{
+    collect, more_registered_under_load, registered_under_load, run_command, whole_feed, writers,
+    Server,
+};
 
 /// `backed up N events, M clients, feed position P to …` → (N, M, P).
 fn summary(line: &str) -> (i64, i64, i64) {
@@ -27,7 +29,7 @@ async fn a_backup_under_load_restores_to_a_store_that_serves_it() {
     let server = Server::start(&database.url).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = writers(&server.base, "backup", stop.clone());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    registered_under_load(&server, "backup-", 16).await;
 
     let dir = database.sqlite_file.as_ref().unwrap().parent().unwrap();
     let backup = dir.join("backup.db");
@@ -42,7 +44,7 @@ async fn a_backup_under_load_restores_to_a_store_that_serves_it() {
     assert!(status.success(), "{stdout}{stderr}");
     assert!(stdout.starts_with("backed up "), "{stdout}");
     let (events, clients, position) = summary(&stdout);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    more_registered_under_load(&server, "backup-", 8).await;
     stop.store(true, Ordering::SeqCst);
     let (statuses, acknowledged) = collect(load).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
@@ -130,7 +132,7 @@ async fn pg_dump_under_load_restores_with_nothing_to_rebuild() {
     let server = Server::start(&source.url).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = writers(&server.base, "dumped", stop.clone());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    registered_under_load(&server, "dumped-", 16).await;
     let dump = std::env::temp_dir().join(format!("registry-{}.dump", uuid::Uuid::new_v4()));
     let dumped = tokio::task::spawn_blocking({
         let (url, dump) = (source.url.clone(), dump.clone());
@@ -150,7 +152,7 @@ async fn pg_dump_under_load_restores_with_nothing_to_rebuild() {
         "{}",
         String::from_utf8_lossy(&dumped.stderr)
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    more_registered_under_load(&server, "dumped-", 8).await;
     stop.store(true, Ordering::SeqCst);
     collect(load).await;
     let live = whole_feed(&server).await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use registry_tests::{eventually, postgres_admin_url, spa_client, Backend, TestDatabase};
 use sqlx::Connection;
 
-use crate::process::{client, collect, whole_feed, writers, Server, TOKEN};
+use crate::process::{client, collect, registered_under_load, whole_feed, writers, Server, TOKEN};
 
 async fn killed_mid_load_loses_no_acknowledged_write(backend: Backend) {
     let database = TestDatabase::create(backend).await;
@@ -186,16 +186,5 @@ async fn postgres_dropping_every_connection_is_503_then_recovers() {
         "the search index to follow to the head again",
         || async { server.metric("registry_search_index_lag_positions").await == Some(0) },
     )
-    .await;
-}
-
-/// Waits until the load has registered at least `count` clients whose ids start with
-/// `prefix` (the writers are under way), as the server's list says.
-async fn registered_under_load(server: &Server, prefix: &str, count: u64) {
-    let path = format!("/api/v1/clients?search={prefix}&limit=1");
-    eventually(30, "the load to be under way", || async {
-        let (status, page) = server.get(&path).await;
-        status == 200 && page["total"].as_u64().is_some_and(|total| total >= count)
-    })
     .await;
 }

@@ -262,3 +262,22 @@ pub async fn get_at(base: &str, path: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// Waits until the load has registered at least `count` clients whose ids start with
+/// `prefix` (the writers are under way), as the server's list says.
+pub async fn registered_under_load(server: &Server, prefix: &str, count: u64) {
+    let path = format!("/api/v1/clients?search={prefix}&limit=1");
+    eventually(30, "the load to be under way", || async {
+        let (status, page) = server.get(&path).await;
+        status == 200 && page["total"].as_u64().is_some_and(|total| total >= count)
+    })
+    .await;
+}
+
+/// Waits until `more` clients whose id starts with `prefix` were registered since the call.
+pub async fn more_registered_under_load(server: &Server, prefix: &str, more: u64) {
+    let path = format!("/api/v1/clients?search={prefix}&limit=1");
+    let (_, page) = server.get(&path).await;
+    let now = page["total"].as_u64().unwrap_or_default();
+    registered_under_load(server, prefix, now + more).await;
+}
