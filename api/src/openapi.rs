@@ -32,6 +32,7 @@ use crate::health::HealthResponse;
         crate::clients::rotate_secret,
         crate::clients::delete_client,
         crate::clients::verify_secret,
+        crate::clients::findings::get_findings,
         crate::events::client_history,
         crate::exports::export_clients_xlsx,
         crate::exports::export_clients_pdf,
@@ -56,6 +57,7 @@ use crate::health::HealthResponse;
     components(schemas(
         ClientRequest, ClientResponse, ClientListResponse, ClientListItem, SecretResponse,
         RotateSecretRequest, RotateSecretResponse, VerifySecretRequest, VerifySecretResponse,
+        crate::clients::findings::FindingsResponse, crate::clients::findings::FindingResponse,
         Problem, ProblemFieldError, HealthResponse,
         HistoryResponse, HistoryEventResponse, FieldChangeResponse, EventMetadataResponse,
         EventsResponse, FeedEventResponse, crate::events::StreamHeadResponse,

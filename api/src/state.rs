@@ -43,6 +43,8 @@ pub struct AppState {
     pub feed_wait_limit: std::time::Duration,
     /// How long a signed plan may be applied after it was made (`REGISTRY_PLAN_LIFETIME_MINUTES`).
     pub plan_lifetime: chrono::Duration,
+    /// Profile checks report a secret older than this (`REGISTRY_MAX_SECRET_AGE_DAYS`).
+    pub max_secret_age: Option<chrono::Duration>,
 }
 
 impl AppState {

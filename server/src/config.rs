@@ -107,6 +107,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub feed_wait_limit_seconds: u64,
 
+    /// Profile checks report a client secret older than this many days (`0`: never).
+    #[arg(long, env = "REGISTRY_MAX_SECRET_AGE_DAYS", default_value_t = 365)]
+    pub max_secret_age_days: u32,
+
     /// A streamed export (the sealed log's JSON Lines) stops when its reader takes nothing
     /// for this many seconds, and frees its place.
     #[arg(long, env = "REGISTRY_EXPORT_IDLE_SECONDS", default_value_t = 30,
@@ -224,6 +228,7 @@ impl Config {
             verify_cache_clients: 100_000,
             feed_waiters: 256,
             feed_wait_limit_seconds: 60,
+            max_secret_age_days: 365,
             export_idle_seconds: 30,
             export_total_seconds: 1800,
             api_keys: None,

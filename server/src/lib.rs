@@ -228,6 +228,8 @@ fn app_state(
         feed_waiters: Arc::new(tokio::sync::Semaphore::new(config.feed_waiters)),
         feed_wait_limit: std::time::Duration::from_secs(feed_wait),
         plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
+        max_secret_age: (config.max_secret_age_days > 0)
+            .then(|| chrono::Duration::days(i64::from(config.max_secret_age_days))),
         sealer,
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         metrics: Arc::new(metrics),

@@ -248,6 +248,15 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser.wait_text("onboarding the studio").await;
     browser.screenshot("history-1280").await;
 
+    // Profile checks: reached from the client's page, one profile after another.
+    browser.client.goto(&go("/clients/studio")).await.unwrap();
+    click(&browser, "a[href='/clients/studio/findings']").await;
+    browser.wait_text("Profile checks of studio").await;
+    browser.wait_text("No findings").await;
+    click(&browser, "a[href='/clients/studio/findings?profile=fapi2']").await;
+    browser.wait_text("FAPI 2.0 §5.3.2.1 (3)").await;
+    browser.screenshot("findings-1280").await;
+
     // Exports of the list: both download files that open.
     browser.client.goto(&go("/clients")).await.unwrap();
     click(&browser, "a[href^='/clients/export.xlsx']").await;
@@ -323,6 +332,22 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .unwrap();
     browser.wait_text("Allowed Grant Types").await;
     browser.screenshot("form-390").await;
+    browser
+        .client
+        .goto(&go("/clients/billing-worker/findings?profile=fapi2"))
+        .await
+        .unwrap();
+    browser.wait_text("Profile checks of billing-worker").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
+    browser.screenshot("findings-390").await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens
     // and is walked with the keyboard.

@@ -22,6 +22,7 @@ mod errors;
 mod exports;
 mod faults;
 mod feed;
+mod findings;
 mod first_start;
 mod lifecycle;
 mod logs;

@@ -1,5 +1,6 @@
 //! `/api/v1/clients`: list, register, read, replace, rotate the secret of, and delete clients.
 
+pub mod findings;
 pub mod wire;
 
 use axum::extract::State;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/clients/{client_id}/secret", post(rotate_secret))
         .route("/clients/{client_id}/secret/verify", post(verify_secret))
+        .route("/clients/{client_id}/findings", get(findings::get_findings))
 }
 
 fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Response {

@@ -5,6 +5,7 @@ pub mod changes;
 mod commands;
 mod errors;
 mod events;
+pub mod findings;
 mod settings;
 mod stamped;
 

@@ -70,6 +70,7 @@ pub fn client_form(
                 p class="links" {
                     a href={ (action) "/secret" } { "Set New Secret" } " · "
                     @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
+                    a href={ (action) "/findings" } { "Profile Checks" } " · "
                     a href={ (action) "/delete" } class="danger" { "Delete" }
                 }
             }

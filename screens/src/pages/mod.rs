@@ -16,11 +16,13 @@ pub const HTMX: &str = "/assets/htmx-2.0.11.min.js";
 
 mod actions;
 mod edit;
+mod findings;
 mod history;
 mod list;
 
 pub use actions::*;
 pub use edit::*;
+pub use findings::*;
 pub use history::*;
 pub use list::*;
 

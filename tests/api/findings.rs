@@ -1,0 +1,187 @@
+//! Profile checks: `GET /api/v1/clients/{id}/findings?profile=` lists what a client's settings
+//! break in OAuth 2.1, RFC 9700 or FAPI 2.0, naming the setting and the section; the findings
+//! follow the client's changes.
+
+use axum::http::Method;
+use registry_tests::{backend_tests, service_client, spa_client, Backend, TestApp};
+use serde_json::Value;
+
+backend_tests!(
+    a_weak_public_client_gets_each_finding_with_its_field_and_section,
+    findings_follow_the_clients_changes,
+    unknown_profiles_clients_and_callers_are_refused,
+);
+
+/// `(rule, level, field)` of each finding, and the section of the first one of `rule`.
+fn rules(answer: &Value) -> Vec<(String, String, String)> {
+    answer["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["level"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn section<'a>(answer: &'a Value, rule: &str) -> &'a str {
+    answer["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .and_then(|f| f["section"].as_str())
+        .unwrap_or_default()
+}
+
+async fn a_weak_public_client_gets_each_finding_with_its_field_and_section(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut body = spa_client("weak-spa", "Weak SPA");
+    body["require_pkce"] = false.into();
+    body["offline_access"] = true.into();
+    body["grant_types"] = serde_json::json!(["authorization_code", "refresh_token"]);
+    body["redirect_uris"] = serde_json::json!([
+        "https://studio.example.com/callback",
+        "http://localhost:4200/callback"
+    ]);
+    app.create_client(&body).await.assert_status(201);
+
+    let bcp = app.get("/api/v1/clients/weak-spa/findings").send().await;
+    bcp.assert_status(200);
+    let bcp = bcp.json();
+    assert_eq!(bcp["profile"], "rfc9700", "the default profile");
+    assert_eq!(bcp["version"], 1);
+    assert_eq!(
+        rules(&bcp),
+        [
+            (
+                "pkce-not-required".into(),
+                "must".into(),
+                "require_pkce".into()
+            ),
+            (
+                "localhost-redirect-uri".into(),
+                "should".into(),
+                "redirect_uris[1]".into()
+            ),
+            (
+                "public-client-refresh-tokens".into(),
+                "must".into(),
+                "offline_access".into()
+            ),
+        ]
+    );
+    assert_eq!(section(&bcp, "pkce-not-required"), "RFC 9700 §2.1.1");
+    assert_eq!(
+        section(&bcp, "public-client-refresh-tokens"),
+        "RFC 9700 §2.2.2"
+    );
+
+    let fapi = app
+        .get("/api/v1/clients/weak-spa/findings?profile=fapi2")
+        .send()
+        .await
+        .json();
+    assert_eq!(fapi["profile"], "fapi2");
+    assert!(rules(&fapi).contains(&(
+        "public-client".into(),
+        "must".into(),
+        "require_client_secret".into()
+    )));
+    assert_eq!(section(&fapi, "pkce-not-required"), "FAPI 2.0 §5.3.2.2 (5)");
+    let oauth21 = app
+        .get("/api/v1/clients/weak-spa/findings?profile=oauth2.1")
+        .send()
+        .await
+        .json();
+    assert_eq!(section(&oauth21, "pkce-not-required"), "OAuth 2.1 §4.1.1");
+}
+
+async fn findings_follow_the_clients_changes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut body = service_client("portal", None);
+    body["grant_types"] = serde_json::json!(["authorization_code"]);
+    body["require_pkce"] = false.into();
+    body["redirect_uris"] = serde_json::json!(["http://127.0.0.1:8080/cb"]);
+    app.create_client(&body).await.assert_status(201);
+    let before = app
+        .get("/api/v1/clients/portal/findings")
+        .send()
+        .await
+        .json();
+    let found: Vec<String> = rules(&before).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        found,
+        [
+            "shared-secret-authentication",
+            "pkce-not-required",
+            "http-redirect-uri"
+        ],
+        "a client with a secret is no native app: loopback http is a finding"
+    );
+
+    app.call(Method::PATCH, "/api/v1/clients/portal")
+        .body(
+            "application/merge-patch+json",
+            serde_json::json!({
+                "require_pkce": true,
+                "redirect_uris": ["https://portal.example.com/cb"]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .assert_status(200);
+    let after = app
+        .get("/api/v1/clients/portal/findings")
+        .send()
+        .await
+        .json();
+    assert_eq!(after["version"], 2);
+    let found: Vec<String> = rules(&after).into_iter().map(|r| r.0).collect();
+    assert_eq!(found, ["shared-secret-authentication"]);
+    let oauth21 = app
+        .get("/api/v1/clients/portal/findings?profile=oauth2.1")
+        .send()
+        .await
+        .json();
+    assert_eq!(oauth21["findings"], serde_json::json!([]), "{oauth21}");
+}
+
+async fn unknown_profiles_clients_and_callers_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client(&spa_client("spa", "SPA"))
+        .await
+        .assert_status(201);
+    let unknown = app
+        .get("/api/v1/clients/spa/findings?profile=fapi1")
+        .send()
+        .await;
+    unknown.assert_status(400);
+    assert_eq!(
+        unknown.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(unknown.json()["errors"][0]["field"], "profile");
+    app.get("/api/v1/clients/nobody/findings")
+        .send()
+        .await
+        .assert_status(404);
+    app.call(Method::DELETE, "/api/v1/clients/spa")
+        .send()
+        .await
+        .assert_status(204);
+    app.get("/api/v1/clients/spa/findings")
+        .send()
+        .await
+        .assert_status(404);
+    app.call(Method::GET, "/api/v1/clients/spa/findings")
+        .anonymous()
+        .send()
+        .await
+        .assert_status(401);
+}
