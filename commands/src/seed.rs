@@ -77,6 +77,7 @@ fn public(name: &str, uri: Option<&str>) -> ClientSettingsInput {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
+        about: None,
     }
 }
 

@@ -25,40 +25,52 @@ pub use metadata::EventMetadata;
 ///   reads as; the payload is unchanged, the version says it was read as 1.1.
 /// - `ClientSecretRotated` 1.0 → 1.1: 1.1 added `ended_secrets`. A 1.0 event ended none (its
 ///   grace applied to every previous secret), which is what the field's absence reads as.
+/// - `ClientRegistered` 1.0 → 1.1 and `ClientUpdated` 1.1 → 1.2: the RFC 7591 description
+///   (`application_type`, `logo_uri`, …; `about` in an update). An older event described
+///   nothing and changed none of it, which is what the fields' absence reads as.
+///
+/// They run in this order, so a `ClientUpdated` 1.0 becomes 1.1, then 1.2.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
     vec![
-        Box::new(ClientUpdatedRevokedNothing),
-        Box::new(ClientSecretRotatedEndedNothing),
+        Box::new(Relabel {
+            event_type: "ClientUpdated",
+            from: "1.0",
+            to: "1.1",
+        }),
+        Box::new(Relabel {
+            event_type: "ClientSecretRotated",
+            from: "1.0",
+            to: client::CLIENT_SECRET_ROTATED_VERSION,
+        }),
+        Box::new(Relabel {
+            event_type: "ClientRegistered",
+            from: "1.0",
+            to: client::CLIENT_REGISTERED_VERSION,
+        }),
+        Box::new(Relabel {
+            event_type: "ClientUpdated",
+            from: "1.1",
+            to: client::CLIENT_UPDATED_VERSION,
+        }),
     ]
 }
 
-/// `ClientSecretRotated` 1.0 → 1.1 (see [`upcasters`]).
-struct ClientSecretRotatedEndedNothing;
-
-impl EventUpcaster for ClientSecretRotatedEndedNothing {
-    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
-        event_type == "ClientSecretRotated" && event_version == "1.0"
-    }
-
-    fn upcast(&self, event: SerializedEvent) -> SerializedEvent {
-        SerializedEvent {
-            event_version: client::CLIENT_SECRET_ROTATED_VERSION.to_owned(),
-            ..event
-        }
-    }
+/// An upcaster for a version whose new fields read as "nothing" when absent: the payload is
+/// unchanged, the version says it was read as the newer one.
+struct Relabel {
+    event_type: &'static str,
+    from: &'static str,
+    to: &'static str,
 }
 
-/// `ClientUpdated` 1.0 → 1.1 (see [`upcasters`]).
-struct ClientUpdatedRevokedNothing;
-
-impl EventUpcaster for ClientUpdatedRevokedNothing {
+impl EventUpcaster for Relabel {
     fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
-        event_type == "ClientUpdated" && event_version == "1.0"
+        event_type == self.event_type && event_version == self.from
     }
 
     fn upcast(&self, event: SerializedEvent) -> SerializedEvent {
         SerializedEvent {
-            event_version: client::CLIENT_UPDATED_VERSION.to_owned(),
+            event_version: self.to.to_owned(),
             ..event
         }
     }

@@ -361,6 +361,7 @@ impl ClientForm {
             post_logout_redirect_uris: entries("post_logout_redirect_uris"),
             allowed_cors_origins: entries("allowed_cors_origins"),
             allowed_scopes: entries("allowed_scopes"),
+            about: None,
         }
     }
 

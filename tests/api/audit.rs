@@ -76,12 +76,10 @@ async fn history_lists_every_change_with_before_and_after(backend: Backend) {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     for event in events {
         assert_eq!(event["actor"], "admin");
-        let version = if event["event_type"] == "ClientUpdated"
-            || event["event_type"] == "ClientSecretRotated"
-        {
-            "1.1"
-        } else {
-            "1.0"
+        let version = match event["event_type"].as_str() {
+            Some("ClientUpdated") => "1.2",
+            Some("ClientRegistered" | "ClientSecretRotated") => "1.1",
+            _ => "1.0",
         };
         assert_eq!(event["event_version"], version);
         assert!(event["request_id"].as_str().is_some_and(|r| !r.is_empty()));

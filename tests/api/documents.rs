@@ -454,17 +454,24 @@ async fn the_schema_describes_exactly_the_document(backend: Backend) {
         [
             "allowed_cors_origins",
             "allowed_scopes",
+            "application_type",
             "client_id",
             "client_name",
             "client_secret_env",
             "client_uri",
+            "contacts",
             "enabled",
             "grant_types",
+            "logo_uri",
             "offline_access",
+            "policy_uri",
             "post_logout_redirect_uris",
             "redirect_uris",
             "require_client_secret",
             "require_pkce",
+            "software_id",
+            "software_version",
+            "tos_uri",
         ]
     );
     let mut required: Vec<&str> = client["required"]

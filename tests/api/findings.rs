@@ -64,6 +64,11 @@ async fn a_weak_public_client_gets_each_finding_with_its_field_and_section(backe
                 "require_pkce".into()
             ),
             (
+                "http-redirect-uri".into(),
+                "must".into(),
+                "redirect_uris[1]".into()
+            ),
+            (
                 "localhost-redirect-uri".into(),
                 "should".into(),
                 "redirect_uris[1]".into()
@@ -121,7 +126,7 @@ async fn findings_follow_the_clients_changes(backend: Backend) {
             "pkce-not-required",
             "http-redirect-uri"
         ],
-        "a client with a secret is no native app: loopback http is a finding"
+        "a web client: loopback http is a finding"
     );
 
     app.call(Method::PATCH, "/api/v1/clients/portal")

@@ -7,6 +7,7 @@
     clippy::too_many_lines
 )]
 
+mod about;
 mod attacks;
 mod audit;
 mod backup;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use registry_commands::NewSecret;
+use registry_domain::client::ClientAboutInput;
 use registry_domain::ClientSettingsInput;
 use registry_projections::{ClientPage, ClientView, ListItem, SecretView};
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,38 @@ pub struct ClientRequest {
     /// Scopes the client may request (RFC 6749 scope tokens).
     #[schema(example = json!(["openid", "profile", "octo_api"]))]
     pub allowed_scopes: Option<Vec<String>>,
+    /// `web` (default) or `native` (a mobile, desktop or command-line app, RFC 8252).
+    ///
+    /// This and the six fields after it describe the client (RFC 7591 §2) and are replaced
+    /// together: a body with any of them sets each (absent or `null`: none); a `PUT` or
+    /// `PATCH` with none of them keeps the client's description as it is.
+    #[schema(value_type = Option<String>, example = "web")]
+    #[serde(default, deserialize_with = "present")]
+    pub application_type: Option<Option<String>>,
+    /// The client's logo (`https`, or `http` on loopback).
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub logo_uri: Option<Option<String>>,
+    /// Its terms of service.
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub tos_uri: Option<Option<String>>,
+    /// Its privacy policy.
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub policy_uri: Option<Option<String>>,
+    /// E-mail addresses of the people responsible for it (at most 20).
+    #[schema(value_type = Option<Vec<String>>, example = json!(["identity-team@example.com"]))]
+    #[serde(default, deserialize_with = "present")]
+    pub contacts: Option<Option<Vec<String>>>,
+    /// The software's identifier, the same for every instance of it (1–200 characters).
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub software_id: Option<Option<String>>,
+    /// The software's version (1–200 characters).
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "present")]
+    pub software_version: Option<Option<String>>,
     /// Ignored (read-only).
     #[schema(read_only, value_type = Option<u64>)]
     pub version: Option<serde_json::Value>,
@@ -130,7 +163,31 @@ impl ClientRequest {
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone().unwrap_or_default(),
             allowed_cors_origins: self.allowed_cors_origins.clone().unwrap_or_default(),
             allowed_scopes: self.allowed_scopes.clone().unwrap_or_default(),
+            about: self.about(),
         }
+    }
+
+    /// The client's description, when the body gives any of it (see `application_type`).
+    fn about(&self) -> Option<ClientAboutInput> {
+        let given = [
+            self.application_type.is_some(),
+            self.logo_uri.is_some(),
+            self.tos_uri.is_some(),
+            self.policy_uri.is_some(),
+            self.contacts.is_some(),
+            self.software_id.is_some(),
+            self.software_version.is_some(),
+        ];
+        let text = |field: &Option<Option<String>>| field.clone().flatten();
+        given.contains(&true).then(|| ClientAboutInput {
+            application_type: text(&self.application_type),
+            logo_uri: text(&self.logo_uri),
+            tos_uri: text(&self.tos_uri),
+            policy_uri: text(&self.policy_uri),
+            contacts: self.contacts.clone().flatten().unwrap_or_default(),
+            software_id: text(&self.software_id),
+            software_version: text(&self.software_version),
+        })
     }
 }
 
@@ -215,6 +272,21 @@ pub struct ClientResponse {
     pub allowed_cors_origins: Vec<String>,
     /// Allowed scopes.
     pub allowed_scopes: Vec<String>,
+    /// `web` or `native`.
+    #[schema(example = "web")]
+    pub application_type: String,
+    /// The client's logo.
+    pub logo_uri: Option<String>,
+    /// Its terms of service.
+    pub tos_uri: Option<String>,
+    /// Its privacy policy.
+    pub policy_uri: Option<String>,
+    /// E-mail addresses of the people responsible for it.
+    pub contacts: Vec<String>,
+    /// The software's identifier.
+    pub software_id: Option<String>,
+    /// The software's version.
+    pub software_version: Option<String>,
     /// Current secrets (id and times only).
     pub secrets: Vec<SecretResponse>,
     /// Version (number of changes); the `ETag`.
@@ -237,6 +309,9 @@ impl ClientResponse {
     /// The client, with the plaintext of a secret the server just generated.
     pub fn new(view: ClientView, secret: Option<&NewSecret>) -> Self {
         let settings = view.settings;
+        let about = settings.about;
+        let text = |value: Option<registry_domain::values::SoftwareText>| value.map(String::from);
+        let uri = |value: Option<registry_domain::values::ClientUri>| value.map(String::from);
         Self {
             client_id: view.client_id,
             client_name: settings.client_name.to_string(),
@@ -250,6 +325,13 @@ impl ClientResponse {
             post_logout_redirect_uris: strings(&settings.post_logout_redirect_uris),
             allowed_cors_origins: strings(&settings.allowed_cors_origins),
             allowed_scopes: strings(&settings.allowed_scopes),
+            application_type: about.application_type.name().to_owned(),
+            logo_uri: uri(about.logo_uri),
+            tos_uri: uri(about.tos_uri),
+            policy_uri: uri(about.policy_uri),
+            contacts: strings(&about.contacts),
+            software_id: text(about.software_id),
+            software_version: text(about.software_version),
             secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
             version: view.version,
             created_at: view.created_at,

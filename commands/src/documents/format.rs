@@ -3,6 +3,7 @@
 //! that apply never touches. No secret is ever written in it: a confidential client may name
 //! one by reference (`client_secret_env: NAME`), resolved where the file is applied.
 
+use registry_domain::client::{ClientAbout, ClientAboutInput};
 use registry_domain::{ClientSettings, ClientSettingsInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,7 +29,7 @@ fn authorization_code() -> Vec<String> {
 }
 
 /// One client of a document: the API's fields, the guide's defaults where one is left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentClient {
     /// Unique id: 1–128 of `A-Z a-z 0-9 - . _ ~`.
@@ -76,6 +77,28 @@ pub struct DocumentClient {
     /// Scopes the client may request.
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
+    /// `web` (default) or `native` (a mobile, desktop or command-line app, RFC 8252).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "native")]
+    pub application_type: Option<String>,
+    /// The client's logo (`https`, or `http` on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Its terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// Its privacy policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// E-mail addresses of the people responsible for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// The software's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    /// The software's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
 }
 
 impl DocumentClient {
@@ -93,6 +116,16 @@ impl DocumentClient {
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
             allowed_cors_origins: self.allowed_cors_origins.clone(),
             allowed_scopes: self.allowed_scopes.clone(),
+            // A document states the whole client: its description too (none given: none).
+            about: Some(ClientAboutInput {
+                application_type: self.application_type.clone(),
+                logo_uri: self.logo_uri.clone(),
+                tos_uri: self.tos_uri.clone(),
+                policy_uri: self.policy_uri.clone(),
+                contacts: self.contacts.clone(),
+                software_id: self.software_id.clone(),
+                software_version: self.software_version.clone(),
+            }),
         }
     }
 
@@ -126,6 +159,22 @@ impl DocumentClient {
                 .map(ToString::to_string)
                 .collect(),
             allowed_scopes: s.allowed_scopes.iter().map(ToString::to_string).collect(),
+            ..Self::described(&s.about)
+        }
+    }
+
+    /// An entry with only `about` of a client set.
+    fn described(about: &ClientAbout) -> Self {
+        let input = about.input();
+        Self {
+            application_type: input.application_type.filter(|t| t != "web"),
+            logo_uri: input.logo_uri,
+            tos_uri: input.tos_uri,
+            policy_uri: input.policy_uri,
+            contacts: input.contacts,
+            software_id: input.software_id,
+            software_version: input.software_version,
+            ..Self::default()
         }
     }
 }

@@ -456,6 +456,7 @@ mod tests {
                 post_logout_redirect_uris: Vec::new(),
                 allowed_cors_origins: Vec::new(),
                 allowed_scopes: vec!["octo_api".to_owned()],
+                ..DocumentClient::default()
             }],
             unmanaged: vec!["octo-cli".to_owned()],
         };

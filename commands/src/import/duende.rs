@@ -136,6 +136,7 @@ fn entry(b: &mut Builder<'_>, client: &Value, source_id: &str) -> DocumentClient
         post_logout_redirect_uris,
         allowed_cors_origins,
         allowed_scopes,
+        ..DocumentClient::default()
     }
 }
 

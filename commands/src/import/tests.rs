@@ -71,6 +71,7 @@ fn a_keycloak_realm_maps_every_field_it_can() {
             "offline_access",
             "octo_api",
         ]),
+        ..DocumentClient::default()
     };
     assert_eq!(studio, &expected);
     let cli = client(&conversion, "octo-cli");
@@ -192,6 +193,7 @@ fn a_duende_configuration_maps_every_field_it_can() {
             ]),
             allowed_cors_origins: strings(&["https://billing.example.com"]),
             allowed_scopes: strings(&["openid", "profile", "email", "octo_api"]),
+            ..DocumentClient::default()
         }
     );
     let spa = client(&conversion, "spa");

@@ -150,7 +150,14 @@ impl Client {
         let mut errors = ValidationErrors::default();
         let settings = ClientSettings::validate(&cmd.settings)
             .map_err(|e| errors.merge(e))
-            .ok();
+            .ok()
+            .map(|mut settings| {
+                // No description given: the client keeps the one it has.
+                if cmd.settings.about.is_none() {
+                    settings.about = state.settings.about.clone();
+                }
+                settings
+            });
         let needs_secret = self.update_needs_secret(cmd.settings.require_client_secret, cmd.at);
         match (needs_secret, &cmd.new_secret) {
             (true, None) => errors.add(

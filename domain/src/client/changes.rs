@@ -19,7 +19,7 @@ pub struct FieldChange {
 }
 
 /// The fields compared, in the order the API lists them.
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 21] = [
     "client_id",
     "client_name",
     "client_uri",
@@ -32,6 +32,13 @@ pub const FIELDS: [&str; 14] = [
     "post_logout_redirect_uris",
     "allowed_cors_origins",
     "allowed_scopes",
+    "application_type",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "contacts",
+    "software_id",
+    "software_version",
     "secrets",
     "deleted",
 ];

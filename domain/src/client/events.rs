@@ -5,14 +5,20 @@ use serde::{Deserialize, Serialize};
 use super::settings::{ClientChanges, ClientSettings};
 use crate::values::{ClientId, SecretRecord};
 
-/// The shape version of `ClientRegistered` and `ClientDeleted`. A
-/// change of shape gets a new version and an upcaster (see [`crate::upcasters`]); stored
-/// events are never rewritten.
+/// The shape version of `ClientDeleted`. A change of shape gets a new version and an upcaster
+/// (see [`crate::upcasters`]); stored events are never rewritten.
 pub const EVENT_VERSION: &str = "1.0";
 
-/// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets`. A 1.0 event revoked
-/// nothing (making a client public kept its secrets then); its upcaster says so explicitly.
-pub const CLIENT_UPDATED_VERSION: &str = "1.1";
+/// The shape version of `ClientRegistered`: 1.1 added the RFC 7591 description to the
+/// settings (`application_type`, `logo_uri`, `tos_uri`, `policy_uri`, `contacts`,
+/// `software_id`, `software_version`, each left out when unset). A 1.0 event described
+/// nothing, which is what their absence reads as.
+pub const CLIENT_REGISTERED_VERSION: &str = "1.1";
+
+/// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets` (a 1.0 event revoked
+/// nothing: making a client public kept its secrets then); 1.2 added `about`, the new RFC 7591
+/// description (a 1.1 event changed none of it). Their upcasters say so explicitly.
+pub const CLIENT_UPDATED_VERSION: &str = "1.2";
 
 /// The shape version of `ClientSecretRotated`: 1.1 added `ended_secrets`. A 1.0 event ended
 /// none (every previous secret kept the grace period, so overlapping rotations kept more than
@@ -83,6 +89,7 @@ impl DomainEvent for ClientEvent {
 
     fn event_version(&self) -> String {
         match self {
+            Self::ClientRegistered { .. } => CLIENT_REGISTERED_VERSION,
             Self::ClientUpdated { .. } => CLIENT_UPDATED_VERSION,
             Self::ClientSecretRotated { .. } => CLIENT_SECRET_ROTATED_VERSION,
             _ => EVENT_VERSION,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use super::settings::ClientSettings;
-use crate::values::{GrantType, ValueError};
+use crate::values::{ApplicationType, GrantType, ValueError};
 
 /// A security profile a client can be checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +139,7 @@ const PKCE_CONFIDENTIAL: Rule = Rule {
 };
 
 /// An `http` redirect URI (loopback, as the registry allows no other) on a client that is
-/// not a native app: a client with a secret is not one (RFC 8252 §8.5).
+/// not a native app: a web app, or a client with a secret (RFC 8252 §8.5).
 const HTTP_REDIRECT: Rule = Rule {
     name: "http-redirect-uri",
     oauth21: Some((Level::Must, "OAuth 2.1 §1.5")),
@@ -263,8 +263,9 @@ fn redirect_findings(found: &mut Findings, settings: &ClientSettings) {
             continue;
         }
         let field = format!("redirect_uris[{i}]");
-        if settings.require_client_secret {
-            found.add(&HTTP_REDIRECT, &field, "an http redirect URI on a client with a secret: only native apps (public clients) may use loopback http; use https".to_owned());
+        let native = settings.about.application_type == ApplicationType::Native;
+        if !native || settings.require_client_secret {
+            found.add(&HTTP_REDIRECT, &field, "an http redirect URI: only native apps (application_type: native, public clients) may use loopback http; use https".to_owned());
         }
         if matches!(url.host(), Some(Host::Domain(_))) {
             found.add(&LOCALHOST_REDIRECT, &field, "a loopback redirect URI naming localhost; use 127.0.0.1 or [::1], which cannot be resolved elsewhere".to_owned());
@@ -405,7 +406,21 @@ mod tests {
         let native = settings(|s| {
             s.require_client_secret = false;
             s.redirect_uris = vec!["http://127.0.0.1/cb".to_owned()];
+            s.about = Some(crate::client::ClientAboutInput {
+                application_type: Some("native".to_owned()),
+                ..Default::default()
+            });
         });
+        let spa = settings(|s| {
+            s.require_client_secret = false;
+            s.redirect_uris = vec!["http://127.0.0.1/cb".to_owned()];
+        });
+        assert!(
+            check(Profile::Rfc9700, &spa)
+                .iter()
+                .any(|(rule, ..)| rule == "http-redirect-uri"),
+            "a web app may not"
+        );
         assert!(
             !check(Profile::Rfc9700, &native)
                 .iter()

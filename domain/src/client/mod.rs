@@ -16,10 +16,11 @@ pub use aggregate::{rotate, Client, ClientState, Lifecycle, RotatingSecret};
 pub use commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
 pub use errors::{ClientError, FieldError, ValidationErrors};
 pub use events::{
-    ClientEvent, CLIENT_SECRET_ROTATED_VERSION, CLIENT_UPDATED_VERSION, EVENT_VERSION,
+    ClientEvent, CLIENT_REGISTERED_VERSION, CLIENT_SECRET_ROTATED_VERSION, CLIENT_UPDATED_VERSION,
+    EVENT_VERSION,
 };
 pub use settings::{
-    ClientChanges, ClientSettings, ClientSettingsInput, MAX_CORS_ORIGINS, MAX_GRANT_TYPES,
-    MAX_REDIRECT_URIS, MAX_SCOPES,
+    ClientAbout, ClientAboutInput, ClientChanges, ClientSettings, ClientSettingsInput,
+    MAX_CONTACTS, MAX_CORS_ORIGINS, MAX_GRANT_TYPES, MAX_REDIRECT_URIS, MAX_SCOPES,
 };
 pub use stamped::StampedClient;

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::errors::ValidationErrors;
-use crate::values::{ClientName, ClientUri, CorsOrigin, GrantType, RedirectUri, Scope, ValueError};
+use crate::values::{
+    ApplicationType, ClientName, ClientUri, Contact, CorsOrigin, GrantType, RedirectUri, Scope,
+    SoftwareText, ValueError,
+};
 
 /// Most redirect URIs (and post-logout redirect URIs) one client may have.
 pub const MAX_REDIRECT_URIS: usize = 50;
@@ -14,6 +17,105 @@ pub const MAX_GRANT_TYPES: usize = 16;
 pub const MAX_CORS_ORIGINS: usize = 50;
 /// Most scopes one client may have.
 pub const MAX_SCOPES: usize = 100;
+/// Most contacts one client may have.
+pub const MAX_CONTACTS: usize = 20;
+
+/// What RFC 7591 §2 says about a client besides its flows, as a caller sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientAboutInput {
+    /// `web` (default) or `native`.
+    pub application_type: Option<String>,
+    /// The client's logo.
+    pub logo_uri: Option<String>,
+    /// Its terms of service.
+    pub tos_uri: Option<String>,
+    /// Its privacy policy.
+    pub policy_uri: Option<String>,
+    /// E-mail addresses of the people responsible for it.
+    pub contacts: Vec<String>,
+    /// The software's identifier, the same for every instance of it.
+    pub software_id: Option<String>,
+    /// The software's version.
+    pub software_version: Option<String>,
+}
+
+/// What RFC 7591 §2 says about a client besides its flows: the kind of application, its
+/// pages, who to contact, the software. Stored flattened into the settings; an unset field is
+/// left out of stored events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAbout {
+    /// `web` or `native`.
+    #[serde(default, skip_serializing_if = "ApplicationType::is_web")]
+    pub application_type: ApplicationType,
+    /// The client's logo (`https`, or `http` on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<ClientUri>,
+    /// Its terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<ClientUri>,
+    /// Its privacy policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<ClientUri>,
+    /// E-mail addresses of the people responsible for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    /// The software's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<SoftwareText>,
+    /// The software's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<SoftwareText>,
+}
+
+impl ClientAbout {
+    /// Validates every field of `input`, adding each violation to `errors`.
+    fn parse(input: &ClientAboutInput, errors: &mut ValidationErrors) -> Self {
+        let uri = |errors: &mut ValidationErrors, field: &str, raw: &Option<String>| {
+            let raw = raw.as_deref()?;
+            record(errors, field, ClientUri::parse(raw))
+        };
+        let text = |errors: &mut ValidationErrors, field: &str, raw: &Option<String>| {
+            let raw = raw.as_deref()?;
+            record(errors, field, SoftwareText::parse(raw))
+        };
+        let application_type = input
+            .application_type
+            .as_deref()
+            .map_or(Some(ApplicationType::Web), |raw| {
+                record(errors, "application_type", ApplicationType::parse(raw))
+            });
+        Self {
+            application_type: application_type.unwrap_or_default(),
+            logo_uri: uri(errors, "logo_uri", &input.logo_uri),
+            tos_uri: uri(errors, "tos_uri", &input.tos_uri),
+            policy_uri: uri(errors, "policy_uri", &input.policy_uri),
+            contacts: parse_list(
+                errors,
+                "contacts",
+                &input.contacts,
+                MAX_CONTACTS,
+                Contact::parse,
+            ),
+            software_id: text(errors, "software_id", &input.software_id),
+            software_version: text(errors, "software_version", &input.software_version),
+        }
+    }
+
+    /// The raw form of these values (what a caller would send to keep them).
+    pub fn input(&self) -> ClientAboutInput {
+        let text = |value: &Option<SoftwareText>| value.as_ref().map(ToString::to_string);
+        let uri = |value: &Option<ClientUri>| value.as_ref().map(ToString::to_string);
+        ClientAboutInput {
+            application_type: Some(self.application_type.name().to_owned()),
+            logo_uri: uri(&self.logo_uri),
+            tos_uri: uri(&self.tos_uri),
+            policy_uri: uri(&self.policy_uri),
+            contacts: self.contacts.iter().map(ToString::to_string).collect(),
+            software_id: text(&self.software_id),
+            software_version: text(&self.software_version),
+        }
+    }
+}
 
 /// The settings as a caller sent them, not yet validated. Commands carry this; the aggregate
 /// turns it into [`ClientSettings`] or reports every violation at once.
@@ -41,6 +143,9 @@ pub struct ClientSettingsInput {
     pub allowed_cors_origins: Vec<String>,
     /// Scopes the client may request.
     pub allowed_scopes: Vec<String>,
+    /// What RFC 7591 says about the client besides its flows; `None`: as it is (a new
+    /// client: nothing).
+    pub about: Option<ClientAboutInput>,
 }
 
 /// The validated, editable settings of a client (everything but its id and secrets). Field
@@ -69,6 +174,9 @@ pub struct ClientSettings {
     pub allowed_cors_origins: Vec<CorsOrigin>,
     /// Scopes the client may request.
     pub allowed_scopes: Vec<Scope>,
+    /// What RFC 7591 says about the client besides its flows.
+    #[serde(flatten)]
+    pub about: ClientAbout,
 }
 
 impl ClientSettings {
@@ -103,6 +211,9 @@ impl ClientSettings {
         grant_types.sort();
         let lists = Lists::parse(input, &mut errors);
         check_flows(input, &grant_types, &mut errors);
+        let about = (input.about.as_ref())
+            .map(|about| ClientAbout::parse(about, &mut errors))
+            .unwrap_or_default();
         match (client_name, errors.is_empty()) {
             (Some(client_name), true) => Ok(Self {
                 client_name,
@@ -116,6 +227,7 @@ impl ClientSettings {
                 post_logout_redirect_uris: lists.post_logout_redirect_uris,
                 allowed_cors_origins: lists.allowed_cors_origins,
                 allowed_scopes: lists.allowed_scopes,
+                about,
             }),
             _ => Err(errors),
         }
@@ -267,6 +379,9 @@ pub struct ClientChanges {
     /// New scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_scopes: Option<Vec<Scope>>,
+    /// The new RFC 7591 description, whole, when any of it changed. Since event version 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<ClientAbout>,
 }
 
 /// A present field (even `null`) deserialises to `Some(..)`; an absent one defaults to `None`.
@@ -306,6 +421,7 @@ impl ClientChanges {
                 &after.allowed_cors_origins,
             ),
             allowed_scopes: changed(&before.allowed_scopes, &after.allowed_scopes),
+            about: changed(&before.about, &after.about),
         }
     }
 
@@ -341,5 +457,6 @@ impl ClientChanges {
             &self.allowed_cors_origins,
         );
         set(&mut settings.allowed_scopes, &self.allowed_scopes);
+        set(&mut settings.about, &self.about);
     }
 }

@@ -38,6 +38,7 @@ fn spa() -> ClientSettingsInput {
         post_logout_redirect_uris: vec![],
         allowed_cors_origins: vec!["https://studio.example.com".into()],
         allowed_scopes: vec!["openid".into(), "profile".into()],
+        about: None,
     }
 }
 
@@ -491,9 +492,9 @@ fn a_secret_a_version_1_0_update_left_on_a_public_client_is_revoked_when_it_turn
 }
 
 #[test]
-fn client_updated_is_event_version_1_1_and_1_0_payloads_still_read() {
+fn client_updated_is_event_version_1_2_and_older_payloads_still_read() {
     use cqrs_es::DomainEvent;
-    assert_eq!(made_public().event_version(), "1.1");
+    assert_eq!(made_public().event_version(), "1.2");
     assert_eq!(ClientEvent::ClientDeleted {}.event_version(), "1.0");
     let stored_1_0 = serde_json::json!({"ClientUpdated": {"changes": {"enabled": false}}});
     let event = cqrs_es::persist::SerializedEvent {
@@ -506,20 +507,117 @@ fn client_updated_is_event_version_1_1_and_1_0_payloads_still_read() {
         metadata: serde_json::Value::Null,
     };
     let upcasters = crate::upcasters();
-    let upcaster = upcasters
-        .iter()
-        .find(|u| u.can_upcast("ClientUpdated", "1.0"))
-        .unwrap();
-    let upcast = upcaster.upcast(event);
-    assert_eq!(upcast.event_version, "1.1");
+    // As every reader applies them: in order, each to what the one before made.
+    let upcast = upcasters.iter().fold(event, |event, upcaster| {
+        if upcaster.can_upcast(&event.event_type, &event.event_version) {
+            upcaster.upcast(event)
+        } else {
+            event
+        }
+    });
+    assert_eq!(upcast.event_version, "1.2", "1.0 → 1.1 → 1.2");
     let read: ClientEvent = serde_json::from_value(upcast.payload).unwrap();
     assert!(matches!(
         read,
-        ClientEvent::ClientUpdated { revoked_secrets, .. } if revoked_secrets.is_empty()
+        ClientEvent::ClientUpdated { revoked_secrets, changes, .. }
+            if revoked_secrets.is_empty() && changes.about.is_none()
     ));
     assert!(!upcasters
         .iter()
-        .any(|u| u.can_upcast("ClientUpdated", "1.1")));
+        .any(|u| u.can_upcast("ClientUpdated", "1.2")));
+}
+
+#[test]
+fn client_registered_1_0_reads_as_an_undescribed_web_client() {
+    let registered = Client::default()
+        .decide(ClientCommand::Register(RegisterClient {
+            client_id: "studio".into(),
+            settings: spa(),
+            secret: None,
+            expected_version: None,
+        }))
+        .unwrap()
+        .unwrap();
+    assert_eq!(cqrs_es::DomainEvent::event_version(&registered), "1.1");
+    // Nothing described: the stored payload has the 1.0 shape, which reads back the same.
+    let payload = serde_json::to_value(&registered).unwrap();
+    for field in ["application_type", "logo_uri", "contacts", "software_id"] {
+        assert!(
+            payload["ClientRegistered"]["settings"].get(field).is_none(),
+            "{field} left out when unset"
+        );
+    }
+    let read: ClientEvent = serde_json::from_value(payload).unwrap();
+    let ClientEvent::ClientRegistered { settings, .. } = read else {
+        panic!("{read:?}");
+    };
+    assert_eq!(settings.about, crate::client::ClientAbout::default());
+    assert!(crate::upcasters()
+        .iter()
+        .any(|u| u.can_upcast("ClientRegistered", "1.0")));
+}
+
+#[test]
+fn an_update_without_a_description_keeps_the_clients_and_one_with_it_replaces_it() {
+    let described = ClientSettingsInput {
+        about: Some(crate::client::ClientAboutInput {
+            application_type: Some("native".into()),
+            contacts: vec!["team@example.com".into()],
+            software_id: Some("cli".into()),
+            ..Default::default()
+        }),
+        ..spa()
+    };
+    let mut client = Client::default();
+    let registered = client
+        .decide(ClientCommand::Register(RegisterClient {
+            client_id: "studio".into(),
+            settings: described,
+            secret: None,
+            expected_version: None,
+        }))
+        .unwrap()
+        .unwrap();
+    cqrs_es::Aggregate::apply(&mut client, registered);
+    let update = |settings: ClientSettingsInput| {
+        client.decide(ClientCommand::Update(UpdateClient {
+            settings,
+            new_secret: None,
+            expected_version: None,
+            at: t0(),
+        }))
+    };
+    let renamed = ClientSettingsInput {
+        client_name: Some("Renamed".into()),
+        ..spa()
+    };
+    let Some(ClientEvent::ClientUpdated { changes, .. }) = update(renamed).unwrap() else {
+        panic!("an update");
+    };
+    assert!(changes.client_name.is_some());
+    assert_eq!(changes.about, None, "no description given: kept");
+    let cleared = ClientSettingsInput {
+        about: Some(crate::client::ClientAboutInput::default()),
+        ..spa()
+    };
+    let Some(ClientEvent::ClientUpdated { changes, .. }) = update(cleared).unwrap() else {
+        panic!("an update");
+    };
+    assert_eq!(changes.about, Some(crate::client::ClientAbout::default()));
+    let invalid = ClientSettingsInput {
+        about: Some(crate::client::ClientAboutInput {
+            application_type: Some("desktop".into()),
+            contacts: vec!["not-an-address".into()],
+            logo_uri: Some("ftp://example.com/logo.png".into()),
+            ..Default::default()
+        }),
+        ..spa()
+    };
+    let Err(ClientError::Invalid(errors)) = update(invalid) else {
+        panic!("refused");
+    };
+    let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["application_type", "logo_uri", "contacts[0]"]);
 }
 
 #[test]

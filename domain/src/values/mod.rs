@@ -5,6 +5,7 @@
 //! with these types, so a rule may only be *tightened* together with an upcaster that rewrites
 //! (or a lenient path that accepts) values already stored.
 
+mod about;
 mod client_id;
 mod client_name;
 mod cors_origin;
@@ -17,6 +18,7 @@ mod uri;
 #[cfg(test)]
 mod properties;
 
+pub use about::{ApplicationType, Contact, SoftwareText};
 pub use client_id::ClientId;
 pub use client_name::ClientName;
 pub use cors_origin::CorsOrigin;

@@ -92,6 +92,7 @@ proptest! {
             post_logout_redirect_uris: uris,
             allowed_cors_origins: origins,
             allowed_scopes: scopes,
+            about: None,
         };
         if let Ok(settings) = ClientSettings::validate(&input) {
             prop_assert!(round_trips(&settings));
