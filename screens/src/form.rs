@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use registry_domain::client::ClientAboutInput;
 use registry_domain::ClientSettingsInput;
 use registry_projections::ClientView;
 
@@ -20,7 +21,7 @@ pub struct ListField {
 }
 
 /// The four list fields, in the guide's order.
-pub const LIST_FIELDS: [ListField; 4] = [
+pub const LIST_FIELDS: [ListField; 5] = [
     ListField {
         name: "redirect_uris",
         label: "Redirect URIs",
@@ -40,6 +41,11 @@ pub const LIST_FIELDS: [ListField; 4] = [
         name: "allowed_scopes",
         label: "Allowed Scopes",
         example: "openid",
+    },
+    ListField {
+        name: "contacts",
+        label: "Contacts",
+        example: "identity-team@example.com",
     },
 ];
 
@@ -186,6 +192,10 @@ pub struct ClientForm {
     pub version: Option<u64>,
     /// Reason for the change.
     pub reason: String,
+    /// "About the Application" (RFC 7591 §2) but the contacts, which are a list field;
+    /// `None`: a form posted without that section (from a page older than it), which keeps
+    /// the client's.
+    pub about: Option<ClientAboutInput>,
 }
 
 impl ClientForm {
@@ -211,6 +221,10 @@ impl ClientForm {
             lists,
             version: None,
             reason: String::new(),
+            about: Some(ClientAboutInput {
+                application_type: Some("web".to_owned()),
+                ..ClientAboutInput::default()
+            }),
         }
     }
 
@@ -245,6 +259,10 @@ impl ClientForm {
                 "allowed_scopes",
                 strings(&mut settings.allowed_scopes.iter().map(ToString::to_string)),
             ),
+            (
+                "contacts",
+                strings(&mut settings.about.contacts.iter().map(ToString::to_string)),
+            ),
         ]);
         Self {
             client_id: view.client_id.clone(),
@@ -267,6 +285,7 @@ impl ClientForm {
             lists,
             version: Some(view.version),
             reason: String::new(),
+            about: Some(settings.about.input()),
         }
     }
 
@@ -303,6 +322,18 @@ impl ClientForm {
                 .collect(),
             version: posted.version(),
             reason: text("reason"),
+            about: posted.one("application_type").map(|kind| {
+                let optional = |name: &str| posted.one(name).map(ToOwned::to_owned);
+                ClientAboutInput {
+                    application_type: Some(kind.to_owned()),
+                    logo_uri: optional("logo_uri"),
+                    tos_uri: optional("tos_uri"),
+                    policy_uri: optional("policy_uri"),
+                    contacts: Vec::new(),
+                    software_id: optional("software_id"),
+                    software_version: optional("software_version"),
+                }
+            }),
         }
     }
 
@@ -361,7 +392,22 @@ impl ClientForm {
             post_logout_redirect_uris: entries("post_logout_redirect_uris"),
             allowed_cors_origins: entries("allowed_cors_origins"),
             allowed_scopes: entries("allowed_scopes"),
-            about: None,
+            about: self.about.as_ref().map(|about| {
+                let filled = |value: &Option<String>| {
+                    (value.as_deref().map(str::trim))
+                        .filter(|v| !v.is_empty())
+                        .map(ToOwned::to_owned)
+                };
+                ClientAboutInput {
+                    application_type: about.application_type.clone(),
+                    logo_uri: filled(&about.logo_uri),
+                    tos_uri: filled(&about.tos_uri),
+                    policy_uri: filled(&about.policy_uri),
+                    contacts: entries("contacts"),
+                    software_id: filled(&about.software_id),
+                    software_version: filled(&about.software_version),
+                }
+            }),
         }
     }
 

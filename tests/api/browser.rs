@@ -348,6 +348,30 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .unwrap();
     assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
     browser.screenshot("findings-390").await;
+    browser
+        .client
+        .goto(&go("/clients/billing-worker"))
+        .await
+        .unwrap();
+    browser.wait("#about").await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('about').scrollIntoView({block: 'start'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "the form fits 390 px too");
+    browser.screenshot("form-about-390").await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens
     // and is walked with the keyboard.

@@ -18,6 +18,7 @@ backend_tests!(
     a_session_ends_with_its_key_and_no_access_token_starts_one,
     the_delete_dialog_says_when_the_client_last_authenticated,
     the_newest_authentication_wins_whichever_process_writes_last,
+    the_form_edits_the_description_and_an_older_form_keeps_it,
 );
 
 fn html(response: &registry_tests::TestResponse) -> String {
@@ -602,4 +603,79 @@ async fn the_newest_authentication_wins_whichever_process_writes_last(backend: B
         "an older time written later loses"
     );
     assert_eq!(found["client-2499"], 2_000);
+}
+
+/// "About the Application" and "Contacts" on the form: saved with the client, shown again
+/// for editing, their errors beside them; a form posted without that section (a page from
+/// before it existed) keeps the client's description.
+async fn the_form_edits_the_description_and_an_older_form_keeps_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let flows = [
+        ("client_id", "partner-cli"),
+        ("client_name", "Partner CLI"),
+        ("enabled", "on"),
+        ("require_pkce", "on"),
+        ("grant_types", "authorization_code"),
+        ("redirect_uris", "com.example.cli:/callback"),
+        ("allowed_scopes", "openid"),
+    ];
+    let mut described = flows.to_vec();
+    described.extend([
+        ("application_type", "native"),
+        ("logo_uri", "https://partner.example.com/logo.png"),
+        ("tos_uri", ""),
+        ("policy_uri", "https://partner.example.com/privacy"),
+        ("software_id", "partner-cli"),
+        ("software_version", "2.4.1"),
+        ("contacts", "identity@partner.example.com"),
+        ("contacts", "not an address"),
+        ("action", "save"),
+    ]);
+    let refused = screens.post("/clients", &described).await;
+    refused.assert_status(422);
+    let page = html(&refused);
+    assert!(page.contains("contacts[1]"), "the summary names the entry");
+    assert!(page.contains("value=\"not an address\""), "kept as typed");
+    assert!(
+        page.contains("<option value=\"native\" selected>"),
+        "{page}"
+    );
+
+    described.retain(|(name, value)| *value != "not an address" && *name != "action");
+    described.push(("action", "save"));
+    screens
+        .post("/clients", &described)
+        .await
+        .assert_status(303);
+    let saved = app.get_client("partner-cli").await.json();
+    assert_eq!(saved["application_type"], "native");
+    assert_eq!(saved["tos_uri"], serde_json::Value::Null, "blank: none");
+    assert_eq!(
+        saved["contacts"],
+        serde_json::json!(["identity@partner.example.com"])
+    );
+    assert_eq!(saved["software_version"], "2.4.1");
+    let form = html(&screens.get("/clients/partner-cli").await);
+    assert!(form.contains("value=\"https://partner.example.com/privacy\""));
+    assert!(form.contains("value=\"identity@partner.example.com\""));
+
+    // A form without the section (as a page loaded before this build posts it) keeps it.
+    let mut older: Vec<(&str, &str)> = flows.to_vec();
+    older.retain(|(name, _)| *name != "client_id");
+    older.push(("client_name", "Partner CLI, renamed"));
+    older.push(("version", "1"));
+    older.push(("action", "save"));
+    older.retain(|pair| *pair != ("client_name", "Partner CLI"));
+    screens
+        .post("/clients/partner-cli", &older)
+        .await
+        .assert_status(303);
+    let kept = app.get_client("partner-cli").await.json();
+    assert_eq!(kept["client_name"], "Partner CLI, renamed");
+    assert_eq!(kept["application_type"], "native");
+    assert_eq!(
+        kept["contacts"],
+        serde_json::json!(["identity@partner.example.com"])
+    );
 }

@@ -87,9 +87,11 @@ impl From<Finding> for FindingResponse {
 
 /// The findings of `view` in `profile`, now: what the API and the screens show.
 pub fn client_findings(state: &AppState, view: &ClientView, profile: Profile) -> Vec<Finding> {
-    let created: Vec<_> = view.secrets.iter().map(|s| s.created_at).collect();
+    let secrets: Vec<_> = (view.secrets.iter())
+        .map(|s| (s.created_at, s.expires_at))
+        .collect();
     let context = CheckContext {
-        secrets_created: &created,
+        secrets: &secrets,
         now: now(),
         max_secret_age: state.max_secret_age,
     };

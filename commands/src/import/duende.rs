@@ -1,17 +1,18 @@
 //! A Duende IdentityServer `Clients` configuration (appsettings JSON), read as .NET binds it
 //! (keys case-insensitively).
 
-use registry_domain::values::{ClientUri, CorsOrigin, GrantType, RedirectUri, Scope};
+use registry_domain::values::{CorsOrigin, GrantType, RedirectUri, Scope};
 use serde_json::{Map, Value};
 
-use super::{shown, strings, text, Builder, Conversion, Finding};
+use super::{page, shown, strings, text, Builder, Conversion, Finding};
 use crate::documents::DocumentClient;
 
 /// The fields of a Duende client that are mapped (`ClientSecrets`: never copied).
-const DUENDE_FIELDS: [&str; 13] = [
+const DUENDE_FIELDS: [&str; 14] = [
     "ClientId",
     "ClientName",
     "ClientUri",
+    "LogoUri",
     "RequireClientSecret",
     "Enabled",
     "AllowOfflineAccess",
@@ -94,13 +95,8 @@ fn canonical_keys(client: &Value) -> Value {
 /// One Duende client as a document entry, every field not carried over noted.
 fn entry(b: &mut Builder<'_>, client: &Value, source_id: &str) -> DocumentClient {
     let flag = |name: &str, default: bool| client[name].as_bool().unwrap_or(default);
-    let client_uri = text(&client["ClientUri"]).and_then(|uri| match ClientUri::parse(&uri) {
-        Ok(_) => Some(uri),
-        Err(e) => {
-            b.note("ClientUri", format!("{uri:?} left out: {}", e.0));
-            None
-        }
-    });
+    let client_uri = page(b, "ClientUri", &client["ClientUri"]);
+    let logo_uri = page(b, "LogoUri", &client["LogoUri"]);
     let require_client_secret = flag("RequireClientSecret", true);
     let offline_access = flag("AllowOfflineAccess", false);
     let grant_types = grant_types(b, client, require_client_secret, offline_access);
@@ -136,6 +132,7 @@ fn entry(b: &mut Builder<'_>, client: &Value, source_id: &str) -> DocumentClient
         post_logout_redirect_uris,
         allowed_cors_origins,
         allowed_scopes,
+        logo_uri,
         ..DocumentClient::default()
     }
 }

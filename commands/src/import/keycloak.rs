@@ -7,8 +7,8 @@ use registry_domain::values::{ClientUri, CorsOrigin, GrantType, RedirectUri, Sco
 use serde_json::{Map, Value};
 
 use super::{
-    is_keycloak_default, origin_of, shown, strings, text, Builder, Conversion, Finding, Options,
-    KEYCLOAK_BUILTIN,
+    is_keycloak_default, origin_of, page, shown, strings, text, Builder, Conversion, Finding,
+    Options, KEYCLOAK_BUILTIN,
 };
 use crate::documents::DocumentClient;
 
@@ -56,8 +56,11 @@ const KNOWN_FIELDS: [&str; 25] = [
 const DEFAULT_TRUE: [&str; 2] = ["fullScopeAllowed", "frontchannelLogout"];
 
 /// Attributes the conversion reads (or knows to leave alone).
-const MAPPED_ATTRIBUTES: [&str; 8] = [
+const MAPPED_ATTRIBUTES: [&str; 11] = [
     "post.logout.redirect.uris",
+    "logoUri",
+    "policyUri",
+    "tosUri",
     "oauth2.device.authorization.grant.enabled",
     "pkce.code.challenge.method",
     "client.secret.creation.time",
@@ -152,8 +155,21 @@ fn entry(b: &mut Builder<'_>, client: &Value, source_id: &str) -> DocumentClient
         post_logout_redirect_uris,
         allowed_cors_origins,
         allowed_scopes,
+        logo_uri: attribute_page(b, &attributes, "logoUri"),
+        policy_uri: attribute_page(b, &attributes, "policyUri"),
+        tos_uri: attribute_page(b, &attributes, "tosUri"),
         ..DocumentClient::default()
     }
+}
+
+/// A page of the client kept in an attribute (Keycloak's `logoUri`, `policyUri`, `tosUri`).
+fn attribute_page(
+    b: &mut Builder<'_>,
+    attributes: &Map<String, Value>,
+    name: &str,
+) -> Option<String> {
+    let value = attributes.get(name)?;
+    page(b, &format!("attributes.{name}"), value)
 }
 
 fn client_name(b: &mut Builder<'_>, client: &Value, source_id: &str) -> String {

@@ -197,6 +197,19 @@ impl Builder<'_> {
     }
 }
 
+/// A URL of the client's (its home page, logo, terms, policy) named `field` in the source:
+/// kept when the registry accepts it (`https`, or `http` on loopback), else noted and left out.
+pub(super) fn page(b: &mut Builder<'_>, field: &str, value: &Value) -> Option<String> {
+    let uri = text(value)?;
+    match registry_domain::values::ClientUri::parse(&uri) {
+        Ok(_) => Some(uri),
+        Err(e) => {
+            b.note(field, format!("{uri:?} left out: {}", e.0));
+            None
+        }
+    }
+}
+
 pub(super) fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned).filter(|s| !s.is_empty())
 }

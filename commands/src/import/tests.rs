@@ -71,9 +71,19 @@ fn a_keycloak_realm_maps_every_field_it_can() {
             "offline_access",
             "octo_api",
         ]),
+        logo_uri: Some("https://studio.example.com/logo.svg".into()),
+        policy_uri: Some("https://studio.example.com/privacy".into()),
         ..DocumentClient::default()
     };
     assert_eq!(studio, &expected);
+    assert!(
+        has(
+            &about(&conversion, "data-refinery-studio"),
+            "attributes.tosUri",
+            "left out"
+        ),
+        "an ftp terms page is reported, not kept"
+    );
     let cli = client(&conversion, "octo-cli");
     assert!(!cli.enabled && !cli.require_client_secret && cli.require_pkce);
     assert_eq!(
@@ -193,6 +203,7 @@ fn a_duende_configuration_maps_every_field_it_can() {
             ]),
             allowed_cors_origins: strings(&["https://billing.example.com"]),
             allowed_scopes: strings(&["openid", "profile", "email", "octo_api"]),
+            logo_uri: Some("https://billing.example.com/logo.png".into()),
             ..DocumentClient::default()
         }
     );

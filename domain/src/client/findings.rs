@@ -93,8 +93,10 @@ pub struct Finding {
 /// What the checks need besides the settings.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckContext<'a> {
-    /// When each active secret of the client was created.
-    pub secrets_created: &'a [DateTime<Utc>],
+    /// Each secret of the client: when it was created and when it stops being accepted
+    /// (`None`: a current secret). Only current secrets can be too old: one with an end is
+    /// being retired by a rotation.
+    pub secrets: &'a [(DateTime<Utc>, Option<DateTime<Utc>>)],
     /// Now.
     pub now: DateTime<Utc>,
     /// A secret older than this is a finding (the registry's configured maximum age).
@@ -277,7 +279,8 @@ fn secret_age_findings(found: &mut Findings, context: &CheckContext<'_>) {
     let Some(max) = context.max_secret_age else {
         return;
     };
-    let oldest = context.secrets_created.iter().min();
+    let current = context.secrets.iter().filter(|(_, end)| end.is_none());
+    let oldest = current.map(|(created, _)| created).min();
     if let Some(created) = oldest.filter(|created| context.now - **created > max) {
         let days = (context.now - *created).num_days();
         found.add(&OLD_SECRET, "secrets", format!("a secret is {days} days old, more than the registry's maximum of {} days; rotate it", max.num_days()));
@@ -311,7 +314,7 @@ mod tests {
 
     fn check(profile: Profile, settings: &ClientSettings) -> Vec<(String, Level, String)> {
         let context = CheckContext {
-            secrets_created: &[],
+            secrets: &[],
             now: now(),
             max_secret_age: None,
         };
@@ -449,9 +452,12 @@ mod tests {
             "FAPI 2.0 admits confidential clients only"
         );
 
-        let created = [now() - Duration::days(400), now() - Duration::days(3)];
+        let created = [
+            (now() - Duration::days(400), None),
+            (now() - Duration::days(3), None),
+        ];
         let context = CheckContext {
-            secrets_created: &created,
+            secrets: &created,
             now: now(),
             max_secret_age: Some(Duration::days(365)),
         };
@@ -463,6 +469,24 @@ mod tests {
             max_secret_age: Some(Duration::days(500)),
             ..context
         };
+        // Rotated: the old secret is in its grace period, the new one is young.
+        let rotated = [
+            (
+                now() - Duration::days(400),
+                Some(now() + Duration::hours(1)),
+            ),
+            (now() - Duration::days(1), None),
+        ];
+        let rotated = CheckContext {
+            secrets: &rotated,
+            ..context
+        };
+        assert!(
+            !findings(Profile::Rfc9700, &settings(|_| {}), &rotated)
+                .iter()
+                .any(|f| f.rule == "secret-too-old"),
+            "a secret being retired is not too old"
+        );
         assert!(!findings(Profile::Rfc9700, &settings(|_| {}), &fresh)
             .iter()
             .any(|f| f.rule == "secret-too-old"));

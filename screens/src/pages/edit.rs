@@ -83,8 +83,10 @@ pub fn client_form(
                 }
                 (basics(form, errors, editing))
                 (options(form, errors))
-                @for field in &LIST_FIELDS { (list_field(form, errors, field)) }
+                @for field in &LIST_FIELDS[..4] { (list_field(form, errors, field)) }
                 (scopes_help())
+                (about(form, errors))
+                (list_field(form, errors, &LIST_FIELDS[4]))
                 div class="field" {
                     label for="reason" { "Reason for the change" }
                     input id="reason" name="reason" value=(form.reason) maxlength="500" placeholder="Optional; recorded in the history";
@@ -167,6 +169,31 @@ fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
                 }
             }
             (field_errors(errors, "grant_types"))
+        }
+    }
+}
+
+/// "About the Application": what RFC 7591 §2 says about the client besides its flows.
+fn about(form: &ClientForm, errors: &FieldErrors) -> Markup {
+    let about = form.about.clone().unwrap_or_default();
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let native = about.application_type.as_deref() == Some("native");
+    html! {
+        fieldset id="about" {
+            legend { "About the Application" }
+            div class="field" {
+                label for="application_type" { "Application Type" }
+                select id="application_type" name="application_type" {
+                    option value="web" selected[!native] { "Web" }
+                    option value="native" selected[native] { "Native (mobile, desktop, CLI)" }
+                }
+                (field_errors(errors, "application_type"))
+            }
+            (text_input(errors, "logo_uri", "Logo URI", &text(&about.logo_uri), None, false))
+            (text_input(errors, "tos_uri", "Terms of Service URI", &text(&about.tos_uri), None, false))
+            (text_input(errors, "policy_uri", "Privacy Policy URI", &text(&about.policy_uri), None, false))
+            (text_input(errors, "software_id", "Software ID", &text(&about.software_id), Some("The same for every instance of the software."), false))
+            (text_input(errors, "software_version", "Software Version", &text(&about.software_version), None, false))
         }
     }
 }
