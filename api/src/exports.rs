@@ -132,6 +132,44 @@ impl axum::extract::FromRequestParts<AppState> for ListExport {
     }
 }
 
+impl ExportParams {
+    /// The list query of these filters (every matching client: no page).
+    ///
+    /// # Errors
+    /// A 400 naming the parameter.
+    pub fn query(&self) -> Result<ListQuery, ApiError> {
+        let (search, sort) = (self.search.as_deref(), self.sort.as_deref());
+        ListQuery::parse(search, self.enabled, sort, None, None).map_err(ApiError::invalid_query)
+    }
+}
+
+/// Reads every client `query` matches, whole, from one snapshot of the read model, in the
+/// list's order, handing each to `each`; answers the feed position the snapshot reflects.
+/// Takes a turn at the export gate for as long as it reads.
+///
+/// # Errors
+/// 503 when the export gate is full; the read model's failure.
+pub async fn each_view(
+    state: &AppState,
+    query: ListQuery,
+    mut each: impl FnMut(registry_projections::ClientView),
+) -> Result<i64, ApiError> {
+    use registry_projections::export::ViewChunk;
+    let _turn = state.exports.turn().await?;
+    let (sink, mut chunks) = tokio::sync::mpsc::channel(2);
+    let reads = state.reads.clone();
+    let reading = tokio::spawn(async move { reads.export_views(&query, sink).await });
+    let mut position = 0;
+    while let Some(chunk) = chunks.recv().await {
+        match chunk {
+            ViewChunk::Start { position: at, .. } => position = at,
+            ViewChunk::Views(views) => views.into_iter().for_each(&mut each),
+        }
+    }
+    reading.await.map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(position)
+}
+
 impl From<ExportError> for ApiError {
     fn from(error: ExportError) -> Self {
         match error {
@@ -179,14 +217,7 @@ pub async fn export_clients(
     params: ExportParams,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::parse(
-        params.search.as_deref(),
-        params.enabled,
-        params.sort.as_deref(),
-        None,
-        None,
-    )
-    .map_err(ApiError::invalid_query)?;
+    let query = params.query()?;
     let turn = state
         .exports
         .turn()

@@ -2,14 +2,12 @@
 //! handler: the session (and its role), the form or query, one call to the command or query
 //! layer the API uses, a page.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use registry_api::clients::findings::FindingsParams;
 use registry_commands::{CommandError, Executed};
-use registry_domain::client::findings::Profile;
 use registry_domain::values::GracePeriod;
 use registry_domain::ClientError;
 use registry_projections::export::Format;
@@ -34,7 +32,6 @@ pub fn router() -> Router<ScreensState> {
         .route("/clients/{client_id}/secret", get(secret_form).post(rotate))
         .route("/clients/{client_id}/delete", get(delete_form).post(delete))
         .route("/clients/{client_id}/history", get(client_history))
-        .route("/clients/{client_id}/findings", get(client_findings))
         .route("/clients/{client_id}/history.xlsx", get(history_xlsx))
         .route("/clients/{client_id}/history.pdf", get(history_pdf))
         .route("/clients/{client_id}/versions/{version}", get(version))
@@ -255,7 +252,10 @@ impl axum::extract::FromRequest<ScreensState> for ClientPost {
     }
 }
 
-async fn client_view(state: &ScreensState, client_id: &str) -> Result<ClientView, UiError> {
+pub(crate) async fn client_view(
+    state: &ScreensState,
+    client_id: &str,
+) -> Result<ClientView, UiError> {
     state
         .reads
         .client(client_id)
@@ -503,19 +503,6 @@ async fn client_history(
     }
     let entries = history(events).map_err(|e| UiError::Internal(e.into()))?;
     Ok(pages::history(&session, &client_id, &entries).into_response())
-}
-
-async fn client_findings(
-    session: Session,
-    State(state): State<ScreensState>,
-    Path(client_id): Path<String>,
-    Query(query): Query<FindingsParams>,
-) -> Result<Response, UiError> {
-    session.require(Role::ClientsRead)?;
-    let profile = query.profile().unwrap_or(Profile::Rfc9700);
-    let view = client_view(&state, &client_id).await?;
-    let found = registry_api::clients::findings::client_findings(&state, &view, profile);
-    Ok(pages::findings(&session, &view, profile, &found).into_response())
 }
 
 async fn version(

@@ -16,6 +16,7 @@
 
 pub mod assets;
 mod clients;
+mod findings;
 pub mod form;
 pub mod oidc;
 pub mod pages;
@@ -97,6 +98,7 @@ pub fn router(state: ScreensState) -> Router {
         .route("/oidc/login", get(oidc::login))
         .route("/oidc/callback", get(oidc::callback))
         .merge(clients::router())
+        .merge(findings::router())
         .route_layer(middleware::from_fn(screen_headers))
         .merge(assets::router())
         .with_state(state)

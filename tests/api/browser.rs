@@ -256,6 +256,12 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     click(&browser, "a[href='/clients/studio/findings?profile=fapi2']").await;
     browser.wait_text("FAPI 2.0 §5.3.2.1 (3)").await;
     browser.screenshot("findings-1280").await;
+    browser.client.goto(&go("/clients")).await.unwrap();
+    click(&browser, "a[href='/findings']").await;
+    browser.wait_text("clients with findings").await;
+    click(&browser, "a[href='/findings?profile=fapi2']").await;
+    browser.wait_text("clients with findings in FAPI 2.0").await;
+    browser.screenshot("report-1280").await;
 
     // Exports of the list: both download files that open.
     browser.client.goto(&go("/clients")).await.unwrap();
@@ -372,6 +378,18 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .unwrap();
     assert_eq!(overflow, json!(false), "the form fits 390 px too");
     browser.screenshot("form-about-390").await;
+    browser.client.goto(&go("/findings")).await.unwrap();
+    browser.wait_text("clients with findings").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "the report fits 390 px");
+    browser.screenshot("report-390").await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens
     // and is walked with the keyboard.

@@ -10,6 +10,7 @@ backend_tests!(
     a_weak_public_client_gets_each_finding_with_its_field_and_section,
     findings_follow_the_clients_changes,
     unknown_profiles_clients_and_callers_are_refused,
+    the_report_lists_every_client_with_findings_from_one_snapshot,
 );
 
 /// `(rule, level, field)` of each finding, and the section of the first one of `rule`.
@@ -189,4 +190,71 @@ async fn unknown_profiles_clients_and_callers_are_refused(backend: Backend) {
         .send()
         .await
         .assert_status(401);
+}
+
+async fn the_report_lists_every_client_with_findings_from_one_snapshot(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let mut weak = spa_client("weak-spa", "Weak SPA");
+    weak["require_pkce"] = false.into();
+    app.create_client(&weak).await.assert_status(201);
+    app.create_client(&spa_client("clean-spa", "Clean SPA"))
+        .await
+        .assert_status(201);
+    app.create_client(&service_client("worker", None))
+        .await
+        .assert_status(201);
+    let ids = |report: &Value| -> Vec<String> {
+        report["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let every = app.get("/api/v1/findings").send().await;
+    every.assert_status(200);
+    let every = every.json();
+    assert_eq!(every["profile"], "rfc9700");
+    assert_eq!(every["checked"], 3);
+    assert_eq!(ids(&every), ["weak-spa", "worker"], "{every}");
+    assert!(every["position"].as_i64().unwrap() >= 3);
+    let must = app.get("/api/v1/findings?level=must").send().await.json();
+    assert_eq!(ids(&must), ["weak-spa"], "the worker only has advice");
+    assert!(must["clients"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["level"] == "must"));
+    let fapi = app
+        .get("/api/v1/findings?profile=fapi2")
+        .send()
+        .await
+        .json();
+    assert_eq!(ids(&fapi), ["clean-spa", "weak-spa", "worker"]);
+    let searched = app.get("/api/v1/findings?search=weak").send().await.json();
+    assert_eq!(searched["checked"], 1);
+
+    let bad = app.get("/api/v1/findings?level=could").send().await;
+    bad.assert_status(400);
+    assert_eq!(bad.json()["errors"][0]["field"], "level");
+    app.call(Method::GET, "/api/v1/findings")
+        .anonymous()
+        .send()
+        .await
+        .assert_status(401);
+
+    let screens = app.sign_in(registry_tests::ADMIN_TOKEN).await;
+    let page = screens.get("/findings?profile=fapi2&level=must").await;
+    page.assert_status(200);
+    let page = String::from_utf8_lossy(&page.body).into_owned();
+    assert!(page.contains("3 of 3 clients with findings"), "{page}");
+    assert!(page.contains("/clients/worker/findings?profile=fapi2"));
+    let odd = screens.get("/findings?profile=nonsense&level=could").await;
+    odd.assert_status(200);
+    let odd = String::from_utf8_lossy(&odd.body).into_owned();
+    assert!(
+        odd.contains("2 of 3 clients with findings in OAuth 2.0 Security BCP"),
+        "{odd}"
+    );
 }

@@ -129,3 +129,129 @@ pub async fn get_findings(
         findings: found.into_iter().map(Into::into).collect(),
     }))
 }
+
+/// Query of the findings report.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// The profile: `rfc9700` (default), `oauth2.1` or `fapi2`.
+    pub profile: Option<String>,
+    /// `must`: only clients that do not conform; `should` (default): every finding.
+    pub level: Option<String>,
+    /// Case-insensitive substring of the client id or name, as the list's.
+    pub search: Option<String>,
+    /// Only enabled (`true`) or disabled (`false`) clients.
+    pub enabled: Option<bool>,
+}
+
+impl ReportParams {
+    /// The profile and whether only `must` findings count.
+    ///
+    /// # Errors
+    /// A 400 naming `profile` or `level`.
+    pub fn parse(&self) -> Result<(Profile, bool), ApiError> {
+        let profile = FindingsParams {
+            profile: self.profile.clone(),
+        }
+        .profile()?;
+        let must_only = match self.level.as_deref() {
+            None | Some("should") => false,
+            Some("must") => true,
+            Some(_) => {
+                return Err(ApiError::InvalidQuery(vec![ProblemFieldError {
+                    field: "level".to_owned(),
+                    message: "must be must or should".to_owned(),
+                }]))
+            }
+        };
+        Ok((profile, must_only))
+    }
+
+    /// The list's filters.
+    pub fn filters(&self) -> crate::exports::ExportParams {
+        crate::exports::ExportParams {
+            search: self.search.clone(),
+            enabled: self.enabled,
+            sort: None,
+        }
+    }
+}
+
+/// Every client with findings in a profile.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FindingsReport {
+    /// The profile checked.
+    pub profile: String,
+    /// The feed position the clients were read at.
+    pub position: i64,
+    /// Clients checked (every one the filters match).
+    pub checked: u64,
+    /// The clients with at least one finding (of the asked level), in client id order.
+    pub clients: Vec<ClientFindings>,
+}
+
+/// One client's findings in the report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientFindings {
+    /// The client.
+    pub client_id: String,
+    /// Its name.
+    pub client_name: String,
+    /// Its version when checked.
+    pub version: u64,
+    /// Its findings.
+    pub findings: Vec<FindingResponse>,
+}
+
+/// The findings of every client the filters match, read from one snapshot.
+///
+/// # Errors
+/// 400 for a bad parameter, 503 when the export gate is full.
+pub async fn report(state: &AppState, params: &ReportParams) -> Result<FindingsReport, ApiError> {
+    let (profile, must_only) = params.parse()?;
+    let query = params.filters().query()?;
+    let (mut clients, mut checked) = (Vec::new(), 0);
+    let position = crate::exports::each_view(state, query, |view| {
+        checked += 1;
+        let found: Vec<Finding> = (client_findings(state, &view, profile).into_iter())
+            .filter(|f| !must_only || f.level == Level::Must)
+            .collect();
+        if !found.is_empty() {
+            clients.push(ClientFindings {
+                client_name: view.settings.client_name.to_string(),
+                client_id: view.client_id,
+                version: view.version,
+                findings: found.into_iter().map(Into::into).collect(),
+            });
+        }
+    })
+    .await?;
+    let profile = profile.name().to_owned();
+    Ok(FindingsReport {
+        profile,
+        position,
+        checked,
+        clients,
+    })
+}
+
+/// Every client whose settings break a security profile (the list's filters apply): a report
+/// read from one snapshot of the read model, like an export.
+#[utoipa::path(
+    get, path = "/api/v1/findings", tag = "clients",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The clients with findings", body = FindingsReport),
+        crate::responses::ListExportRefusals,
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_report(
+    _caller: Authorized<ClientsRead>,
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<ReportParams>,
+) -> Result<Json<FindingsReport>, ApiError> {
+    report(&state, &params).await.map(Json)
+}

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/clients/{client_id}/secret", post(rotate_secret))
         .route("/clients/{client_id}/secret/verify", post(verify_secret))
         .route("/clients/{client_id}/findings", get(findings::get_findings))
+        .route("/findings", get(findings::get_report))
 }
 
 fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Response {

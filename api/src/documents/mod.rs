@@ -7,7 +7,6 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use registry_projections::export::ViewChunk;
 use registry_projections::ListQuery;
 
 use crate::auth::{Authorized, ClientsRead};
@@ -121,44 +120,14 @@ async fn document_of(
     state: &AppState,
     params: &ExportParams,
 ) -> Result<(ClientsDocument, i64), ApiError> {
-    let query = ListQuery::parse(
-        params.search.as_deref(),
-        params.enabled,
-        params.sort.as_deref(),
-        None,
-        None,
-    )
-    .map_err(ApiError::invalid_query)?;
-    let _turn = state.exports.turn().await?;
-    let (sink, mut chunks) = tokio::sync::mpsc::channel(2);
-    let reads = state.reads.clone();
-    let reading = tokio::spawn(async move { reads.export_views(&query, sink).await });
+    let query = params.query()?;
     let mut clients = Vec::new();
-    let mut position = 0;
-    while let Some(chunk) = chunks.recv().await {
-        match chunk {
-            ViewChunk::Start {
-                position: at,
-                total,
-            } => {
-                position = at;
-                clients.reserve(usize::try_from(total).unwrap_or_default());
-            }
-            ViewChunk::Views(views) => clients.extend(
-                views
-                    .iter()
-                    .map(|view| DocumentClient::of(&view.client_id, &view.settings)),
-            ),
-        }
-    }
-    reading.await.map_err(|e| ApiError::Internal(e.into()))??;
-    Ok((
-        ClientsDocument {
-            clients,
-            unmanaged: Vec::new(),
-        },
-        position,
-    ))
+    let position = crate::exports::each_view(state, query, |view| {
+        clients.push(DocumentClient::of(&view.client_id, &view.settings));
+    })
+    .await?;
+    let unmanaged = Vec::new();
+    Ok((ClientsDocument { clients, unmanaged }, position))
 }
 
 async fn export(

@@ -145,6 +145,7 @@ pub fn client_list(
                 a class="button" href=(export_url(query, "xlsx")) download { "Export to Excel" }
                 a class="button" href=(export_url(query, "pdf")) download { "Export to PDF" }
                 a class="button" href=(list_url(query, None, None)) { "Refresh Data" }
+                a class="button" href="/findings" { "Profile Checks" }
             }
             (client_table(session, query, page, seen))
         },
