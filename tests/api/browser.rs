@@ -312,15 +312,9 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         link.attr("title").await.unwrap().as_deref(),
         Some(long_id.as_str())
     );
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
+    browser
+        .assert_no_horizontal_scroll("no horizontal scrolling at 390 px")
+        .await;
     browser.screenshot("list-390").await;
     browser
         .client
@@ -344,15 +338,9 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .await
         .unwrap();
     browser.wait_text("Profile checks of billing-worker").await;
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow, json!(false), "no horizontal scrolling at 390 px");
+    browser
+        .assert_no_horizontal_scroll("no horizontal scrolling at 390 px")
+        .await;
     browser.screenshot("findings-390").await;
     browser
         .client
@@ -368,27 +356,15 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         )
         .await
         .unwrap();
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow, json!(false), "the form fits 390 px too");
+    browser
+        .assert_no_horizontal_scroll("the form fits 390 px too")
+        .await;
     browser.screenshot("form-about-390").await;
     browser.client.goto(&go("/findings")).await.unwrap();
     browser.wait_text("clients with findings").await;
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow, json!(false), "the report fits 390 px");
+    browser
+        .assert_no_horizontal_scroll("the report fits 390 px")
+        .await;
     browser.screenshot("report-390").await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens

@@ -109,6 +109,19 @@ impl Browser {
             .await;
     }
 
+    /// Fails (saying `what`) when the page is wider than the window.
+    pub async fn assert_no_horizontal_scroll(&self, what: &str) {
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, serde_json::json!(false), "{what}");
+    }
+
     /// Waits (at most 20 s) for an element.
     pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
         self.client
