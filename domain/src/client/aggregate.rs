@@ -155,6 +155,7 @@ impl Client {
                 // No description given: the client keeps the one it has.
                 if cmd.settings.about.is_none() {
                     settings.about = state.settings.about.clone();
+                    settings.check_native_redirects(&mut errors);
                 }
                 settings
             });

@@ -180,6 +180,26 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
+    /// The rules between the kind of application and its redirect URIs: a native app's
+    /// loopback redirect uses `http` (RFC 8252 §7.3: `https` names a claimed URL on the app's
+    /// own domain, which a loopback address is not).
+    pub fn check_native_redirects(&self, errors: &mut ValidationErrors) {
+        if self.about.application_type != ApplicationType::Native {
+            return;
+        }
+        for (i, uri) in self.redirect_uris.iter().enumerate() {
+            let Ok(url) = url::Url::parse(uri.as_ref()) else {
+                continue;
+            };
+            if url.scheme() == "https" && crate::values::is_loopback(url.host()) {
+                errors.add(
+                    format!("redirect_uris[{i}]"),
+                    "a native app's loopback redirect URI uses http (RFC 8252 §7.3)",
+                );
+            }
+        }
+    }
+
     /// Validates every field and the rules between them, collecting every violation.
     ///
     /// Rules between fields: at least one grant type; `authorization_code` needs a redirect
@@ -214,7 +234,7 @@ impl ClientSettings {
         let about = (input.about.as_ref())
             .map(|about| ClientAbout::parse(about, &mut errors))
             .unwrap_or_default();
-        match (client_name, errors.is_empty()) {
+        let settings = match (client_name, errors.is_empty()) {
             (Some(client_name), true) => Ok(Self {
                 client_name,
                 client_uri,
@@ -230,7 +250,10 @@ impl ClientSettings {
                 about,
             }),
             _ => Err(errors),
-        }
+        }?;
+        let mut errors = ValidationErrors::default();
+        settings.check_native_redirects(&mut errors);
+        errors.into_result(settings)
     }
 }
 

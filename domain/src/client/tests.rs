@@ -852,3 +852,54 @@ fn a_rotation_of_version_1_0_reads_as_ending_no_secret() {
         ClientEvent::ClientSecretRotated { ended_secrets, .. } if ended_secrets.is_empty()
     ));
 }
+
+#[test]
+fn a_native_apps_loopback_redirect_uses_http_whether_or_not_the_update_restates_it() {
+    let native = |redirect: &str| ClientSettingsInput {
+        redirect_uris: vec![redirect.into()],
+        about: Some(crate::client::ClientAboutInput {
+            application_type: Some("native".into()),
+            ..Default::default()
+        }),
+        ..spa()
+    };
+    let register = |settings: ClientSettingsInput| {
+        Client::default().decide(ClientCommand::Register(RegisterClient {
+            client_id: "cli".into(),
+            settings,
+            secret: None,
+            expected_version: None,
+        }))
+    };
+    let Err(ClientError::Invalid(errors)) = register(native("https://127.0.0.1:8400/cb")) else {
+        panic!("refused");
+    };
+    assert_eq!(errors.errors()[0].field, "redirect_uris[0]");
+    assert!(register(native("http://127.0.0.1:8400/cb")).is_ok());
+    let web = ClientSettingsInput {
+        redirect_uris: vec!["https://127.0.0.1:8400/cb".into()],
+        ..spa()
+    };
+    assert!(register(web).is_ok(), "a web app's choice");
+
+    let mut client = Client::default();
+    let registered = register(native("http://127.0.0.1:8400/cb"))
+        .unwrap()
+        .unwrap();
+    cqrs_es::Aggregate::apply(&mut client, registered);
+    let kept_native = ClientSettingsInput {
+        redirect_uris: vec!["https://localhost/cb".into()],
+        about: None,
+        ..spa()
+    };
+    let refused = client.decide(ClientCommand::Update(UpdateClient {
+        settings: kept_native,
+        new_secret: None,
+        expected_version: None,
+        at: t0(),
+    }));
+    assert!(
+        matches!(refused, Err(ClientError::Invalid(_))),
+        "the kept description is still native: {refused:?}"
+    );
+}

@@ -26,6 +26,7 @@ pub use grace_period::GracePeriod;
 pub use grant_type::GrantType;
 pub use scope::Scope;
 pub use secret::{SecretHash, SecretRecord};
+pub(crate) use uri::is_loopback;
 pub use uri::{ClientUri, RedirectUri};
 
 /// Why a single value was refused. The message is safe to show a user and never repeats a

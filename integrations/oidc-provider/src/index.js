@@ -69,6 +69,14 @@ export function toMetadata(client) {
     require_pkce: client.require_pkce !== false,
   };
   if (client.client_uri) metadata.client_uri = client.client_uri;
+  // Its pages, for consent screens. Contacts are left out: the provider's stricter e-mail
+  // check would make the whole client unusable for an address the registry accepted.
+  for (const page of ['logo_uri', 'policy_uri', 'tos_uri']) {
+    if (client[page]) metadata[page] = client[page];
+  }
+  // A native app (RFC 8252) may use private-use URI schemes, which the provider refuses for
+  // web applications, its default.
+  if (client.application_type === 'native') metadata.application_type = 'native';
   if (client.require_client_secret) {
     metadata.token_endpoint_auth_method = 'client_secret_basic';
     // Never a real secret: the registry verifies (see useRegistrySecrets).

@@ -102,7 +102,7 @@ async function provider(registryUrl, options = {}) {
   const server = oidc.listen(port);
   await new Promise((r) => server.once('listening', r));
   for (let i = 0; i < 100 && !adapter.isFollowing(); i += 1) await new Promise((r) => setTimeout(r, 50));
-  return { issuer, adapter, close: () => { adapter.stop(); server.close(); } };
+  return { issuer, adapter, oidc, close: () => { adapter.stop(); server.close(); } };
 }
 
 async function token(issuer, clientId, secret) {
@@ -423,4 +423,32 @@ test('device_code: a device asks, a user approves, the device gets its token', a
   });
   assert.equal(issued.status, 200, JSON.stringify(issued.body));
   assert.ok(issued.body.access_token);
+});
+
+test('a native app with a private-use scheme, and a client\'s pages, reach the provider', async () => {
+  const native = {
+    ...serviceClient('native-cli'),
+    client_name: 'Partner CLI',
+    require_client_secret: false,
+    grant_types: ['authorization_code'],
+    redirect_uris: ['com.example.cli:/callback', 'http://127.0.0.1/callback'],
+    allowed_scopes: ['openid'],
+    application_type: 'native',
+    logo_uri: 'https://partner.example.com/logo.png',
+    policy_uri: 'https://partner.example.com/privacy',
+    contacts: ['identity@partner.example.com'],
+  };
+  assert.equal((await api(a.url, 'POST', '/api/v1/clients', native)).status, 201);
+  const client = await idp.oidc.Client.find('native-cli');
+  assert.ok(client, 'the provider accepts the native client');
+  assert.equal(client.applicationType, 'native');
+  assert.equal(client.logoUri, 'https://partner.example.com/logo.png');
+  assert.equal(client.policyUri, 'https://partner.example.com/privacy');
+  assert.deepEqual(client.redirectUris, native.redirect_uris);
+
+  // Described as a web app, the provider refuses the private-use scheme.
+  const web = { ...native, client_id: 'web-cli', application_type: 'web' };
+  assert.equal((await api(a.url, 'POST', '/api/v1/clients', web)).status, 201);
+  await assert.rejects(idp.oidc.Client.find('web-cli'), (e) => e.error === 'invalid_redirect_uri'
+    && /web uris/.test(e.error_description));
 });
