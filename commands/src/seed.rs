@@ -78,6 +78,7 @@ fn public(name: &str, uri: Option<&str>) -> ClientSettingsInput {
             .map(|s| (*s).to_owned())
             .collect(),
         about: None,
+        token_endpoint_auth_method: None,
     }
 }
 

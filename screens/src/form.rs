@@ -192,6 +192,9 @@ pub struct ClientForm {
     pub version: Option<u64>,
     /// Reason for the change.
     pub reason: String,
+    /// Token Endpoint Authentication: `Some("")` the default, `None` a form posted without
+    /// the field (from a page older than it), which keeps the client's.
+    pub token_endpoint_auth_method: Option<String>,
     /// "About the Application" (RFC 7591 §2) but the contacts, which are a list field;
     /// `None`: a form posted without that section (from a page older than it), which keeps
     /// the client's.
@@ -221,6 +224,7 @@ impl ClientForm {
             lists,
             version: None,
             reason: String::new(),
+            token_endpoint_auth_method: Some(String::new()),
             about: Some(ClientAboutInput {
                 application_type: Some("web".to_owned()),
                 ..ClientAboutInput::default()
@@ -231,38 +235,21 @@ impl ClientForm {
     /// The form of an existing client, at its version.
     pub fn of(view: &ClientView) -> Self {
         let settings = &view.settings;
-        let strings = |values: &mut dyn Iterator<Item = String>| values.collect::<Vec<_>>();
+        fn texts<T: ToString>(values: &[T]) -> Vec<String> {
+            values.iter().map(ToString::to_string).collect()
+        }
         let lists = BTreeMap::from([
-            (
-                "redirect_uris",
-                strings(&mut settings.redirect_uris.iter().map(ToString::to_string)),
-            ),
+            ("redirect_uris", texts(&settings.redirect_uris)),
             (
                 "post_logout_redirect_uris",
-                strings(
-                    &mut settings
-                        .post_logout_redirect_uris
-                        .iter()
-                        .map(ToString::to_string),
-                ),
+                texts(&settings.post_logout_redirect_uris),
             ),
             (
                 "allowed_cors_origins",
-                strings(
-                    &mut settings
-                        .allowed_cors_origins
-                        .iter()
-                        .map(ToString::to_string),
-                ),
+                texts(&settings.allowed_cors_origins),
             ),
-            (
-                "allowed_scopes",
-                strings(&mut settings.allowed_scopes.iter().map(ToString::to_string)),
-            ),
-            (
-                "contacts",
-                strings(&mut settings.about.contacts.iter().map(ToString::to_string)),
-            ),
+            ("allowed_scopes", texts(&settings.allowed_scopes)),
+            ("contacts", texts(&settings.about.contacts)),
         ]);
         Self {
             client_id: view.client_id.clone(),
@@ -285,6 +272,11 @@ impl ClientForm {
             lists,
             version: Some(view.version),
             reason: String::new(),
+            token_endpoint_auth_method: Some(
+                (settings.token_endpoint_auth_method)
+                    .map(|m| m.name().to_owned())
+                    .unwrap_or_default(),
+            ),
             about: Some(settings.about.input()),
         }
     }
@@ -322,6 +314,9 @@ impl ClientForm {
                 .collect(),
             version: posted.version(),
             reason: text("reason"),
+            token_endpoint_auth_method: posted
+                .one("token_endpoint_auth_method")
+                .map(ToOwned::to_owned),
             about: posted.one("application_type").map(|kind| {
                 let optional = |name: &str| posted.one(name).map(ToOwned::to_owned);
                 ClientAboutInput {
@@ -392,6 +387,8 @@ impl ClientForm {
             post_logout_redirect_uris: entries("post_logout_redirect_uris"),
             allowed_cors_origins: entries("allowed_cors_origins"),
             allowed_scopes: entries("allowed_scopes"),
+            token_endpoint_auth_method: (self.token_endpoint_auth_method.as_ref())
+                .map(|method| Some(method.clone()).filter(|m| !m.is_empty())),
             about: self.about.as_ref().map(|about| {
                 let filled = |value: &Option<String>| {
                     (value.as_deref().map(str::trim))

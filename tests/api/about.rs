@@ -10,6 +10,7 @@ backend_tests!(
     a_description_is_registered_read_and_kept_by_writes_that_leave_it_out,
     a_bad_description_is_refused_naming_each_field,
     a_description_is_in_the_history_and_round_trips_through_a_document,
+    the_token_endpoint_auth_method_follows_the_client_unless_it_names_one,
 );
 
 fn described(client_id: &str) -> Value {
@@ -186,4 +187,104 @@ async fn a_description_is_in_the_history_and_round_trips_through_a_document(back
         json!([{"field": "application_type", "before": "native", "after": null}]),
         "{plan}"
     );
+}
+
+async fn the_token_endpoint_auth_method_follows_the_client_unless_it_names_one(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.seed_default_clients = false).await;
+    let web = |id: &str| {
+        let mut body = spa_client(id, "Portal");
+        body["require_client_secret"] = true.into();
+        body
+    };
+    let derived = app.create_client(&web("portal")).await.json();
+    assert_eq!(derived["token_endpoint_auth_method"], "client_secret_basic");
+    let spa = app.create_client(&spa_client("spa", "SPA")).await.json();
+    assert_eq!(spa["token_endpoint_auth_method"], "none");
+    let mut posting = web("posting");
+    posting["token_endpoint_auth_method"] = json!("client_secret_post");
+    let posting = app.create_client(&posting).await.json();
+    assert_eq!(posting["token_endpoint_auth_method"], "client_secret_post");
+
+    // Inconsistent or unknown methods are refused, naming the field.
+    for (require_secret, method, words) in [
+        (false, "client_secret_basic", "needs a confidential client"),
+        (true, "none", "is for a public client"),
+        (true, "private_key_jwt", "must be client_secret_basic"),
+    ] {
+        let mut body = web("refused");
+        body["require_client_secret"] = require_secret.into();
+        body["token_endpoint_auth_method"] = json!(method);
+        let refused = app.create_client(&body).await;
+        refused.assert_status(422);
+        let error = &refused.json()["errors"][0];
+        assert_eq!(error["field"], "token_endpoint_auth_method", "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(words),
+            "{error}"
+        );
+    }
+
+    // A method the client never named follows its confidentiality, also through a patch.
+    let public = patch(&app, "portal", &json!({"require_client_secret": false})).await;
+    public.assert_status(200);
+    assert_eq!(public.json()["token_endpoint_auth_method"], "none");
+    // A named one does not silently change: making the client public needs it said.
+    let refused = patch(&app, "posting", &json!({"require_client_secret": false})).await;
+    refused.assert_status(422);
+    assert_eq!(
+        refused.json()["errors"][0]["field"],
+        "token_endpoint_auth_method"
+    );
+    // A PUT that leaves it out keeps it.
+    let mut put = web("posting");
+    put["client_name"] = json!("Posting, renamed");
+    app.update_client("posting", &put, Some(1))
+        .await
+        .assert_status(200);
+    let kept = app.get_client("posting").await.json();
+    assert_eq!(kept["token_endpoint_auth_method"], "client_secret_post");
+    let defaulted = patch(
+        &app,
+        "posting",
+        &json!({"require_client_secret": false, "token_endpoint_auth_method": null}),
+    )
+    .await;
+    defaulted.assert_status(200);
+    assert_eq!(defaulted.json()["token_endpoint_auth_method"], "none");
+    let history = app
+        .get("/api/v1/clients/posting/history")
+        .send()
+        .await
+        .json();
+    let last = history["events"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "token_endpoint_auth_method"
+                && c["before"] == "client_secret_post"
+                && c["after"].is_null()),
+        "{last}"
+    );
+
+    // In a document only when named; planned back, nothing changes.
+    let export = app.get("/api/v1/clients/export.yaml").send().await;
+    let document = String::from_utf8(export.body.clone()).unwrap();
+    assert_eq!(
+        document.matches("token_endpoint_auth_method").count(),
+        0,
+        "{document}"
+    );
+    let mut named = web("named");
+    named["token_endpoint_auth_method"] = json!("client_secret_post");
+    app.create_client(&named).await.assert_status(201);
+    let export = app.get("/api/v1/clients/export.yaml").send().await;
+    let document = String::from_utf8(export.body.clone()).unwrap();
+    assert!(
+        document.contains("token_endpoint_auth_method: client_secret_post"),
+        "{document}"
+    );
+    let plan = crate::documents::plan(&app, &document, "").await.json();
+    assert_eq!(plan["summary"]["unchanged"], 4, "{plan}");
 }

@@ -389,7 +389,7 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
             "enabled",
             "offline_access",
             "require_pkce",
-            "grant-authorization_code"
+            "token_endpoint_auth_method"
         ]
     );
     browser.client.goto(&go("/clients")).await.unwrap();

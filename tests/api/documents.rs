@@ -471,6 +471,7 @@ async fn the_schema_describes_exactly_the_document(backend: Backend) {
             "require_pkce",
             "software_id",
             "software_version",
+            "token_endpoint_auth_method",
             "tos_uri",
         ]
     );

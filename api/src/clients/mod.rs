@@ -328,14 +328,27 @@ async fn patched(
     let current = state.commands.load_client(client_id).await?;
     let view = ClientView::from_write_model(&current).ok_or(ApiError::ClientNotFound)?;
     let merged_with = view.version;
+    let derived = view.settings.token_endpoint_auth_method.is_none();
     let mut document = editable_document(&ClientResponse::new(view, None))
         .map_err(|e| ApiError::Internal(e.into()))?;
+    if let (true, Some(fields)) = (derived, document.as_object_mut()) {
+        // A method the client never named follows its confidentiality: not made explicit
+        // by a patch that does not name it.
+        fields.remove("token_endpoint_auth_method");
+    }
     merge_patch(&mut document, patch);
     if let Some(fields) = document.as_object_mut() {
         // The one optional field: removed by the patch means none.
         fields
             .entry("client_uri")
             .or_insert(serde_json::Value::Null);
+        // Removed by the patch: the default again (left out of the body would keep it).
+        if patch.get("token_endpoint_auth_method") == Some(&serde_json::Value::Null) {
+            fields.insert(
+                "token_endpoint_auth_method".to_owned(),
+                serde_json::Value::Null,
+            );
+        }
     }
     let body = crate::extract::parse_json(document.to_string().as_bytes())?;
     Ok((body, merged_with))

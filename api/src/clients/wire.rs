@@ -62,6 +62,13 @@ pub struct ClientRequest {
     /// Scopes the client may request (RFC 6749 scope tokens).
     #[schema(example = json!(["openid", "profile", "octo_api"]))]
     pub allowed_scopes: Option<Vec<String>>,
+    /// How the client authenticates at the token endpoint: `client_secret_basic`,
+    /// `client_secret_post` (a confidential client) or `none` (a public one). Absent on `PUT`:
+    /// as it is; `null` or absent on `POST`: the default for `require_client_secret` (Basic,
+    /// or none).
+    #[schema(value_type = Option<String>, example = "client_secret_basic")]
+    #[serde(default, deserialize_with = "present")]
+    pub token_endpoint_auth_method: Option<Option<String>>,
     /// `web` (default) or `native` (a mobile, desktop or command-line app, RFC 8252).
     ///
     /// This and the six fields after it describe the client (RFC 7591 §2) and are replaced
@@ -164,6 +171,7 @@ impl ClientRequest {
             allowed_cors_origins: self.allowed_cors_origins.clone().unwrap_or_default(),
             allowed_scopes: self.allowed_scopes.clone().unwrap_or_default(),
             about: self.about(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
         }
     }
 
@@ -272,6 +280,10 @@ pub struct ClientResponse {
     pub allowed_cors_origins: Vec<String>,
     /// Allowed scopes.
     pub allowed_scopes: Vec<String>,
+    /// How it authenticates at the token endpoint (`client_secret_basic`,
+    /// `client_secret_post`, `none`).
+    #[schema(example = "client_secret_basic")]
+    pub token_endpoint_auth_method: String,
     /// `web` or `native`.
     #[schema(example = "web")]
     pub application_type: String,
@@ -309,6 +321,7 @@ impl ClientResponse {
     /// The client, with the plaintext of a secret the server just generated.
     pub fn new(view: ClientView, secret: Option<&NewSecret>) -> Self {
         let settings = view.settings;
+        let auth_method = settings.auth_method().name().to_owned();
         let about = settings.about;
         let text = |value: Option<registry_domain::values::SoftwareText>| value.map(String::from);
         let uri = |value: Option<registry_domain::values::ClientUri>| value.map(String::from);
@@ -325,6 +338,7 @@ impl ClientResponse {
             post_logout_redirect_uris: strings(&settings.post_logout_redirect_uris),
             allowed_cors_origins: strings(&settings.allowed_cors_origins),
             allowed_scopes: strings(&settings.allowed_scopes),
+            token_endpoint_auth_method: auth_method,
             application_type: about.application_type.name().to_owned(),
             logo_uri: uri(about.logo_uri),
             tos_uri: uri(about.tos_uri),

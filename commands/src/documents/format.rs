@@ -77,6 +77,10 @@ pub struct DocumentClient {
     /// Scopes the client may request.
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
+    /// How it authenticates at the token endpoint: `client_secret_basic`,
+    /// `client_secret_post` or `none`; left out: the default for `require_client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
     /// `web` (default) or `native` (a mobile, desktop or command-line app, RFC 8252).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "native")]
@@ -126,6 +130,7 @@ impl DocumentClient {
                 software_id: self.software_id.clone(),
                 software_version: self.software_version.clone(),
             }),
+            token_endpoint_auth_method: Some(self.token_endpoint_auth_method.clone()),
         }
     }
 
@@ -159,6 +164,8 @@ impl DocumentClient {
                 .map(ToString::to_string)
                 .collect(),
             allowed_scopes: s.allowed_scopes.iter().map(ToString::to_string).collect(),
+            token_endpoint_auth_method: (s.token_endpoint_auth_method)
+                .map(|method| method.name().to_owned()),
             ..Self::described(&s.about)
         }
     }

@@ -155,7 +155,13 @@ impl Client {
                 // No description given: the client keeps the one it has.
                 if cmd.settings.about.is_none() {
                     settings.about = state.settings.about.clone();
-                    settings.check_native_redirects(&mut errors);
+                }
+                if cmd.settings.token_endpoint_auth_method.is_none() {
+                    settings.token_endpoint_auth_method = state.settings.token_endpoint_auth_method;
+                }
+                if cmd.settings.about.is_none() || cmd.settings.token_endpoint_auth_method.is_none()
+                {
+                    settings.check_kept(&mut errors);
                 }
                 settings
             });

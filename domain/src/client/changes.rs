@@ -19,7 +19,7 @@ pub struct FieldChange {
 }
 
 /// The fields compared, in the order the API lists them.
-pub const FIELDS: [&str; 21] = [
+pub const FIELDS: [&str; 22] = [
     "client_id",
     "client_name",
     "client_uri",
@@ -27,6 +27,7 @@ pub const FIELDS: [&str; 21] = [
     "enabled",
     "offline_access",
     "require_pkce",
+    "token_endpoint_auth_method",
     "grant_types",
     "redirect_uris",
     "post_logout_redirect_uris",

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::errors::ValidationErrors;
 use crate::values::{
     ApplicationType, ClientName, ClientUri, Contact, CorsOrigin, GrantType, RedirectUri, Scope,
-    SoftwareText, ValueError,
+    SoftwareText, TokenEndpointAuthMethod, ValueError,
 };
 
 /// Most redirect URIs (and post-logout redirect URIs) one client may have.
@@ -146,6 +146,9 @@ pub struct ClientSettingsInput {
     /// What RFC 7591 says about the client besides its flows; `None`: as it is (a new
     /// client: nothing).
     pub about: Option<ClientAboutInput>,
+    /// How it authenticates at the token endpoint: `None`, as it is (a new client: the
+    /// default); `Some(None)`, the default for its confidentiality; else the method named.
+    pub token_endpoint_auth_method: Option<Option<String>>,
 }
 
 /// The validated, editable settings of a client (everything but its id and secrets). Field
@@ -177,9 +180,41 @@ pub struct ClientSettings {
     /// What RFC 7591 says about the client besides its flows.
     #[serde(flatten)]
     pub about: ClientAbout,
+    /// How it authenticates at the token endpoint, when it said (else the default for its
+    /// confidentiality: [`TokenEndpointAuthMethod::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
 }
 
 impl ClientSettings {
+    /// How the client authenticates at the token endpoint: the method it named, else the
+    /// default for its confidentiality.
+    pub fn auth_method(&self) -> TokenEndpointAuthMethod {
+        (self.token_endpoint_auth_method)
+            .unwrap_or_else(|| TokenEndpointAuthMethod::default_for(self.require_client_secret))
+    }
+
+    /// The rules between the settings that an update may take from the client as it is (its
+    /// description, its authentication method) and the rest: checked once they are merged.
+    pub fn check_kept(&self, errors: &mut ValidationErrors) {
+        self.check_native_redirects(errors);
+        let method = self.token_endpoint_auth_method;
+        match (method, self.require_client_secret) {
+            (Some(TokenEndpointAuthMethod::None), true) => errors.add(
+                "token_endpoint_auth_method",
+                "none is for a public client (require_client_secret: false)",
+            ),
+            (Some(m), false) if m != TokenEndpointAuthMethod::None => errors.add(
+                "token_endpoint_auth_method",
+                format!(
+                    "{} needs a confidential client (require_client_secret: true); use none or leave it out",
+                    m.name()
+                ),
+            ),
+            _ => {}
+        }
+    }
+
     /// The rules between the kind of application and its redirect URIs: a native app's
     /// loopback redirect uses `http` (RFC 8252 §7.3: `https` names a claimed URL on the app's
     /// own domain, which a loopback address is not).
@@ -234,6 +269,17 @@ impl ClientSettings {
         let about = (input.about.as_ref())
             .map(|about| ClientAbout::parse(about, &mut errors))
             .unwrap_or_default();
+        // Naming the default is following it (a fetched client sent back names it).
+        let default = TokenEndpointAuthMethod::default_for(input.require_client_secret);
+        let token_endpoint_auth_method = (input.token_endpoint_auth_method.clone().flatten())
+            .and_then(|raw| {
+                record(
+                    &mut errors,
+                    "token_endpoint_auth_method",
+                    TokenEndpointAuthMethod::parse(&raw),
+                )
+            });
+        let token_endpoint_auth_method = token_endpoint_auth_method.filter(|m| *m != default);
         let settings = match (client_name, errors.is_empty()) {
             (Some(client_name), true) => Ok(Self {
                 client_name,
@@ -248,11 +294,12 @@ impl ClientSettings {
                 allowed_cors_origins: lists.allowed_cors_origins,
                 allowed_scopes: lists.allowed_scopes,
                 about,
+                token_endpoint_auth_method,
             }),
             _ => Err(errors),
         }?;
         let mut errors = ValidationErrors::default();
-        settings.check_native_redirects(&mut errors);
+        settings.check_kept(&mut errors);
         errors.into_result(settings)
     }
 }
@@ -405,6 +452,14 @@ pub struct ClientChanges {
     /// The new RFC 7591 description, whole, when any of it changed. Since event version 1.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub about: Option<ClientAbout>,
+    /// The new token endpoint authentication method; `Some(None)` (JSON `null`): the default
+    /// again. Since event version 1.2.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub token_endpoint_auth_method: Option<Option<TokenEndpointAuthMethod>>,
 }
 
 /// A present field (even `null`) deserialises to `Some(..)`; an absent one defaults to `None`.
@@ -445,6 +500,10 @@ impl ClientChanges {
             ),
             allowed_scopes: changed(&before.allowed_scopes, &after.allowed_scopes),
             about: changed(&before.about, &after.about),
+            token_endpoint_auth_method: changed(
+                &before.token_endpoint_auth_method,
+                &after.token_endpoint_auth_method,
+            ),
         }
     }
 
@@ -481,5 +540,9 @@ impl ClientChanges {
         );
         set(&mut settings.allowed_scopes, &self.allowed_scopes);
         set(&mut settings.about, &self.about);
+        set(
+            &mut settings.token_endpoint_auth_method,
+            &self.token_endpoint_auth_method,
+        );
     }
 }

@@ -39,6 +39,7 @@ fn spa() -> ClientSettingsInput {
         allowed_cors_origins: vec!["https://studio.example.com".into()],
         allowed_scopes: vec!["openid".into(), "profile".into()],
         about: None,
+        token_endpoint_auth_method: None,
     }
 }
 

@@ -45,6 +45,55 @@ impl ApplicationType {
     }
 }
 
+/// How the client authenticates at the token endpoint (`token_endpoint_auth_method`, RFC 7591
+/// §2) with its shared secret, or that it does not (`none`: a public client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// The secret in HTTP Basic authentication (RFC 6749 §2.3.1), the default.
+    ClientSecretBasic,
+    /// The secret in the request body.
+    ClientSecretPost,
+    /// No authentication: a public client.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// Parses `client_secret_basic`, `client_secret_post` or `none`.
+    ///
+    /// # Errors
+    /// A [`ValueError`] for anything else (`private_key_jwt` is not offered yet).
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        match s {
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            "none" => Ok(Self::None),
+            _ => Err(ValueError::new(
+                "must be client_secret_basic, client_secret_post or none",
+            )),
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    /// What a client uses when it does not say: the secret in Basic authentication when it
+    /// has one, else none.
+    pub fn default_for(require_client_secret: bool) -> Self {
+        if require_client_secret {
+            Self::ClientSecretBasic
+        } else {
+            Self::None
+        }
+    }
+}
+
 /// A way to reach the people responsible for the client (`contacts`, RFC 7591 §2): an e-mail
 /// address, `local@domain`, at most 254 characters, no spaces or control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -18,7 +18,7 @@ mod uri;
 #[cfg(test)]
 mod properties;
 
-pub use about::{ApplicationType, Contact, SoftwareText};
+pub use about::{ApplicationType, Contact, SoftwareText, TokenEndpointAuthMethod};
 pub use client_id::ClientId;
 pub use client_name::ClientName;
 pub use cors_origin::CorsOrigin;

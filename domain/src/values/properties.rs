@@ -93,6 +93,7 @@ proptest! {
             allowed_cors_origins: origins,
             allowed_scopes: scopes,
             about: None,
+            token_endpoint_auth_method: None,
         };
         if let Ok(settings) = ClientSettings::validate(&input) {
             prop_assert!(round_trips(&settings));

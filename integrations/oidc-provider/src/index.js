@@ -78,7 +78,9 @@ export function toMetadata(client) {
   // web applications, its default.
   if (client.application_type === 'native') metadata.application_type = 'native';
   if (client.require_client_secret) {
-    metadata.token_endpoint_auth_method = 'client_secret_basic';
+    metadata.token_endpoint_auth_method = client.token_endpoint_auth_method === 'client_secret_post'
+      ? 'client_secret_post'
+      : 'client_secret_basic';
     // Never a real secret: the registry verifies (see useRegistrySecrets).
     metadata.client_secret = placeholder;
   } else {

@@ -452,3 +452,30 @@ test('a native app with a private-use scheme, and a client\'s pages, reach the p
   await assert.rejects(idp.oidc.Client.find('web-cli'), (e) => e.error === 'invalid_redirect_uri'
     && /web uris/.test(e.error_description));
 });
+
+test('client_secret_post: the method reaches the provider, and the secret in the body works', async () => {
+  const created = await api(a.url, 'POST', '/api/v1/clients', {
+    ...serviceClient('posting'),
+    token_endpoint_auth_method: 'client_secret_post',
+  });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.token_endpoint_auth_method, 'client_secret_post');
+  const client = await idp.oidc.Client.find('posting');
+  assert.equal(client.tokenEndpointAuthMethod, 'client_secret_post');
+  const posted = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials', scope: 'octo_api', client_id: 'posting', client_secret: created.body.client_secret,
+    }),
+  });
+  assert.equal(posted.status, 200, await posted.clone().text());
+  const wrong = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials', scope: 'octo_api', client_id: 'posting', client_secret: 'wrong-secret-0123456789',
+    }),
+  });
+  assert.equal(wrong.status, 401);
+});

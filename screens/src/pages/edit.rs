@@ -157,6 +157,7 @@ fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
             (checkbox("require_pkce", "Require PKCE", form.require_pkce, Some("authorization code requests must use PKCE")))
             (field_errors(errors, "require_client_secret"))
             (field_errors(errors, "offline_access"))
+            (auth_method(form, errors))
         }
         fieldset {
             legend { "Allowed Grant Types" }
@@ -169,6 +170,40 @@ fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
                 }
             }
             (field_errors(errors, "grant_types"))
+        }
+    }
+}
+
+/// "Token Endpoint Authentication": how a confidential client sends its secret.
+fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
+    let chosen = form
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or_default();
+    let choices = [
+        (
+            "",
+            "Default (Basic for a confidential client, none for a public one)",
+        ),
+        (
+            "client_secret_basic",
+            "client_secret_basic — the secret in HTTP Basic",
+        ),
+        (
+            "client_secret_post",
+            "client_secret_post — the secret in the request body",
+        ),
+        ("none", "none — a public client"),
+    ];
+    html! {
+        div class="field" {
+            label for="token_endpoint_auth_method" { "Token Endpoint Authentication" }
+            select id="token_endpoint_auth_method" name="token_endpoint_auth_method" {
+                @for (value, label) in choices {
+                    option value=(value) selected[value == chosen] { (label) }
+                }
+            }
+            (field_errors(errors, "token_endpoint_auth_method"))
         }
     }
 }
