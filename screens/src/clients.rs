@@ -5,7 +5,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use registry_commands::{CommandError, Executed};
 use registry_domain::values::GracePeriod;
@@ -26,14 +26,20 @@ pub fn router() -> Router<ScreensState> {
     Router::new()
         .route("/clients", get(list).post(create))
         .route("/clients/new", get(new_form))
-        .route("/clients/export.xlsx", get(export_xlsx))
-        .route("/clients/export.pdf", get(export_pdf))
+        .route("/clients/export.xlsx", list_export(Format::Xlsx))
+        .route("/clients/export.pdf", list_export(Format::Pdf))
         .route("/clients/{client_id}", get(edit_form).post(update))
         .route("/clients/{client_id}/secret", get(secret_form).post(rotate))
         .route("/clients/{client_id}/delete", get(delete_form).post(delete))
         .route("/clients/{client_id}/history", get(client_history))
-        .route("/clients/{client_id}/history.xlsx", get(history_xlsx))
-        .route("/clients/{client_id}/history.pdf", get(history_pdf))
+        .route(
+            "/clients/{client_id}/history.xlsx",
+            history_export(Format::Xlsx),
+        )
+        .route(
+            "/clients/{client_id}/history.pdf",
+            history_export(Format::Pdf),
+        )
         .route("/clients/{client_id}/versions/{version}", get(version))
 }
 
@@ -537,43 +543,23 @@ fn export_params(raw: Option<&str>) -> ExportParams {
     }
 }
 
-async fn export_xlsx(
-    session: Session,
-    State(state): State<ScreensState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, UiError> {
-    session.require(Role::ClientsRead)?;
-    Ok(export_clients(
-        (*state).clone(),
-        export_params(raw.as_deref()),
-        Format::Xlsx,
+/// The list exported as `format`: exactly the rows the list shows (its filters and sort).
+fn list_export(format: Format) -> MethodRouter<ScreensState> {
+    get(
+        move |session: Session, State(state): State<ScreensState>, RawQuery(raw): RawQuery| async move {
+            session.require(Role::ClientsRead)?;
+            let params = export_params(raw.as_deref());
+            Ok::<_, UiError>(export_clients((*state).clone(), params, format).await?)
+        },
     )
-    .await?)
 }
 
-async fn export_pdf(
-    session: Session,
-    State(state): State<ScreensState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, UiError> {
-    session.require(Role::ClientsRead)?;
-    Ok(export_clients((*state).clone(), export_params(raw.as_deref()), Format::Pdf).await?)
-}
-
-async fn history_xlsx(
-    session: Session,
-    State(state): State<ScreensState>,
-    Path(client_id): Path<String>,
-) -> Result<Response, UiError> {
-    session.require(Role::AuditRead)?;
-    Ok(export_history((*state).clone(), client_id, Format::Xlsx).await?)
-}
-
-async fn history_pdf(
-    session: Session,
-    State(state): State<ScreensState>,
-    Path(client_id): Path<String>,
-) -> Result<Response, UiError> {
-    session.require(Role::AuditRead)?;
-    Ok(export_history((*state).clone(), client_id, Format::Pdf).await?)
+/// A client's history exported as `format`.
+fn history_export(format: Format) -> MethodRouter<ScreensState> {
+    get(
+        move |session: Session, State(state): State<ScreensState>, Path(id): Path<String>| async move {
+            session.require(Role::AuditRead)?;
+            Ok::<_, UiError>(export_history((*state).clone(), id, format).await?)
+        },
+    )
 }

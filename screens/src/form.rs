@@ -316,6 +316,7 @@ impl ClientForm {
             reason: text("reason"),
             token_endpoint_auth_method: posted
                 .one("token_endpoint_auth_method")
+                .filter(|method| *method != "keep")
                 .map(ToOwned::to_owned),
             about: posted.one("application_type").map(|kind| {
                 let optional = |name: &str| posted.one(name).map(ToOwned::to_owned);

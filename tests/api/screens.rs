@@ -678,4 +678,40 @@ async fn the_form_edits_the_description_and_an_older_form_keeps_it(backend: Back
         kept["contacts"],
         serde_json::json!(["identity@partner.example.com"])
     );
+
+    // Such an older form that comes back (an Add) still keeps them when saved from there.
+    let mut posting = registry_tests::service_client("posting", None);
+    posting["token_endpoint_auth_method"] = "client_secret_post".into();
+    posting["contacts"] = serde_json::json!(["ops@example.com"]);
+    app.create_client(&posting).await.assert_status(201);
+    let older = [
+        ("client_name", "Billing worker"),
+        ("require_client_secret", "on"),
+        ("enabled", "on"),
+        ("require_pkce", "on"),
+        ("grant_types", "client_credentials"),
+        ("version", "1"),
+    ];
+    let mut adding = older.to_vec();
+    adding.push(("action", "add:allowed_scopes"));
+    let again = screens.post("/clients/posting", &adding).await;
+    again.assert_status(200);
+    let again = html(&again);
+    assert!(
+        again.contains("<option value=\"keep\" selected>As it is</option>"),
+        "{again}"
+    );
+    assert!(
+        !again.contains("id=\"about\""),
+        "no description section to reset"
+    );
+    let mut saving = older.to_vec();
+    saving.extend([("token_endpoint_auth_method", "keep"), ("action", "save")]);
+    screens
+        .post("/clients/posting", &saving)
+        .await
+        .assert_status(303);
+    let kept = app.get_client("posting").await.json();
+    assert_eq!(kept["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(kept["contacts"], serde_json::json!(["ops@example.com"]));
 }

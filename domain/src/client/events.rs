@@ -11,13 +11,15 @@ pub const EVENT_VERSION: &str = "1.0";
 
 /// The shape version of `ClientRegistered`: 1.1 added the RFC 7591 description to the
 /// settings (`application_type`, `logo_uri`, `tos_uri`, `policy_uri`, `contacts`,
-/// `software_id`, `software_version`, each left out when unset). A 1.0 event described
-/// nothing, which is what their absence reads as.
+/// `software_id`, `software_version`) and `token_endpoint_auth_method`, each left out when
+/// unset. A 1.0 event described nothing and named no method, which is what their absence
+/// reads as.
 pub const CLIENT_REGISTERED_VERSION: &str = "1.1";
 
 /// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets` (a 1.0 event revoked
 /// nothing: making a client public kept its secrets then); 1.2 added `about`, the new RFC 7591
-/// description (a 1.1 event changed none of it). Their upcasters say so explicitly.
+/// description, and `token_endpoint_auth_method` (a 1.1 event changed neither). Their
+/// upcasters say so explicitly.
 pub const CLIENT_UPDATED_VERSION: &str = "1.2";
 
 /// The shape version of `ClientSecretRotated`: 1.1 added `ended_secrets`. A 1.0 event ended

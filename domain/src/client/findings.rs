@@ -103,31 +103,39 @@ pub struct CheckContext<'a> {
     pub max_secret_age: Option<Duration>,
 }
 
-/// Where each rule stands in each profile: its section, or `None` where the profile does not
-/// have it.
+/// Where a rule stands in each profile — RFC 9700, OAuth 2.1, FAPI 2.0 (the order of
+/// [`Profile::ALL`]) — its level and section, or `None` where the profile does not have it.
 struct Rule {
     name: &'static str,
-    oauth21: Option<(Level, &'static str)>,
-    rfc9700: Option<(Level, &'static str)>,
-    fapi2: Option<(Level, &'static str)>,
+    sections: [Option<(Level, &'static str)>; 3],
 }
 
 impl Rule {
     fn in_profile(&self, profile: Profile) -> Option<(Level, &'static str)> {
-        match profile {
-            Profile::OAuth21 => self.oauth21,
-            Profile::Rfc9700 => self.rfc9700,
-            Profile::Fapi2 => self.fapi2,
-        }
+        let index = Profile::ALL.iter().position(|p| *p == profile)?;
+        self.sections.get(index).copied().flatten()
     }
 }
+
+const fn must(section: &'static str) -> Option<(Level, &'static str)> {
+    Some((Level::Must, section))
+}
+
+const fn should(section: &'static str) -> Option<(Level, &'static str)> {
+    Some((Level::Should, section))
+}
+
+/// The registry's own rule, in every profile.
+const REGISTRY_POLICY: &str = "registry policy (REGISTRY_MAX_SECRET_AGE_DAYS)";
 
 /// A public client (no secret) that uses the authorization code grant without PKCE.
 const PKCE_PUBLIC: Rule = Rule {
     name: "pkce-not-required",
-    oauth21: Some((Level::Must, "OAuth 2.1 §4.1.1")),
-    rfc9700: Some((Level::Must, "RFC 9700 §2.1.1")),
-    fapi2: Some((Level::Must, "FAPI 2.0 §5.3.2.2 (5)")),
+    sections: [
+        must("RFC 9700 §2.1.1"),
+        must("OAuth 2.1 §4.1.1"),
+        must("FAPI 2.0 §5.3.2.2 (5)"),
+    ],
 };
 
 /// A confidential client that uses the authorization code grant without PKCE (OAuth 2.1
@@ -135,68 +143,61 @@ const PKCE_PUBLIC: Rule = Rule {
 /// OpenID Connect nonce).
 const PKCE_CONFIDENTIAL: Rule = Rule {
     name: "pkce-not-required",
-    oauth21: Some((Level::Should, "OAuth 2.1 §7.5.1.1")),
-    rfc9700: Some((Level::Should, "RFC 9700 §2.1.1")),
-    fapi2: Some((Level::Must, "FAPI 2.0 §5.3.2.2 (5)")),
+    sections: [
+        should("RFC 9700 §2.1.1"),
+        should("OAuth 2.1 §7.5.1.1"),
+        must("FAPI 2.0 §5.3.2.2 (5)"),
+    ],
 };
 
 /// An `http` redirect URI (loopback, as the registry allows no other) on a client that is
 /// not a native app: a web app, or a client with a secret (RFC 8252 §8.5).
 const HTTP_REDIRECT: Rule = Rule {
     name: "http-redirect-uri",
-    oauth21: Some((Level::Must, "OAuth 2.1 §1.5")),
-    rfc9700: Some((Level::Must, "RFC 9700 §2.6")),
-    fapi2: Some((Level::Must, "FAPI 2.0 §5.3.2.2 (8)")),
+    sections: [
+        must("RFC 9700 §2.6"),
+        must("OAuth 2.1 §1.5"),
+        must("FAPI 2.0 §5.3.2.2 (8)"),
+    ],
 };
 
 /// A loopback redirect URI naming `localhost` instead of the loopback IP literal.
 const LOCALHOST_REDIRECT: Rule = Rule {
     name: "localhost-redirect-uri",
-    oauth21: Some((Level::Should, "OAuth 2.1 §8.4.2")),
-    rfc9700: Some((Level::Should, "RFC 8252 §8.3")),
-    fapi2: Some((Level::Should, "RFC 8252 §8.3")),
+    sections: [
+        should("RFC 8252 §8.3"),
+        should("OAuth 2.1 §8.4.2"),
+        should("RFC 8252 §8.3"),
+    ],
 };
 
 /// A public client allowed refresh tokens: they must be sender-constrained or rotated, which
 /// the registry cannot tell.
 const PUBLIC_REFRESH: Rule = Rule {
     name: "public-client-refresh-tokens",
-    oauth21: Some((Level::Must, "OAuth 2.1 §4.3.1")),
-    rfc9700: Some((Level::Must, "RFC 9700 §2.2.2")),
-    fapi2: None,
+    sections: [must("RFC 9700 §2.2.2"), must("OAuth 2.1 §4.3.1"), None],
 };
 
 /// A public client, where the profile admits confidential clients only.
 const PUBLIC_CLIENT: Rule = Rule {
     name: "public-client",
-    oauth21: None,
-    rfc9700: None,
-    fapi2: Some((Level::Must, "FAPI 2.0 §5.3.2.1 (3)")),
+    sections: [None, None, must("FAPI 2.0 §5.3.2.1 (3)")],
 };
 
 /// Client authentication with a shared secret, where the profile wants keys.
 const SHARED_SECRET: Rule = Rule {
     name: "shared-secret-authentication",
-    oauth21: None,
-    rfc9700: Some((Level::Should, "RFC 9700 §2.5")),
-    fapi2: Some((Level::Must, "FAPI 2.0 §5.3.2.1 (6)")),
+    sections: [should("RFC 9700 §2.5"), None, must("FAPI 2.0 §5.3.2.1 (6)")],
 };
 
 /// A secret older than the registry's configured maximum age.
 const OLD_SECRET: Rule = Rule {
     name: "secret-too-old",
-    oauth21: Some((
-        Level::Should,
-        "registry policy (REGISTRY_MAX_SECRET_AGE_DAYS)",
-    )),
-    rfc9700: Some((
-        Level::Should,
-        "registry policy (REGISTRY_MAX_SECRET_AGE_DAYS)",
-    )),
-    fapi2: Some((
-        Level::Should,
-        "registry policy (REGISTRY_MAX_SECRET_AGE_DAYS)",
-    )),
+    sections: [
+        should(REGISTRY_POLICY),
+        should(REGISTRY_POLICY),
+        should(REGISTRY_POLICY),
+    ],
 };
 
 /// Every finding of `settings` in `profile`, in the order of the client's fields.

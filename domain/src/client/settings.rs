@@ -215,22 +215,34 @@ impl ClientSettings {
         }
     }
 
-    /// The rules between the kind of application and its redirect URIs: a native app's
-    /// loopback redirect uses `http` (RFC 8252 §7.3: `https` names a claimed URL on the app's
-    /// own domain, which a loopback address is not).
+    /// The rules between the kind of application and its redirect URIs (after login and
+    /// after logout): a native app's loopback redirect is `http` on `127.0.0.1`, `[::1]` or
+    /// `localhost` (RFC 8252 §7.3, §8.3), never `https` on a loopback address (`https` names
+    /// a claimed URL on the app's own domain) — as identity services check them.
     pub fn check_native_redirects(&self, errors: &mut ValidationErrors) {
         if self.about.application_type != ApplicationType::Native {
             return;
         }
-        for (i, uri) in self.redirect_uris.iter().enumerate() {
-            let Ok(url) = url::Url::parse(uri.as_ref()) else {
-                continue;
-            };
-            if url.scheme() == "https" && crate::values::is_loopback(url.host()) {
-                errors.add(
-                    format!("redirect_uris[{i}]"),
-                    "a native app's loopback redirect URI uses http (RFC 8252 §7.3)",
-                );
+        let lists = [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ];
+        for (field, uris) in lists {
+            for (i, uri) in uris.iter().enumerate() {
+                let Ok(url) = url::Url::parse(uri.as_ref()) else {
+                    continue;
+                };
+                let literal = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+                let message = match url.scheme() {
+                    "https" if crate::values::is_loopback(url.host()) => {
+                        "a native app's loopback redirect URI uses http (RFC 8252 §7.3)"
+                    }
+                    "http" if !literal => {
+                        "a native app's loopback redirect URI names 127.0.0.1, [::1] or localhost (RFC 8252 §7.3)"
+                    }
+                    _ => continue,
+                };
+                errors.add(format!("{field}[{i}]"), message);
             }
         }
     }

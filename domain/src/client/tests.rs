@@ -877,6 +877,19 @@ fn a_native_apps_loopback_redirect_uses_http_whether_or_not_the_update_restates_
     };
     assert_eq!(errors.errors()[0].field, "redirect_uris[0]");
     assert!(register(native("http://127.0.0.1:8400/cb")).is_ok());
+    assert!(register(native("http://[::1]:8400/cb")).is_ok());
+    let Err(ClientError::Invalid(errors)) = register(native("http://127.0.0.2:8400/cb")) else {
+        panic!("a loopback address identity services do not take as one");
+    };
+    assert_eq!(errors.errors()[0].field, "redirect_uris[0]");
+    let logout = ClientSettingsInput {
+        post_logout_redirect_uris: vec!["https://localhost/bye".into()],
+        ..native("http://127.0.0.1:8400/cb")
+    };
+    let Err(ClientError::Invalid(errors)) = register(logout) else {
+        panic!("after logout too");
+    };
+    assert_eq!(errors.errors()[0].field, "post_logout_redirect_uris[0]");
     let web = ClientSettingsInput {
         redirect_uris: vec!["https://127.0.0.1:8400/cb".into()],
         ..spa()

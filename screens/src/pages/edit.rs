@@ -86,7 +86,7 @@ pub fn client_form(
                 @for field in &LIST_FIELDS[..4] { (list_field(form, errors, field)) }
                 (scopes_help())
                 (about(form, errors))
-                (list_field(form, errors, &LIST_FIELDS[4]))
+                @if form.about.is_some() { (list_field(form, errors, &LIST_FIELDS[4])) }
                 div class="field" {
                     label for="reason" { "Reason for the change" }
                     input id="reason" name="reason" value=(form.reason) maxlength="500" placeholder="Optional; recorded in the history";
@@ -174,12 +174,15 @@ fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
     }
 }
 
+/// The value of a choice that keeps what the client has.
+const KEEP: &str = "keep";
+
 /// "Token Endpoint Authentication": how a confidential client sends its secret.
 fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
-    let chosen = form
-        .token_endpoint_auth_method
-        .as_deref()
-        .unwrap_or_default();
+    // A form from a page older than this field keeps the client's method: so does this page
+    // when it comes back from such a post (an Add, an error).
+    let chosen = form.token_endpoint_auth_method.as_deref().unwrap_or(KEEP);
+    let keep = form.token_endpoint_auth_method.is_none();
     let choices = [
         (
             "",
@@ -199,6 +202,7 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
         div class="field" {
             label for="token_endpoint_auth_method" { "Token Endpoint Authentication" }
             select id="token_endpoint_auth_method" name="token_endpoint_auth_method" {
+                @if keep { option value=(KEEP) selected { "As it is" } }
                 @for (value, label) in choices {
                     option value=(value) selected[value == chosen] { (label) }
                 }
@@ -210,7 +214,11 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
 
 /// "About the Application": what RFC 7591 §2 says about the client besides its flows.
 fn about(form: &ClientForm, errors: &FieldErrors) -> Markup {
-    let about = form.about.clone().unwrap_or_default();
+    // A form from a page older than this section keeps the client's description: so does
+    // this page when it comes back from such a post, by leaving the section out.
+    let Some(about) = form.about.clone() else {
+        return html! {};
+    };
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let native = about.application_type.as_deref() == Some("native");
     html! {
