@@ -88,6 +88,10 @@ pub fn encode(value: &str) -> String {
 /// lower: the rest is refused by validation, with the field named).
 const MAX_POSTED_ENTRIES: usize = 200;
 
+/// The value of a choice that keeps what the client has (a form from a page that did not
+/// offer the choice).
+pub const KEEP: &str = "keep";
+
 /// A form post: every value of every name, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Posted(BTreeMap<String, Vec<String>>);
@@ -316,7 +320,7 @@ impl ClientForm {
             reason: text("reason"),
             token_endpoint_auth_method: posted
                 .one("token_endpoint_auth_method")
-                .filter(|method| *method != "keep")
+                .filter(|method| *method != KEEP)
                 .map(ToOwned::to_owned),
             about: posted.one("application_type").map(|kind| {
                 let optional = |name: &str| posted.one(name).map(ToOwned::to_owned);

@@ -322,9 +322,7 @@ impl ClientResponse {
     pub fn new(view: ClientView, secret: Option<&NewSecret>) -> Self {
         let settings = view.settings;
         let auth_method = settings.auth_method().name().to_owned();
-        let about = settings.about;
-        let text = |value: Option<registry_domain::values::SoftwareText>| value.map(String::from);
-        let uri = |value: Option<registry_domain::values::ClientUri>| value.map(String::from);
+        let about = settings.about.input();
         Self {
             client_id: view.client_id,
             client_name: settings.client_name.to_string(),
@@ -339,13 +337,13 @@ impl ClientResponse {
             allowed_cors_origins: strings(&settings.allowed_cors_origins),
             allowed_scopes: strings(&settings.allowed_scopes),
             token_endpoint_auth_method: auth_method,
-            application_type: about.application_type.name().to_owned(),
-            logo_uri: uri(about.logo_uri),
-            tos_uri: uri(about.tos_uri),
-            policy_uri: uri(about.policy_uri),
-            contacts: strings(&about.contacts),
-            software_id: text(about.software_id),
-            software_version: text(about.software_version),
+            application_type: about.application_type.unwrap_or_default(),
+            logo_uri: about.logo_uri,
+            tos_uri: about.tos_uri,
+            policy_uri: about.policy_uri,
+            contacts: about.contacts,
+            software_id: about.software_id,
+            software_version: about.software_version,
             secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
             version: view.version,
             created_at: view.created_at,

@@ -148,23 +148,16 @@ impl Client {
     fn update(&self, cmd: UpdateClient) -> Result<Option<ClientEvent>, ClientError> {
         let state = self.live_at(cmd.expected_version)?;
         let mut errors = ValidationErrors::default();
-        let settings = ClientSettings::validate(&cmd.settings)
+        // What the command leaves out (the description, the authentication method) the
+        // client keeps: validated with the rest, against the settings it now has.
+        let mut input = cmd.settings.clone();
+        let kept = &state.settings;
+        input.about.get_or_insert_with(|| kept.about.input());
+        (input.token_endpoint_auth_method)
+            .get_or_insert_with(|| kept.token_endpoint_auth_method.map(|m| m.name().to_owned()));
+        let settings = ClientSettings::validate(&input)
             .map_err(|e| errors.merge(e))
-            .ok()
-            .map(|mut settings| {
-                // No description given: the client keeps the one it has.
-                if cmd.settings.about.is_none() {
-                    settings.about = state.settings.about.clone();
-                }
-                if cmd.settings.token_endpoint_auth_method.is_none() {
-                    settings.token_endpoint_auth_method = state.settings.token_endpoint_auth_method;
-                }
-                if cmd.settings.about.is_none() || cmd.settings.token_endpoint_auth_method.is_none()
-                {
-                    settings.check_kept(&mut errors);
-                }
-                settings
-            });
+            .ok();
         let needs_secret = self.update_needs_secret(cmd.settings.require_client_secret, cmd.at);
         match (needs_secret, &cmd.new_secret) {
             (true, None) => errors.add(

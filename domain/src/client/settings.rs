@@ -194,9 +194,9 @@ impl ClientSettings {
             .unwrap_or_else(|| TokenEndpointAuthMethod::default_for(self.require_client_secret))
     }
 
-    /// The rules between the settings that an update may take from the client as it is (its
-    /// description, its authentication method) and the rest: checked once they are merged.
-    pub fn check_kept(&self, errors: &mut ValidationErrors) {
+    /// The rules between the description, the authentication method and the rest, checked
+    /// on settings that are otherwise valid.
+    fn check_between(&self, errors: &mut ValidationErrors) {
         self.check_native_redirects(errors);
         let method = self.token_endpoint_auth_method;
         match (method, self.require_client_secret) {
@@ -219,7 +219,7 @@ impl ClientSettings {
     /// after logout): a native app's loopback redirect is `http` on `127.0.0.1`, `[::1]` or
     /// `localhost` (RFC 8252 §7.3, §8.3), never `https` on a loopback address (`https` names
     /// a claimed URL on the app's own domain) — as identity services check them.
-    pub fn check_native_redirects(&self, errors: &mut ValidationErrors) {
+    fn check_native_redirects(&self, errors: &mut ValidationErrors) {
         if self.about.application_type != ApplicationType::Native {
             return;
         }
@@ -311,7 +311,7 @@ impl ClientSettings {
             _ => Err(errors),
         }?;
         let mut errors = ValidationErrors::default();
-        settings.check_kept(&mut errors);
+        settings.check_between(&mut errors);
         errors.into_result(settings)
     }
 }

@@ -174,14 +174,14 @@ fn options(form: &ClientForm, errors: &FieldErrors) -> Markup {
     }
 }
 
-/// The value of a choice that keeps what the client has.
-const KEEP: &str = "keep";
-
 /// "Token Endpoint Authentication": how a confidential client sends its secret.
 fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
     // A form from a page older than this field keeps the client's method: so does this page
     // when it comes back from such a post (an Add, an error).
-    let chosen = form.token_endpoint_auth_method.as_deref().unwrap_or(KEEP);
+    let chosen = form
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or(crate::form::KEEP);
     let keep = form.token_endpoint_auth_method.is_none();
     let choices = [
         (
@@ -202,7 +202,7 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
         div class="field" {
             label for="token_endpoint_auth_method" { "Token Endpoint Authentication" }
             select id="token_endpoint_auth_method" name="token_endpoint_auth_method" {
-                @if keep { option value=(KEEP) selected { "As it is" } }
+                @if keep { option value=(crate::form::KEEP) selected { "As it is" } }
                 @for (value, label) in choices {
                     option value=(value) selected[value == chosen] { (label) }
                 }
