@@ -360,6 +360,15 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .assert_no_horizontal_scroll("the form fits 390 px too")
         .await;
     browser.screenshot("form-about-390").await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('token_endpoint_auth_method').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("form-auth-390").await;
     browser.client.goto(&go("/findings")).await.unwrap();
     browser.wait_text("clients with findings").await;
     browser

@@ -184,19 +184,10 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
         .unwrap_or(crate::form::KEEP);
     let keep = form.token_endpoint_auth_method.is_none();
     let choices = [
-        (
-            "",
-            "Default (Basic for a confidential client, none for a public one)",
-        ),
-        (
-            "client_secret_basic",
-            "client_secret_basic — the secret in HTTP Basic",
-        ),
-        (
-            "client_secret_post",
-            "client_secret_post — the secret in the request body",
-        ),
-        ("none", "none — a public client"),
+        ("", "Default"),
+        ("client_secret_basic", "client_secret_basic"),
+        ("client_secret_post", "client_secret_post"),
+        ("none", "none"),
     ];
     html! {
         div class="field" {
@@ -206,6 +197,10 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
                 @for (value, label) in choices {
                     option value=(value) selected[value == chosen] { (label) }
                 }
+            }
+            p class="hint" {
+                "Default: the secret in HTTP Basic for a confidential client, none for a public one. "
+                code { "client_secret_post" } " sends the secret in the request body."
             }
             (field_errors(errors, "token_endpoint_auth_method"))
         }
