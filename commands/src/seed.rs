@@ -79,6 +79,7 @@ fn public(name: &str, uri: Option<&str>) -> ClientSettingsInput {
             .collect(),
         about: None,
         token_endpoint_auth_method: None,
+        keys: None,
     }
 }
 

@@ -28,8 +28,11 @@ pub use metadata::EventMetadata;
 /// - `ClientRegistered` 1.0 → 1.1 and `ClientUpdated` 1.1 → 1.2: the RFC 7591 description
 ///   (`application_type`, `logo_uri`, …; `about` in an update). An older event described
 ///   nothing and changed none of it, which is what the fields' absence reads as.
+/// - `ClientRegistered` 1.1 → 1.2 and `ClientUpdated` 1.2 → 1.3: the client's public keys
+///   (`jwks`, `jwks_uri`; `keys` in an update) and `private_key_jwt`. An older event had no
+///   keys and changed none, which is what the fields' absence reads as.
 ///
-/// They run in this order, so a `ClientUpdated` 1.0 becomes 1.1, then 1.2.
+/// They run in this order, so a `ClientUpdated` 1.0 becomes 1.1, then 1.2, then 1.3.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
     vec![
         Box::new(Relabel {
@@ -45,11 +48,21 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         Box::new(Relabel {
             event_type: "ClientRegistered",
             from: "1.0",
-            to: client::CLIENT_REGISTERED_VERSION,
+            to: "1.1",
         }),
         Box::new(Relabel {
             event_type: "ClientUpdated",
             from: "1.1",
+            to: "1.2",
+        }),
+        Box::new(Relabel {
+            event_type: "ClientRegistered",
+            from: "1.1",
+            to: client::CLIENT_REGISTERED_VERSION,
+        }),
+        Box::new(Relabel {
+            event_type: "ClientUpdated",
+            from: "1.2",
             to: client::CLIENT_UPDATED_VERSION,
         }),
     ]

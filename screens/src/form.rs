@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use registry_domain::client::ClientAboutInput;
+use registry_domain::client::{ClientAboutInput, ClientKeysInput};
 use registry_domain::ClientSettingsInput;
 use registry_projections::ClientView;
 
@@ -203,6 +203,49 @@ pub struct ClientForm {
     /// `None`: a form posted without that section (from a page older than it), which keeps
     /// the client's.
     pub about: Option<ClientAboutInput>,
+    /// "Client Keys"; `None`: a form posted without that section (from a page older than
+    /// it), which keeps the client's.
+    pub keys: Option<KeysForm>,
+}
+
+/// "Client Keys" as typed: the JWK Set (JSON) and its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeysForm {
+    /// The JWK Set, as JSON text.
+    pub jwks: String,
+    /// Where the client publishes it.
+    pub jwks_uri: String,
+}
+
+impl KeysForm {
+    /// Whether the typed JWK Set holds a private or symmetric key member, which a page never
+    /// shows again (like a typed secret).
+    pub fn holds_private_key(&self) -> bool {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&self.jwks) else {
+            return false;
+        };
+        let keys = value.get("keys").and_then(serde_json::Value::as_array);
+        keys.into_iter().flatten().any(|key| {
+            registry_domain::values::PRIVATE_KEY_MEMBERS
+                .iter()
+                .any(|member| key.get(member).is_some())
+        })
+    }
+
+    /// As the domain takes it: blank fields are none; text that is not JSON goes on as a
+    /// string, which the rules refuse naming `jwks`.
+    fn input(&self) -> ClientKeysInput {
+        let jwks = Some(self.jwks.trim())
+            .filter(|t| !t.is_empty())
+            .map(|text| {
+                serde_json::from_str(text)
+                    .unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+            });
+        ClientKeysInput {
+            jwks,
+            jwks_uri: Some(self.jwks_uri.trim().to_owned()).filter(|u| !u.is_empty()),
+        }
+    }
 }
 
 impl ClientForm {
@@ -233,6 +276,7 @@ impl ClientForm {
                 application_type: Some("web".to_owned()),
                 ..ClientAboutInput::default()
             }),
+            keys: Some(KeysForm::default()),
         }
     }
 
@@ -282,6 +326,14 @@ impl ClientForm {
                     .unwrap_or_default(),
             ),
             about: Some(settings.about.input()),
+            keys: Some(KeysForm {
+                jwks: (settings.keys.jwks.as_ref())
+                    .and_then(|jwks| serde_json::to_string_pretty(jwks).ok())
+                    .unwrap_or_default(),
+                jwks_uri: (settings.keys.jwks_uri.as_ref())
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            }),
         }
     }
 
@@ -333,6 +385,10 @@ impl ClientForm {
                     software_id: optional("software_id"),
                     software_version: optional("software_version"),
                 }
+            }),
+            keys: posted.one("jwks_uri").map(|uri| KeysForm {
+                jwks: text("jwks"),
+                jwks_uri: uri.to_owned(),
             }),
         }
     }
@@ -410,6 +466,7 @@ impl ClientForm {
                     software_version: filled(&about.software_version),
                 }
             }),
+            keys: self.keys.as_ref().map(KeysForm::input),
         }
     }
 
@@ -435,6 +492,12 @@ impl FieldErrors {
     pub fn from_api(form: &ClientForm, errors: &[registry_api::error::ProblemFieldError]) -> Self {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for error in errors {
+            // A key's member (`jwks.keys[0].d`): shown at the JWK Set, naming the member.
+            if let Some(member) = error.field.strip_prefix("jwks.") {
+                let message = format!("{member}: {}", error.message);
+                map.entry("jwks".to_owned()).or_default().push(message);
+                continue;
+            }
             let field = match error.field.split_once('[') {
                 Some((name, rest)) => {
                     let index = rest.trim_end_matches(']').parse::<usize>().ok();

@@ -209,7 +209,7 @@ async fn the_token_endpoint_auth_method_follows_the_client_unless_it_names_one(b
     for (require_secret, method, words) in [
         (false, "client_secret_basic", "needs a confidential client"),
         (true, "none", "is for a public client"),
-        (true, "private_key_jwt", "must be client_secret_basic"),
+        (true, "tls_client_auth", "must be client_secret_basic"),
     ] {
         let mut body = web("refused");
         body["require_client_secret"] = require_secret.into();

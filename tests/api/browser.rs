@@ -248,6 +248,36 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser.wait_text("onboarding the studio").await;
     browser.screenshot("history-1280").await;
 
+    // A client that signs with its key: its keys on the form, no secret to set.
+    let mut signing = registry_tests::service_client("signing-worker", None);
+    signing["token_endpoint_auth_method"] = "private_key_jwt".into();
+    signing["jwks"] = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "2026-12",
+        "alg": "ES256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    app.create_client(&signing).await.assert_status(201);
+    browser
+        .client
+        .goto(&go("/clients/signing-worker"))
+        .await
+        .unwrap();
+    browser.wait("#keys").await;
+    assert!(!browser
+        .client
+        .source()
+        .await
+        .unwrap()
+        .contains("Set New Secret"));
+    browser
+        .client
+        .execute(
+            "document.getElementById('token_endpoint_auth_method').scrollIntoView({block: 'start'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("form-keys-1280").await;
+    app.delete_client("signing-worker").await.assert_status(204);
+
     // Profile checks: reached from the client's page, one profile after another.
     browser.client.goto(&go("/clients/studio")).await.unwrap();
     click(&browser, "a[href='/clients/studio/findings']").await;
@@ -369,6 +399,15 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .await
         .unwrap();
     browser.screenshot("form-auth-390").await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('keys').scrollIntoView({block: 'start'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("form-keys-390").await;
     browser.client.goto(&go("/findings")).await.unwrap();
     browser.wait_text("clients with findings").await;
     browser

@@ -462,6 +462,8 @@ async fn the_schema_describes_exactly_the_document(backend: Backend) {
             "contacts",
             "enabled",
             "grant_types",
+            "jwks",
+            "jwks_uri",
             "logo_uri",
             "offline_access",
             "policy_uri",

@@ -25,6 +25,7 @@ mod faults;
 mod feed;
 mod findings;
 mod first_start;
+mod keys;
 mod lifecycle;
 mod logs;
 mod metrics;

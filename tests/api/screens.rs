@@ -19,6 +19,7 @@ backend_tests!(
     the_delete_dialog_says_when_the_client_last_authenticated,
     the_newest_authentication_wins_whichever_process_writes_last,
     the_form_edits_the_description_and_an_older_form_keeps_it,
+    the_form_sets_a_key_client_and_never_shows_a_private_key_again,
 );
 
 fn html(response: &registry_tests::TestResponse) -> String {
@@ -714,4 +715,61 @@ async fn the_form_edits_the_description_and_an_older_form_keeps_it(backend: Back
     let kept = app.get_client("posting").await.json();
     assert_eq!(kept["token_endpoint_auth_method"], "client_secret_post");
     assert_eq!(kept["contacts"], serde_json::json!(["ops@example.com"]));
+}
+
+/// "Client Keys" on the form: a private_key_jwt client saved with its JWK Set and no secret;
+/// a private key pasted by mistake is refused, named, and not sent back in the page.
+async fn the_form_sets_a_key_client_and_never_shows_a_private_key_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let screens = app.sign_in(ADMIN_TOKEN).await;
+    let d = "Vx7IkN0IsrYmCsR3bUOKb9l8FQ6Wn5jDUHtXk3C4pY0";
+    let key = |private: bool| {
+        let mut key = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        if private {
+            key["d"] = d.into();
+        }
+        serde_json::json!({ "keys": [key] }).to_string()
+    };
+    let form = |jwks: String| {
+        vec![
+            ("client_id", "signing-worker".to_owned()),
+            ("client_name", "Signing worker".to_owned()),
+            ("require_client_secret", "on".to_owned()),
+            ("enabled", "on".to_owned()),
+            ("grant_types", "client_credentials".to_owned()),
+            ("allowed_scopes", "octo_api".to_owned()),
+            ("token_endpoint_auth_method", "private_key_jwt".to_owned()),
+            ("application_type", "web".to_owned()),
+            ("jwks_uri", String::new()),
+            ("jwks", jwks),
+            ("action", "save".to_owned()),
+        ]
+    };
+    let screens = &screens;
+    let post = |fields: Vec<(&'static str, String)>| async move {
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        screens.post("/clients", &borrowed).await
+    };
+    let refused = post(form(key(true))).await;
+    refused.assert_status(422);
+    let page = html(&refused);
+    assert!(page.contains("keys[0].d"), "the member is named");
+    assert!(!page.contains(d), "the private key is not sent back");
+    assert!(page.contains("held a private key"));
+    app.get_client("signing-worker").await.assert_status(404);
+
+    let saved = post(form(key(false))).await;
+    saved.assert_status(303);
+    let client = app.get_client("signing-worker").await.json();
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(client["jwks"]["keys"][0]["kid"], "k1");
+    assert_eq!(client["secrets"], serde_json::json!([]));
+    let edit = html(&screens.get("/clients/signing-worker").await);
+    assert!(
+        edit.contains("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"),
+        "the keys shown for editing"
+    );
+    assert!(!edit.contains("Set New Secret"), "no secret to set");
 }

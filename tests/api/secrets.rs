@@ -75,7 +75,7 @@ async fn a_secret_revoked_by_going_public_never_comes_back(backend: Backend) {
         .unwrap_or_else(|| panic!("no secrets change in {to_public}"));
     assert_eq!(secrets_change["before"], json!([old_id]));
     assert_eq!(secrets_change["after"], json!([]));
-    assert_eq!(to_public["event_version"], "1.2");
+    assert_eq!(to_public["event_version"], "1.3");
     let stored = app.events_of("web").await;
     assert_eq!(stored[1].0, "ClientUpdated");
     let feed = app.get_json("/api/v1/events?client_id=web").await;

@@ -363,7 +363,7 @@ async fn patched(
     responses(
         (status = 200, description = "Rotated", body = RotateSecretResponse,
          headers(("ETag" = String, description = "Version"))),
-        (status = 422, description = "Public client, or an unacceptable secret", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Public client, a client that signs with its keys (private_key_jwt), or an unacceptable secret", body = Problem, content_type = "application/problem+json"),
         crate::responses::ClientWriteRefusals,
     ),
     security(("bearer" = []))

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use registry_commands::NewSecret;
-use registry_domain::client::ClientAboutInput;
+use registry_domain::client::{ClientAboutInput, ClientKeysInput};
 use registry_domain::ClientSettingsInput;
 use registry_projections::{ClientPage, ClientView, ListItem, SecretView};
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,9 @@ pub struct ClientRequest {
     #[schema(example = json!(["openid", "profile", "octo_api"]))]
     pub allowed_scopes: Option<Vec<String>>,
     /// How the client authenticates at the token endpoint: `client_secret_basic`,
-    /// `client_secret_post` (a confidential client) or `none` (a public one). Absent on `PUT`:
+    /// `client_secret_post` (a confidential client with a secret), `private_key_jwt` (a
+    /// confidential client that signs with a key of `jwks` or `jwks_uri`, RFC 7523; it has no
+    /// secret) or `none` (a public one). Absent on `PUT`:
     /// as it is; `null` or absent on `POST`: the default for `require_client_secret` (Basic,
     /// or none).
     #[schema(value_type = Option<String>, example = "client_secret_basic")]
@@ -101,6 +103,19 @@ pub struct ClientRequest {
     #[schema(value_type = Option<String>)]
     #[serde(default, deserialize_with = "present")]
     pub software_version: Option<Option<String>>,
+    /// The client's public signing keys, a JWK Set (RFC 7517): 1–20 `RSA` (2048+ bits),
+    /// `EC` P-256 or `OKP` Ed25519 public keys, each `kid` unique; a private member (`d`, …)
+    /// is refused. Members other than `kty kid use alg n e crv x y` are not kept.
+    ///
+    /// This and `jwks_uri` are replaced together: a body with either sets both (absent or
+    /// `null`: none); a `PUT` or `PATCH` with neither keeps the keys as they are.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present")]
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// Where the client publishes its JWK Set (`https`). Not together with `jwks`.
+    #[schema(value_type = Option<String>, example = "https://studio.example.com/jwks.json")]
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_uri: Option<Option<String>>,
     /// Ignored (read-only).
     #[schema(read_only, value_type = Option<u64>)]
     pub version: Option<serde_json::Value>,
@@ -172,6 +187,10 @@ impl ClientRequest {
             allowed_scopes: self.allowed_scopes.clone().unwrap_or_default(),
             about: self.about(),
             token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
+            keys: (self.jwks.is_some() || self.jwks_uri.is_some()).then(|| ClientKeysInput {
+                jwks: self.jwks.clone().flatten(),
+                jwks_uri: self.jwks_uri.clone().flatten(),
+            }),
         }
     }
 
@@ -281,7 +300,7 @@ pub struct ClientResponse {
     /// Allowed scopes.
     pub allowed_scopes: Vec<String>,
     /// How it authenticates at the token endpoint (`client_secret_basic`,
-    /// `client_secret_post`, `none`).
+    /// `client_secret_post`, `private_key_jwt`, `none`).
     #[schema(example = "client_secret_basic")]
     pub token_endpoint_auth_method: String,
     /// `web` or `native`.
@@ -299,7 +318,12 @@ pub struct ClientResponse {
     pub software_id: Option<String>,
     /// The software's version.
     pub software_version: Option<String>,
-    /// Current secrets (id and times only).
+    /// Its public signing keys (a JWK Set).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes them.
+    pub jwks_uri: Option<String>,
+    /// Current secrets (id and times only; none for a `private_key_jwt` client).
     pub secrets: Vec<SecretResponse>,
     /// Version (number of changes); the `ETag`.
     pub version: u64,
@@ -323,6 +347,7 @@ impl ClientResponse {
         let settings = view.settings;
         let auth_method = settings.auth_method().name().to_owned();
         let about = settings.about.input();
+        let keys = settings.keys.input();
         Self {
             client_id: view.client_id,
             client_name: settings.client_name.to_string(),
@@ -344,6 +369,8 @@ impl ClientResponse {
             contacts: about.contacts,
             software_id: about.software_id,
             software_version: about.software_version,
+            jwks: keys.jwks,
+            jwks_uri: keys.jwks_uri,
             secrets: view.secrets.into_iter().map(SecretResponse::from).collect(),
             version: view.version,
             created_at: view.created_at,

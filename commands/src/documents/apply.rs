@@ -60,7 +60,7 @@ pub fn check(
                 && step
                     .desired
                     .as_ref()
-                    .is_some_and(|d| d.require_client_secret)
+                    .is_some_and(|d| d.settings_input().uses_secret(None))
         })
         .map(|step| step.client_id.as_str())
         .collect();

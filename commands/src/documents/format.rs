@@ -3,7 +3,7 @@
 //! that apply never touches. No secret is ever written in it: a confidential client may name
 //! one by reference (`client_secret_env: NAME`), resolved where the file is applied.
 
-use registry_domain::client::{ClientAbout, ClientAboutInput};
+use registry_domain::client::{ClientAbout, ClientAboutInput, ClientKeysInput};
 use registry_domain::{ClientSettings, ClientSettingsInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -78,7 +78,8 @@ pub struct DocumentClient {
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
     /// How it authenticates at the token endpoint: `client_secret_basic`,
-    /// `client_secret_post` or `none`; left out: the default for `require_client_secret`.
+    /// `client_secret_post`, `private_key_jwt` (with `jwks` or `jwks_uri`, no secret) or
+    /// `none`; left out: the default for `require_client_secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
     /// `web` (default) or `native` (a mobile, desktop or command-line app, RFC 8252).
@@ -103,6 +104,14 @@ pub struct DocumentClient {
     /// The software's version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// Its public signing keys, a JWK Set (RFC 7517): `RSA`, `EC` P-256 or `OKP` Ed25519
+    /// public keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes its JWK Set (`https`); not with `jwks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl DocumentClient {
@@ -131,6 +140,10 @@ impl DocumentClient {
                 software_version: self.software_version.clone(),
             }),
             token_endpoint_auth_method: Some(self.token_endpoint_auth_method.clone()),
+            keys: Some(ClientKeysInput {
+                jwks: self.jwks.clone(),
+                jwks_uri: self.jwks_uri.clone(),
+            }),
         }
     }
 
@@ -166,6 +179,8 @@ impl DocumentClient {
             allowed_scopes: s.allowed_scopes.iter().map(ToString::to_string).collect(),
             token_endpoint_auth_method: (s.token_endpoint_auth_method)
                 .map(|method| method.name().to_owned()),
+            jwks: s.keys.input().jwks,
+            jwks_uri: s.keys.input().jwks_uri,
             ..Self::described(&s.about)
         }
     }

@@ -275,10 +275,10 @@ fn check_client(
             "must be an environment variable name",
         );
     }
-    if !client.require_client_secret {
+    if !client.settings_input().uses_secret(None) {
         errors.add(
             at("client_secret_env"),
-            "only a confidential client (require_client_secret) has a secret",
+            "only a confidential client (require_client_secret) that does not sign with its keys (private_key_jwt) has a secret",
         );
     }
 }

@@ -152,7 +152,7 @@ impl ClientCommands {
             let loaded = self.load(client_id).await?;
             let mut errors = ValidationErrors::default();
             let given = parse_given_secret(client_secret, &mut errors);
-            let wants_secret = given.is_some() || settings.require_client_secret;
+            let wants_secret = given.is_some() || settings.uses_secret(None);
             let command = |secret: Option<SecretRecord>| {
                 ClientCommand::Register(RegisterClient {
                     client_id: client_id.to_owned(),
@@ -182,9 +182,7 @@ impl ClientCommands {
     ) -> Result<Executed, CommandError> {
         self.counted("update", async {
             let loaded = self.load(client_id).await?;
-            let needs_secret = loaded
-                .aggregate()
-                .update_needs_secret(settings.require_client_secret, ctx.at);
+            let needs_secret = loaded.aggregate().update_needs_secret(&settings, ctx.at);
             let command = |new_secret: Option<SecretRecord>| {
                 ClientCommand::Update(UpdateClient {
                     settings: settings.clone(),
@@ -323,14 +321,12 @@ impl ClientCommands {
             let loaded = self.load(client_id).await?;
             let version = loaded.aggregate().version();
             let candidates: Vec<SecretRecord> = match loaded.aggregate().live() {
-                Some(state) if state.settings.enabled && state.settings.require_client_secret => {
-                    state
-                        .secrets
-                        .iter()
-                        .filter(|secret| secret.is_active_at(at))
-                        .cloned()
-                        .collect()
-                }
+                Some(state) if state.settings.enabled && state.settings.uses_secret() => state
+                    .secrets
+                    .iter()
+                    .filter(|secret| secret.is_active_at(at))
+                    .cloned()
+                    .collect(),
                 _ => Vec::new(),
             };
             let hashes = candidates.iter().map(|s| s.hash.clone()).collect();

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::commands::{ClientCommand, DeleteClient, RegisterClient, RotateSecret, UpdateClient};
 use super::errors::{ClientError, ValidationErrors};
 use super::events::ClientEvent;
-use super::settings::{ClientChanges, ClientSettings};
-use crate::values::{ClientId, SecretRecord};
+use super::settings::{ClientChanges, ClientSettings, ClientSettingsInput};
+use crate::values::{ClientId, SecretRecord, TokenEndpointAuthMethod};
 
 /// The `Client` aggregate: one OAuth client registration, rebuilt from its event stream.
 /// The aggregate id is the `client_id`.
@@ -66,14 +66,15 @@ impl Client {
         }
     }
 
-    /// Whether an update that sets `require_client_secret` at `at` needs a newly generated
-    /// secret: the client becomes confidential (a public client's old secrets never come
-    /// back), or stays confidential without an active secret. The write side asks this before
-    /// hashing, so it only pays for argon2 when a secret will be used.
-    pub fn update_needs_secret(&self, require_client_secret: bool, at: DateTime<Utc>) -> bool {
+    /// Whether an update to `settings` at `at` needs a newly generated secret: the client
+    /// comes to authenticate with a secret (made confidential, or moved off its keys: an old,
+    /// possibly leaked secret never comes back), or keeps doing so without an active one.
+    /// The write side asks this before hashing, so it only pays for argon2 when a secret will
+    /// be used.
+    pub fn update_needs_secret(&self, settings: &ClientSettingsInput, at: DateTime<Utc>) -> bool {
         self.live().is_some_and(|state| {
-            require_client_secret
-                && (!state.settings.require_client_secret || !state.has_active_secret(at))
+            settings.uses_secret(state.settings.token_endpoint_auth_method)
+                && (!state.settings.uses_secret() || !state.has_active_secret(at))
         })
     }
 
@@ -122,10 +123,14 @@ impl Client {
         let settings = ClientSettings::validate(&cmd.settings)
             .map_err(|e| errors.merge(e))
             .ok();
-        match (cmd.settings.require_client_secret, &cmd.secret) {
+        match (cmd.settings.uses_secret(None), &cmd.secret) {
             (true, None) => errors.add(
                 "client_secret",
                 "a confidential client (require_client_secret: true) needs a secret",
+            ),
+            (false, Some(_)) if cmd.settings.require_client_secret => errors.add(
+                "client_secret",
+                "a private_key_jwt client authenticates with its keys and has no secret",
             ),
             (false, Some(_)) => errors.add(
                 "client_secret",
@@ -153,12 +158,13 @@ impl Client {
         let mut input = cmd.settings.clone();
         let kept = &state.settings;
         input.about.get_or_insert_with(|| kept.about.input());
+        input.keys.get_or_insert_with(|| kept.keys.input());
         (input.token_endpoint_auth_method)
             .get_or_insert_with(|| kept.token_endpoint_auth_method.map(|m| m.name().to_owned()));
         let settings = ClientSettings::validate(&input)
             .map_err(|e| errors.merge(e))
             .ok();
-        let needs_secret = self.update_needs_secret(cmd.settings.require_client_secret, cmd.at);
+        let needs_secret = self.update_needs_secret(&cmd.settings, cmd.at);
         match (needs_secret, &cmd.new_secret) {
             (true, None) => errors.add(
                 "client_secret",
@@ -174,14 +180,16 @@ impl Client {
             return Err(ClientError::Invalid(errors));
         };
         let changes = ClientChanges::between(&state.settings, &settings);
-        // A client made public loses every secret; one made confidential again loses any a
-        // 1.0 event left behind (it gets a new one above).
-        let revoked_secrets: Vec<String> =
-            if state.settings.require_client_secret != settings.require_client_secret {
-                state.secrets.iter().map(|s| s.secret_id.clone()).collect()
-            } else {
-                Vec::new()
-            };
+        // A client made public, or moved to its keys, loses every secret; one that comes back
+        // to a secret loses any an older event left behind (it gets a new one above).
+        let revoked_secrets: Vec<String> = if state.settings.require_client_secret
+            != settings.require_client_secret
+            || state.settings.uses_secret() != settings.uses_secret()
+        {
+            state.secrets.iter().map(|s| s.secret_id.clone()).collect()
+        } else {
+            Vec::new()
+        };
         if changes.is_empty() && cmd.new_secret.is_none() {
             return Ok(None);
         }
@@ -194,12 +202,19 @@ impl Client {
 
     fn rotate_secret(&self, cmd: RotateSecret) -> Result<ClientEvent, ClientError> {
         let state = self.live_at(cmd.expected_version)?;
-        if !state.settings.require_client_secret {
+        if !state.settings.uses_secret() {
             let mut errors = ValidationErrors::default();
-            errors.add(
-                "require_client_secret",
-                "a public client has no secret; make it confidential first",
-            );
+            if state.settings.require_client_secret {
+                errors.add(
+                    "token_endpoint_auth_method",
+                    "a private_key_jwt client authenticates with its keys and has no secret; rotate its keys instead",
+                );
+            } else {
+                errors.add(
+                    "require_client_secret",
+                    "a public client has no secret; make it confidential first",
+                );
+            }
             return Err(ClientError::Invalid(errors));
         }
         let now = cmd.secret.created_at;
@@ -335,4 +350,18 @@ pub fn rotate<S: RotatingSecret>(
     }
     secrets.retain_mut(|s| s.parts().2.is_none_or(|expiry| expiry > now));
     secrets.push(new);
+}
+
+impl ClientSettingsInput {
+    /// Whether the client these settings describe authenticates with a shared secret: a
+    /// confidential client but one that signs with its keys (`private_key_jwt`). `kept` is
+    /// the method it has when the input leaves the method out.
+    pub fn uses_secret(&self, kept: Option<TokenEndpointAuthMethod>) -> bool {
+        let named = match &self.token_endpoint_auth_method {
+            None => kept.map(|m| m.name().to_owned()),
+            Some(named) => named.clone(),
+        };
+        self.require_client_secret
+            && named.as_deref() != Some(TokenEndpointAuthMethod::PrivateKeyJwt.name())
+    }
 }

@@ -19,7 +19,7 @@ pub struct FieldChange {
 }
 
 /// The fields compared, in the order the API lists them.
-pub const FIELDS: [&str; 22] = [
+pub const FIELDS: [&str; 24] = [
     "client_id",
     "client_name",
     "client_uri",
@@ -40,6 +40,8 @@ pub const FIELDS: [&str; 22] = [
     "contacts",
     "software_id",
     "software_version",
+    "jwks_uri",
+    "jwks",
     "secrets",
     "deleted",
 ];

@@ -13,14 +13,16 @@ pub const EVENT_VERSION: &str = "1.0";
 /// settings (`application_type`, `logo_uri`, `tos_uri`, `policy_uri`, `contacts`,
 /// `software_id`, `software_version`) and `token_endpoint_auth_method`, each left out when
 /// unset. A 1.0 event described nothing and named no method, which is what their absence
-/// reads as.
-pub const CLIENT_REGISTERED_VERSION: &str = "1.1";
+/// reads as. 1.2 added the client's public keys (`jwks`, `jwks_uri`) and the method
+/// `private_key_jwt`; a 1.1 event had neither.
+pub const CLIENT_REGISTERED_VERSION: &str = "1.2";
 
 /// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets` (a 1.0 event revoked
 /// nothing: making a client public kept its secrets then); 1.2 added `about`, the new RFC 7591
-/// description, and `token_endpoint_auth_method` (a 1.1 event changed neither). Their
-/// upcasters say so explicitly.
-pub const CLIENT_UPDATED_VERSION: &str = "1.2";
+/// description, and `token_endpoint_auth_method` (a 1.1 event changed neither); 1.3 added
+/// `keys` (`jwks`, `jwks_uri`) and the method `private_key_jwt` (a 1.2 event changed no
+/// keys). Their upcasters say so explicitly.
+pub const CLIENT_UPDATED_VERSION: &str = "1.3";
 
 /// The shape version of `ClientSecretRotated`: 1.1 added `ended_secrets`. A 1.0 event ended
 /// none (every previous secret kept the grace period, so overlapping rotations kept more than

@@ -214,8 +214,8 @@ pub fn findings(
     if !confidential {
         found.add(&PUBLIC_CLIENT, "require_client_secret", "a public client (no client authentication); the profile admits confidential clients only".to_owned());
     }
-    if confidential {
-        found.add(&SHARED_SECRET, "require_client_secret", "authenticates with a shared secret; use private_key_jwt or mTLS (asymmetric keys) instead".to_owned());
+    if settings.uses_secret() {
+        found.add(&SHARED_SECRET, "token_endpoint_auth_method", "authenticates with a shared secret; use private_key_jwt or mTLS (asymmetric keys) instead".to_owned());
     }
     if settings.grant_types.contains(&GrantType::AuthorizationCode) && !settings.require_pkce {
         let rule = if confidential {
@@ -233,7 +233,9 @@ pub fn findings(
     if !confidential && settings.offline_access {
         found.add(&PUBLIC_REFRESH, "offline_access", "a public client with refresh tokens: the identity service must rotate them or bind them to the client (DPoP); the registry cannot tell whether it does".to_owned());
     }
-    secret_age_findings(&mut found, context);
+    if settings.uses_secret() {
+        secret_age_findings(&mut found, context);
+    }
     found.list
 }
 
@@ -333,13 +335,22 @@ mod tests {
             [(
                 "shared-secret-authentication".to_owned(),
                 Level::Should,
-                "require_client_secret".to_owned()
+                "token_endpoint_auth_method".to_owned()
             )]
         );
         assert_eq!(check(Profile::OAuth21, &web), []);
         let fapi = check(Profile::Fapi2, &web);
         assert_eq!(fapi.len(), 1);
         assert_eq!(fapi[0].1, Level::Must, "FAPI 2.0 wants keys, not secrets");
+        let keys = settings(|s| {
+            s.token_endpoint_auth_method = Some(Some("private_key_jwt".into()));
+            s.keys = Some(crate::client::ClientKeysInput {
+                jwks_uri: Some("https://app.example.com/jwks.json".into()),
+                jwks: None,
+            });
+        });
+        assert_eq!(check(Profile::Fapi2, &keys), [], "keys meet FAPI 2.0");
+        assert_eq!(check(Profile::Rfc9700, &keys), []);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod commands;
 mod errors;
 mod events;
 pub mod findings;
+mod keys;
 mod settings;
 mod stamped;
 
@@ -19,6 +20,7 @@ pub use events::{
     ClientEvent, CLIENT_REGISTERED_VERSION, CLIENT_SECRET_ROTATED_VERSION, CLIENT_UPDATED_VERSION,
     EVENT_VERSION,
 };
+pub use keys::{ClientKeys, ClientKeysInput};
 pub use settings::{
     ClientAbout, ClientAboutInput, ClientChanges, ClientSettings, ClientSettingsInput,
     MAX_CONTACTS, MAX_CORS_ORIGINS, MAX_GRANT_TYPES, MAX_REDIRECT_URIS, MAX_SCOPES,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::errors::ValidationErrors;
+use super::keys::{ClientKeys, ClientKeysInput};
 use crate::values::{
     ApplicationType, ClientName, ClientUri, Contact, CorsOrigin, GrantType, RedirectUri, Scope,
     SoftwareText, TokenEndpointAuthMethod, ValueError,
@@ -149,6 +150,8 @@ pub struct ClientSettingsInput {
     /// How it authenticates at the token endpoint: `None`, as it is (a new client: the
     /// default); `Some(None)`, the default for its confidentiality; else the method named.
     pub token_endpoint_auth_method: Option<Option<String>>,
+    /// Its public keys (`jwks` or `jwks_uri`); `None`: as they are (a new client: none).
+    pub keys: Option<ClientKeysInput>,
 }
 
 /// The validated, editable settings of a client (everything but its id and secrets). Field
@@ -184,9 +187,18 @@ pub struct ClientSettings {
     /// confidentiality: [`TokenEndpointAuthMethod::default_for`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Its public keys.
+    #[serde(flatten)]
+    pub keys: ClientKeys,
 }
 
 impl ClientSettings {
+    /// Whether the client authenticates with a shared secret: confidential, and not with its
+    /// keys (`private_key_jwt`). Only such a client has secrets to rotate or verify.
+    pub fn uses_secret(&self) -> bool {
+        self.require_client_secret && self.auth_method() != TokenEndpointAuthMethod::PrivateKeyJwt
+    }
+
     /// How the client authenticates at the token endpoint: the method it named, else the
     /// default for its confidentiality.
     pub fn auth_method(&self) -> TokenEndpointAuthMethod {
@@ -212,6 +224,12 @@ impl ClientSettings {
                 ),
             ),
             _ => {}
+        }
+        if method == Some(TokenEndpointAuthMethod::PrivateKeyJwt) && self.keys.is_empty() {
+            errors.add(
+                "jwks",
+                "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+            );
         }
     }
 
@@ -292,6 +310,9 @@ impl ClientSettings {
                 )
             });
         let token_endpoint_auth_method = token_endpoint_auth_method.filter(|m| *m != default);
+        let keys = (input.keys.as_ref())
+            .map(|keys| ClientKeys::parse(keys, &mut errors))
+            .unwrap_or_default();
         let settings = match (client_name, errors.is_empty()) {
             (Some(client_name), true) => Ok(Self {
                 client_name,
@@ -307,6 +328,7 @@ impl ClientSettings {
                 allowed_scopes: lists.allowed_scopes,
                 about,
                 token_endpoint_auth_method,
+                keys,
             }),
             _ => Err(errors),
         }?;
@@ -472,6 +494,9 @@ pub struct ClientChanges {
         deserialize_with = "present"
     )]
     pub token_endpoint_auth_method: Option<Option<TokenEndpointAuthMethod>>,
+    /// The new public keys, both fields, when either changed. Since event version 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<ClientKeys>,
 }
 
 /// A present field (even `null`) deserialises to `Some(..)`; an absent one defaults to `None`.
@@ -516,6 +541,7 @@ impl ClientChanges {
                 &before.token_endpoint_auth_method,
                 &after.token_endpoint_auth_method,
             ),
+            keys: changed(&before.keys, &after.keys),
         }
     }
 
@@ -556,5 +582,6 @@ impl ClientChanges {
             &mut settings.token_endpoint_auth_method,
             &self.token_endpoint_auth_method,
         );
+        set(&mut settings.keys, &self.keys);
     }
 }

@@ -40,6 +40,7 @@ fn spa() -> ClientSettingsInput {
         allowed_scopes: vec!["openid".into(), "profile".into()],
         about: None,
         token_endpoint_auth_method: None,
+        keys: None,
     }
 }
 
@@ -444,7 +445,7 @@ fn a_client_made_confidential_again_gets_a_new_secret_never_an_old_one() {
     let given = vec![registered(web_app()), made_public()];
     let mut client = Client::default();
     given.iter().cloned().for_each(|e| client.apply(e));
-    assert!(client.update_needs_secret(true, t0()));
+    assert!(client.update_needs_secret(&web_app(), t0()));
     assert_eq!(
         refused_fields(given.clone(), update(web_app())),
         ["client_secret"]
@@ -471,7 +472,7 @@ fn a_secret_a_version_1_0_update_left_on_a_public_client_is_revoked_when_it_turn
         "left behind by 1.0"
     );
     assert!(
-        client.update_needs_secret(true, t0()),
+        client.update_needs_secret(&web_app(), t0()),
         "the lingering secret does not count"
     );
     ClientTest::with(())
@@ -493,9 +494,9 @@ fn a_secret_a_version_1_0_update_left_on_a_public_client_is_revoked_when_it_turn
 }
 
 #[test]
-fn client_updated_is_event_version_1_2_and_older_payloads_still_read() {
+fn client_updated_is_event_version_1_3_and_older_payloads_still_read() {
     use cqrs_es::DomainEvent;
-    assert_eq!(made_public().event_version(), "1.2");
+    assert_eq!(made_public().event_version(), "1.3");
     assert_eq!(ClientEvent::ClientDeleted {}.event_version(), "1.0");
     let stored_1_0 = serde_json::json!({"ClientUpdated": {"changes": {"enabled": false}}});
     let event = cqrs_es::persist::SerializedEvent {
@@ -516,16 +517,16 @@ fn client_updated_is_event_version_1_2_and_older_payloads_still_read() {
             event
         }
     });
-    assert_eq!(upcast.event_version, "1.2", "1.0 → 1.1 → 1.2");
+    assert_eq!(upcast.event_version, "1.3", "1.0 → 1.1 → 1.2 → 1.3");
     let read: ClientEvent = serde_json::from_value(upcast.payload).unwrap();
     assert!(matches!(
         read,
         ClientEvent::ClientUpdated { revoked_secrets, changes, .. }
-            if revoked_secrets.is_empty() && changes.about.is_none()
+            if revoked_secrets.is_empty() && changes.about.is_none() && changes.keys.is_none()
     ));
     assert!(!upcasters
         .iter()
-        .any(|u| u.can_upcast("ClientUpdated", "1.2")));
+        .any(|u| u.can_upcast("ClientUpdated", "1.3")));
 }
 
 #[test]
@@ -539,10 +540,17 @@ fn client_registered_1_0_reads_as_an_undescribed_web_client() {
         }))
         .unwrap()
         .unwrap();
-    assert_eq!(cqrs_es::DomainEvent::event_version(&registered), "1.1");
+    assert_eq!(cqrs_es::DomainEvent::event_version(&registered), "1.2");
     // Nothing described: the stored payload has the 1.0 shape, which reads back the same.
     let payload = serde_json::to_value(&registered).unwrap();
-    for field in ["application_type", "logo_uri", "contacts", "software_id"] {
+    for field in [
+        "application_type",
+        "logo_uri",
+        "contacts",
+        "software_id",
+        "jwks",
+        "jwks_uri",
+    ] {
         assert!(
             payload["ClientRegistered"]["settings"].get(field).is_none(),
             "{field} left out when unset"
@@ -916,4 +924,130 @@ fn a_native_apps_loopback_redirect_uses_http_whether_or_not_the_update_restates_
         matches!(refused, Err(ClientError::Invalid(_))),
         "the kept description is still native: {refused:?}"
     );
+}
+
+/// A confidential client that signs its token requests with a key (RFC 7523).
+fn key_client() -> ClientSettingsInput {
+    let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    ClientSettingsInput {
+        token_endpoint_auth_method: Some(Some("private_key_jwt".into())),
+        keys: Some(crate::client::ClientKeysInput {
+            jwks: Some(
+                serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1"}]}),
+            ),
+            jwks_uri: None,
+        }),
+        ..service()
+    }
+}
+
+#[test]
+fn a_private_key_jwt_client_has_keys_and_no_secret() {
+    let event = Client::default()
+        .decide(ClientCommand::Register(RegisterClient {
+            client_id: "worker".into(),
+            settings: key_client(),
+            secret: None,
+            expected_version: None,
+        }))
+        .unwrap()
+        .unwrap();
+    let ClientEvent::ClientRegistered {
+        settings,
+        secret: issued,
+        ..
+    } = &event
+    else {
+        panic!("{event:?}");
+    };
+    assert!(issued.is_none());
+    assert!(!settings.uses_secret());
+    assert_eq!(settings.keys.jwks.as_ref().unwrap().kids(), ["k1"]);
+    // A secret offered to it, or no keys, or a public client: each named.
+    let with_secret = Client::default().decide(ClientCommand::Register(RegisterClient {
+        client_id: "worker".into(),
+        settings: key_client(),
+        secret: Some(secret("s1", t0())),
+        expected_version: None,
+    }));
+    assert!(
+        matches!(with_secret, Err(ClientError::Invalid(e)) if e.errors()[0].field == "client_secret")
+    );
+    let keyless = ClientSettingsInput {
+        keys: None,
+        ..key_client()
+    };
+    assert_eq!(invalid_fields(&keyless), ["jwks"]);
+    let public = ClientSettingsInput {
+        require_client_secret: false,
+        grant_types: vec!["urn:ietf:params:oauth:grant-type:device_code".into()],
+        ..key_client()
+    };
+    assert_eq!(invalid_fields(&public), ["token_endpoint_auth_method"]);
+    let both = ClientSettingsInput {
+        keys: Some(crate::client::ClientKeysInput {
+            jwks_uri: Some("https://worker.example.com/jwks".into()),
+            ..key_client().keys.unwrap()
+        }),
+        ..key_client()
+    };
+    assert_eq!(invalid_fields(&both), ["jwks_uri"]);
+}
+
+fn invalid_fields(input: &ClientSettingsInput) -> Vec<String> {
+    match ClientSettings::validate(input) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors().iter().map(|e| e.field.clone()).collect(),
+    }
+}
+
+#[test]
+fn moving_to_keys_revokes_every_secret_and_moving_back_issues_a_new_one() {
+    let mut client = Client::default();
+    client.apply(registered(service()));
+    assert!(!client.update_needs_secret(&key_client(), t0()));
+    let to_keys = client
+        .decide(ClientCommand::Update(UpdateClient {
+            settings: key_client(),
+            new_secret: None,
+            expected_version: None,
+            at: t0(),
+        }))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&to_keys, ClientEvent::ClientUpdated { revoked_secrets, changes, .. }
+        if revoked_secrets == &["s1".to_owned()] && changes.keys.is_some())
+    );
+    client.apply(to_keys);
+    assert!(client.live().unwrap().secrets.is_empty());
+    let rotate = client.decide(ClientCommand::RotateSecret(RotateSecret {
+        secret: secret("s2", t0()),
+        previous_secrets_valid_until: None,
+        expected_version: None,
+    }));
+    assert!(
+        matches!(rotate, Err(ClientError::Invalid(e)) if e.errors()[0].field == "token_endpoint_auth_method")
+    );
+    // An update that leaves the method and keys out keeps them: no secret needed.
+    let restated = ClientSettingsInput {
+        token_endpoint_auth_method: None,
+        keys: None,
+        ..service()
+    };
+    assert!(!client.update_needs_secret(&restated, t0()));
+    assert_eq!(
+        client.decide(ClientCommand::Update(UpdateClient {
+            settings: restated,
+            new_secret: None,
+            expected_version: None,
+            at: t0(),
+        })),
+        Ok(None)
+    );
+    let back = ClientSettingsInput {
+        token_endpoint_auth_method: Some(None),
+        ..service()
+    };
+    assert!(client.update_needs_secret(&back, t0()));
 }

@@ -54,22 +54,26 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     /// The secret in the request body.
     ClientSecretPost,
+    /// A JWT signed with one of the client's keys (`jwks`, `jwks_uri`; RFC 7523 §2.2): a
+    /// confidential client without a shared secret.
+    PrivateKeyJwt,
     /// No authentication: a public client.
     None,
 }
 
 impl TokenEndpointAuthMethod {
-    /// Parses `client_secret_basic`, `client_secret_post` or `none`.
+    /// Parses `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
     ///
     /// # Errors
-    /// A [`ValueError`] for anything else (`private_key_jwt` is not offered yet).
+    /// A [`ValueError`] for anything else.
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         match s {
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
             "none" => Ok(Self::None),
             _ => Err(ValueError::new(
-                "must be client_secret_basic, client_secret_post or none",
+                "must be client_secret_basic, client_secret_post, private_key_jwt or none",
             )),
         }
     }
@@ -79,6 +83,7 @@ impl TokenEndpointAuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }

@@ -94,6 +94,7 @@ proptest! {
             allowed_scopes: scopes,
             about: None,
             token_endpoint_auth_method: None,
+            keys: None,
         };
         if let Ok(settings) = ClientSettings::validate(&input) {
             prop_assert!(round_trips(&settings));

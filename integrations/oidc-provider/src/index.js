@@ -45,7 +45,7 @@ export function registryProviderConfig() {
   return {
     extraClientMetadata: { properties: ['require_pkce'] },
     pkce: { required: (_ctx, client) => client.require_pkce !== false },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
   };
 }
 
@@ -77,7 +77,14 @@ export function toMetadata(client) {
   // A native app (RFC 8252) may use private-use URI schemes, which the provider refuses for
   // web applications, its default.
   if (client.application_type === 'native') metadata.application_type = 'native';
-  if (client.require_client_secret) {
+  // The client's public keys: the provider checks a private_key_jwt assertion (RFC 7523)
+  // against them itself; they may sign request objects too.
+  if (client.jwks) metadata.jwks = client.jwks;
+  if (client.jwks_uri) metadata.jwks_uri = client.jwks_uri;
+  if (client.token_endpoint_auth_method === 'private_key_jwt') {
+    // A confidential client without a secret.
+    metadata.token_endpoint_auth_method = 'private_key_jwt';
+  } else if (client.require_client_secret) {
     metadata.token_endpoint_auth_method = client.token_endpoint_auth_method === 'client_secret_post'
       ? 'client_secret_post'
       : 'client_secret_basic';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import * as openid from 'openid-client';
 import { createRegistryAdapter, registryProviderConfig, useRegistrySecrets } from '../src/index.js';
 
 const TOKEN = `adapter-test-${Date.now()}-0123456789`;
@@ -478,4 +479,51 @@ test('client_secret_post: the method reaches the provider, and the secret in the
     }),
   });
   assert.equal(wrong.status, 401);
+});
+
+/** A P-256 key pair: the private key for openid-client, the public JWK to register. */
+async function signingKey(kid) {
+  const { privateKey, publicKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const jwk = await crypto.subtle.exportKey('jwk', publicKey);
+  return { key: { key: privateKey, kid }, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' } };
+}
+
+async function keyClientToken(kid, privateKey) {
+  const config = await openid.discovery(new URL(idp.issuer), 'signing-worker', {}, openid.PrivateKeyJwt(privateKey), {
+    execute: [openid.allowInsecureRequests],
+  });
+  return openid.clientCredentialsGrant(config, { scope: 'octo_api' });
+}
+
+test('private_key_jwt: openid-client signs with a key it registered; the registry holds no secret; a replaced key is refused', async () => {
+  const first = await signingKey('k1');
+  const created = await api(a.url, 'POST', '/api/v1/clients', {
+    ...serviceClient('signing-worker'),
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [first.jwk] },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.client_secret, undefined, 'no secret issued');
+  assert.deepEqual(created.body.secrets, []);
+  assert.deepEqual(created.body.jwks.keys.map((k) => k.kid), ['k1']);
+
+  const issued = await keyClientToken('k1', first.key);
+  assert.equal(issued.token_type.toLowerCase(), 'bearer');
+  assert.equal(issued.scope, 'octo_api');
+  // Secret-based authentication does not work for it: there is no secret to guess.
+  assert.equal((await token(idp.issuer, 'signing-worker', 'any-secret-0123456789')).status, 401);
+
+  // The key replaced through another registry process: the old key is refused, the new one works.
+  const second = await signingKey('k2');
+  const patched = await fetch(`${a.url}/api/v1/clients/signing-worker`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/merge-patch+json' },
+    body: JSON.stringify({ jwks: { keys: [second.jwk] } }),
+  });
+  assert.equal(patched.status, 200, await patched.clone().text());
+  await eventually('the replaced key refused', async () => {
+    try { await keyClientToken('k1', first.key); return false; } catch (e) { return e.error === 'invalid_client'; }
+  });
+  const again = await keyClientToken('k2', second.key);
+  assert.equal(again.scope, 'octo_api');
 });

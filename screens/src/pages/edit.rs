@@ -68,7 +68,9 @@ pub fn client_form(
             h1 { (title) }
             @if editing {
                 p class="links" {
-                    a href={ (action) "/secret" } { "Set New Secret" } " · "
+                    @if form.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
+                        a href={ (action) "/secret" } { "Set New Secret" } " · "
+                    }
                     @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
                     a href={ (action) "/findings" } { "Profile Checks" } " · "
                     a href={ (action) "/delete" } class="danger" { "Delete" }
@@ -83,6 +85,7 @@ pub fn client_form(
                 }
                 (basics(form, errors, editing))
                 (options(form, errors))
+                (keys(form, errors))
                 @for field in &LIST_FIELDS[..4] { (list_field(form, errors, field)) }
                 (scopes_help())
                 (about(form, errors))
@@ -187,6 +190,7 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
         ("", "Default"),
         ("client_secret_basic", "client_secret_basic"),
         ("client_secret_post", "client_secret_post"),
+        ("private_key_jwt", "private_key_jwt"),
         ("none", "none"),
     ];
     html! {
@@ -200,9 +204,43 @@ fn auth_method(form: &ClientForm, errors: &FieldErrors) -> Markup {
             }
             p class="hint" {
                 "Default: the secret in HTTP Basic for a confidential client, none for a public one. "
-                code { "client_secret_post" } " sends the secret in the request body."
+                code { "client_secret_post" } " sends the secret in the request body; "
+                code { "private_key_jwt" } " signs with a key of Client Keys, and has no secret."
             }
             (field_errors(errors, "token_endpoint_auth_method"))
+        }
+    }
+}
+
+/// "Client Keys": the public keys a `private_key_jwt` client signs with, by value or by URL.
+fn keys(form: &ClientForm, errors: &FieldErrors) -> Markup {
+    // Like the description: a page that came back from a post without the section keeps
+    // the client's keys by leaving it out.
+    let Some(keys) = &form.keys else {
+        return html! {};
+    };
+    let invalid = !errors.of("jwks").is_empty();
+    // A private key typed by mistake is not sent back in the page.
+    let private = keys.holds_private_key();
+    let typed = if private { "" } else { keys.jwks.as_str() };
+    html! {
+        fieldset id="keys" {
+            legend { "Client Keys" }
+            (text_input(errors, "jwks_uri", "JWK Set URI", &keys.jwks_uri, Some("https URL where the client publishes its public keys."), false))
+            div class="field" {
+                label for="jwks" { "JWK Set" }
+                textarea id="jwks" name="jwks" rows="6" spellcheck="false"
+                    aria-invalid=[invalid.then_some("true")]
+                    aria-describedby=[invalid.then_some("error-jwks")] { (typed) }
+                @if private {
+                    p class="hint warning" { "What you typed held a private key: it is not sent back to the page. Paste the public keys only." }
+                }
+                p class="hint" {
+                    "Or the keys themselves, as JSON: " code { "{\"keys\": [...]}" }
+                    ". Public RSA, P-256 or Ed25519 keys only."
+                }
+                (field_errors(errors, "jwks"))
+            }
         }
     }
 }

@@ -107,6 +107,9 @@ pub fn as_of(session: &Session, client: &ClientView, current: bool) -> Markup {
                 dt { "Post Logout Redirect URIs" } dd { (list(settings.post_logout_redirect_uris.iter().map(ToString::to_string).collect())) }
                 dt { "Allowed CORS Origins" } dd { (list(settings.allowed_cors_origins.iter().map(ToString::to_string).collect())) }
                 dt { "Allowed Scopes" } dd { (list(settings.allowed_scopes.iter().map(ToString::to_string).collect())) }
+                dt { "Token Endpoint Authentication" } dd { code { (settings.auth_method().name()) } }
+                @if let Some(uri) = &settings.keys.jwks_uri { dt { "JWK Set URI" } dd { (uri) } }
+                @if let Some(jwks) = &settings.keys.jwks { dt { "Keys" } dd { (list(jwks.kids())) } }
                 dt { "Secrets" } dd { (client.secrets.len()) }
             }
             @if session.can(Role::AuditRead) {
