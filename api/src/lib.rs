@@ -19,6 +19,7 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod registration;
 pub mod responses;
 pub mod sealed_log;
 pub mod state;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, options: &HttpOptions, beside: Router) -> anyhow:
         .merge(exports::router())
         .merge(documents::router())
         .merge(sealed_log::router())
+        .merge(registration::token_router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.authenticator.clone(),
@@ -69,8 +71,16 @@ pub fn router(state: AppState, options: &HttpOptions, beside: Router) -> anyhow:
         ));
     let openapi = Arc::new(openapi::document());
     let timeout = options.request_timeout_seconds;
+    let registration = if state.registration.is_some() {
+        registration::public_router()
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(registration::MAX_METADATA_BYTES))
+    } else {
+        Router::new()
+    };
     let router = Router::new()
         .nest("/api/v1", api)
+        .merge(registration)
         .merge(health::router())
         .route(
             "/openapi.json",

@@ -51,6 +51,14 @@ use crate::health::HealthResponse;
         crate::sealed_log::inclusion,
         crate::sealed_log::consistency,
         crate::sealed_log::export_log,
+        crate::registration::tokens::create_token,
+        crate::registration::tokens::list_tokens,
+        crate::registration::tokens::get_token,
+        crate::registration::tokens::revoke_token,
+        crate::registration::endpoint::register,
+        crate::registration::endpoint::read_registration,
+        crate::registration::endpoint::replace_registration,
+        crate::registration::endpoint::delete_registration,
         crate::health::healthz,
         crate::health::readyz,
         crate::health::metrics,
@@ -70,7 +78,11 @@ use crate::health::HealthResponse;
         registry_commands::documents::ApplyResult, registry_commands::documents::AppliedStep,
         registry_commands::documents::SkippedStep, registry_commands::documents::IssuedSecret,
         crate::sealed_log::KeyResponse, crate::sealed_log::InclusionProof, crate::sealed_log::ConsistencyProof,
-        registry_projections::seal::TreeHead
+        registry_projections::seal::TreeHead,
+        crate::registration::tokens::CreateTokenRequest, crate::registration::tokens::PolicyBody,
+        crate::registration::tokens::TokenResponse, crate::registration::tokens::TokenListResponse,
+        crate::registration::metadata::ClientMetadata, crate::registration::metadata::RegistrationResponse,
+        crate::registration::error::RegistrationErrorBody
     )),
     modifiers(&BearerAuth),
     tags(
@@ -78,6 +90,7 @@ use crate::health::HealthResponse;
         (name = "audit", description = "History, as-of views and the global feed"),
         (name = "exports", description = "Excel and PDF exports"),
         (name = "documents", description = "Clients as code: export, plan and apply a document of clients"),
+        (name = "registration", description = "Dynamic client registration (RFC 7591, RFC 7592) and its initial access tokens"),
         (name = "health", description = "Probes and metrics"),
     )
 )]

@@ -45,6 +45,8 @@ pub struct AppState {
     pub plan_lifetime: chrono::Duration,
     /// Profile checks report a secret older than this (`REGISTRY_MAX_SECRET_AGE_DAYS`).
     pub max_secret_age: Option<chrono::Duration>,
+    /// Dynamic client registration, when on (`REGISTRY_DYNAMIC_REGISTRATION`).
+    pub registration: Option<Arc<Registration>>,
 }
 
 impl AppState {
@@ -62,4 +64,14 @@ impl AppState {
             ))
         })
     }
+}
+
+/// How dynamic client registration runs in this process.
+#[derive(Debug)]
+pub struct Registration {
+    /// The registry's public base URL, for `registration_client_uri` (else the request's
+    /// `Host`).
+    pub public_url: Option<String>,
+    /// Registrations admitted per minute and address.
+    pub limiter: crate::registration::limit::RateLimiter,
 }

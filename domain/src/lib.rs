@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod metadata;
+pub mod registration;
 pub mod values;
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};

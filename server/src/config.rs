@@ -107,6 +107,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub feed_wait_limit_seconds: u64,
 
+    /// Dynamic client registration (RFC 7591/7592): `POST /register` with an initial access
+    /// token, and the client configuration endpoint. Off by default.
+    #[arg(long, env = "REGISTRY_DYNAMIC_REGISTRATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dynamic_registration: bool,
+
+    /// Registrations admitted per minute from one client address (ten times that from all
+    /// addresses together); past it, 429 with `Retry-After`.
+    #[arg(long, env = "REGISTRY_REGISTRATION_RATE_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub registration_rate_per_minute: u32,
+
     /// Profile checks report a client secret older than this many days (`0`: never).
     #[arg(long, env = "REGISTRY_MAX_SECRET_AGE_DAYS", default_value_t = 365)]
     pub max_secret_age_days: u32,
@@ -229,6 +240,8 @@ impl Config {
             feed_waiters: 256,
             feed_wait_limit_seconds: 60,
             max_secret_age_days: 365,
+            dynamic_registration: false,
+            registration_rate_per_minute: 60,
             export_idle_seconds: 30,
             export_total_seconds: 1800,
             api_keys: None,

@@ -230,6 +230,14 @@ fn app_state(
         plan_lifetime: chrono::Duration::minutes(i64::from(config.plan_lifetime_minutes)),
         max_secret_age: (config.max_secret_age_days > 0)
             .then(|| chrono::Duration::days(i64::from(config.max_secret_age_days))),
+        registration: config.dynamic_registration.then(|| {
+            Arc::new(registry_api::registration::Registration {
+                public_url: config.public_url.clone(),
+                limiter: registry_api::registration::limit::RateLimiter::new(
+                    config.registration_rate_per_minute,
+                ),
+            })
+        }),
         sealer,
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         metrics: Arc::new(metrics),
@@ -360,7 +368,11 @@ impl Application {
         let tasks = self.start_background(&flusher_stop);
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = drain_on_signal(self.draining.clone(), self.grace, stopping.clone());
-        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        // The peer's address: registrations are rate-limited per address.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let serving = axum::serve(self.listener, service).with_graceful_shutdown(signal);
         let serving = std::future::IntoFuture::into_future(serving);
         let drain_limit = self.drain_limit;
         let served = tokio::select! {

@@ -225,6 +225,7 @@ impl<DB> Binds for DB
 where
     DB: Engine,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
@@ -237,6 +238,7 @@ where
         for arg in statement.args() {
             query = match arg {
                 Arg::I64(value) => query.bind(*value),
+                Arg::OptionalI64(value) => query.bind(*value),
                 Arg::Bool(value) => query.bind(*value),
                 Arg::Text(value) => query.bind(value.as_str()),
                 Arg::OptionalText(value) => query.bind(value.as_deref()),

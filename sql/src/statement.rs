@@ -10,6 +10,8 @@ use serde_json::value::RawValue;
 pub enum Arg {
     /// An integer.
     I64(i64),
+    /// An integer or NULL.
+    OptionalI64(Option<i64>),
     /// A boolean.
     Bool(bool),
     /// Text.
@@ -37,6 +39,7 @@ macro_rules! arg_from {
 
 arg_from!(
     i64 => |value| Self::I64(value),
+    Option<i64> => |value| Self::OptionalI64(value),
     bool => |value| Self::Bool(value),
     &str => |value| Self::Text(value.to_owned()),
     String => |value| Self::Text(value),

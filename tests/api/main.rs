@@ -32,6 +32,7 @@ mod metrics;
 mod process;
 mod processes;
 mod projector;
+mod registration;
 mod screens;
 mod sealed;
 mod search;

@@ -227,6 +227,11 @@ role_marker!(
     Role::SecretsVerify,
     "Requires `secrets:verify`."
 );
+role_marker!(
+    RegistrationAdmin,
+    Role::RegistrationAdmin,
+    "Requires `registration:admin`."
+);
 
 /// The caller, authorised for `R`. First in a handler's arguments, so a caller without the
 /// role gets 403 before the body is read.

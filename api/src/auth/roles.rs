@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// What a principal may do. `admin` holds all four.
+/// What a principal may do. `admin` holds all five.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// List, search, read and export clients.
@@ -13,15 +13,18 @@ pub enum Role {
     AuditRead,
     /// Check a client secret (the identity service's token endpoint).
     SecretsVerify,
+    /// Create, list and revoke the initial access tokens of dynamic client registration.
+    RegistrationAdmin,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ClientsRead,
         Self::ClientsWrite,
         Self::AuditRead,
         Self::SecretsVerify,
+        Self::RegistrationAdmin,
     ];
 
     /// The role's name in configuration and errors.
@@ -31,6 +34,7 @@ impl Role {
             Self::ClientsWrite => "clients:write",
             Self::AuditRead => "audit:read",
             Self::SecretsVerify => "secrets:verify",
+            Self::RegistrationAdmin => "registration:admin",
         }
     }
 
@@ -40,6 +44,7 @@ impl Role {
             Self::ClientsWrite => 2,
             Self::AuditRead => 4,
             Self::SecretsVerify => 8,
+            Self::RegistrationAdmin => 16,
         }
     }
 }
@@ -92,7 +97,7 @@ impl Roles {
                 .ok_or_else(|| {
                     format!(
                         "unknown role {name:?}: use admin, clients:read, clients:write, \
-                         audit:read or secrets:verify"
+                         audit:read, secrets:verify or registration:admin"
                     )
                 })?;
             roles.extend(Self(role.bit()));
@@ -137,7 +142,7 @@ mod tests {
         assert_eq!(Roles::parse("admin"), Ok(Roles::all()));
         assert_eq!(
             Roles::all().to_string(),
-            "clients:read,clients:write,audit:read,secrets:verify"
+            "clients:read,clients:write,audit:read,secrets:verify,registration:admin"
         );
     }
 

@@ -1,0 +1,286 @@
+//! Storage of dynamic client registration (RFC 7591, RFC 7592): the initial access tokens an
+//! administrator creates (`initial_access_tokens`) and the registration access token of each
+//! client registered with one (`registration_access_tokens`). Only SHA-256 digests (hex) of
+//! the tokens are stored; the tokens themselves are shown once. Times are Unix seconds, given
+//! by the caller. Shared by every process on the database: a use is counted by one atomic
+//! update, so two processes never let a token be used more often than it may.
+
+use registry_domain::registration::RegistrationPolicy;
+use registry_sql::{Engine, Record, Statement};
+
+use crate::database::Database;
+
+/// The SHA-256 of a token, hex: what is stored and looked up.
+pub fn token_digest(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An initial access token as stored (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    /// Its id (not secret).
+    pub token_id: String,
+    /// What it is for.
+    pub description: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: i64,
+    /// When it stops being accepted.
+    pub expires_at: i64,
+    /// How many registrations it admits (`None`: any number until it expires).
+    pub max_uses: Option<i64>,
+    /// How many it admitted.
+    pub uses: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// What the clients it admits may be.
+    pub policy: RegistrationPolicy,
+}
+
+impl InitialAccessToken {
+    /// Whether it admits a registration at `now`.
+    pub fn is_usable(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at > now
+            && self.max_uses.is_none_or(|max| self.uses < max)
+    }
+}
+
+impl Record for InitialAccessToken {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        let policy: String = DB::get(row, "policy")?;
+        Ok(Self {
+            token_id: DB::get(row, "token_id")?,
+            description: DB::get(row, "description")?,
+            created_by: DB::get(row, "created_by")?,
+            created_at: DB::get(row, "created_at")?,
+            expires_at: DB::get(row, "expires_at")?,
+            max_uses: DB::get(row, "max_uses")?,
+            uses: DB::get(row, "uses")?,
+            revoked_at: DB::get(row, "revoked_at")?,
+            policy: serde_json::from_str(&policy).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        })
+    }
+}
+
+/// The registration access token of a client, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationAccessToken {
+    /// SHA-256 of the token, hex.
+    pub sha256: String,
+    /// The initial access token that registered the client.
+    pub token_id: String,
+}
+
+impl Record for RegistrationAccessToken {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            sha256: DB::get(row, "sha256")?,
+            token_id: DB::get(row, "token_id")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "token_id, description, created_by, created_at, expires_at, max_uses, \
+                       uses, revoked_at, policy";
+
+impl Database {
+    /// Stores a new initial access token under the digest of its plaintext.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn create_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+        sha256: &str,
+    ) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "insert into initial_access_tokens ({COLUMNS}, sha256) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        let policy =
+            serde_json::to_string(&token.policy).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let insert = Statement::new(sql)
+            .bind(&token.token_id)
+            .bind(&token.description)
+            .bind(&token.created_by)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.max_uses)
+            .bind(token.uses)
+            .bind(token.revoked_at)
+            .bind(policy)
+            .bind(sha256);
+        self.execute(insert).await.map(drop)
+    }
+
+    /// Every initial access token, newest first (at most `limit`).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn initial_access_tokens(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<InitialAccessToken>, sqlx::Error> {
+        let sql = format!(
+            "select {COLUMNS} from initial_access_tokens order by created_at desc, token_id limit $1"
+        );
+        self.records(Statement::new(sql).bind(limit)).await
+    }
+
+    /// One initial access token by id.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn initial_access_token(
+        &self,
+        token_id: &str,
+    ) -> Result<Option<InitialAccessToken>, sqlx::Error> {
+        let sql = format!("select {COLUMNS} from initial_access_tokens where token_id = $1");
+        self.record(Statement::new(sql).bind(token_id)).await
+    }
+
+    /// The initial access token with this digest, when it admits a registration at `now`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn usable_initial_access_token(
+        &self,
+        sha256: &str,
+        now: i64,
+    ) -> Result<Option<InitialAccessToken>, sqlx::Error> {
+        let sql = format!("select {COLUMNS} from initial_access_tokens where sha256 = $1");
+        let found: Option<InitialAccessToken> =
+            self.record(Statement::new(sql).bind(sha256)).await?;
+        Ok(found.filter(|token| token.is_usable(now)))
+    }
+
+    /// Counts one use of the token with this digest, if it still admits one at `now` (one
+    /// atomic update: of two processes using its last use, one gets it).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn use_initial_access_token(
+        &self,
+        sha256: &str,
+        now: i64,
+    ) -> Result<Option<InitialAccessToken>, sqlx::Error> {
+        let sql = format!(
+            "update initial_access_tokens set uses = uses + 1 \
+             where sha256 = $1 and revoked_at is null and expires_at > $2 \
+             and (max_uses is null or uses < max_uses) returning {COLUMNS}"
+        );
+        self.record(Statement::new(sql).bind(sha256).bind(now))
+            .await
+    }
+
+    /// Revokes a token; false when there is none with this id or it was revoked before.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn revoke_initial_access_token(
+        &self,
+        token_id: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        const SQL: &str = "update initial_access_tokens set revoked_at = $2 \
+                           where token_id = $1 and revoked_at is null";
+        Ok(self
+            .execute(Statement::new(SQL).bind(token_id).bind(now))
+            .await?
+            == 1)
+    }
+
+    /// Stores (or replaces) the registration access token of `client_id`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn put_registration_access_token(
+        &self,
+        client_id: &str,
+        sha256: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        const SQL: &str = "insert into registration_access_tokens (client_id, sha256, token_id, \
+                           issued_at) values ($1, $2, $3, $4) on conflict (client_id) do update \
+                           set sha256 = excluded.sha256, issued_at = excluded.issued_at";
+        let put = Statement::new(SQL)
+            .bind(client_id)
+            .bind(sha256)
+            .bind(token_id)
+            .bind(now);
+        self.execute(put).await.map(drop)
+    }
+
+    /// Replaces the registration access token of `client_id` only if it is still `current`
+    /// (of two updates with the same token, one gets the new one); false otherwise.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn replace_registration_access_token(
+        &self,
+        client_id: &str,
+        current: &str,
+        new: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        const SQL: &str = "update registration_access_tokens set sha256 = $3, issued_at = $4 \
+                           where client_id = $1 and sha256 = $2";
+        let replace = Statement::new(SQL)
+            .bind(client_id)
+            .bind(current)
+            .bind(new)
+            .bind(now);
+        Ok(self.execute(replace).await? == 1)
+    }
+
+    /// The registration access token of `client_id`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn registration_access_token(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<RegistrationAccessToken>, sqlx::Error> {
+        const SQL: &str =
+            "select sha256, token_id from registration_access_tokens where client_id = $1";
+        self.record(Statement::new(SQL).bind(client_id)).await
+    }
+
+    /// Forgets the registration access token of `client_id` (the client was deleted).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn delete_registration_access_token(
+        &self,
+        client_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        const SQL: &str = "delete from registration_access_tokens where client_id = $1";
+        self.execute(Statement::new(SQL).bind(client_id))
+            .await
+            .map(drop)
+    }
+
+    /// The ids of the clients registered with an initial access token (at most `limit`).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn clients_registered_with(
+        &self,
+        token_id: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        const SQL: &str = "select client_id from registration_access_tokens where token_id = $1 \
+                           order by client_id limit $2";
+        let rows: Vec<registry_sql::First<String>> = self
+            .records(Statement::new(SQL).bind(token_id).bind(limit))
+            .await?;
+        Ok(rows.into_iter().map(|registry_sql::First(id)| id).collect())
+    }
+}
