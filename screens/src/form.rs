@@ -218,18 +218,25 @@ pub struct KeysForm {
 }
 
 impl KeysForm {
-    /// Whether the typed JWK Set holds a private or symmetric key member, which a page never
-    /// shows again (like a typed secret).
-    pub fn holds_private_key(&self) -> bool {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&self.jwks) else {
-            return false;
-        };
-        let keys = value.get("keys").and_then(serde_json::Value::as_array);
-        keys.into_iter().flatten().any(|key| {
-            registry_domain::values::PRIVATE_KEY_MEMBERS
-                .iter()
-                .any(|member| key.get(member).is_some())
-        })
+    /// Whether what was typed may hold a private key, which a page never shows again (like a
+    /// typed secret): a private or symmetric member in any JSON object of it, a PEM private
+    /// key, or text that is not JSON at all (nothing can be told of it).
+    pub fn may_hold_private_key(&self) -> bool {
+        fn private(value: &serde_json::Value) -> bool {
+            match value {
+                serde_json::Value::Object(members) => {
+                    (registry_domain::values::PRIVATE_KEY_MEMBERS.iter())
+                        .any(|member| members.contains_key(*member))
+                        || members.values().any(private)
+                }
+                serde_json::Value::Array(items) => items.iter().any(private),
+                _ => false,
+            }
+        }
+        let text = self.jwks.trim();
+        !text.is_empty()
+            && (text.contains("PRIVATE KEY")
+                || serde_json::from_str::<serde_json::Value>(text).map_or(true, |v| private(&v)))
     }
 
     /// As the domain takes it: blank fields are none; text that is not JSON goes on as a

@@ -84,6 +84,19 @@ async fn a_key_client_has_keys_and_no_secret(backend: Backend) {
     assert_eq!(kept["token_endpoint_auth_method"], "private_key_jwt");
     assert_eq!(kept["jwks"]["keys"][0]["kid"], "k1");
     assert_eq!(kept["secrets"], json!([]));
+    // A patch that moves the keys to a URL drops the keys by value, and back.
+    let moved = patch(
+        &app,
+        "worker",
+        &json!({"jwks_uri": "https://worker.example.com/jwks"}),
+    )
+    .await;
+    moved.assert_status(200);
+    assert_eq!(moved.json()["jwks"], Value::Null);
+    let back = patch(&app, "worker", &json!({"jwks": {"keys": [ec_key("k2")]}})).await;
+    back.assert_status(200);
+    assert_eq!(back.json()["jwks_uri"], Value::Null);
+    assert_eq!(back.json()["jwks"]["keys"][0]["kid"], "k2");
 }
 
 async fn bad_keys_are_refused_naming_the_key_and_never_echoing_it(backend: Backend) {
@@ -105,6 +118,14 @@ async fn bad_keys_are_refused_naming_the_key_and_never_echoing_it(backend: Backe
         (
             json!({"jwks_uri": "http://worker.example.com/jwks"}),
             vec!["jwks_uri"],
+        ),
+        (
+            json!({"jwks_uri": "https://169.254.169.254/latest/meta-data"}),
+            vec!["jwks_uri"],
+        ),
+        (
+            json!({"jwks": {"keys": [{"kty": "RSA", "e": "AQ", "n": "wcHB"}]}}),
+            vec!["jwks.keys[0].n", "jwks.keys[0].e"],
         ),
         (
             json!({"jwks": {"keys": [ec_key("k1")]}, "jwks_uri": "https://w.example.com/jwks"}),

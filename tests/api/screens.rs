@@ -757,7 +757,16 @@ async fn the_form_sets_a_key_client_and_never_shows_a_private_key_again(backend:
     let page = html(&refused);
     assert!(page.contains("keys[0].d"), "the member is named");
     assert!(!page.contains(d), "the private key is not sent back");
-    assert!(page.contains("held a private key"));
+    assert!(page.contains("may hold a private key"));
+    // One private JWK (not a set), or a PEM key: refused, and not sent back either.
+    for typed in [
+        serde_json::json!({"kty": "EC", "crv": "P-256", "d": d}).to_string(),
+        format!("-----BEGIN PRIVATE KEY-----\n{d}\n-----END PRIVATE KEY-----"),
+    ] {
+        let refused = post(form(typed)).await;
+        refused.assert_status(422);
+        assert!(!html(&refused).contains(d), "not sent back");
+    }
     app.get_client("signing-worker").await.assert_status(404);
 
     let saved = post(form(key(false))).await;

@@ -342,6 +342,13 @@ async fn patched(
         fields
             .entry("client_uri")
             .or_insert(serde_json::Value::Null);
+        // The keys are by value or by reference: a patch that gives one drops the other.
+        for (given, other) in [("jwks", "jwks_uri"), ("jwks_uri", "jwks")] {
+            let gives = patch.get(given).is_some_and(|v| !v.is_null());
+            if gives && patch.get(other).is_none() {
+                fields.insert(other.to_owned(), serde_json::Value::Null);
+            }
+        }
         // Removed by the patch: the default again (left out of the body would keep it).
         if patch.get("token_endpoint_auth_method") == Some(&serde_json::Value::Null) {
             fields.insert(

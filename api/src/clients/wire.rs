@@ -108,7 +108,8 @@ pub struct ClientRequest {
     /// is refused. Members other than `kty kid use alg n e crv x y` are not kept.
     ///
     /// This and `jwks_uri` are replaced together: a body with either sets both (absent or
-    /// `null`: none); a `PUT` or `PATCH` with neither keeps the keys as they are.
+    /// `null`: none); a `PUT` or `PATCH` with neither keeps the keys as they are, and a
+    /// `PATCH` that gives one drops the other.
     #[schema(value_type = Option<Object>)]
     #[serde(default, deserialize_with = "present")]
     pub jwks: Option<Option<serde_json::Value>>,

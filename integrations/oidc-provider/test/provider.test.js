@@ -43,6 +43,7 @@ async function registry(fixedPort) {
       REGISTRY_SHUTDOWN_GRACE_SECONDS: '0',
       REGISTRY_SEED_DEFAULT_CLIENTS: 'false',
       REGISTRY_UI: 'false',
+      REGISTRY_DYNAMIC_REGISTRATION: 'true',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -93,6 +94,8 @@ async function provider(registryUrl, options = {}) {
     adapter,
     ...config,
     scopes: ['openid', 'offline_access', 'octo_api'],
+    // Clients register at the registry (RFC 7591): the provider's discovery says where.
+    discovery: { registration_endpoint: `${registryUrl}/register` },
     features: {
       clientCredentials: { enabled: true },
       devInteractions: { enabled: true },
@@ -526,4 +529,69 @@ test('private_key_jwt: openid-client signs with a key it registered; the registr
   });
   const again = await keyClientToken('k2', second.key);
   assert.equal(again.scope, 'octo_api');
+});
+
+async function initialAccessToken(uses) {
+  const created = await api(a.url, 'POST', '/api/v1/initial-access-tokens', {
+    description: 'openid-client test', max_uses: uses, policy: { grant_types: ['client_credentials'], scopes: ['octo_api'] },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return created.body.initial_access_token;
+}
+
+test('dynamic registration: openid-client registers with an initial access token, manages itself through RFC 7592, and gets tokens', async () => {
+  const iat = await initialAccessToken(2);
+  const config = await openid.dynamicClientRegistration(new URL(idp.issuer), {
+    client_name: 'Self-registered worker', grant_types: ['client_credentials'], scope: 'octo_api',
+    token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [],
+  }, undefined, { initialAccessToken: iat, execute: [openid.allowInsecureRequests] });
+  const registered = config.clientMetadata();
+  assert.ok(registered.client_secret, 'a secret, once');
+  assert.equal(registered.client_secret_expires_at, 0);
+  const issued = await openid.clientCredentialsGrant(config, { scope: 'octo_api' });
+  assert.equal(issued.scope, 'octo_api');
+
+  // RFC 7592 with the registration access token: read, replace (a new token), the old one refused.
+  const uri = registered.registration_client_uri;
+  assert.ok(uri.startsWith(b.url), uri);
+  const auth = (token) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+  const read = await fetch(uri, { headers: auth(registered.registration_access_token) });
+  assert.equal(read.status, 200);
+  assert.equal((await read.json()).client_name, 'Self-registered worker');
+  const put = await fetch(uri, {
+    method: 'PUT', headers: auth(registered.registration_access_token),
+    body: JSON.stringify({ client_id: registered.client_id, client_name: 'Renamed worker', grant_types: ['client_credentials'], scope: 'octo_api' }),
+  });
+  assert.equal(put.status, 200, await put.clone().text());
+  const replaced = await put.json();
+  assert.notEqual(replaced.registration_access_token, registered.registration_access_token);
+  assert.equal((await fetch(uri, { headers: auth(registered.registration_access_token) })).status, 401);
+  // The secret it registered with still works; the change reached the provider.
+  await eventually('the new name at the provider', async () => (await idp.oidc.Client.find(registered.client_id))?.clientName === 'Renamed worker');
+  assert.equal((await openid.clientCredentialsGrant(config, { scope: 'octo_api' })).scope, 'octo_api');
+  // Outside the token's policy: RFC 7591's error, nothing registered.
+  await assert.rejects(
+    openid.dynamicClientRegistration(new URL(idp.issuer), { client_name: 'Wants more', grant_types: ['authorization_code'], redirect_uris: ['https://a.example/cb'] },
+      undefined, { initialAccessToken: iat, execute: [openid.allowInsecureRequests] }),
+    (e) => e.error === 'invalid_client_metadata',
+  );
+});
+
+test('dynamic registration with private_key_jwt: openid-client registers its own public key and signs with it', async () => {
+  const iat = await initialAccessToken(1);
+  const { key, jwk } = await signingKey('dyn-1');
+  const config = await openid.dynamicClientRegistration(new URL(idp.issuer), {
+    client_name: 'Key worker', grant_types: ['client_credentials'], scope: 'octo_api',
+    token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] },
+  }, openid.PrivateKeyJwt(key), { initialAccessToken: iat, execute: [openid.allowInsecureRequests] });
+  const registered = config.clientMetadata();
+  assert.equal(registered.client_secret, undefined, 'no secret for a key client');
+  assert.equal(registered.token_endpoint_auth_method, 'private_key_jwt');
+  const issued = await openid.clientCredentialsGrant(config, { scope: 'octo_api' });
+  assert.equal(issued.scope, 'octo_api');
+  // The token is used up.
+  await assert.rejects(
+    openid.dynamicClientRegistration(new URL(idp.issuer), { client_name: 'Again', grant_types: ['client_credentials'], scope: 'octo_api' },
+      undefined, { initialAccessToken: iat, execute: [openid.allowInsecureRequests] }),
+  );
 });

@@ -220,8 +220,9 @@ fn keys(form: &ClientForm, errors: &FieldErrors) -> Markup {
         return html! {};
     };
     let invalid = !errors.of("jwks").is_empty();
-    // A private key typed by mistake is not sent back in the page.
-    let private = keys.holds_private_key();
+    // A private key typed by mistake is not sent back in the page, nor anything refused
+    // that might be one.
+    let private = keys.may_hold_private_key();
     let typed = if private { "" } else { keys.jwks.as_str() };
     html! {
         fieldset id="keys" {
@@ -233,7 +234,7 @@ fn keys(form: &ClientForm, errors: &FieldErrors) -> Markup {
                     aria-invalid=[invalid.then_some("true")]
                     aria-describedby=[invalid.then_some("error-jwks")] { (typed) }
                 @if private {
-                    p class="hint warning" { "What you typed held a private key: it is not sent back to the page. Paste the public keys only." }
+                    p class="hint warning" { "What you typed may hold a private key: it is not sent back to the page. Paste the public keys only, as a JWK Set." }
                 }
                 p class="hint" {
                     "Or the keys themselves, as JSON: " code { "{\"keys\": [...]}" }
