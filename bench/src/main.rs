@@ -21,6 +21,7 @@
 
 mod bulk;
 mod documents;
+mod dynamic;
 mod exports;
 mod http;
 mod identity;
@@ -47,7 +48,7 @@ struct Args {
     write: Option<String>,
     postgres_url: String,
     quick: bool,
-    /// Only seeding and this phase (`documents`, `seal`, `identity`): a partial run, not for `--write`.
+    /// Only seeding and this phase (`documents`, `seal`, `identity`, `dynamic`): a partial run, not for `--write`.
     only: Option<String>,
 }
 
@@ -75,7 +76,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => args.only = Some(value()?),
             other => anyhow::bail!(
                 "unknown flag {other}; flags: --clients N --events N --backends postgres,sqlite \
-                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity"
+                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity|dynamic"
             ),
         }
     }
@@ -86,9 +87,9 @@ fn parse_args() -> anyhow::Result<Args> {
     anyhow::ensure!(
         matches!(
             args.only.as_deref(),
-            None | Some("documents" | "seal" | "identity")
+            None | Some("documents" | "seal" | "identity" | "dynamic")
         ),
-        "--only takes: documents, seal, identity"
+        "--only takes: documents, seal, identity, dynamic"
     );
     Ok(args)
 }
@@ -363,6 +364,11 @@ fn run_backend(
             drop(server);
             bench.identity_provider()
         }
+        Some("dynamic") => {
+            eprintln!("[{backend}] dynamic client registration…");
+            drop(server);
+            bench.dynamic(argon2)
+        }
         _ => bench.full_run(server, argon2),
     }
 }
@@ -444,6 +450,7 @@ impl Bench<'_> {
         drop(server);
         eprintln!("[{backend}] oidc-provider, rebuild, sealed log…");
         self.identity_provider()?;
+        self.dynamic(argon2)?;
         self.rebuild()?;
         self.seal()
     }

@@ -16,6 +16,7 @@ pub mod import;
 pub mod last_authenticated;
 pub mod mac;
 pub mod metrics;
+pub mod pruner;
 pub mod registration;
 pub mod secrets;
 pub mod seed;

@@ -75,6 +75,8 @@ pub struct RegistrationAccessToken {
     pub sha256: String,
     /// The initial access token that registered the client.
     pub token_id: String,
+    /// When the registration it manages happened (Unix microseconds of its event).
+    pub registered_at: i64,
 }
 
 impl Record for RegistrationAccessToken {
@@ -82,7 +84,20 @@ impl Record for RegistrationAccessToken {
         Ok(Self {
             sha256: DB::get(row, "sha256")?,
             token_id: DB::get(row, "token_id")?,
+            registered_at: DB::get(row, "registered_at")?,
         })
+    }
+}
+
+/// A row of [`Database::unused_registrations`].
+struct Unused(String, i64);
+
+impl Record for Unused {
+    fn read<DB: Engine>(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        Ok(Self(
+            DB::get(row, "client_id")?,
+            DB::get(row, "registered_at")?,
+        ))
     }
 }
 
@@ -179,6 +194,22 @@ impl Database {
             .await
     }
 
+    /// Gives back a use of a token (a registration it admitted failed for a reason of the
+    /// registry's, not the caller's).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn give_back_initial_access_token_use(
+        &self,
+        token_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        const SQL: &str =
+            "update initial_access_tokens set uses = uses - 1 where token_id = $1 and uses > 0";
+        self.execute(Statement::new(SQL).bind(token_id))
+            .await
+            .map(drop)
+    }
+
     /// Revokes a token; false when there is none with this id or it was revoked before.
     ///
     /// # Errors
@@ -196,7 +227,8 @@ impl Database {
             == 1)
     }
 
-    /// Stores (or replaces) the registration access token of `client_id`.
+    /// Stores (or replaces) the registration access token of `client_id`, for its
+    /// registration at `registered_at` (Unix microseconds).
     ///
     /// # Errors
     /// The database error.
@@ -205,16 +237,19 @@ impl Database {
         client_id: &str,
         sha256: &str,
         token_id: &str,
-        now: i64,
+        (now, registered_at): (i64, i64),
     ) -> Result<(), sqlx::Error> {
         const SQL: &str = "insert into registration_access_tokens (client_id, sha256, token_id, \
-                           issued_at) values ($1, $2, $3, $4) on conflict (client_id) do update \
-                           set sha256 = excluded.sha256, issued_at = excluded.issued_at";
+                           issued_at, registered_at) values ($1, $2, $3, $4, $5) \
+                           on conflict (client_id) do update set sha256 = excluded.sha256, \
+                           token_id = excluded.token_id, issued_at = excluded.issued_at, \
+                           registered_at = excluded.registered_at";
         let put = Statement::new(SQL)
             .bind(client_id)
             .bind(sha256)
             .bind(token_id)
-            .bind(now);
+            .bind(now)
+            .bind(registered_at);
         self.execute(put).await.map(drop)
     }
 
@@ -248,8 +283,8 @@ impl Database {
         &self,
         client_id: &str,
     ) -> Result<Option<RegistrationAccessToken>, sqlx::Error> {
-        const SQL: &str =
-            "select sha256, token_id from registration_access_tokens where client_id = $1";
+        const SQL: &str = "select sha256, token_id, registered_at from registration_access_tokens \
+                           where client_id = $1";
         self.record(Statement::new(SQL).bind(client_id)).await
     }
 
@@ -282,5 +317,27 @@ impl Database {
             .records(Statement::new(SQL).bind(token_id).bind(limit))
             .await?;
         Ok(rows.into_iter().map(|registry_sql::First(id)| id).collect())
+    }
+
+    /// Clients registered dynamically (or last replaced through RFC 7592) before `before` and
+    /// not authenticated since then, by id after `after` (a page of at most `limit`), each
+    /// with the time of the registration its token manages.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn unused_registrations(
+        &self,
+        before: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        const SQL: &str = "select r.client_id, r.registered_at from registration_access_tokens r \
+                           left join client_last_authenticated l on l.client_id = r.client_id \
+                           where r.issued_at < $1 and (l.at is null or l.at < $1) \
+                           and r.client_id > $2 order by r.client_id limit $3";
+        let rows: Vec<Unused> = self
+            .records(Statement::new(SQL).bind(before).bind(after).bind(limit))
+            .await?;
+        Ok(rows.into_iter().map(|Unused(id, at)| (id, at)).collect())
     }
 }

@@ -144,6 +144,14 @@ impl RegistrationPolicy {
 
     fn check_redirect(&self, uri: &str, native: bool) -> Result<(), String> {
         let url = Url::parse(uri).map_err(|_| "must be an absolute URI".to_owned())?;
+        // Matched as written, so written as every parser reads it: no `\`, no percent-encoded
+        // host, no `..`, a lower-case host (`https://evil%2Ecom\.partner.example/` is evil.com).
+        if url.as_str() != uri {
+            return Err(format!(
+                "must be written in normal form, as {} (a dynamically registered client's redirect URIs are compared as written)",
+                url.as_str()
+            ));
+        }
         let allowed = match url.scheme() {
             "https" => true,
             "http" => native && is_loopback(url.host()),
@@ -184,7 +192,11 @@ fn glob(pattern: &[u8], text: &[u8], at: usize, host_end: usize) -> bool {
     match pattern.split_first() {
         None => text.len() == at,
         Some((b'*', rest)) => {
-            let stops: &[u8] = if at < host_end { b"./:@?#" } else { b"/?#" };
+            let stops: &[u8] = if at < host_end {
+                b"./:@?#\\%"
+            } else {
+                b"/?#\\"
+            };
             let mut end = at;
             while end < text.len() && !stops.contains(&text[end]) {
                 end += 1;
@@ -198,11 +210,22 @@ fn glob(pattern: &[u8], text: &[u8], at: usize, host_end: usize) -> bool {
     }
 }
 
-/// A pattern is an absolute URI (its `*` replaced for parsing) with no fragment; a wildcard
-/// in the host stands below at least two literal labels (`*.partner.example`, never `*.com`).
+/// A pattern is an absolute URI (its `*` replaced for parsing) with no fragment; each `*` is a
+/// whole host label or a whole path segment (so matching never backtracks); a wildcard in the
+/// host stands below at least two literal labels (`*.partner.example`, never `*.com`).
 fn check_pattern(pattern: &str) -> Result<(), String> {
     if pattern.len() > 2000 || pattern.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("must be at most 2000 characters, without spaces".to_owned());
+    }
+    let bytes = pattern.as_bytes();
+    let whole = (0..bytes.len()).filter(|i| bytes[*i] == b'*').all(|i| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + 1).copied();
+        matches!(before, Some(b'/' | b'.'))
+            && matches!(after, None | Some(b'/' | b'.' | b':' | b'?'))
+    });
+    if !whole {
+        return Err("each * must be a whole host label or a whole path segment".to_owned());
     }
     let url = Url::parse(&pattern.replace('*', "w"))
         .map_err(|_| "must be an absolute URI, * standing for a host label or a path segment")?;
@@ -253,6 +276,26 @@ mod tests {
             "https://app.example/cb",
             "https://app.example/cb?x=1"
         ));
+        assert!(!matches(p, "https://evil%2Ecom\\.partner.example/cb/x"));
+    }
+
+    #[test]
+    fn redirect_uris_not_in_normal_form_are_refused_before_matching() {
+        let policy = RegistrationPolicy {
+            redirect_uri_patterns: vec!["https://*.partner.example/cb/*".into()],
+            ..RegistrationPolicy::default()
+        };
+        for sneaky in [
+            "https://evil%2Ecom\\.partner.example/cb/x",
+            "https://app.partner.example/cb/../../admin",
+            "https://app.partner.example/cb/%2e%2e/x",
+            "https://APP.partner.example/cb/x",
+        ] {
+            assert!(policy.check_redirect(sneaky, false).is_err(), "{sneaky}");
+        }
+        assert!(policy
+            .check_redirect("https://app.partner.example/cb/x", false)
+            .is_ok());
     }
 
     #[test]
@@ -264,12 +307,15 @@ mod tests {
         assert!(policy("https://*.partner.example/cb")
             .check_itself()
             .is_ok());
+        assert!(policy("https://app.example/cb/*").check_itself().is_ok());
         for bad in [
             "https://*.com/cb",
             "https://*/cb",
             "*://app.example/cb",
             "https://a.example/#*",
             "not a uri",
+            "https://a*.example.com/cb",
+            "https://app.example/*a*a*a*b",
         ] {
             assert!(policy(bad).check_itself().is_err(), "{bad}");
         }

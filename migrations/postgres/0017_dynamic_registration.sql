@@ -15,12 +15,15 @@ create table initial_access_tokens (
     policy      text   not null
 );
 -- The registration access token of each dynamically registered client (only its SHA-256
--- digest, replaced on each update through the client configuration endpoint), and the initial
--- access token that registered the client.
+-- digest, replaced on each update through the client configuration endpoint), the initial
+-- access token that registered the client, and when that registration happened (Unix
+-- microseconds, its event's time): a client deleted and registered again under the same id
+-- by anyone else is another registration, which the token does not manage.
 create table registration_access_tokens (
     client_id  text   primary key,
     sha256     text   not null,
     token_id   text   not null references initial_access_tokens (token_id),
-    issued_at  bigint not null
+    issued_at  bigint not null,
+    registered_at bigint not null
 );
 create index registration_access_tokens_token on registration_access_tokens (token_id);

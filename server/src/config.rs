@@ -118,6 +118,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub registration_rate_per_minute: u32,
 
+    /// Clients registered dynamically that authenticate with a secret and have not done so for
+    /// this many days (nor been registered or replaced) are deleted by the pruner (`0`: never).
+    #[arg(long, env = "REGISTRY_REGISTRATION_PRUNE_DAYS", default_value_t = 90)]
+    pub registration_prune_days: u32,
+
+    /// Seconds between the pruner's passes.
+    #[arg(long, env = "REGISTRY_REGISTRATION_PRUNE_INTERVAL_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub registration_prune_interval_seconds: u64,
+
     /// Profile checks report a client secret older than this many days (`0`: never).
     #[arg(long, env = "REGISTRY_MAX_SECRET_AGE_DAYS", default_value_t = 365)]
     pub max_secret_age_days: u32,
@@ -242,6 +252,8 @@ impl Config {
             max_secret_age_days: 365,
             dynamic_registration: false,
             registration_rate_per_minute: 60,
+            registration_prune_days: 90,
+            registration_prune_interval_seconds: 3600,
             export_idle_seconds: 30,
             export_total_seconds: 1800,
             api_keys: None,

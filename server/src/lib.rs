@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clients_cli;
 pub mod config;
 pub mod first_start;
+pub mod pruning;
 
 use std::sync::Arc;
 
@@ -289,6 +290,7 @@ pub struct Application {
     commands: Arc<ClientCommands>,
     sealer: Arc<Sealer>,
     seal: bool,
+    pruning: Option<pruning::Pruning>,
     draining: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     drain_limit: std::time::Duration,
@@ -334,6 +336,10 @@ impl Application {
         Ok(Self {
             sealer: prepared.sealer,
             seal: config.audit_seal,
+            pruning: (config.registration_prune_days > 0).then(|| pruning::Pruning {
+                days: config.registration_prune_days,
+                every: std::time::Duration::from_secs(config.registration_prune_interval_seconds),
+            }),
             listener,
             router: prepared.router,
             database,
@@ -411,7 +417,7 @@ impl Application {
     fn start_background(
         &self,
         flusher_stop: &Arc<registry_projections::stop::StopSignal>,
-    ) -> [tokio::task::JoinHandle<()>; 4] {
+    ) -> [tokio::task::JoinHandle<()>; 5] {
         let projector = {
             let (run, steps) = (self.projector.clone(), self.projector.clone());
             (self.supervisor).supervise(
@@ -435,11 +441,22 @@ impl Application {
         } else {
             tokio::spawn(async {})
         };
+        let pruner = match self.pruning {
+            Some(plan) => pruning::start(
+                &self.supervisor,
+                plan,
+                self.commands.clone(),
+                self.database.clone(),
+                flusher_stop,
+            ),
+            None => tokio::spawn(async {}),
+        };
         [
             projector,
             follower,
             self.start_flusher(flusher_stop),
             sealer,
+            pruner,
         ]
     }
 
@@ -498,7 +515,7 @@ async fn drain_on_signal(
 }
 
 /// Waits up to 10 s for the background tasks, then ends the rest.
-async fn stop_tasks(mut tasks: [tokio::task::JoinHandle<()>; 4]) {
+async fn stop_tasks(mut tasks: [tokio::task::JoinHandle<()>; 5]) {
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         for task in &mut tasks {
             let _ = task.await;

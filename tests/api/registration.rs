@@ -17,6 +17,8 @@ backend_tests!(
     two_registrations_racing_for_the_last_use_get_one_client,
     floods_and_oversized_bodies_are_refused_clearly,
     only_registration_admins_manage_initial_access_tokens,
+    a_registration_access_token_manages_only_the_registration_it_was_issued_for,
+    unused_dynamic_registrations_are_pruned_and_the_history_says_so,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -320,6 +322,41 @@ async fn the_policy_is_enforced_and_a_refusal_costs_no_use(backend: Backend) {
     .await;
     put.assert_status(200);
     assert_eq!(put.json()["enabled"], false, "still held");
+    // Approved, then changed by itself: held again until approved again.
+    let access = put.json()["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enabled = app
+        .call(Method::PATCH, &format!("/api/v1/clients/{client_id}"))
+        .body(
+            "application/merge-patch+json",
+            json!({"enabled": true}).to_string(),
+        )
+        .send()
+        .await;
+    enabled.assert_status(200);
+    replaced["redirect_uris"] = json!(["https://third.partner.example/callback"]);
+    let put = with_token(
+        &app,
+        Method::PUT,
+        &format!("/register/{client_id}"),
+        Some(&access),
+        Some(&replaced),
+    )
+    .await;
+    put.assert_status(200);
+    assert_eq!(
+        app.get_client(client_id).await.json()["enabled"],
+        false,
+        "held again"
+    );
+    // A redirect URI not written as parsers read it cannot slip past a pattern.
+    let mut sneaky = cli_metadata();
+    sneaky["token_endpoint_auth_method"] = json!("none");
+    sneaky["redirect_uris"] = json!(["https://evil%2Ecom\\.partner.example/callback"]);
+    let text = assert_oauth_error(&register(sneaky).await, 400, "invalid_redirect_uri");
+    assert!(text.contains("normal form"), "{text}");
 }
 
 async fn used_up_expired_revoked_and_unknown_tokens_are_refused(backend: Backend) {
@@ -561,5 +598,131 @@ async fn only_registration_admins_manage_initial_access_tokens(backend: Backend)
             "policy.refuse_findings_of",
             "policy.redirect_uri_patterns[0]"
         ]
+    );
+}
+
+/// The pruner deletes a dynamically registered client with a secret that has not been used
+/// for the configured days — as an event of its own, once even with two processes pruning —
+/// and keeps one used since, and a public one (whose use the registry cannot see).
+async fn unused_dynamic_registrations_are_pruned_and_the_history_says_so(backend: Backend) {
+    use registry_commands::pruner::{prune_unused_registrations, Pruned, PRUNER};
+    let app = app(backend).await;
+    let (token_id, token) = initial_token(&app, Value::Null, json!({})).await;
+    let mut ids = Vec::new();
+    let mut secrets = Vec::new();
+    for public in [false, false, true] {
+        let mut metadata = cli_metadata();
+        if public {
+            metadata["token_endpoint_auth_method"] = json!("none");
+            metadata["grant_types"] = json!(["authorization_code"]);
+        }
+        let registered = with_token(
+            &app,
+            Method::POST,
+            "/register",
+            Some(&token),
+            Some(&metadata),
+        )
+        .await;
+        registered.assert_status(201);
+        ids.push(registered.json()["client_id"].as_str().unwrap().to_owned());
+        secrets.push(
+            registered.json()["client_secret"]
+                .as_str()
+                .map(str::to_owned),
+        );
+    }
+    let (unused, used, public) = (&ids[0], &ids[1], &ids[2]);
+    app.execute("update registration_access_tokens set issued_at = 1")
+        .await;
+    assert!(crate::attacks::verify(&app, used, secrets[1].as_deref().unwrap()).await);
+    app.commands.last_authenticated().flush().await.unwrap();
+
+    let second = app
+        .second_process_with(|c| c.dynamic_registration = true)
+        .await;
+    let now = registry_api::extract::now();
+    let (a, b) = tokio::join!(
+        prune_unused_registrations(&app.commands, &app.database, now, 30, &|| {}),
+        prune_unused_registrations(&second.commands, &second.database, now, 30, &|| {}),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.deleted + b.deleted, 1, "{a:?} {b:?}");
+    assert_eq!(a.unseen, 1);
+    app.get_client(unused).await.assert_status(404);
+    app.get_client(used).await.assert_status(200);
+    app.get_client(public).await.assert_status(200);
+    let history = app
+        .get_json(&format!("/api/v1/clients/{unused}/history"))
+        .await;
+    let last = history["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["event_type"], "ClientDeleted");
+    assert_eq!(last["actor"], PRUNER);
+    assert_eq!(
+        last["reason"],
+        "registered dynamically and not authenticated for 30 days"
+    );
+    let token_view = app
+        .get_json(&format!("/api/v1/initial-access-tokens/{token_id}"))
+        .await;
+    assert_eq!(
+        token_view["registered_clients"].as_array().unwrap().len(),
+        2
+    );
+    let again = prune_unused_registrations(&app.commands, &app.database, now, 30, &|| {}).await;
+    assert_eq!(
+        again.unwrap(),
+        Pruned {
+            deleted: 0,
+            unseen: 1
+        }
+    );
+}
+
+/// An administrator deletes a self-registered client and later registers the id again: the
+/// old registration access token is for the old registration and manages nothing now.
+async fn a_registration_access_token_manages_only_the_registration_it_was_issued_for(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let (_, token) = initial_token(&app, json!(1), json!({})).await;
+    let registered = with_token(
+        &app,
+        Method::POST,
+        "/register",
+        Some(&token),
+        Some(&cli_metadata()),
+    )
+    .await;
+    registered.assert_status(201);
+    let body = registered.json();
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let access = body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete_client(&client_id).await.assert_status(204);
+    let mut again = registry_tests::service_client(&client_id, None);
+    again["client_name"] = json!("The administrator's own");
+    app.create_client(&again).await.assert_status(201);
+    let path = format!("/register/{client_id}");
+    assert_oauth_error(
+        &with_token(&app, Method::GET, &path, Some(&access), None).await,
+        401,
+        "invalid_token",
+    );
+    assert_oauth_error(
+        &with_token(&app, Method::DELETE, &path, Some(&access), None).await,
+        401,
+        "invalid_token",
+    );
+    assert_eq!(
+        app.get_client(&client_id).await.json()["client_name"],
+        "The administrator's own"
     );
 }

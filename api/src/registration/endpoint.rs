@@ -43,7 +43,10 @@ fn configured(state: &AppState) -> Result<&Registration, RegistrationError> {
 fn bearer(headers: &HeaderMap) -> Result<&str, RegistrationError> {
     (headers.get(header::AUTHORIZATION))
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(str::trim)
         .filter(|token| !token.is_empty() && token.len() <= 512)
         .ok_or(RegistrationError::InvalidToken)
@@ -62,8 +65,12 @@ fn client_uri(registration: &Registration, headers: &HeaderMap, client_id: &str)
                 h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
             });
-        host.map(|host| format!("http://{host}"))
-            .unwrap_or_default()
+        // Over http only on loopback: a registry behind TLS sets REGISTRY_PUBLIC_URL.
+        host.map_or_else(String::new, |host| {
+            let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+            let loopback = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+            format!("{}://{host}", if loopback { "http" } else { "https" })
+        })
     });
     format!("{}/register/{client_id}", base.trim_end_matches('/'))
 }
@@ -121,9 +128,9 @@ pub async fn register(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RegistrationError> {
     let registration = configured(&state)?;
-    registration
-        .limiter
-        .admit(address)
+    let limiter = &registration.limiter;
+    limiter
+        .admit_address(address)
         .map_err(RegistrationError::RateLimited)?;
     let digest = token_digest(bearer(&headers)?);
     let at = now();
@@ -131,6 +138,10 @@ pub async fn register(
         .usable_initial_access_token(&digest, at.timestamp())
         .await?
         .ok_or(RegistrationError::InvalidToken)?;
+    // Only callers with a token count against everyone's limit.
+    limiter
+        .admit_total()
+        .map_err(RegistrationError::RateLimited)?;
     let metadata = ClientMetadata::parse(&body(raw)?)?;
     let input = metadata.settings(&token.policy, Kept::new(&token.policy))?;
     check(&input, &token.policy, at)?;
@@ -148,12 +159,16 @@ pub async fn register(
     let executed = tokio::spawn(async move {
         let used = database.use_initial_access_token(&digest, at.timestamp());
         let used = used.await?.ok_or(RegistrationError::InvalidToken)?;
-        (database.put_registration_access_token(&id, &rat_digest, &used.token_id, at.timestamp()))
-            .await?;
+        let times = (at.timestamp(), ctx.at.timestamp_micros());
+        (database.put_registration_access_token(&id, &rat_digest, &used.token_id, times)).await?;
         match commands.register(&ctx, &id, input, None).await {
             Ok(executed) => Ok(executed),
             Err(error) => {
+                // Not the caller's doing (it was checked): the use is given back.
                 let _ = database.delete_registration_access_token(&id).await;
+                let _ = database
+                    .give_back_initial_access_token_use(&used.token_id)
+                    .await;
                 Err(RegistrationError::from(error))
             }
         }
@@ -183,8 +198,11 @@ async fn authenticated(
         return Err(RegistrationError::InvalidToken);
     }
     let current = state.commands.load_client(client_id).await?;
-    let Some(view) = ClientView::from_write_model(&current) else {
-        // Deleted by an administrator: the token goes with it (RFC 7592 §3).
+    // Deleted (by anyone), or deleted and registered again under the same id: not the
+    // registration this token was issued for. The token goes (RFC 7592 §3).
+    let same = current.registered_at.map(|at| at.timestamp_micros()) == Some(stored.registered_at);
+    let view = ClientView::from_write_model(&current).filter(|_| same);
+    let Some(view) = view else {
         state
             .database
             .delete_registration_access_token(client_id)
@@ -254,7 +272,7 @@ pub async fn replace_registration(
         .await?)
         .map_or_else(RegistrationPolicy::default, |token| token.policy);
     let at = now();
-    let input = metadata.settings(&policy, Kept::of(&view.settings))?;
+    let input = metadata.settings(&policy, Kept::of(&view.settings, &policy))?;
     check(&input, &policy, at)?;
     let access_token = format!("rat_{}", SecretString::generate().expose());
     let ctx = context(

@@ -66,35 +66,54 @@ impl RateLimiter {
         }
     }
 
-    /// Admits one registration from `address` (`None`: unknown, counted as one address), or
-    /// says in how many seconds to retry.
+    /// Admits one registration from `address` (`None`: unknown, counted as one address; an
+    /// IPv6 address by its /64, what one host usually holds), or says in how many seconds to
+    /// retry.
     ///
     /// # Errors
-    /// The seconds until a registration would be admitted.
-    pub fn admit(&self, address: Option<IpAddr>) -> Result<(), u64> {
+    /// The seconds until a registration from it would be admitted.
+    pub fn admit_address(&self, address: Option<IpAddr>) -> Result<(), u64> {
         let now = Instant::now();
         let mut state = self
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (total, addresses) = &mut *state;
+        let (_, addresses) = &mut *state;
+        let (capacity, rate) = (self.per_address, self.per_address / 60.0);
         if addresses.len() >= MAX_ADDRESSES {
-            let (capacity, rate) = (self.per_address, self.per_address / 60.0);
+            // Forget the idle (full) buckets; an address being held back keeps its own.
             addresses.retain(|_, bucket| {
                 let mut probe = *bucket;
-                probe.take(now, capacity, rate).is_ok() && probe.tokens + 1.0 < capacity
+                probe.take(now, capacity, rate).is_err() || probe.tokens + 1.0 < capacity
             });
         }
-        let key = address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let key = match address {
+            Some(IpAddr::V6(v6)) => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+            Some(v4) => v4,
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
         let bucket = addresses.entry(key).or_insert(Bucket {
-            tokens: self.per_address,
+            tokens: capacity,
             at: now,
         });
-        let mut trial = *bucket;
-        trial.take(now, self.per_address, self.per_address / 60.0)?;
-        total.take(now, self.total, self.total / 60.0)?;
-        *bucket = trial;
-        Ok(())
+        bucket.take(now, capacity, rate)
+    }
+
+    /// Admits one registration of all addresses together, or says when to retry.
+    ///
+    /// # Errors
+    /// The seconds until a registration would be admitted.
+    pub fn admit_total(&self) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.0.take(now, self.total, self.total / 60.0)
     }
 }
 
@@ -108,18 +127,29 @@ mod tests {
         let a = Some(IpAddr::from([10, 0, 0, 1]));
         let b = Some(IpAddr::from([10, 0, 0, 2]));
         for _ in 0..5 {
-            assert_eq!(limiter.admit(a), Ok(()));
+            assert_eq!(limiter.admit_address(a), Ok(()));
         }
-        let wait = limiter.admit(a).unwrap_err();
+        let wait = limiter.admit_address(a).unwrap_err();
         assert!((1..=12).contains(&wait), "{wait}");
-        assert_eq!(limiter.admit(b), Ok(()));
+        assert_eq!(limiter.admit_address(b), Ok(()));
+        // One IPv6 host's /64 is one address.
+        let v6 = |last: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]));
+        for i in 0..5 {
+            assert_eq!(limiter.admit_address(v6(i)), Ok(()));
+        }
+        assert!(limiter.admit_address(v6(99)).is_err());
     }
 
     #[test]
     fn all_addresses_together_get_ten_times_one() {
         let limiter = RateLimiter::new(2);
         let admitted = (0..100u8)
-            .filter(|i| limiter.admit(Some(IpAddr::from([10, 0, 1, *i]))).is_ok())
+            .filter(|i| {
+                limiter
+                    .admit_address(Some(IpAddr::from([10, 0, 1, *i])))
+                    .is_ok()
+            })
+            .filter(|_| limiter.admit_total().is_ok())
             .count();
         assert_eq!(admitted, 20);
     }

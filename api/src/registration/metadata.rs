@@ -77,10 +77,11 @@ impl Kept {
         }
     }
 
-    /// An existing client's.
-    pub fn of(settings: &ClientSettings) -> Self {
+    /// An existing client's; under a policy that holds registrations for approval, a change
+    /// is held again (the client is disabled until an administrator enables it).
+    pub fn of(settings: &ClientSettings, policy: &RegistrationPolicy) -> Self {
         Self {
-            enabled: settings.enabled,
+            enabled: settings.enabled && !policy.hold_for_approval,
             require_pkce: settings.require_pkce,
             allowed_cors_origins: (settings.allowed_cors_origins.iter())
                 .map(ToString::to_string)
