@@ -340,4 +340,25 @@ impl Database {
             .await?;
         Ok(rows.into_iter().map(|Unused(id, at)| (id, at)).collect())
     }
+
+    /// The clients registered dynamically (with the initial access token `token_id`, or with
+    /// any), at most `limit`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn dynamically_registered(
+        &self,
+        token_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let statement = match token_id {
+            Some(token_id) => return self.clients_registered_with(token_id, limit).await,
+            None => Statement::new(
+                "select client_id from registration_access_tokens order by client_id limit $1",
+            )
+            .bind(limit),
+        };
+        let rows: Vec<registry_sql::First<String>> = self.records(statement).await?;
+        Ok(rows.into_iter().map(|registry_sql::First(id)| id).collect())
+    }
 }

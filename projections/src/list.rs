@@ -205,6 +205,9 @@ pub struct ListQuery {
     pub limit: u32,
     /// Start after this row.
     pub after: Option<Cursor>,
+    /// Only these clients (a set the caller made, e.g. those registered dynamically). Served
+    /// by the search index only.
+    pub only: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 impl Default for ListQuery {
@@ -215,6 +218,7 @@ impl Default for ListQuery {
             sort: Sort::default(),
             limit: DEFAULT_LIMIT,
             after: None,
+            only: None,
         }
     }
 }
@@ -267,6 +271,7 @@ impl ListQuery {
             sort,
             limit,
             after,
+            only: None,
         })
     }
 

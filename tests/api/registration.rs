@@ -18,6 +18,7 @@ backend_tests!(
     floods_and_oversized_bodies_are_refused_clearly,
     only_registration_admins_manage_initial_access_tokens,
     a_registration_access_token_manages_only_the_registration_it_was_issued_for,
+    the_list_filters_clients_registered_dynamically_and_by_which_token,
     unused_dynamic_registrations_are_pruned_and_the_history_says_so,
 );
 
@@ -725,4 +726,61 @@ async fn a_registration_access_token_manages_only_the_registration_it_was_issued
         app.get_client(&client_id).await.json()["client_name"],
         "The administrator's own"
     );
+}
+
+async fn the_list_filters_clients_registered_dynamically_and_by_which_token(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.dynamic_registration = true;
+        c.seed_default_clients = false;
+    })
+    .await;
+    app.follow_feed().await;
+    let (first_id, first) = initial_token(&app, Value::Null, json!({})).await;
+    let (_, second) = initial_token(&app, Value::Null, json!({})).await;
+    for token in [&first, &first, &second] {
+        with_token(
+            &app,
+            Method::POST,
+            "/register",
+            Some(token),
+            Some(&cli_metadata()),
+        )
+        .await
+        .assert_status(201);
+    }
+    app.create_client(&registry_tests::service_client("admin-made", None))
+        .await
+        .assert_status(201);
+    let ids = |page: &Value| -> Vec<String> {
+        (page["clients"].as_array().unwrap().iter())
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    registry_tests::eventually(10, "the index has every client", || async {
+        app.get_json("/api/v1/clients").await["total"] == 4
+    })
+    .await;
+    let any = app.get_json("/api/v1/clients?registered_by=any").await;
+    assert_eq!(any["total"], 3, "{any}");
+    assert!(!ids(&any).contains(&"admin-made".to_owned()));
+    let by_first = app
+        .get_json(&format!("/api/v1/clients?registered_by={first_id}&limit=1"))
+        .await;
+    assert_eq!(by_first["total"], 2, "{by_first}");
+    let cursor = by_first["next_cursor"].as_str().unwrap().to_owned();
+    let next = app
+        .get_json(&format!(
+            "/api/v1/clients?registered_by={first_id}&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(ids(&next).len(), 1);
+    assert_ne!(ids(&next), ids(&by_first), "pages do not repeat");
+    let searched = app
+        .get_json("/api/v1/clients?registered_by=any&search=admin")
+        .await;
+    assert_eq!(searched["total"], 0);
+    let unknown = app
+        .get_json("/api/v1/clients?registered_by=iat-unknown")
+        .await;
+    assert_eq!(unknown["total"], 0);
 }

@@ -76,6 +76,20 @@ pub async fn list_clients(
         params.cursor.as_deref(),
     )
     .map_err(ApiError::invalid_query)?;
+    let mut query = query;
+    if let Some(by) = params.registered_by.as_deref() {
+        if !state.search.is_ready() {
+            return Err(ApiError::NotReady(
+                "the list is loading; filter by registration again in a moment".to_owned(),
+            ));
+        }
+        let token = Some(by).filter(|by| *by != "any");
+        let ids = state
+            .database
+            .dynamically_registered(token, 1_000_000)
+            .await?;
+        query.only = Some(std::sync::Arc::new(ids.into_iter().collect()));
+    }
     let page = if state.search.is_ready() {
         state.search.search(&query)
     } else {

@@ -417,6 +417,9 @@ pub struct ListClientsParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page (same search, filter and sort).
     pub cursor: Option<String>,
+    /// Only clients registered dynamically (RFC 7591): `any`, or those of one initial access
+    /// token (its `token_id`).
+    pub registered_by: Option<String>,
 }
 
 /// Query of `GET /clients/{client_id}`: read the client as it was.

@@ -118,6 +118,7 @@ fn answer(
         (status = 401, description = "No, an unknown, expired, used-up or revoked initial access token", body = super::error::RegistrationErrorBody),
         (status = 413, description = "Metadata larger than 64 KiB", body = super::error::RegistrationErrorBody),
         (status = 429, description = "Too many registrations; Retry-After", body = super::error::RegistrationErrorBody),
+        (status = 404, description = "Dynamic registration is off (REGISTRY_DYNAMIC_REGISTRATION)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -219,6 +220,7 @@ async fn authenticated(
     responses(
         (status = 200, description = "The registration (no secret, no new token)", body = RegistrationResponse),
         (status = 401, description = "No or a wrong registration access token, or the client is gone", body = super::error::RegistrationErrorBody),
+        (status = 404, description = "Dynamic registration is off (REGISTRY_DYNAMIC_REGISTRATION)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -246,6 +248,7 @@ pub async fn read_registration(
         (status = 400, description = "invalid_redirect_uri or invalid_client_metadata", body = super::error::RegistrationErrorBody),
         (status = 401, description = "No or a wrong registration access token", body = super::error::RegistrationErrorBody),
         (status = 409, description = "Changed concurrently; read it and retry", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dynamic registration is off (REGISTRY_DYNAMIC_REGISTRATION)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -351,6 +354,7 @@ impl Replacing {
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or a wrong registration access token", body = super::error::RegistrationErrorBody),
+        (status = 404, description = "Dynamic registration is off (REGISTRY_DYNAMIC_REGISTRATION)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -272,7 +272,7 @@ pub struct TokenListResponse {
     responses(
         (status = 201, description = "Created; the token is in this response only", body = TokenResponse),
         (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
-        crate::responses::DeniedOrBadQuery,
+        crate::responses::DeniedOrBadBody,
     ),
     security(("bearer" = []))
 )]

@@ -384,7 +384,7 @@ impl SearchIndex {
         let wanted = usize::try_from(query.limit)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        if query.search.is_none() && key == SortKey::ClientId {
+        if query.search.is_none() && key == SortKey::ClientId && query.only.is_none() {
             let (top, total) = inner.page_by_id(query, wanted);
             let items = top.into_iter().map(|e| e.item.clone()).collect();
             return ClientPage::from_rows(items, total, query);
@@ -396,6 +396,9 @@ impl SearchIndex {
                 .enabled
                 .is_some_and(|enabled| entry.item.enabled != enabled)
             {
+                return;
+            }
+            if (query.only.as_ref()).is_some_and(|ids| !ids.contains(&entry.item.client_id)) {
                 return;
             }
             total += 1;
