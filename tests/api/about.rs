@@ -26,7 +26,11 @@ fn described(client_id: &str) -> Value {
     body
 }
 
-async fn patch(app: &TestApp, client_id: &str, body: &Value) -> registry_tests::TestResponse {
+pub(crate) async fn patch(
+    app: &TestApp,
+    client_id: &str,
+    body: &Value,
+) -> registry_tests::TestResponse {
     app.call(Method::PATCH, &format!("/api/v1/clients/{client_id}"))
         .body("application/merge-patch+json", body.to_string())
         .send()

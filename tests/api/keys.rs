@@ -3,10 +3,10 @@
 //! The identity service side (openid-client signing with a registered key against
 //! oidc-provider) is in the adapter's tests.
 
-use axum::http::Method;
 use registry_tests::{backend_tests, service_client, Backend, TestApp};
 use serde_json::{json, Value};
 
+use crate::about::patch;
 use crate::attacks::verify;
 
 backend_tests!(
@@ -28,13 +28,6 @@ fn key_client(client_id: &str) -> Value {
     body["token_endpoint_auth_method"] = json!("private_key_jwt");
     body["jwks"] = json!({"keys": [ec_key("k1")]});
     body
-}
-
-async fn patch(app: &TestApp, client_id: &str, body: &Value) -> registry_tests::TestResponse {
-    app.call(Method::PATCH, &format!("/api/v1/clients/{client_id}"))
-        .body("application/merge-patch+json", body.to_string())
-        .send()
-        .await
 }
 
 async fn a_key_client_has_keys_and_no_secret(backend: Backend) {

@@ -48,6 +48,7 @@ async fn initial_token(app: &TestApp, max_uses: Value, policy: Value) -> (String
     )
 }
 
+/// A call with this bearer token (or none): the security tests' helper, arguments reordered.
 async fn with_token(
     app: &TestApp,
     method: Method,
@@ -55,14 +56,7 @@ async fn with_token(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> TestResponse {
-    let mut call = app.call(method, path).anonymous();
-    if let Some(token) = token {
-        call = call.bearer(token);
-    }
-    if let Some(body) = body {
-        call = call.json(body);
-    }
-    call.send().await
+    crate::security::call(app, token, method, path, body).await
 }
 
 fn cli_metadata() -> Value {

@@ -133,7 +133,7 @@ pub struct ClientRequest {
 
 /// Reads a field that is present (`null` included) as `Some`, so that an absent field
 /// (`None`, through `#[serde(default)]`) and an explicit `null` differ.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -17,7 +17,6 @@ pub mod tokens;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
 
 use crate::state::AppState;
 pub use crate::state::Registration;
@@ -57,13 +56,4 @@ pub fn no_store() -> [(HeaderName, HeaderValue); 2] {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::PRAGMA, HeaderValue::from_static("no-cache")),
     ]
-}
-
-/// Reads a present field (`null` included) as `Some`.
-pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -148,7 +148,10 @@ pub struct CreateTokenRequest {
     /// Registrations it admits (1 – 1,000,000; default 1). `null`: any number until it
     /// expires.
     #[schema(value_type = Option<u64>)]
-    #[serde(default = "one_use", deserialize_with = "crate::registration::present")]
+    #[serde(
+        default = "one_use",
+        deserialize_with = "crate::clients::wire::present"
+    )]
     pub max_uses: Option<Option<u64>>,
     /// What the clients it admits may be.
     #[serde(default)]
