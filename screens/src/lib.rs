@@ -20,6 +20,7 @@ mod findings;
 pub mod form;
 pub mod oidc;
 pub mod pages;
+pub mod registration;
 pub mod session;
 mod sign_in;
 
@@ -99,6 +100,7 @@ pub fn router(state: ScreensState) -> Router {
         .route("/oidc/callback", get(oidc::callback))
         .merge(clients::router())
         .merge(findings::router())
+        .merge(registration::router())
         .route_layer(middleware::from_fn(screen_headers))
         .merge(assets::router())
         .with_state(state)

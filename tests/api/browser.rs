@@ -286,6 +286,17 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     click(&browser, "a[href='/clients/studio/findings?profile=fapi2']").await;
     browser.wait_text("FAPI 2.0 §5.3.2.1 (3)").await;
     browser.screenshot("findings-1280").await;
+    // Dynamic registration: a token made from the screens, shown once.
+    browser.client.goto(&go("/registration")).await.unwrap();
+    browser.wait_text("No initial access token yet").await;
+    type_into(&browser, "#description", "ACME onboarding").await;
+    type_into(&browser, "#patterns", "https://*.acme.example/callback").await;
+    click(&browser, "button.primary[type='submit']").await;
+    browser.wait_text("Copy this token now").await;
+    browser.screenshot("registration-token-1280").await;
+    browser.client.goto(&go("/registration")).await.unwrap();
+    browser.wait_text("ACME onboarding").await;
+    browser.screenshot("registration-1280").await;
     browser.client.goto(&go("/clients")).await.unwrap();
     click(&browser, "a[href='/findings']").await;
     browser.wait_text("clients with findings").await;
@@ -414,6 +425,12 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
         .assert_no_horizontal_scroll("the report fits 390 px")
         .await;
     browser.screenshot("report-390").await;
+    browser.client.goto(&go("/registration")).await.unwrap();
+    browser.wait_text("New initial access token").await;
+    browser.screenshot("registration-390").await;
+    browser
+        .assert_no_horizontal_scroll("the registration page fits 390 px")
+        .await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens
     // and is walked with the keyboard.

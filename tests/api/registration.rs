@@ -19,6 +19,7 @@ backend_tests!(
     only_registration_admins_manage_initial_access_tokens,
     a_registration_access_token_manages_only_the_registration_it_was_issued_for,
     the_list_filters_clients_registered_dynamically_and_by_which_token,
+    the_screens_make_show_and_revoke_initial_access_tokens,
     unused_dynamic_registrations_are_pruned_and_the_history_says_so,
 );
 
@@ -777,4 +778,113 @@ async fn the_list_filters_clients_registered_dynamically_and_by_which_token(back
         .get_json("/api/v1/clients?registered_by=iat-unknown")
         .await;
     assert_eq!(unknown["total"], 0);
+}
+
+/// The screens of a `registration:admin`: a token made (shown once, working at once), listed,
+/// its policy and clients shown, revoked; errors beside the form; other roles refused.
+async fn the_screens_make_show_and_revoke_initial_access_tokens(backend: Backend) {
+    let mut lines = String::new();
+    let (reader, line) = generate(
+        "reader",
+        Roles::parse("clients:read,clients:write").unwrap(),
+    );
+    lines.push_str(&line);
+    let app = TestApp::spawn_with(backend, |c| {
+        c.dynamic_registration = true;
+        c.api_keys = Some(lines.clone());
+    })
+    .await;
+    let admin = app.sign_in(registry_tests::ADMIN_TOKEN).await;
+    let page = String::from_utf8(admin.get("/registration").await.body.clone()).unwrap();
+    assert!(page.contains("No initial access token yet"), "{page}");
+    let refused = admin
+        .post(
+            "/registration",
+            &[("description", ""), ("days", "0"), ("max_uses", "1")],
+        )
+        .await;
+    refused.assert_status(422);
+    let text = String::from_utf8(refused.body.clone()).unwrap();
+    assert!(
+        text.contains("description") && text.contains("expires_in"),
+        "{text}"
+    );
+    let made = admin
+        .post(
+            "/registration",
+            &[
+                ("description", "ACME onboarding"),
+                ("days", "7"),
+                ("max_uses", "2"),
+                ("grant_types", "authorization_code"),
+                ("methods", "none"),
+                ("patterns", "https://*.partner.example/callback"),
+                ("scopes", "openid"),
+                ("refuse", "oauth2.1"),
+            ],
+        )
+        .await;
+    made.assert_status(200);
+    let text = String::from_utf8(made.body.clone()).unwrap();
+    let token = text
+        .split("value=\"")
+        .find_map(|rest| {
+            rest.strip_prefix("iat_")
+                .map(|t| format!("iat_{}", &t[..t.find('"').unwrap()]))
+        })
+        .expect("the token on the page");
+    let mut metadata = cli_metadata();
+    metadata["token_endpoint_auth_method"] = json!("none");
+    metadata["grant_types"] = json!(["authorization_code"]);
+    metadata["scope"] = json!("openid");
+    let registered = with_token(
+        &app,
+        Method::POST,
+        "/register",
+        Some(&token),
+        Some(&metadata),
+    )
+    .await;
+    registered.assert_status(201);
+    let client_id = registered.json()["client_id"].as_str().unwrap().to_owned();
+    let list = String::from_utf8(admin.get("/registration").await.body.clone()).unwrap();
+    assert!(
+        list.contains("ACME onboarding") && list.contains("1 of 2") && list.contains("Usable"),
+        "{list}"
+    );
+    let token_id = app.get_json("/api/v1/initial-access-tokens").await["tokens"][0]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detail = String::from_utf8(
+        admin
+            .get(&format!("/registration/{token_id}"))
+            .await
+            .body
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        detail.contains("https://*.partner.example/callback") && detail.contains(&client_id),
+        "{detail}"
+    );
+    assert!(!detail.contains(&token), "never the token again");
+    admin
+        .post(&format!("/registration/{token_id}/revoke"), &[])
+        .await
+        .assert_status(303);
+    let again = with_token(
+        &app,
+        Method::POST,
+        "/register",
+        Some(&token),
+        Some(&metadata),
+    )
+    .await;
+    assert_oauth_error(&again, 401, "invalid_token");
+    // Without the role: refused, and the header has no link to it.
+    let other = app.sign_in(&reader).await;
+    assert_eq!(other.get("/registration").await.status.as_u16(), 403);
+    let clients = String::from_utf8(other.get("/clients").await.body.clone()).unwrap();
+    assert!(!clients.contains("href=\"/registration\""));
 }

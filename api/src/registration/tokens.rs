@@ -284,6 +284,25 @@ pub async fn create_token(
     State(state): State<AppState>,
     AppJson(body): AppJson<CreateTokenRequest>,
 ) -> Result<Response, ApiError> {
+    let response = create(&state, caller.name, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        crate::registration::no_store(),
+        Json(response),
+    )
+        .into_response())
+}
+
+/// Creates a token for `created_by` (the API's and the screens' one way to do it): the answer
+/// holds its plaintext, the only time it is shown.
+///
+/// # Errors
+/// A 422 naming every bad field; database failures.
+pub async fn create(
+    state: &AppState,
+    created_by: String,
+    body: &CreateTokenRequest,
+) -> Result<TokenResponse, ApiError> {
     let (description, lifetime, max_uses, policy) = body.checked()?;
     let now = now().timestamp();
     let secret = SecretString::generate();
@@ -291,7 +310,7 @@ pub async fn create_token(
     let token = InitialAccessToken {
         token_id: format!("iat-{}", &SecretString::generate().expose()[..16]),
         description,
-        created_by: caller.name,
+        created_by,
         created_at: now,
         expires_at: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
         max_uses: max_uses.and_then(|uses| i64::try_from(uses).ok()),
@@ -308,12 +327,56 @@ pub async fn create_token(
         .map_err(|e| ApiError::Internal(e.into()))??;
     let mut response = TokenResponse::of(&token, now);
     response.initial_access_token = Some(plaintext);
-    Ok((
-        StatusCode::CREATED,
-        crate::registration::no_store(),
-        Json(response),
-    )
-        .into_response())
+    Ok(response)
+}
+
+/// Every token, newest first (at most 1,000), as the API and the screens list them.
+///
+/// # Errors
+/// Database failures.
+pub async fn list(state: &AppState) -> Result<Vec<TokenResponse>, ApiError> {
+    let now = now().timestamp();
+    let tokens = state.database.initial_access_tokens(1000).await?;
+    Ok(tokens.iter().map(|t| TokenResponse::of(t, now)).collect())
+}
+
+/// One token with the clients it registered; `None` when there is no such token.
+///
+/// # Errors
+/// Database failures.
+pub async fn detail(state: &AppState, token_id: &str) -> Result<Option<TokenResponse>, ApiError> {
+    let Some(token) = state.database.initial_access_token(token_id).await? else {
+        return Ok(None);
+    };
+    let mut response = TokenResponse::of(&token, now().timestamp());
+    response.registered_clients = Some(
+        state
+            .database
+            .clients_registered_with(token_id, 1000)
+            .await?,
+    );
+    Ok(Some(response))
+}
+
+/// Revokes a token (whether or not the caller waits); false when there is no such token.
+///
+/// # Errors
+/// Database failures.
+pub async fn revoke(state: &AppState, token_id: &str) -> Result<bool, ApiError> {
+    if state
+        .database
+        .initial_access_token(token_id)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let (database, token_id) = (state.database.clone(), token_id.to_owned());
+    let at = now().timestamp();
+    tokio::spawn(async move { database.revoke_initial_access_token(&token_id, at).await })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(true)
 }
 
 /// List the initial access tokens (never the tokens themselves).
@@ -329,10 +392,8 @@ pub async fn list_tokens(
     _caller: Authorized<RegistrationAdmin>,
     State(state): State<AppState>,
 ) -> Result<Json<TokenListResponse>, ApiError> {
-    let now = now().timestamp();
-    let tokens = state.database.initial_access_tokens(1000).await?;
     Ok(Json(TokenListResponse {
-        tokens: tokens.iter().map(|t| TokenResponse::of(t, now)).collect(),
+        tokens: list(&state).await?,
     }))
 }
 
@@ -352,16 +413,8 @@ pub async fn get_token(
     State(state): State<AppState>,
     AppPath(token_id): AppPath<String>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let token =
-        (state.database.initial_access_token(&token_id).await?).ok_or(ApiError::RouteNotFound)?;
-    let mut response = TokenResponse::of(&token, now().timestamp());
-    response.registered_clients = Some(
-        state
-            .database
-            .clients_registered_with(&token_id, 1000)
-            .await?,
-    );
-    Ok(Json(response))
+    let token = detail(&state, &token_id).await?;
+    Ok(Json(token.ok_or(ApiError::RouteNotFound)?))
 }
 
 /// Revoke an initial access token: it admits no more registrations. The clients it
@@ -381,18 +434,9 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     AppPath(token_id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .database
-        .initial_access_token(&token_id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::RouteNotFound);
+    if revoke(&state, &token_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::RouteNotFound)
     }
-    let database = state.database.clone();
-    let at = now().timestamp();
-    tokio::spawn(async move { database.revoke_initial_access_token(&token_id, at).await })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -19,12 +19,14 @@ mod edit;
 mod findings;
 mod history;
 mod list;
+mod registration;
 
 pub use actions::*;
 pub use edit::*;
 pub use findings::*;
 pub use history::*;
 pub use list::*;
+pub use registration::*;
 
 /// The frame of every page: header with the navigation ("Identity > Clients"), the signed-in
 /// person and "Sign out", the content, and an empty dialog the delete confirmation opens in.
@@ -54,6 +56,9 @@ pub fn layout(session: Option<&Session>, title: &str, content: Markup) -> Markup
                     }
                     @if let Some(session) = session {
                         div class="who" {
+                            @if session.can(Role::RegistrationAdmin) {
+                                a href="/registration" { "Dynamic registration" }
+                            }
                             span class="actor" title="Signed in as" { (session.actor) }
                             form method="post" action="/sign-out" {
                                 input type="hidden" name="csrf" value=(session.csrf_token);
