@@ -251,6 +251,7 @@ impl SecretHasher {
                 hash: SecretHash::parse(&hash).map_err(|e| HashingError::Argon2(e.0))?,
                 created_at: at,
                 expires_at: None,
+                valid_until: None,
             },
             plaintext,
         })
@@ -380,6 +381,7 @@ pub(crate) fn dry_run_record(at: DateTime<Utc>) -> Result<SecretRecord, ValueErr
         hash: SecretHash::parse("$argon2id$v=19$m=19456,t=2,p=1$ZHJ5cnVu$ZHJ5cnVu")?,
         created_at: at,
         expires_at: None,
+        valid_until: None,
     })
 }
 

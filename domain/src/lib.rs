@@ -30,8 +30,10 @@ pub use metadata::EventMetadata;
 ///   (`application_type`, `logo_uri`, …; `about` in an update). An older event described
 ///   nothing and changed none of it, which is what the fields' absence reads as.
 /// - `ClientRegistered` 1.1 → 1.2 and `ClientUpdated` 1.2 → 1.3: the client's public keys
-///   (`jwks`, `jwks_uri`; `keys` in an update) and `private_key_jwt`. An older event had no
-///   keys and changed none, which is what the fields' absence reads as.
+///   (`jwks`, `jwks_uri`; `keys` in an update), `private_key_jwt` and a secret's
+///   `valid_until`. An older event had no keys, changed none, and its secret had no end,
+///   which is what the fields' absence reads as.
+/// - `ClientSecretRotated` 1.1 → 1.2: the new secret's `valid_until` (none before).
 ///
 /// They run in this order, so a `ClientUpdated` 1.0 becomes 1.1, then 1.2, then 1.3.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
@@ -44,6 +46,11 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         Box::new(Relabel {
             event_type: "ClientSecretRotated",
             from: "1.0",
+            to: "1.1",
+        }),
+        Box::new(Relabel {
+            event_type: "ClientSecretRotated",
+            from: "1.1",
             to: client::CLIENT_SECRET_ROTATED_VERSION,
         }),
         Box::new(Relabel {

@@ -199,6 +199,7 @@ mod tests {
                 hash: SecretHash::parse(hash).unwrap(),
                 created_at: DateTime::<Utc>::default(),
                 expires_at: None,
+                valid_until: None,
             },
             previous_secrets_expire_at: DateTime::<Utc>::default(),
             ended_secrets: Vec::new(),

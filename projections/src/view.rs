@@ -16,8 +16,11 @@ pub struct SecretView {
     pub secret_id: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it stops being accepted; `None` while it is current.
+    /// When a rotation's grace ends for it; `None` while it is current.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The end of its lifetime (`client_secret_expires_at`); `None`: no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl From<&SecretRecord> for SecretView {
@@ -26,6 +29,7 @@ impl From<&SecretRecord> for SecretView {
             secret_id: record.secret_id.clone(),
             created_at: record.created_at,
             expires_at: record.expires_at,
+            valid_until: record.valid_until,
         }
     }
 }

@@ -128,6 +128,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub registration_prune_interval_seconds: u64,
 
+    /// Every secret issued from now on (registration, rotation, dynamic registration) stops
+    /// verifying this many days after it was issued (`client_secret_expires_at`; `0`: never).
+    #[arg(long, env = "REGISTRY_SECRET_LIFETIME_DAYS", default_value_t = 0)]
+    pub secret_lifetime_days: u32,
+
     /// Profile checks report a client secret older than this many days (`0`: never).
     #[arg(long, env = "REGISTRY_MAX_SECRET_AGE_DAYS", default_value_t = 365)]
     pub max_secret_age_days: u32,
@@ -250,6 +255,7 @@ impl Config {
             feed_waiters: 256,
             feed_wait_limit_seconds: 60,
             max_secret_age_days: 365,
+            secret_lifetime_days: 0,
             dynamic_registration: false,
             registration_rate_per_minute: 60,
             registration_prune_days: 90,

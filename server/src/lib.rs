@@ -178,7 +178,11 @@ impl Sides {
         let commands = Arc::new(
             ClientCommands::new(database, vec![projector.clone()], hasher)
                 .with_snapshot_key(snapshot_key)
-                .with_verified_capacity(config.verify_cache_clients),
+                .with_verified_capacity(config.verify_cache_clients)
+                .with_secret_lifetime(
+                    (config.secret_lifetime_days > 0)
+                        .then(|| chrono::Duration::days(i64::from(config.secret_lifetime_days))),
+                ),
         );
         // Other processes' changes reach the memory of verified secrets through the feed.
         search.watch_feed(Arc::new(ForgetVerified(

@@ -79,7 +79,7 @@ async fn history_lists_every_change_with_before_and_after(backend: Backend) {
         let version = match event["event_type"].as_str() {
             Some("ClientUpdated") => "1.3",
             Some("ClientRegistered") => "1.2",
-            Some("ClientSecretRotated") => "1.1",
+            Some("ClientSecretRotated") => "1.2",
             _ => "1.0",
         };
         assert_eq!(event["event_version"], version);

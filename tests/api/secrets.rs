@@ -8,6 +8,7 @@ use serde_json::json;
 backend_tests!(
     no_plaintext_secret_is_stored_anywhere,
     a_secret_revoked_by_going_public_never_comes_back,
+    a_secret_past_its_lifetime_no_longer_verifies,
 );
 
 async fn verifies(app: &TestApp, client_id: &str, secret: &str) -> bool {
@@ -143,4 +144,98 @@ async fn no_plaintext_secret_is_stored_anywhere(backend: Backend) {
             }
         }
     }
+}
+
+/// `REGISTRY_SECRET_LIFETIME_DAYS`: each issued secret (registered, rotated, self-registered)
+/// carries the end of its lifetime, shows it, and stops verifying at it — also when it was
+/// verified before (the memory of verified secrets does not outlive it).
+async fn a_secret_past_its_lifetime_no_longer_verifies(backend: Backend) {
+    use registry_commands::service::Verification;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.secret_lifetime_days = 30;
+        c.dynamic_registration = true;
+    })
+    .await;
+    let secret = "a-secret-with-an-end-0123";
+    let created = app
+        .create_client(&service_client("mortal", Some(secret)))
+        .await
+        .json();
+    let record = &created["secrets"][0];
+    let issued: chrono::DateTime<chrono::Utc> =
+        record["created_at"].as_str().unwrap().parse().unwrap();
+    let ends: chrono::DateTime<chrono::Utc> =
+        record["valid_until"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ends - issued, chrono::Duration::days(30));
+    assert!(verifies(&app, "mortal", secret).await);
+    let answer = app
+        .request(
+            Method::POST,
+            "/api/v1/clients/mortal/secret/verify",
+            Some(&json!({"client_secret": secret})),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        answer["expires_at"], record["valid_until"],
+        "an identity service must not remember it longer"
+    );
+    let commands = &app.commands;
+    let before = commands.verify_secret(
+        "mortal",
+        secret.to_owned(),
+        ends - chrono::Duration::hours(1),
+    );
+    assert!(matches!(before.await.unwrap(), Verification::Valid { .. }));
+    let after = commands.verify_secret(
+        "mortal",
+        secret.to_owned(),
+        ends + chrono::Duration::seconds(1),
+    );
+    assert_eq!(
+        after.await.unwrap(),
+        Verification::Invalid,
+        "past its lifetime"
+    );
+    // A rotation issues a secret with a lifetime of its own.
+    let rotated = app.rotate_secret("mortal", None).await.json();
+    let newest = rotated["secrets"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(newest["valid_until"].is_string(), "{rotated}");
+    assert_ne!(newest["valid_until"], record["valid_until"]);
+    // Self-registered: RFC 7591's client_secret_expires_at says when.
+    let token = app
+        .request(
+            Method::POST,
+            "/api/v1/initial-access-tokens",
+            Some(&json!({"description": "t"})),
+            &[],
+        )
+        .await
+        .json()["initial_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registered = app
+        .call(Method::POST, "/register")
+        .anonymous()
+        .bearer(&token)
+        .json(&json!({"client_name": "Worker", "grant_types": ["client_credentials"], "scope": "octo_api"}))
+        .send()
+        .await;
+    registered.assert_status(201);
+    let body = registered.json();
+    let id = body["client_id"].as_str().unwrap();
+    let stored = app.get_client(id).await.json();
+    let until: chrono::DateTime<chrono::Utc> = stored["secrets"][0]["valid_until"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(body["client_secret_expires_at"], until.timestamp());
 }

@@ -246,8 +246,9 @@ pub struct VerifySecretResponse {
     /// True only for an existing, enabled, confidential client with a matching, unexpired
     /// secret.
     pub valid: bool,
-    /// For a valid secret in its grace period (replaced by a rotation): when it stops being
-    /// valid. `null` for the current secret, and for an invalid one. An identity service
+    /// For a valid secret in its grace period (replaced by a rotation) or with a lifetime: when
+    /// it stops being valid, whichever comes first. `null` for a current secret without an end,
+    /// and for an invalid one. An identity service
     /// that remembers a verified secret must not remember it past this.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -259,8 +260,12 @@ pub struct SecretResponse {
     pub secret_id: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it stops working; `null` while current.
+    /// When a rotation's grace ends for it; `null` while current.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The end of its lifetime (`client_secret_expires_at`, set from
+    /// `REGISTRY_SECRET_LIFETIME_DAYS` when it was issued); `null`: no end. Past it, the secret
+    /// no longer verifies.
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl From<SecretView> for SecretResponse {
@@ -269,6 +274,7 @@ impl From<SecretView> for SecretResponse {
             secret_id: secret.secret_id,
             created_at: secret.created_at,
             expires_at: secret.expires_at,
+            valid_until: secret.valid_until,
         }
     }
 }

@@ -87,6 +87,14 @@ fn context(actor: String, reason: &str, headers: &HeaderMap) -> CommandContext {
     }
 }
 
+/// When the current secret's lifetime ends (seconds since the epoch), if it has an end.
+fn secret_ends(view: &ClientView) -> Option<i64> {
+    (view.secrets.iter())
+        .filter(|s| s.expires_at.is_none())
+        .find_map(|s| s.valid_until)
+        .map(|end| end.timestamp())
+}
+
 /// The answer for a client a command just wrote, with what it issued.
 fn answer(
     executed: &Executed,
@@ -97,7 +105,7 @@ fn answer(
     let mut response = RegistrationResponse::new(
         &view.client_id,
         &view.settings,
-        view.created_at.timestamp(),
+        (view.created_at.timestamp(), secret_ends(&view)),
         uri,
     );
     response.client_secret = (executed.secret.as_ref())
@@ -231,8 +239,12 @@ pub async fn read_registration(
 ) -> Result<Response, RegistrationError> {
     let (_, view) = authenticated(&state, &client_id, &headers).await?;
     let uri = client_uri(configured(&state)?, &headers, &client_id);
-    let response =
-        RegistrationResponse::new(&client_id, &view.settings, view.created_at.timestamp(), uri);
+    let response = RegistrationResponse::new(
+        &client_id,
+        &view.settings,
+        (view.created_at.timestamp(), secret_ends(&view)),
+        uri,
+    );
     Ok((no_store(), Json(response)).into_response())
 }
 

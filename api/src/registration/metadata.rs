@@ -223,7 +223,8 @@ pub struct RegistrationResponse {
     pub client_secret: Option<String>,
     /// When the id was issued (seconds since the epoch).
     pub client_id_issued_at: i64,
-    /// For a client with a secret: when it expires; 0, never.
+    /// For a client with a secret: when its current secret's lifetime ends (seconds since the
+    /// epoch); 0, never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
     /// Only when issued (a registration or a replacement): the token for the client
@@ -265,7 +266,7 @@ impl RegistrationResponse {
     pub fn new(
         client_id: &str,
         settings: &ClientSettings,
-        issued_at: i64,
+        (issued_at, secret_ends): (i64, Option<i64>),
         registration_client_uri: String,
     ) -> Self {
         let about = settings.about.input();
@@ -299,7 +300,7 @@ impl RegistrationResponse {
             client_id: client_id.to_owned(),
             client_secret: None,
             client_id_issued_at: issued_at,
-            client_secret_expires_at: settings.uses_secret().then_some(0),
+            client_secret_expires_at: settings.uses_secret().then_some(secret_ends.unwrap_or(0)),
             registration_access_token: None,
             registration_client_uri,
             client_name: settings.client_name.to_string(),

@@ -43,6 +43,8 @@ pub struct ClientCommands {
     database: Database,
     hasher: SecretHasher,
     metrics: crate::metrics::CommandMetrics,
+    /// How long an issued secret lives (`None`: until rotated).
+    secret_lifetime: Option<chrono::Duration>,
 }
 
 /// The part of a command that holds the writer gate, a transaction or a per-client lock:
@@ -86,7 +88,16 @@ impl ClientCommands {
             last_authenticated: Arc::new(crate::last_authenticated::LastAuthenticated::new(
                 database.clone(),
             )),
+            secret_lifetime: None,
         }
+    }
+
+    /// Gives every secret issued from now on a lifetime (`client_secret_expires_at`): past
+    /// it, the secret no longer verifies.
+    #[must_use]
+    pub fn with_secret_lifetime(mut self, lifetime: Option<chrono::Duration>) -> Self {
+        self.secret_lifetime = lifetime;
+        self
     }
 
     /// Signs and checks snapshots of long streams with `key` (every process of a store must
@@ -339,12 +350,12 @@ impl ClientCommands {
                 client_id,
                 version,
                 epoch,
-                (&secret.secret_id, secret.expires_at),
+                (&secret.secret_id, secret.ends_at()),
                 &remembered,
             );
             self.last_authenticated.record(client_id, at.timestamp());
             Ok(Verification::Valid {
-                expires_at: secret.expires_at,
+                expires_at: secret.ends_at(),
             })
         }
         .await;

@@ -92,7 +92,8 @@ impl ClientCommands {
             Some(given) => (given, false),
             None => (SecretString::generate(), true),
         };
-        let issued = self.hasher.issue(plaintext, at).await?;
+        let mut issued = self.hasher.issue(plaintext, at).await?;
+        issued.record.valid_until = self.secret_lifetime.map(|lifetime| at + lifetime);
         Ok(Issued::Some { issued, generated })
     }
 

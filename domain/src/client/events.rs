@@ -13,21 +13,23 @@ pub const EVENT_VERSION: &str = "1.0";
 /// settings (`application_type`, `logo_uri`, `tos_uri`, `policy_uri`, `contacts`,
 /// `software_id`, `software_version`) and `token_endpoint_auth_method`, each left out when
 /// unset. A 1.0 event described nothing and named no method, which is what their absence
-/// reads as. 1.2 added the client's public keys (`jwks`, `jwks_uri`) and the method
-/// `private_key_jwt`; a 1.1 event had neither.
+/// reads as. 1.2 added the client's public keys (`jwks`, `jwks_uri`), the method
+/// `private_key_jwt` and the secret's `valid_until`; a 1.1 event had none of them.
 pub const CLIENT_REGISTERED_VERSION: &str = "1.2";
 
 /// The shape version of `ClientUpdated`: 1.1 added `revoked_secrets` (a 1.0 event revoked
 /// nothing: making a client public kept its secrets then); 1.2 added `about`, the new RFC 7591
 /// description, and `token_endpoint_auth_method` (a 1.1 event changed neither); 1.3 added
-/// `keys` (`jwks`, `jwks_uri`) and the method `private_key_jwt` (a 1.2 event changed no
-/// keys). Their upcasters say so explicitly.
+/// `keys` (`jwks`, `jwks_uri`), the method `private_key_jwt` and a new secret's
+/// `valid_until` (a 1.2 event changed no keys, its secret had no end). Their upcasters say so
+/// explicitly.
 pub const CLIENT_UPDATED_VERSION: &str = "1.3";
 
 /// The shape version of `ClientSecretRotated`: 1.1 added `ended_secrets`. A 1.0 event ended
 /// none (every previous secret kept the grace period, so overlapping rotations kept more than
-/// two secrets valid); its upcaster says so explicitly.
-pub const CLIENT_SECRET_ROTATED_VERSION: &str = "1.1";
+/// two secrets valid); its upcaster says so explicitly. 1.2 added the new secret's
+/// `valid_until` (a 1.1 secret had no end).
+pub const CLIENT_SECRET_ROTATED_VERSION: &str = "1.2";
 
 /// What happened to a client. Past tense, immutable once stored. Secrets appear only as
 /// [`SecretRecord`]s (id and argon2id hash), never in plaintext.

@@ -21,6 +21,7 @@ fn secret(id: &str, at: DateTime<Utc>) -> SecretRecord {
         hash: SecretHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").unwrap(),
         created_at: at,
         expires_at: None,
+        valid_until: None,
     }
 }
 
@@ -854,7 +855,7 @@ fn a_rotation_of_version_1_0_reads_as_ending_no_secret() {
                 event
             }
         });
-    assert_eq!(upcast.event_version, "1.1");
+    assert_eq!(upcast.event_version, "1.2", "1.0 → 1.1 → 1.2");
     let event: ClientEvent = serde_json::from_value(upcast.payload).unwrap();
     assert!(matches!(
         event,
@@ -1050,4 +1051,27 @@ fn moving_to_keys_revokes_every_secret_and_moving_back_issues_a_new_one() {
         ..service()
     };
     assert!(client.update_needs_secret(&back, t0()));
+}
+
+#[test]
+fn a_secret_ends_at_its_lifetime_or_its_grace_whichever_comes_first() {
+    let mut record = secret("s1", t0());
+    record.valid_until = Some(t0() + Duration::days(30));
+    assert!(record.is_active_at(t0() + Duration::days(29)));
+    assert!(!record.is_active_at(t0() + Duration::days(30)));
+    record.expires_at = Some(t0() + Duration::days(1));
+    assert_eq!(
+        record.ends_at(),
+        Some(t0() + Duration::days(1)),
+        "the grace first"
+    );
+    record.expires_at = Some(t0() + Duration::days(40));
+    assert_eq!(
+        record.ends_at(),
+        Some(t0() + Duration::days(30)),
+        "the lifetime first"
+    );
+    // Stored without an end, a secret reads back without one.
+    let stored = serde_json::to_value(secret("s2", t0())).unwrap();
+    assert!(stored.get("valid_until").is_none());
 }

@@ -51,8 +51,8 @@ impl fmt::Debug for SecretHash {
     }
 }
 
-/// One secret of a confidential client: its id, its hash, when it was created and until when
-/// it is valid (`None`: until rotated).
+/// One secret of a confidential client: its id, its hash, when it was created, until when a
+/// rotation leaves it valid, and the end of its lifetime (`client_secret_expires_at`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRecord {
     /// Opaque, unique id of the secret (a UUID); what admins and auditors see.
@@ -61,13 +61,28 @@ pub struct SecretRecord {
     pub hash: SecretHash,
     /// When the secret was created.
     pub created_at: DateTime<Utc>,
-    /// When the secret stops being accepted; `None` while it is the current secret.
+    /// When a rotation's grace ends for it; `None` while it is the current secret.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The end of its lifetime, set when it was issued (`REGISTRY_SECRET_LIFETIME_DAYS`;
+    /// RFC 7591's `client_secret_expires_at`); `None`: no end. Since `ClientRegistered` 1.2,
+    /// `ClientUpdated` 1.3, `ClientSecretRotated` 1.2; older secrets have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl SecretRecord {
-    /// Whether the secret is accepted at `at`.
+    /// Whether the secret is accepted at `at`: before its grace ends and before its lifetime
+    /// does.
     pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
-        self.expires_at.is_none_or(|expiry| expiry > at)
+        self.ends_at().is_none_or(|end| end > at)
+    }
+
+    /// When it stops being accepted, by whichever comes first: a rotation's grace or the end
+    /// of its lifetime (`None`: neither).
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match (self.expires_at, self.valid_until) {
+            (Some(grace), Some(life)) => Some(grace.min(life)),
+            (grace, life) => grace.or(life),
+        }
     }
 }
