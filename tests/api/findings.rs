@@ -11,6 +11,7 @@ backend_tests!(
     findings_follow_the_clients_changes,
     unknown_profiles_clients_and_callers_are_refused,
     the_report_lists_every_client_with_findings_from_one_snapshot,
+    the_list_filters_clients_with_findings_or_a_secret_ending_soon,
 );
 
 /// `(rule, level, field)` of each finding, and the section of the first one of `rule`.
@@ -257,4 +258,69 @@ async fn the_report_lists_every_client_with_findings_from_one_snapshot(backend: 
         odd.contains("2 of 3 clients with findings in OAuth 2.0 Security BCP"),
         "{odd}"
     );
+}
+
+/// `GET /api/v1/clients?findings=<profile>` and `?secret_expires_within_days=N`: the list
+/// narrowed to the clients that pass, paged and searched like any list.
+async fn the_list_filters_clients_with_findings_or_a_secret_ending_soon(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.seed_default_clients = false;
+        c.secret_lifetime_days = 30;
+    })
+    .await;
+    app.follow_feed().await;
+    let mut weak = spa_client("weak", "Weak SPA");
+    weak["require_pkce"] = false.into();
+    app.create_client(&weak).await.assert_status(201);
+    app.create_client(&service_client("mortal", None))
+        .await
+        .assert_status(201);
+    app.create_client(&spa_client("fine", "Fine SPA"))
+        .await
+        .assert_status(201);
+    registry_tests::eventually(10, "the index has every client", || async {
+        app.get_json("/api/v1/clients").await["total"] == 3
+    })
+    .await;
+    let ids = |page: Value| -> Vec<String> {
+        (page["clients"].as_array().unwrap().iter())
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(app.get_json("/api/v1/clients?findings=rfc9700").await),
+        ["mortal", "weak"],
+        "a public client without PKCE, and a shared secret (RFC 9700 advises keys)"
+    );
+    assert_eq!(
+        ids(app.get_json("/api/v1/clients?findings=oauth2.1").await),
+        ["weak"]
+    );
+    assert_eq!(
+        ids(app
+            .get_json("/api/v1/clients?secret_expires_within_days=31")
+            .await),
+        ["mortal"]
+    );
+    assert!(ids(app
+        .get_json("/api/v1/clients?secret_expires_within_days=29")
+        .await)
+    .is_empty());
+    let both = app
+        .get_json("/api/v1/clients?findings=rfc9700&secret_expires_within_days=31&search=mor")
+        .await;
+    assert_eq!(both["total"], 1);
+    for bad in [
+        "findings=fapi9",
+        "secret_expires_within_days=4000",
+        "secret_expires_within_days=-1",
+    ] {
+        let refused = app.get(&format!("/api/v1/clients?{bad}")).send().await;
+        refused.assert_status(400);
+        let name = bad.split('=').next().unwrap();
+        assert!(
+            String::from_utf8_lossy(&refused.body).contains(name),
+            "{bad}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/clients`: list, register, read, replace, rotate the secret of, and delete clients.
 
+pub mod filters;
 pub mod findings;
 pub mod wire;
 
@@ -58,7 +59,7 @@ fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Respo
     params(ListClientsParams),
     responses(
         (status = 200, description = "A page of clients", body = ClientListResponse),
-        crate::responses::DeniedOrBadQuery,
+        crate::responses::ListExportRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -77,19 +78,9 @@ pub async fn list_clients(
     )
     .map_err(ApiError::invalid_query)?;
     let mut query = query;
-    if let Some(by) = params.registered_by.as_deref() {
-        if !state.search.is_ready() {
-            return Err(ApiError::NotReady(
-                "the list is loading; filter by registration again in a moment".to_owned(),
-            ));
-        }
-        let token = Some(by).filter(|by| *by != "any");
-        let ids = state
-            .database
-            .dynamically_registered(token, 1_000_000)
-            .await?;
-        query.only = Some(std::sync::Arc::new(ids.into_iter().collect()));
-    }
+    query.only = filters::only(&state, &params)
+        .await?
+        .map(std::sync::Arc::new);
     let page = if state.search.is_ready() {
         state.search.search(&query)
     } else {

@@ -426,6 +426,13 @@ pub struct ListClientsParams {
     /// Only clients registered dynamically (RFC 7591): `any`, or those of one initial access
     /// token (its `token_id`).
     pub registered_by: Option<String>,
+    /// Only clients with findings in this profile: `rfc9700`, `oauth2.1` or `fapi2`. Read
+    /// from every client's details, like a report.
+    pub findings: Option<String>,
+    /// Only clients with a secret that stops verifying within this many days (0–3650; its
+    /// lifetime or a rotation's grace), or already has. Read from every client's details.
+    #[param(maximum = 3650)]
+    pub secret_expires_within_days: Option<u32>,
 }
 
 /// Query of `GET /clients/{client_id}`: read the client as it was.
