@@ -23,6 +23,16 @@ pub struct SecretView {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+impl SecretView {
+    /// When it stops being accepted: the earlier of a rotation's grace and its lifetime.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match (self.expires_at, self.valid_until) {
+            (Some(grace), Some(life)) => Some(grace.min(life)),
+            (grace, life) => grace.or(life),
+        }
+    }
+}
+
 impl From<&SecretRecord> for SecretView {
     fn from(record: &SecretRecord) -> Self {
         Self {

@@ -130,7 +130,8 @@ pub struct Config {
 
     /// Every secret issued from now on (registration, rotation, dynamic registration) stops
     /// verifying this many days after it was issued (`client_secret_expires_at`; `0`: never).
-    #[arg(long, env = "REGISTRY_SECRET_LIFETIME_DAYS", default_value_t = 0)]
+    #[arg(long, env = "REGISTRY_SECRET_LIFETIME_DAYS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub secret_lifetime_days: u32,
 
     /// Profile checks report a client secret older than this many days (`0`: never).

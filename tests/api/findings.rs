@@ -310,6 +310,32 @@ async fn the_list_filters_clients_with_findings_or_a_secret_ending_soon(backend:
         .get_json("/api/v1/clients?findings=rfc9700&secret_expires_within_days=31&search=mor")
         .await;
     assert_eq!(both["total"], 1);
+    // Rotated with a grace: the retired secret ends within the hour, the current one in 30
+    // days — the client's secret does not end within a day.
+    app.rotate_secret(
+        "mortal",
+        Some(&serde_json::json!({"previous_secret_valid_for": 3600})),
+    )
+    .await
+    .assert_status(200);
+    registry_tests::eventually(10, "the rotation in the read model", || async {
+        app.get_json("/api/v1/clients/mortal").await["secrets"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
+    assert!(ids(app
+        .get_json("/api/v1/clients?secret_expires_within_days=1")
+        .await)
+    .is_empty());
+    assert_eq!(
+        ids(app
+            .get_json("/api/v1/clients?secret_expires_within_days=31")
+            .await),
+        ["mortal"]
+    );
     for bad in [
         "findings=fapi9",
         "secret_expires_within_days=4000",

@@ -198,6 +198,38 @@ async fn a_secret_past_its_lifetime_no_longer_verifies(backend: Backend) {
         Verification::Invalid,
         "past its lifetime"
     );
+    // Past its lifetime, an update does not renew it (no secret appears in an update's
+    // answer, a document apply's log or a self-registered client's PUT): a rotation does.
+    let later = registry_commands::CommandContext {
+        actor: "admin".to_owned(),
+        request_id: String::new(),
+        reason: None,
+        at: ends + chrono::Duration::days(1),
+    };
+    let input = registry_domain::ClientSettingsInput {
+        client_name: Some("Mortal, renamed".to_owned()),
+        require_client_secret: true,
+        enabled: true,
+        require_pkce: true,
+        grant_types: vec!["client_credentials".to_owned()],
+        allowed_scopes: vec!["octo_api".to_owned()],
+        ..Default::default()
+    };
+    let updated = commands
+        .update(&later, "mortal", input, None)
+        .await
+        .unwrap();
+    assert!(updated.secret.is_none(), "no secret issued by an update");
+    let renewed = commands
+        .rotate_secret(&later, "mortal", None, None, None)
+        .await
+        .unwrap();
+    let fresh = renewed.secret.unwrap().generated.unwrap();
+    let at_later = commands.verify_secret("mortal", fresh.expose().to_owned(), later.at);
+    assert!(matches!(
+        at_later.await.unwrap(),
+        Verification::Valid { .. }
+    ));
     // A rotation issues a secret with a lifetime of its own.
     let rotated = app.rotate_secret("mortal", None).await.json();
     let newest = rotated["secrets"]

@@ -87,8 +87,9 @@ impl From<Finding> for FindingResponse {
 
 /// The findings of `view` in `profile`, now: what the API and the screens show.
 pub fn client_findings(state: &AppState, view: &ClientView, profile: Profile) -> Vec<Finding> {
+    // A secret past its lifetime is not a current one (its end is its lifetime's).
     let secrets: Vec<_> = (view.secrets.iter())
-        .map(|s| (s.created_at, s.expires_at))
+        .map(|s| (s.created_at, s.ends_at()))
         .collect();
     let context = CheckContext {
         secrets: &secrets,

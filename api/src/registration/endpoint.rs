@@ -87,11 +87,12 @@ fn context(actor: String, reason: &str, headers: &HeaderMap) -> CommandContext {
     }
 }
 
-/// When the current secret's lifetime ends (seconds since the epoch), if it has an end.
+/// When the current secret's lifetime ends (seconds since the epoch), if it has an end: the
+/// newest secret no rotation retired.
 fn secret_ends(view: &ClientView) -> Option<i64> {
-    (view.secrets.iter())
-        .filter(|s| s.expires_at.is_none())
-        .find_map(|s| s.valid_until)
+    (view.secrets.iter().rev())
+        .find(|s| s.expires_at.is_none())
+        .and_then(|s| s.valid_until)
         .map(|end| end.timestamp())
 }
 

@@ -41,9 +41,11 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    /// Whether at least one secret is accepted at `at`.
-    pub fn has_active_secret(&self, at: DateTime<Utc>) -> bool {
-        self.secrets.iter().any(|s| s.is_active_at(at))
+    /// Whether it holds a secret that no rotation has retired by `at` — current, or in its
+    /// grace — even one past its lifetime: that one is renewed by a rotation, an
+    /// administrator's decision, never silently by an update.
+    pub fn has_unretired_secret(&self, at: DateTime<Utc>) -> bool {
+        (self.secrets.iter()).any(|s| s.expires_at.is_none_or(|grace| grace > at))
     }
 }
 
@@ -68,13 +70,15 @@ impl Client {
 
     /// Whether an update to `settings` at `at` needs a newly generated secret: the client
     /// comes to authenticate with a secret (made confidential, or moved off its keys: an old,
-    /// possibly leaked secret never comes back), or keeps doing so without an active one.
+    /// possibly leaked secret never comes back), or keeps doing so with none left (every one
+    /// retired by a rotation). A secret past its lifetime is not renewed by an update: a
+    /// rotation renews it.
     /// The write side asks this before hashing, so it only pays for argon2 when a secret will
     /// be used.
     pub fn update_needs_secret(&self, settings: &ClientSettingsInput, at: DateTime<Utc>) -> bool {
         self.live().is_some_and(|state| {
             settings.uses_secret(state.settings.token_endpoint_auth_method)
-                && (!state.settings.uses_secret() || !state.has_active_secret(at))
+                && (!state.settings.uses_secret() || !state.has_unretired_secret(at))
         })
     }
 
