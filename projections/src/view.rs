@@ -26,10 +26,7 @@ pub struct SecretView {
 impl SecretView {
     /// When it stops being accepted: the earlier of a rotation's grace and its lifetime.
     pub fn ends_at(&self) -> Option<DateTime<Utc>> {
-        match (self.expires_at, self.valid_until) {
-            (Some(grace), Some(life)) => Some(grace.min(life)),
-            (grace, life) => grace.or(life),
-        }
+        registry_domain::values::earlier_end(self.expires_at, self.valid_until)
     }
 }
 

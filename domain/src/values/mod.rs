@@ -27,7 +27,7 @@ pub use grace_period::GracePeriod;
 pub use grant_type::GrantType;
 pub use jwks::{Jwk, Jwks, JwksUri, MAX_KEYS, PRIVATE_KEY_MEMBERS};
 pub use scope::Scope;
-pub use secret::{SecretHash, SecretRecord};
+pub use secret::{earlier_end, SecretHash, SecretRecord};
 pub(crate) use uri::is_loopback;
 pub use uri::{ClientUri, RedirectUri};
 

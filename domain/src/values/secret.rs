@@ -80,9 +80,17 @@ impl SecretRecord {
     /// When it stops being accepted, by whichever comes first: a rotation's grace or the end
     /// of its lifetime (`None`: neither).
     pub fn ends_at(&self) -> Option<DateTime<Utc>> {
-        match (self.expires_at, self.valid_until) {
-            (Some(grace), Some(life)) => Some(grace.min(life)),
-            (grace, life) => grace.or(life),
-        }
+        earlier_end(self.expires_at, self.valid_until)
+    }
+}
+
+/// The earlier of a secret's two ends, a rotation's grace and its lifetime (`None`: neither).
+pub fn earlier_end(
+    grace: Option<DateTime<Utc>>,
+    lifetime: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match (grace, lifetime) {
+        (Some(grace), Some(life)) => Some(grace.min(life)),
+        (grace, life) => grace.or(life),
     }
 }
