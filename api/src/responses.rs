@@ -109,6 +109,16 @@ problem_set!(
     ListExportRefusals: [UNAUTHORIZED, FORBIDDEN, BAD_QUERY, BUSY]
 );
 problem_set!(
+    /// The list: a role, its query, and for a set filter the loaded list index and, for
+    /// `findings` and `secret_expires_within_days`, a turn at the export gate.
+    ListRefusals: [
+        UNAUTHORIZED,
+        FORBIDDEN,
+        BAD_QUERY,
+        (503, "The list index still loading (not_ready), or, for findings and secret_expires_within_days, too many exports running and queued (overloaded, Retry-After)"),
+    ]
+);
+problem_set!(
     /// An export of one client's history (deleted clients have one too).
     HistoryExportRefusals: [UNAUTHORIZED, FORBIDDEN, (404, "Never registered"), BUSY]
 );

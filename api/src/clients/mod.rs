@@ -59,7 +59,7 @@ fn with_etag(status: StatusCode, version: u64, body: impl IntoResponse) -> Respo
     params(ListClientsParams),
     responses(
         (status = 200, description = "A page of clients", body = ClientListResponse),
-        crate::responses::ListExportRefusals,
+        crate::responses::ListRefusals,
     ),
     security(("bearer" = []))
 )]
