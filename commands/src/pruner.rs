@@ -62,17 +62,16 @@ pub async fn prune_unused_registrations(
             step();
             let loaded = commands.load_client(&client_id).await?;
             let version = loaded.client.version();
-            // The token manages this registration, not one made since under the same id.
-            let same = loaded.registered_at.map(|at| at.timestamp_micros()) == Some(registered_at);
-            match loaded.client.live() {
-                Some(state) if same && state.settings.uses_secret() => {}
-                Some(_) if same => {
+            // The token manages this registration, not one made since under the same id: a
+            // row of another registration (or of a deleted client) only goes.
+            let ours = loaded.client.live().filter(|_| {
+                crate::registration::same_registration(loaded.registered_at, registered_at)
+            });
+            if let Some(state) = ours {
+                if !state.settings.uses_secret() {
                     pruned.unseen += 1;
                     continue;
                 }
-                _ => {}
-            }
-            if same && loaded.client.live().is_some() {
                 match commands.delete(&ctx, &client_id, Some(version)).await {
                     Ok(_) => pruned.deleted += 1,
                     // Deleted or changed meanwhile (another process, an administrator).

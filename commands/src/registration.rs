@@ -19,6 +19,16 @@ pub fn token_digest(token: &str) -> String {
         .collect()
 }
 
+/// Whether a registration access token issued for the registration at `token_for` (Unix
+/// microseconds) manages the client registered at `registered_at`: the same registration, not
+/// one made since under the same id.
+pub fn same_registration(
+    registered_at: Option<chrono::DateTime<chrono::Utc>>,
+    token_for: i64,
+) -> bool {
+    registered_at.map(|at| at.timestamp_micros()) == Some(token_for)
+}
+
 /// An initial access token as stored (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitialAccessToken {

@@ -59,6 +59,12 @@ pub struct ClientView {
 }
 
 impl ClientView {
+    /// Its current secret: the newest that no rotation retired (a secret past its lifetime
+    /// stays current until a rotation replaces it).
+    pub fn current_secret(&self) -> Option<&SecretView> {
+        self.secrets.iter().rev().find(|s| s.expires_at.is_none())
+    }
+
     /// The view of a live client as the write side holds it (the state a command committed):
     /// the same view the projection builds from the same events. `None` unless the client is
     /// registered and not deleted.

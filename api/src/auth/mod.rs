@@ -40,6 +40,17 @@ const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 /// Shortest accepted configured admin token.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case), trimmed;
+/// `None` without one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    (headers.get(header::AUTHORIZATION))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
 /// Checks bearer tokens.
 pub struct Authenticator {
     admin_token_sha256: Option<[u8; 32]>,
@@ -118,18 +129,7 @@ impl Authenticator {
     /// # Errors
     /// [`ApiError::Unauthorized`] without a bearer token or with one that is not valid.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::Unauthorized {
-                token_presented: false,
-            });
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
+        let Some(token) = bearer_token(headers) else {
             return Err(ApiError::Unauthorized {
                 token_presented: false,
             });

@@ -65,11 +65,10 @@ pub async fn only(
         let horizon = now() + Duration::days(i64::from(within.unwrap_or_default()));
         let mut passing = HashSet::new();
         crate::exports::each_view(state, ListQuery::default(), |view| {
-            // The client's current secret (the newest no rotation retired): one retired with
-            // a grace is on its way out by design, not a secret about to lapse.
+            // The client's current secret: one retired with a grace is on its way out by
+            // design, not a secret about to lapse.
             let ends_soon = within.is_none_or(|_| {
-                (view.secrets.iter().rev())
-                    .find(|secret| secret.expires_at.is_none())
+                (view.current_secret())
                     .and_then(registry_projections::SecretView::ends_at)
                     .is_some_and(|end| end <= horizon)
             });

@@ -41,14 +41,8 @@ fn configured(state: &AppState) -> Result<&Registration, RegistrationError> {
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, RegistrationError> {
-    (headers.get(header::AUTHORIZATION))
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(token)
-        })
-        .map(str::trim)
-        .filter(|token| !token.is_empty() && token.len() <= 512)
+    (crate::auth::bearer_token(headers))
+        .filter(|token| token.len() <= 512)
         .ok_or(RegistrationError::InvalidToken)
 }
 
@@ -87,11 +81,9 @@ fn context(actor: String, reason: &str, headers: &HeaderMap) -> CommandContext {
     }
 }
 
-/// When the current secret's lifetime ends (seconds since the epoch), if it has an end: the
-/// newest secret no rotation retired.
+/// When the current secret's lifetime ends (seconds since the epoch), if it has an end.
 fn secret_ends(view: &ClientView) -> Option<i64> {
-    (view.secrets.iter().rev())
-        .find(|s| s.expires_at.is_none())
+    (view.current_secret())
         .and_then(|s| s.valid_until)
         .map(|end| end.timestamp())
 }
@@ -210,7 +202,10 @@ async fn authenticated(
     let current = state.commands.load_client(client_id).await?;
     // Deleted (by anyone), or deleted and registered again under the same id: not the
     // registration this token was issued for. The token goes (RFC 7592 §3).
-    let same = current.registered_at.map(|at| at.timestamp_micros()) == Some(stored.registered_at);
+    let same = registry_commands::registration::same_registration(
+        current.registered_at,
+        stored.registered_at,
+    );
     let view = ClientView::from_write_model(&current).filter(|_| same);
     let Some(view) = view else {
         state
