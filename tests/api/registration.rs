@@ -20,6 +20,7 @@ backend_tests!(
     a_registration_access_token_manages_only_the_registration_it_was_issued_for,
     the_list_filters_clients_registered_dynamically_and_by_which_token,
     the_screens_make_show_and_revoke_initial_access_tokens,
+    registrations_abandoned_mid_request_are_whole_or_not_at_all,
     unused_dynamic_registrations_are_pruned_and_the_history_says_so,
 );
 
@@ -887,4 +888,41 @@ async fn the_screens_make_show_and_revoke_initial_access_tokens(backend: Backend
     assert_eq!(other.get("/registration").await.status.as_u16(), 403);
     let clients = String::from_utf8(other.get("/clients").await.body.clone()).unwrap();
     assert!(!clients.contains("href=\"/registration\""));
+}
+
+/// Callers that go away at any moment of a registration: each use of the token has its
+/// client and its access token, every client its access token — nothing half-written.
+async fn registrations_abandoned_mid_request_are_whole_or_not_at_all(backend: Backend) {
+    let app = app(backend).await;
+    let (token_id, token) = initial_token(&app, Value::Null, json!({})).await;
+    let metadata = cli_metadata();
+    for micros in [0u64, 200, 1_000, 3_000, 10_000, 30_000, 100_000] {
+        let call = with_token(
+            &app,
+            Method::POST,
+            "/register",
+            Some(&token),
+            Some(&metadata),
+        );
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(micros), call).await;
+    }
+    // The writes that began finish on their own; then everything adds up: each use has its
+    // client and access token, and each access token its client.
+    let consistent = || async {
+        let token_view = app
+            .get_json(&format!("/api/v1/initial-access-tokens/{token_id}"))
+            .await;
+        let ids = token_view["registered_clients"].as_array().unwrap().clone();
+        let rows = app
+            .scalars("select count(*) from registration_access_tokens")
+            .await;
+        let mut readable = true;
+        for id in &ids {
+            readable &= app.get_client(id.as_str().unwrap()).await.status.as_u16() == 200;
+        }
+        token_view["uses"] == ids.len() && rows == [ids.len() as i64] && readable
+    };
+    registry_tests::eventually(30, "the abandoned writes settle whole", consistent).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(consistent().await, "and stay so");
 }
