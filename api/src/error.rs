@@ -81,6 +81,10 @@ pub enum ApiError {
     /// 404 `client_not_found`.
     #[error("no client with this client_id")]
     ClientNotFound,
+    /// 404 `client_not_found`: a client ID metadata document URL the registry does not
+    /// resolve (not allowed, blocked, or its document refused), and why.
+    #[error("{0}")]
+    DocumentRefused(String),
     /// 410 `client_deleted`: the client was deleted at the time asked for.
     #[error("{0}")]
     ClientDeleted(String),
@@ -197,7 +201,7 @@ impl ApiError {
                 "timeout",
                 "Request timed out",
             ),
-            Self::ClientNotFound => (
+            Self::ClientNotFound | Self::DocumentRefused(_) => (
                 StatusCode::NOT_FOUND,
                 "client_not_found",
                 "Client not found",

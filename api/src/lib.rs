@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::restriction, clippy::too_many_lines))]
 
 pub mod auth;
+pub mod client_documents;
 pub mod clients;
 pub mod documents;
 pub mod error;
@@ -59,6 +60,7 @@ pub use logging::REQUEST_ID;
 /// A configured CORS origin that is not an origin.
 pub fn router(state: AppState, options: &HttpOptions, beside: Router) -> anyhow::Result<Router> {
     let api = clients::router()
+        .merge(client_documents::routes::router())
         .merge(events::router())
         .merge(exports::router())
         .merge(documents::router())

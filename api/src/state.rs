@@ -47,6 +47,8 @@ pub struct AppState {
     pub max_secret_age: Option<chrono::Duration>,
     /// Dynamic client registration, when on (`REGISTRY_DYNAMIC_REGISTRATION`).
     pub registration: Option<Arc<Registration>>,
+    /// Client ID metadata documents, when on (`REGISTRY_CLIENT_ID_DOCUMENTS`).
+    pub documents: Option<Arc<crate::client_documents::ClientDocuments>>,
 }
 
 impl AppState {

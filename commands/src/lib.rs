@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::restriction, clippy::too_many_lines))]
 
 pub mod backup;
+pub mod client_documents;
 pub mod database;
 pub mod documents;
 pub mod error;

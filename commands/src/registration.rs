@@ -12,7 +12,12 @@ use crate::database::Database;
 
 /// The SHA-256 of a token, hex: what is stored and looked up.
 pub fn token_digest(token: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+    sha256_hex(token.as_bytes())
+}
+
+/// The SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -128,6 +128,42 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub registration_prune_interval_seconds: u64,
 
+    /// Client ID metadata documents: a client whose id is an `https` URL is what the document
+    /// there says, fetched (guarded) when the identity service looks it up. `off` (default),
+    /// `*` for any host, or the domains (and their subdomains) allowed, separated by commas.
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENTS", default_value = "off")]
+    pub client_id_documents: String,
+
+    /// Fetch documents from loopback, private and link-local addresses too (refused by
+    /// default: a document URL must not reach into the registry's own network).
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_PRIVATE_ADDRESSES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub client_id_document_private_addresses: bool,
+
+    /// A PEM file of certificates to trust for document servers, beside the public roots.
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_CA_FILE")]
+    pub client_id_document_ca_file: Option<PathBuf>,
+
+    /// The shortest time a fetched document (or a refused fetch) stands without a new fetch.
+    #[arg(
+        long,
+        env = "REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS",
+        default_value_t = 60
+    )]
+    pub client_id_document_min_seconds: u64,
+
+    /// The longest, whatever its `Cache-Control` says.
+    #[arg(
+        long,
+        env = "REGISTRY_CLIENT_ID_DOCUMENT_MAX_SECONDS",
+        default_value_t = 86_400
+    )]
+    pub client_id_document_max_seconds: u64,
+
+    /// The connection and the whole answer of a document fetch, in milliseconds.
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub client_id_document_timeout_ms: u64,
+
     /// Every secret issued from now on (registration, rotation, dynamic registration) stops
     /// verifying this many days after it was issued (`client_secret_expires_at`; `0`: never).
     #[arg(long, env = "REGISTRY_SECRET_LIFETIME_DAYS", default_value_t = 0,
@@ -258,6 +294,12 @@ impl Config {
             max_secret_age_days: 365,
             secret_lifetime_days: 0,
             dynamic_registration: false,
+            client_id_documents: "off".to_owned(),
+            client_id_document_private_addresses: false,
+            client_id_document_ca_file: None,
+            client_id_document_min_seconds: 60,
+            client_id_document_max_seconds: 86_400,
+            client_id_document_timeout_ms: 3000,
             registration_rate_per_minute: 60,
             registration_prune_days: 90,
             registration_prune_interval_seconds: 3600,
@@ -399,6 +441,39 @@ impl Config {
             }
             _ => anyhow::bail!("set both REGISTRY_OIDC_ISSUER and REGISTRY_OIDC_CLIENT_ID"),
         }
+    }
+
+    /// The resolver of client ID metadata documents, when they are on.
+    ///
+    /// # Errors
+    /// An unreadable CA file, or a minimum above the maximum.
+    pub fn client_documents(
+        &self,
+    ) -> anyhow::Result<Option<registry_api::client_documents::ClientDocuments>> {
+        use registry_api::client_documents::{fetch::FetchSettings, DocumentSettings, Hosts};
+        use std::time::Duration;
+        let Some(hosts) = Hosts::parse(&self.client_id_documents) else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            self.client_id_document_min_seconds <= self.client_id_document_max_seconds,
+            "REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS is above REGISTRY_CLIENT_ID_DOCUMENT_MAX_SECONDS"
+        );
+        let extra_roots_pem = (self.client_id_document_ca_file.as_ref())
+            .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+            .transpose()?;
+        let settings = DocumentSettings {
+            hosts,
+            fetch: FetchSettings {
+                allow_private_addresses: self.client_id_document_private_addresses,
+                extra_roots_pem,
+                timeout: Duration::from_millis(self.client_id_document_timeout_ms),
+                max_bytes: registry_api::client_documents::MAX_DOCUMENT_BYTES,
+            },
+            min_fresh: Duration::from_secs(self.client_id_document_min_seconds),
+            max_fresh: Duration::from_secs(self.client_id_document_max_seconds),
+        };
+        registry_api::client_documents::ClientDocuments::new(settings).map(Some)
     }
 
     /// The argon2id queue bound: the configured one or 32 per hashing thread.

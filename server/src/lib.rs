@@ -129,7 +129,8 @@ pub async fn prepare(database: Database, config: &Config) -> anyhow::Result<Prep
         Arc::new(now),
     ));
     let oidc = oidc(config, &database).await?;
-    let state = app_state(config, database, &sides, authenticator, sealer.clone());
+    let mut state = app_state(config, database, &sides, authenticator, sealer.clone());
+    state.documents = config.client_documents()?.map(Arc::new);
     Ok(Prepared {
         draining: state.draining.clone(),
         supervisor: state.supervisor.clone(),
@@ -243,6 +244,7 @@ fn app_state(
                 ),
             })
         }),
+        documents: None,
         sealer,
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         metrics: Arc::new(metrics),

@@ -28,6 +28,7 @@ mod first_start;
 mod keys;
 mod lifecycle;
 mod logs;
+mod metadata_documents;
 mod metrics;
 mod process;
 mod processes;

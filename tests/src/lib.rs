@@ -18,6 +18,7 @@
 )]
 
 pub mod browser;
+pub mod document_server;
 pub mod idp;
 
 use std::path::PathBuf;

@@ -164,13 +164,37 @@ pub async fn get_client(
     if params.as_of_version.is_some() || params.as_of.is_some() {
         caller.require(Role::AuditRead)?;
     }
-    let view = client_at(&state, &client_id, &params).await?;
-    if cached.matches(view.version) {
-        return Ok(with_etag(StatusCode::NOT_MODIFIED, view.version, ()));
+    let now = params.as_of_version.is_none() && params.as_of.is_none();
+    let (view, fresh_for) = match &state.documents {
+        Some(documents) if now && is_document_url(&client_id) => {
+            let stores = crate::client_documents::routes::stores(&state);
+            let resolved = documents.resolve(&stores, &client_id, false).await?;
+            (resolved.view, Some(resolved.fresh_for))
+        }
+        _ => (client_at(&state, &client_id, &params).await?, None),
+    };
+    let mut response = if cached.matches(view.version) {
+        with_etag(StatusCode::NOT_MODIFIED, view.version, ())
+    } else {
+        let version = view.version;
+        with_etag(
+            StatusCode::OK,
+            version,
+            Json(ClientResponse::new(view, None)),
+        )
+    };
+    // A document client: how long the identity service may use this answer.
+    if let Some(fresh_for) = fresh_for {
+        let value = format!("private, max-age={}", fresh_for.as_secs());
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::CACHE_CONTROL, value);
+        }
     }
-    let version = view.version;
-    let body = Json(ClientResponse::new(view, None));
-    Ok(with_etag(StatusCode::OK, version, body))
+    Ok(response)
+}
+
+fn is_document_url(client_id: &str) -> bool {
+    registry_domain::values::ClientId::parse(client_id).is_ok_and(|id| id.is_document_url())
 }
 
 /// The client now, or as it was at the version or time `params` names.

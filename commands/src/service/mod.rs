@@ -159,9 +159,47 @@ impl ClientCommands {
         client_secret: Option<String>,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
+        let by_hand = (client_secret, expected_version);
+        self.register_as(ctx, client_id, settings, by_hand, false)
+            .await
+    }
+
+    /// Registers the client whose id is the URL of the client ID metadata document that
+    /// `settings` were read from: only the registry's resolver does (an administrator cannot
+    /// register such an id by hand: the document says what the client is).
+    ///
+    /// # Errors
+    /// As [`Self::register`].
+    pub async fn register_document(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+    ) -> Result<Executed, CommandError> {
+        self.register_as(ctx, client_id, settings, (None, None), true)
+            .await
+    }
+
+    async fn register_as(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        (client_secret, expected_version): (Option<String>, Option<u64>),
+        document: bool,
+    ) -> Result<Executed, CommandError> {
         self.counted("register", async {
             let loaded = self.load(client_id).await?;
             let mut errors = ValidationErrors::default();
+            let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+            if url && !document {
+                errors.add(
+                    "client_id",
+                    "is the URL of a client ID metadata document: such a client is registered \
+                     by the registry fetching its document (REGISTRY_CLIENT_ID_DOCUMENTS), not \
+                     by hand",
+                );
+            }
             let given = parse_given_secret(client_secret, &mut errors);
             let wants_secret = given.is_some() || settings.uses_secret(None);
             let command = |secret: Option<SecretRecord>| {

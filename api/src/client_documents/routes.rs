@@ -1,0 +1,344 @@
+//! `/api/v1/clients/{client_id}/document`: what the registry knows of a client's metadata
+//! document, and an administrator's refresh, pin, approve and block.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use registry_commands::client_documents::DocumentState;
+use registry_commands::{CommandContext, CommandError};
+use registry_domain::values::ClientId;
+use registry_domain::ClientError;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{read, ClientDocuments, Stores};
+use crate::auth::{Authorized, ClientsRead, ClientsWrite};
+use crate::error::{ApiError, Problem};
+use crate::extract::{AppPath, RequestContext};
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients/{client_id}/document", get(get_document))
+        .route("/clients/{client_id}/document/refresh", post(refresh))
+        .route("/clients/{client_id}/document/pin", post(pin).delete(unpin))
+        .route("/clients/{client_id}/document/approve", post(approve))
+        .route(
+            "/clients/{client_id}/document/block",
+            post(block).delete(unblock),
+        )
+}
+
+/// A version held while the document is pinned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldVersion {
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// When it was fetched.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// The document as fetched.
+    #[schema(value_type = Object)]
+    pub document: Value,
+}
+
+/// Who did something, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Act {
+    /// The administrator (or `client-id-document`).
+    pub by: String,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// What the registry knows of a client ID metadata document URL.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentStatus {
+    /// The document URL (the client's id).
+    pub client_id: String,
+    /// Whether its client exists now.
+    pub registered: bool,
+    /// SHA-256 (hex) of the version the client was built from.
+    pub sha256: Option<String>,
+    /// When that version was fetched (or found unchanged) last.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Until when it is used without a fetch.
+    pub fresh_until: Option<DateTime<Utc>>,
+    /// Pinned: a changed version is held; this one keeps serving.
+    pub pinned: Option<Act>,
+    /// The changed version held while pinned.
+    pub held: Option<HeldVersion>,
+    /// Blocked: never fetched, unknown to the identity service.
+    pub blocked: Option<Act>,
+    /// Why the last fetch was refused.
+    pub last_error: Option<String>,
+    /// When.
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+fn time(seconds: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(seconds, 0)
+}
+
+fn act((by, at): (String, i64)) -> Act {
+    Act { by, at: time(at) }
+}
+
+impl DocumentStatus {
+    fn new(url: &str, row: DocumentState, registered: bool) -> Self {
+        Self {
+            client_id: url.to_owned(),
+            registered,
+            sha256: row.sha256,
+            fetched_at: row.fetched_at.and_then(time),
+            fresh_until: Some(row.fresh_until).filter(|t| *t > 0).and_then(time),
+            pinned: row.pinned.map(act),
+            held: row.held.map(|(sha256, body, at)| HeldVersion {
+                sha256,
+                fetched_at: time(at),
+                document: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            }),
+            blocked: row.blocked.map(act),
+            last_error: row.last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_at: row.last_error.and_then(|(_, at)| time(at)),
+        }
+    }
+}
+
+/// What the resolver works on, from the app's state.
+pub fn stores(state: &AppState) -> Stores {
+    Stores {
+        commands: state.commands.clone(),
+        reads: state.reads.clone(),
+        database: state.database.clone(),
+    }
+}
+
+/// The resolver, if the id is a document URL and documents are on.
+fn documents<'a>(
+    state: &'a AppState,
+    client_id: &str,
+) -> Result<&'a std::sync::Arc<ClientDocuments>, ApiError> {
+    let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+    match &state.documents {
+        Some(documents) if url => Ok(documents),
+        Some(_) => Err(ApiError::DocumentRefused(
+            "this client_id is not the URL of a client ID metadata document".to_owned(),
+        )),
+        None => Err(ApiError::DocumentRefused(
+            "client ID metadata documents are off (REGISTRY_CLIENT_ID_DOCUMENTS)".to_owned(),
+        )),
+    }
+}
+
+async fn status(state: &AppState, url: &str) -> Result<Response, ApiError> {
+    let row = (state.database.document_state(url).await?).unwrap_or_else(|| DocumentState {
+        url: url.to_owned(),
+        ..DocumentState::default()
+    });
+    let registered = state.reads.client(url).await?.is_some();
+    Ok(Json(DocumentStatus::new(url, row, registered)).into_response())
+}
+
+/// What the registry knows of the client's metadata document: the version in use, its
+/// freshness, a pin and the version it holds, a block, the last refusal.
+#[utoipa::path(
+    get, path = "/api/v1/clients/{client_id}/document", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "The document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, or the id is not a document URL", body = Problem, content_type = "application/problem+json"),
+        crate::responses::DeniedOrBadQuery,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_document(
+    _caller: Authorized<ClientsRead>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?;
+    status(&state, &client_id).await
+}
+
+/// Fetch the document now, whatever its freshness (a changed version is an event, or held
+/// when pinned).
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/document/refresh", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Fetched; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, the id is not a document URL, or the document was refused (why)", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn refresh(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?
+        .resolve(&stores(&state), &client_id, true)
+        .await?;
+    status(&state, &client_id).await
+}
+
+/// Pin the document: a changed version is held for approval; the pinned one keeps serving.
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/document/pin", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Pinned; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, or the id is not a document URL", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn pin(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?;
+    let at = ctx.at.timestamp();
+    (state.database)
+        .pin_document(&client_id, Some((&ctx.actor, at)))
+        .await?;
+    status(&state, &client_id).await
+}
+
+/// Unpin the document: the held version is dropped and the next lookup fetches it anew.
+#[utoipa::path(
+    delete, path = "/api/v1/clients/{client_id}/document/pin", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Unpinned; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, or the id is not a document URL", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unpin(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?;
+    state.database.pin_document(&client_id, None).await?;
+    status(&state, &client_id).await
+}
+
+/// Apply the version held while pinned: it becomes the client (an event by the caller) and
+/// the pinned version.
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/document/approve", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Applied; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, the id is not a document URL, or no client", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The client changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "No changed version is held", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn approve(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
+) -> Result<Response, ApiError> {
+    let min_fresh = documents(&state, &client_id)?.settings().min_fresh;
+    let row = state.database.document_state(&client_id).await?;
+    let Some((sha256, body, _)) = row.and_then(|r| r.held) else {
+        return Err(ApiError::PreconditionFailed(
+            "no changed version of this document is held".to_owned(),
+        ));
+    };
+    let view = (state.reads.client(&client_id).await?).ok_or(ApiError::ClientNotFound)?;
+    let input = read::settings(&client_id, body.as_bytes(), Some(&view.settings))
+        .map_err(|refusal| ApiError::invalid_field("document", refusal.0))?;
+    let ctx = CommandContext {
+        reason: Some(format!("approved the held version (sha256 {sha256})")),
+        ..ctx
+    };
+    let (task_state, url) = (state.clone(), client_id.clone());
+    tokio::spawn(async move {
+        let commands = &task_state.commands;
+        commands
+            .update(&ctx, &url, input, Some(view.version))
+            .await?;
+        let at = ctx.at.timestamp();
+        let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
+        (task_state.database)
+            .record_document_version(&url, &sha256, (at, at + fresh))
+            .await?;
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    status(&state, &client_id).await
+}
+
+/// Block the URL: its client is deleted (an event by the caller) and the document is never
+/// fetched again until unblocked; the identity service finds no such client.
+#[utoipa::path(
+    post, path = "/api/v1/clients/{client_id}/document/block", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Blocked; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, or the id is not a document URL", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn block(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?;
+    let ctx = CommandContext {
+        reason: Some("blocked its client ID metadata document URL".to_owned()),
+        ..ctx
+    };
+    let (task_state, url) = (state.clone(), client_id.clone());
+    tokio::spawn(async move {
+        let blocked = Some((ctx.actor.as_str(), ctx.at.timestamp()));
+        task_state.database.block_document(&url, blocked).await?;
+        match task_state.commands.delete(&ctx, &url, None).await {
+            Ok(_) | Err(CommandError::Rejected(ClientError::NotFound)) => Ok(()),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    status(&state, &client_id).await
+}
+
+/// Unblock the URL: the next lookup fetches the document as a new client.
+#[utoipa::path(
+    delete, path = "/api/v1/clients/{client_id}/document/block", tag = "clients",
+    params(crate::responses::ClientPath),
+    responses(
+        (status = 200, description = "Unblocked; the document's state", body = DocumentStatus),
+        (status = 404, description = "Documents are off, or the id is not a document URL", body = Problem, content_type = "application/problem+json"),
+        crate::responses::Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unblock(
+    _caller: Authorized<ClientsWrite>,
+    State(state): State<AppState>,
+    AppPath(client_id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    documents(&state, &client_id)?;
+    state.database.block_document(&client_id, None).await?;
+    status(&state, &client_id).await
+}

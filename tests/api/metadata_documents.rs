@@ -1,0 +1,396 @@
+//! Client ID metadata documents: a client whose id is an https URL is what the document there
+//! says, fetched by the registry (guarded) when the identity service looks it up; cached by
+//! `Cache-Control`; each changed version an event; pinned (a change held for approval) or
+//! blocked by an administrator; and every way a fetch can be turned against the registry
+//! refused, with the reason, writing nothing.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use registry_tests::document_server::{test_ca, DocumentServer, Reply};
+use registry_tests::{backend_tests, Backend, TestApp, TestResponse};
+use serde_json::{json, Value};
+
+backend_tests!(
+    a_document_client_is_resolved_cached_and_each_change_is_an_event,
+    a_pinned_document_holds_its_changes_until_approved,
+    a_blocked_url_is_unknown_and_never_fetched,
+    fetches_that_could_be_turned_against_the_registry_are_refused,
+    a_document_on_a_private_address_is_refused_by_default,
+    administrators_cannot_register_a_document_url_by_hand,
+);
+
+async fn app(backend: Backend, min_seconds: u64) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.client_id_documents = "localhost".to_owned();
+        c.client_id_document_private_addresses = true;
+        c.client_id_document_ca_file = Some(test_ca());
+        c.client_id_document_min_seconds = min_seconds;
+        c.client_id_document_timeout_ms = 1000;
+    })
+    .await
+}
+
+/// The path of a client id in the API (the URL percent-encoded as one segment).
+fn segment(url: &str) -> String {
+    form_urlencoded::byte_serialize(url.as_bytes()).collect()
+}
+
+async fn lookup(app: &TestApp, url: &str) -> TestResponse {
+    app.get(&format!("/api/v1/clients/{}", segment(url)))
+        .send()
+        .await
+}
+
+async fn document_status(app: &TestApp, url: &str) -> Value {
+    app.get_json(&format!("/api/v1/clients/{}/document", segment(url)))
+        .await
+}
+
+async fn act(app: &TestApp, method: Method, url: &str, action: &str) -> TestResponse {
+    let path = format!("/api/v1/clients/{}/document/{action}", segment(url));
+    app.request(method, &path, None, &[]).await
+}
+
+fn document(url: &str, name: &str) -> Value {
+    json!({
+        "client_id": url,
+        "client_name": name,
+        "client_uri": "https://tool.example.com",
+        "redirect_uris": ["http://127.0.0.1/callback", "https://tool.example.com/callback"],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "native",
+        "scope": "openid profile",
+        "software_id": "mcp-tool",
+        "software_version": "1.0.0",
+    })
+}
+
+async fn history(app: &TestApp, url: &str) -> Vec<Value> {
+    let history = app
+        .get_json(&format!("/api/v1/clients/{}/history", segment(url)))
+        .await;
+    history["events"].as_array().unwrap().clone()
+}
+
+async fn a_document_client_is_resolved_cached_and_each_change_is_an_event(backend: Backend) {
+    let app = app(backend, 0).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/oauth/client.json");
+    server.set(
+        "/oauth/client.json",
+        Reply::json(&document(&url, "MCP Tool"), "max-age=2"),
+    );
+
+    // The identity service looks the client up: resolved from its document.
+    let first = lookup(&app, &url).await;
+    first.assert_status(200);
+    let client = first.json();
+    assert_eq!(client["client_id"], url);
+    assert_eq!(client["client_name"], "MCP Tool");
+    assert_eq!(client["require_client_secret"], false);
+    assert_eq!(client["token_endpoint_auth_method"], "none");
+    assert_eq!(client["application_type"], "native");
+    assert_eq!(client["software_version"], "1.0.0");
+    assert_eq!(client["require_pkce"], true);
+    let cache = first.header("cache-control").unwrap().to_owned();
+    assert!(cache.starts_with("private, max-age="), "{cache}");
+    assert_eq!(server.hits("/oauth/client.json"), 1);
+
+    // Cached as its Cache-Control says: asked again at once, not fetched again.
+    lookup(&app, &url).await.assert_status(200);
+    lookup(&app, &url).await.assert_status(200);
+    assert_eq!(
+        server.hits("/oauth/client.json"),
+        1,
+        "served from the cache"
+    );
+
+    // Unchanged after it went stale: fetched again, no new event.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    lookup(&app, &url).await.assert_status(200);
+    assert_eq!(server.hits("/oauth/client.json"), 2);
+    assert_eq!(
+        history(&app, &url).await.len(),
+        1,
+        "an unchanged version is no event"
+    );
+
+    // The document changes: once stale, the next lookup records the new version as an event
+    // of the document's, with the fields that changed.
+    let mut changed = document(&url, "MCP Tool 2");
+    changed["software_version"] = json!("2.0.0");
+    server.set("/oauth/client.json", Reply::json(&changed, "max-age=2"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let after = lookup(&app, &url).await;
+    after.assert_status(200);
+    assert_eq!(after.json()["client_name"], "MCP Tool 2");
+    let events = history(&app, &url).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["actor"], "client-id-document");
+    assert_eq!(events[1]["actor"], "client-id-document");
+    assert_eq!(events[1]["event_type"], "ClientUpdated");
+    let reason = events[1]["reason"].as_str().unwrap();
+    assert!(reason.contains("changed (sha256 "), "{reason}");
+    let text = events[1].to_string();
+    assert!(
+        text.contains("2.0.0") && text.contains("MCP Tool 2"),
+        "{text}"
+    );
+    let status = document_status(&app, &url).await;
+    assert_eq!(status["registered"], true);
+    assert!(status["sha256"].as_str().unwrap().len() == 64, "{status}");
+
+    // The client as it was before the change, for an auditor.
+    let before = app
+        .get_json(&format!(
+            "/api/v1/clients/{}?as_of_version=1",
+            segment(&url)
+        ))
+        .await;
+    assert_eq!(before["client_name"], "MCP Tool");
+}
+
+async fn a_pinned_document_holds_its_changes_until_approved(backend: Backend) {
+    let app = app(backend, 60).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/pinned.json");
+    server.set(
+        "/pinned.json",
+        Reply::json(&document(&url, "Pinned"), "max-age=60"),
+    );
+    lookup(&app, &url).await.assert_status(200);
+    act(&app, Method::POST, &url, "pin")
+        .await
+        .assert_status(200);
+
+    // The document changes (a new redirect URI): held, the pinned version keeps serving.
+    let mut changed = document(&url, "Pinned");
+    changed["redirect_uris"] = json!(["https://attacker.example/callback"]);
+    server.set("/pinned.json", Reply::json(&changed, "max-age=60"));
+    let refreshed = act(&app, Method::POST, &url, "refresh").await;
+    refreshed.assert_status(200);
+    let status = refreshed.json();
+    assert!(status["pinned"]["by"].is_string(), "{status}");
+    assert_eq!(
+        status["held"]["document"]["redirect_uris"],
+        json!(["https://attacker.example/callback"])
+    );
+    let served = lookup(&app, &url).await.json();
+    assert_eq!(
+        served["redirect_uris"],
+        json!([
+            "http://127.0.0.1/callback",
+            "https://tool.example.com/callback"
+        ])
+    );
+    assert_eq!(
+        history(&app, &url).await.len(),
+        1,
+        "a held change is no event yet"
+    );
+
+    // Approved: the held version is the client, by the administrator, and stays pinned.
+    let approved = act(&app, Method::POST, &url, "approve").await;
+    approved.assert_status(200);
+    assert!(approved.json()["held"].is_null());
+    let served = lookup(&app, &url).await.json();
+    assert_eq!(
+        served["redirect_uris"],
+        json!(["https://attacker.example/callback"])
+    );
+    let events = history(&app, &url).await;
+    assert_eq!(events.len(), 2);
+    assert_ne!(events[1]["actor"], "client-id-document", "{:?}", events[1]);
+    assert!(events[1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("approved the held version"));
+    // Nothing left to approve.
+    act(&app, Method::POST, &url, "approve")
+        .await
+        .assert_status(412);
+}
+
+async fn a_blocked_url_is_unknown_and_never_fetched(backend: Backend) {
+    let app = app(backend, 0).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/blocked.json");
+    server.set(
+        "/blocked.json",
+        Reply::json(&document(&url, "Noisy"), "max-age=60"),
+    );
+    lookup(&app, &url).await.assert_status(200);
+
+    let blocked = act(&app, Method::POST, &url, "block").await;
+    blocked.assert_status(200);
+    assert_eq!(blocked.json()["registered"], false);
+    let refused = lookup(&app, &url).await;
+    let detail = problem_detail(&refused);
+    assert!(detail.contains("blocked"), "{detail}");
+    assert_eq!(
+        server.hits("/blocked.json"),
+        1,
+        "a blocked URL is never fetched"
+    );
+    let events = history(&app, &url).await;
+    assert_eq!(events.last().unwrap()["event_type"], "ClientDeleted");
+    assert_eq!(
+        events.last().unwrap()["reason"],
+        "blocked its client ID metadata document URL"
+    );
+
+    // Unblocked: fetched again as a new registration.
+    act(&app, Method::DELETE, &url, "block")
+        .await
+        .assert_status(200);
+    lookup(&app, &url).await.assert_status(200);
+    assert_eq!(server.hits("/blocked.json"), 2);
+    assert_eq!(history(&app, &url).await.len(), 3);
+}
+
+fn problem_detail(response: &TestResponse) -> String {
+    response.assert_problem(404, "client_not_found");
+    response.json()["detail"].as_str().unwrap().to_owned()
+}
+
+async fn fetches_that_could_be_turned_against_the_registry_are_refused(backend: Backend) {
+    let app = app(backend, 60).await;
+    let server = DocumentServer::start().await;
+    let redirect = Reply {
+        status: 302,
+        headers: vec![("location".to_owned(), server.url("/fine.json"))],
+        body: Vec::new(),
+        delay: Duration::ZERO,
+    };
+    let big_url = server.url("/big.json");
+    let mut big = document(&big_url, "Big");
+    big["padding"] = json!("x".repeat(6000));
+    let slow_url = server.url("/slow.json");
+    let mut slow = Reply::json(&document(&slow_url, "Slow"), "max-age=60");
+    slow.delay = Duration::from_secs(3);
+    let other_url = server.url("/other.json");
+    let secret_url = server.url("/secret.json");
+    let mut with_secret = document(&secret_url, "Secret");
+    with_secret["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let member_url = server.url("/member.json");
+    let mut member = document(&member_url, "Member");
+    member["client_secret"] = json!("hunter2hunter2hunter2");
+    let implicit_url = server.url("/implicit.json");
+    let mut implicit = document(&implicit_url, "Implicit");
+    implicit["redirect_uris"] = json!(["javascript:alert(1)"]);
+    let cases: Vec<(&str, Reply, &str)> = vec![
+        ("/redirect.json", redirect, "redirects are not followed"),
+        (
+            "/big.json",
+            Reply::json(&big, "max-age=60"),
+            "larger than 5120 bytes",
+        ),
+        ("/slow.json", slow, "did not answer in full within 1000 ms"),
+        (
+            "/mismatch.json",
+            Reply::json(&document(&other_url, "Mismatch"), "max-age=60"),
+            "client_id is not the URL it was fetched from",
+        ),
+        (
+            "/secret.json",
+            Reply::json(&with_secret, "max-age=60"),
+            "client_secret_basic needs a shared secret",
+        ),
+        (
+            "/member.json",
+            Reply::json(&member, "max-age=60"),
+            "contains client_secret",
+        ),
+        (
+            "/implicit.json",
+            Reply::json(&implicit, "max-age=60"),
+            "redirect_uris[0]",
+        ),
+        (
+            "/text.json",
+            Reply {
+                status: 200,
+                headers: Vec::new(),
+                body: b"<html>hello</html>".to_vec(),
+                delay: Duration::ZERO,
+            },
+            "not JSON",
+        ),
+        (
+            "/missing.json",
+            Reply {
+                status: 404,
+                headers: Vec::new(),
+                body: Vec::new(),
+                delay: Duration::ZERO,
+            },
+            "answered 404",
+        ),
+    ];
+    for (path, reply, expected) in cases {
+        server.set(path, reply);
+        let url = server.url(path);
+        let detail = problem_detail(&lookup(&app, &url).await);
+        assert!(detail.contains(expected), "{path}: {detail}");
+        assert!(!detail.contains("hunter2"), "never a secret echoed");
+        assert!(
+            app.events_of(&url).await.is_empty(),
+            "{path}: nothing registered"
+        );
+        let status = document_status(&app, &url).await;
+        assert!(
+            status["last_error"].as_str().unwrap().contains(expected),
+            "{status}"
+        );
+        // The refusal stands for the minimum freshness: asked again, not fetched again.
+        let before = server.hits(path);
+        lookup(&app, &url).await.assert_status(404);
+        assert_eq!(server.hits(path), before, "{path}: the refusal is cached");
+    }
+    // A host outside the allowed domains is never fetched at all.
+    let elsewhere = "https://documents.example.org/client.json";
+    let detail = problem_detail(&lookup(&app, elsewhere).await);
+    assert!(detail.contains("not resolved here"), "{detail}");
+    assert!(app.events_of(elsewhere).await.is_empty());
+}
+
+async fn a_document_on_a_private_address_is_refused_by_default(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.client_id_documents = "*".to_owned();
+        c.client_id_document_ca_file = Some(test_ca());
+    })
+    .await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/client.json");
+    server.set(
+        "/client.json",
+        Reply::json(&document(&url, "Inside"), "max-age=60"),
+    );
+    let detail = problem_detail(&lookup(&app, &url).await);
+    assert!(
+        detail.contains("resolves only to loopback, private or link-local addresses"),
+        "{detail}"
+    );
+    assert_eq!(server.hits("/client.json"), 0, "no connection was made");
+    assert!(app.events_of(&url).await.is_empty());
+}
+
+async fn administrators_cannot_register_a_document_url_by_hand(backend: Backend) {
+    let app = app(backend, 60).await;
+    let url = "https://tool.example.com/client.json";
+    let mut body = registry_tests::spa_client("x", "By hand");
+    body["client_id"] = json!(url);
+    let created = app.create_client(&body).await;
+    let fields = created.assert_problem(422, "validation_failed");
+    assert!(fields.iter().any(|f| f == "client_id"), "{fields:?}");
+    assert!(app.events_of(url).await.is_empty());
+    // Not a document URL: the document routes say so.
+    let status = app
+        .get("/api/v1/clients/octo-idenityServices-swagger/document")
+        .send()
+        .await;
+    status.assert_status(404);
+}
