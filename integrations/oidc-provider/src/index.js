@@ -22,6 +22,10 @@
 //   background at most every `touchMs` so the registry's "last authenticated" stays true.
 //   For `settleMs` after an event of a client, a success is not remembered: another registry
 //   process behind the same address may still answer from its own memory for that long.
+// - A client whose id is an `https` URL (a client ID metadata document the registry fetches,
+//   when it is configured to): the registry's answer is used only as long as its
+//   `Cache-Control: max-age` says (the document's freshness), then asked again, so that a
+//   changed document reaches the provider without an event to wait for.
 // - The registry unreachable: the provider answers 503 (`server_error`), not a crash; it
 //   recovers by itself.
 
@@ -136,9 +140,25 @@ class MemoryAdapter {
   }
 }
 
-/** Ids the registry can hold (its `ClientId` rule: 1–128 of `A-Z a-z 0-9 - . _ ~`). Anything
- *  else is unknown without asking: a provider passes any `client_id` a caller sends. */
+/** Ids the registry can hold (its `ClientId` rule: 1–128 of `A-Z a-z 0-9 - . _ ~`, or the
+ *  `https` URL of a client ID metadata document, at most 255 characters, no query or
+ *  fragment). Anything else is unknown without asking: a provider passes any `client_id` a
+ *  caller sends. */
 const PLAUSIBLE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+const DOCUMENT_ID = /^https:\/\/[^\s?#]{1,247}$/;
+
+function plausible(id) {
+  return typeof id === 'string' && (PLAUSIBLE_ID.test(id) || DOCUMENT_ID.test(id));
+}
+
+/** Until when an answer for a document client may be used: the registry's
+ *  `Cache-Control: max-age` (how long the document it fetched stays fresh), else not at all.
+ *  Other clients change only through events, which the stream tells. */
+function usableUntil(id, response) {
+  if (!DOCUMENT_ID.test(id)) return Infinity;
+  const maxAge = /max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1];
+  return maxAge === undefined ? 0 : Date.now() + Number(maxAge) * 1000;
+}
 
 /** A Map used as a bounded LRU: `get` moves an entry to the back, `set` drops the oldest. */
 class Lru extends Map {
@@ -249,28 +269,31 @@ export function createRegistryAdapter({
     return state.healthy && Date.now() - state.lastAnswer < waitSeconds * 1000 + 2000;
   }
 
-  function trusted(checked) {
-    return following() || Date.now() - checked < fallbackTtlMs;
+  function trusted(checked, until = Infinity) {
+    return Date.now() < until && (following() || Date.now() - checked < fallbackTtlMs);
   }
 
   async function lookup(id) {
-    if (typeof id !== 'string' || !PLAUSIBLE_ID.test(id)) return undefined;
+    if (!plausible(id)) return undefined;
     const cached = clients.touch(id);
-    if (cached && trusted(cached.checked)) return cached.metadata;
+    if (cached && trusted(cached.checked, cached.until)) return cached.metadata;
     const missing = unknown.touch(id);
-    if (missing && trusted(missing.checked)) return undefined;
+    if (missing && trusted(missing.checked, missing.until)) return undefined;
     const headers = cached?.etag ? { 'if-none-match': cached.etag } : {};
     const started = Date.now();
     const response = await call(`/api/v1/clients/${encodeURIComponent(id)}`, { headers });
     if (response.status === 304 && cached) {
-      if (!changedSince(id, started)) cached.checked = Date.now();
+      if (!changedSince(id, started)) {
+        cached.checked = Date.now();
+        cached.until = usableUntil(id, response);
+      }
       return cached.metadata;
     }
     if (response.status === 404) {
       await response.body?.cancel();
       // A registration told by the stream is readable by then; a 404 for it is not kept.
       if (!changedSince(id, started) && (forgotten.get(id)?.deleted ?? true)) {
-        unknown.set(id, { checked: Date.now() });
+        unknown.set(id, { checked: Date.now(), until: usableUntil(id, response) });
       }
       return undefined;
     }
@@ -287,7 +310,7 @@ export function createRegistryAdapter({
     const version = Number(/^"?(\d+)"?$/.exec(etag ?? '')?.[1] ?? NaN);
     const older = version < (forgotten.get(id)?.sequence ?? 0);
     if (!changedSince(id, started) && !older) {
-      clients.set(id, { metadata, etag, checked: Date.now() });
+      clients.set(id, { metadata, etag, checked: Date.now(), until: usableUntil(id, response) });
     }
     return metadata;
   }

@@ -74,7 +74,9 @@ test('client ids a caller makes up are bounded in memory, and ids the registry c
     assert.equal(sizes.clients, 0);
 
     const before = asked.filter((u) => u.includes('/api/v1/clients/')).length;
-    for (const id of ['x'.repeat(4096), 'has space', 'https://evil.example/cb', '', '../admin']) {
+    // (an https URL without query or fragment may be a client ID metadata document: asked)
+    const urls = ['http://evil.example/cb', 'https://evil.example/cb#x', 'https://evil.example/cb?x', `https://evil.example/${'x'.repeat(300)}`];
+    for (const id of ['x'.repeat(4096), 'has space', ...urls, '', '../admin']) {
       assert.equal(await clients.find(id), undefined);
     }
     assert.equal(asked.filter((u) => u.includes('/api/v1/clients/')).length, before, 'never asked the registry');

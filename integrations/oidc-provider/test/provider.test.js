@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -27,6 +28,7 @@ async function freePort() {
   });
 }
 
+const TLS = join(import.meta.dirname, '../../../tests/fixtures/tls');
 const processes = [];
 let dir;
 
@@ -44,6 +46,11 @@ async function registry(fixedPort) {
       REGISTRY_SEED_DEFAULT_CLIENTS: 'false',
       REGISTRY_UI: 'false',
       REGISTRY_DYNAMIC_REGISTRATION: 'true',
+      // Client ID metadata documents from the test's own https server (a test CA).
+      REGISTRY_CLIENT_ID_DOCUMENTS: 'localhost',
+      REGISTRY_CLIENT_ID_DOCUMENT_PRIVATE_ADDRESSES: 'true',
+      REGISTRY_CLIENT_ID_DOCUMENT_CA_FILE: join(TLS, 'ca.pem'),
+      REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS: '0',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -491,8 +498,8 @@ async function signingKey(kid) {
   return { key: { key: privateKey, kid }, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' } };
 }
 
-async function keyClientToken(kid, privateKey) {
-  const config = await openid.discovery(new URL(idp.issuer), 'signing-worker', {}, openid.PrivateKeyJwt(privateKey), {
+async function keyClientToken(kid, privateKey, clientId = 'signing-worker') {
+  const config = await openid.discovery(new URL(idp.issuer), clientId, {}, openid.PrivateKeyJwt(privateKey), {
     execute: [openid.allowInsecureRequests],
   });
   return openid.clientCredentialsGrant(config, { scope: 'octo_api' });
@@ -594,4 +601,42 @@ test('dynamic registration with private_key_jwt: openid-client registers its own
     openid.dynamicClientRegistration(new URL(idp.issuer), { client_name: 'Again', grant_types: ['client_credentials'], scope: 'octo_api' },
       undefined, { initialAccessToken: iat, execute: [openid.allowInsecureRequests] }),
   );
+});
+
+test('a client ID metadata document: the provider serves the client the registry fetched, and a key changed in the document reaches it', async () => {
+  const first = await signingKey('doc-1');
+  let document;
+  const server = createHttpsServer({ key: readFileSync(join(TLS, 'server.key')), cert: readFileSync(join(TLS, 'server.pem')) }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=1' });
+    res.end(JSON.stringify(document));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const clientId = `https://localhost:${server.address().port}/worker.json`;
+  const describe = (jwk) => ({
+    client_id: clientId, client_name: 'Document worker', grant_types: ['client_credentials'], scope: 'octo_api',
+    token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] },
+  });
+  document = describe(first.jwk);
+  try {
+    const issued = await keyClientToken('doc-1', first.key, clientId);
+    assert.equal(issued.scope, 'octo_api');
+    const history = await api(a.url, 'GET', `/api/v1/clients/${encodeURIComponent(clientId)}/history`);
+    assert.equal(history.status, 200);
+    assert.equal(history.body.events[0].actor, 'client-id-document');
+
+    // The document's key replaced: once its freshness (max-age=1) ends, the provider asks
+    // again, the registry fetches the new version (an event) and the old key is refused.
+    const second = await signingKey('doc-2');
+    document = describe(second.jwk);
+    await eventually('the new key accepted', async () => {
+      try { await keyClientToken('doc-2', second.key, clientId); return true; } catch { return false; }
+    });
+    await assert.rejects(keyClientToken('doc-1', first.key, clientId), (e) => e.error === 'invalid_client');
+    const changed = await api(a.url, 'GET', `/api/v1/clients/${encodeURIComponent(clientId)}/history`);
+    assert.equal(changed.body.events.length, 2);
+    // An id that is not a document the registry may fetch is unknown to the provider.
+    assert.equal(await idp.oidc.Client.find('https://elsewhere.example.org/client.json'), undefined);
+  } finally {
+    server.close();
+  }
 });
