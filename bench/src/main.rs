@@ -27,6 +27,7 @@ mod http;
 mod identity;
 mod limits;
 mod load;
+mod metadata;
 mod reads;
 mod secrets;
 mod server;
@@ -48,7 +49,7 @@ struct Args {
     write: Option<String>,
     postgres_url: String,
     quick: bool,
-    /// Only seeding and this phase (`documents`, `seal`, `identity`, `dynamic`): a partial run, not for `--write`.
+    /// Only seeding and this phase (`documents`, `seal`, `identity`, `dynamic`, `metadata`): a partial run, not for `--write`.
     only: Option<String>,
 }
 
@@ -76,7 +77,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => args.only = Some(value()?),
             other => anyhow::bail!(
                 "unknown flag {other}; flags: --clients N --events N --backends postgres,sqlite \
-                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity|dynamic"
+                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity|dynamic|metadata"
             ),
         }
     }
@@ -87,9 +88,9 @@ fn parse_args() -> anyhow::Result<Args> {
     anyhow::ensure!(
         matches!(
             args.only.as_deref(),
-            None | Some("documents" | "seal" | "identity" | "dynamic")
+            None | Some("documents" | "seal" | "identity" | "dynamic" | "metadata")
         ),
-        "--only takes: documents, seal, identity, dynamic"
+        "--only takes: documents, seal, identity, dynamic, metadata"
     );
     Ok(args)
 }
@@ -369,6 +370,11 @@ fn run_backend(
             drop(server);
             bench.dynamic(argon2)
         }
+        Some("metadata") => {
+            eprintln!("[{backend}] client ID metadata documents…");
+            drop(server);
+            bench.metadata()
+        }
         _ => bench.full_run(server, argon2),
     }
 }
@@ -451,6 +457,7 @@ impl Bench<'_> {
         eprintln!("[{backend}] oidc-provider, rebuild, sealed log…");
         self.identity_provider()?;
         self.dynamic(argon2)?;
+        self.metadata()?;
         self.rebuild()?;
         self.seal()
     }

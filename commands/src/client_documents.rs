@@ -27,6 +27,8 @@ pub struct DocumentState {
     pub blocked: Option<(String, i64)>,
     /// Why the last fetch was refused, and when.
     pub last_error: Option<(String, i64)>,
+    /// Whether that refusal was a passing trouble of the document's server.
+    pub last_error_transient: bool,
 }
 
 fn pair<A, B>(a: Option<A>, b: Option<B>) -> Option<(A, B)> {
@@ -49,12 +51,14 @@ impl Record for DocumentState {
                 .map(|((sha, body), at)| (sha, body, at)),
             blocked: pair(DB::get(row, "blocked_by")?, DB::get(row, "blocked_at")?),
             last_error: pair(DB::get(row, "last_error")?, DB::get(row, "last_error_at")?),
+            last_error_transient: DB::get::<i64>(row, "last_error_transient")? != 0,
         })
     }
 }
 
 const COLUMNS: &str = "url, sha256, fetched_at, fresh_until, pinned_by, pinned_at, held_sha256, \
-                       held_body, held_at, blocked_by, blocked_at, last_error, last_error_at";
+                       held_body, held_at, blocked_by, blocked_at, last_error, last_error_at, \
+                       last_error_transient";
 
 impl Database {
     /// The row of `url`, if the registry ever fetched it or an administrator acted on it.
@@ -113,7 +117,7 @@ impl Database {
         (at, fresh_until): (i64, i64),
     ) -> Result<(), sqlx::Error> {
         const SQL: &str = "update client_id_documents set held_sha256 = $2, held_body = $3, \
-                           held_at = $4, fresh_until = $5, last_error = null, \
+                           held_at = $4, fetched_at = $4, fresh_until = $5, last_error = null, \
                            last_error_at = null where url = $1";
         let hold = Statement::new(SQL)
             .bind(url)
@@ -124,27 +128,30 @@ impl Database {
         self.execute(hold).await.map(drop)
     }
 
-    /// The fetch of `url` was refused for `error` at `at`; asked again, the refusal stands
-    /// until `fresh_until`.
+    /// The fetch of `url` was refused for `error` (`transient`: a passing trouble of its
+    /// server) at `at`; asked again, the refusal stands until `fresh_until`.
     ///
     /// # Errors
     /// The database error.
     pub async fn record_document_refusal(
         &self,
         url: &str,
-        error: &str,
+        (error, transient): (&str, bool),
         (at, fresh_until): (i64, i64),
     ) -> Result<(), sqlx::Error> {
         const SQL: &str = "insert into client_id_documents (url, last_error, last_error_at, \
-                           fresh_until) values ($1, $2, $3, $4) on conflict (url) do update set \
+                           fresh_until, last_error_transient) values ($1, $2, $3, $4, $5) \
+                           on conflict (url) do update set \
                            last_error = excluded.last_error, \
                            last_error_at = excluded.last_error_at, \
-                           fresh_until = excluded.fresh_until";
+                           fresh_until = excluded.fresh_until, \
+                           last_error_transient = excluded.last_error_transient";
         let put = Statement::new(SQL)
             .bind(url)
             .bind(error)
             .bind(at)
-            .bind(fresh_until);
+            .bind(fresh_until)
+            .bind(i64::from(transient));
         self.execute(put).await.map(drop)
     }
 

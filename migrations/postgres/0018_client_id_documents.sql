@@ -7,7 +7,8 @@
 --   pinned_*     who pinned it: a changed document is held, the pinned version keeps serving
 --   held_*       the changed version held while pinned (its body, at most 5 KiB)
 --   blocked_*    who blocked the URL: never fetched, unknown to the identity service
---   last_error   why the last fetch was refused
+--   last_error   why the last fetch was refused (transient: its server's passing trouble,
+--                a no-answer, an unreachable server or a 5xx: the last version may serve)
 create table client_id_documents (
     url          text   primary key,
     sha256       text,
@@ -21,5 +22,6 @@ create table client_id_documents (
     blocked_by   text,
     blocked_at   bigint,
     last_error   text,
-    last_error_at bigint
+    last_error_at bigint,
+    last_error_transient bigint not null default 0
 );

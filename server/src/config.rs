@@ -144,20 +144,35 @@ pub struct Config {
     pub client_id_document_ca_file: Option<PathBuf>,
 
     /// The shortest time a fetched document (or a refused fetch) stands without a new fetch.
-    #[arg(
-        long,
-        env = "REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS",
-        default_value_t = 60
-    )]
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub client_id_document_min_seconds: u64,
 
     /// The longest, whatever its `Cache-Control` says.
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_MAX_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub client_id_document_max_seconds: u64,
+
+    /// The grant types a document's client may have (space- or comma-separated).
     #[arg(
         long,
-        env = "REGISTRY_CLIENT_ID_DOCUMENT_MAX_SECONDS",
-        default_value_t = 86_400
+        env = "REGISTRY_CLIENT_ID_DOCUMENT_GRANT_TYPES",
+        default_value = "authorization_code refresh_token"
     )]
-    pub client_id_document_max_seconds: u64,
+    pub client_id_document_grant_types: String,
+
+    /// The scopes a document's client may ask for (space- or comma-separated).
+    #[arg(
+        long,
+        env = "REGISTRY_CLIENT_ID_DOCUMENT_SCOPES",
+        default_value = "openid profile email"
+    )]
+    pub client_id_document_scopes: String,
+
+    /// Register a document's client disabled, and disable it again on each changed version,
+    /// until an administrator enables it.
+    #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_HOLD", default_value_t = false, action = clap::ArgAction::Set)]
+    pub client_id_document_hold: bool,
 
     /// The connection and the whole answer of a document fetch, in milliseconds.
     #[arg(long, env = "REGISTRY_CLIENT_ID_DOCUMENT_TIMEOUT_MS", default_value_t = 3000,
@@ -299,6 +314,9 @@ impl Config {
             client_id_document_ca_file: None,
             client_id_document_min_seconds: 60,
             client_id_document_max_seconds: 86_400,
+            client_id_document_grant_types: "authorization_code refresh_token".to_owned(),
+            client_id_document_scopes: "openid profile email".to_owned(),
+            client_id_document_hold: false,
             client_id_document_timeout_ms: 3000,
             registration_rate_per_minute: 60,
             registration_prune_days: 90,
@@ -472,8 +490,44 @@ impl Config {
             },
             min_fresh: Duration::from_secs(self.client_id_document_min_seconds),
             max_fresh: Duration::from_secs(self.client_id_document_max_seconds),
+            policy: self.client_document_policy()?,
         };
         registry_api::client_documents::ClientDocuments::new(settings).map(Some)
+    }
+
+    /// What a document's client may be: the configured grant types and scopes, `none` or
+    /// `private_key_jwt`, held for approval if configured.
+    fn client_document_policy(
+        &self,
+    ) -> anyhow::Result<registry_domain::registration::RegistrationPolicy> {
+        use registry_domain::values::{GrantType, Scope, TokenEndpointAuthMethod};
+        fn each<T, E: std::fmt::Display>(
+            setting: &str,
+            value: &str,
+            parse: impl Fn(&str) -> Result<T, E>,
+        ) -> anyhow::Result<Vec<T>> {
+            (value.split([',', ' ']).filter(|w| !w.is_empty()))
+                .map(|w| parse(w).map_err(|e| anyhow::anyhow!("{setting}: {w}: {e}")))
+                .collect()
+        }
+        Ok(registry_domain::registration::RegistrationPolicy {
+            grant_types: each(
+                "REGISTRY_CLIENT_ID_DOCUMENT_GRANT_TYPES",
+                &self.client_id_document_grant_types,
+                GrantType::parse,
+            )?,
+            token_endpoint_auth_methods: vec![
+                TokenEndpointAuthMethod::None,
+                TokenEndpointAuthMethod::PrivateKeyJwt,
+            ],
+            scopes: each(
+                "REGISTRY_CLIENT_ID_DOCUMENT_SCOPES",
+                &self.client_id_document_scopes,
+                Scope::parse,
+            )?,
+            hold_for_approval: self.client_id_document_hold,
+            ..Default::default()
+        })
     }
 
     /// The argon2id queue bound: the configured one or 32 per hashing thread.

@@ -18,6 +18,11 @@ backend_tests!(
     fetches_that_could_be_turned_against_the_registry_are_refused,
     a_document_on_a_private_address_is_refused_by_default,
     administrators_cannot_register_a_document_url_by_hand,
+    many_lookups_at_once_fetch_once_and_register_once_across_processes,
+    a_lookup_abandoned_mid_fetch_still_records_the_client_whole,
+    a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document_does_not,
+    a_block_while_the_document_is_fetched_wins,
+    the_policy_holds_document_clients_for_approval_when_configured,
 );
 
 async fn app(backend: Backend, min_seconds: u64) -> TestApp {
@@ -142,6 +147,27 @@ async fn a_document_client_is_resolved_cached_and_each_change_is_an_event(backen
     let status = document_status(&app, &url).await;
     assert_eq!(status["registered"], true);
     assert!(status["sha256"].as_str().unwrap().len() == 64, "{status}");
+
+    // On the screens like any client: in the list, its page and its history open at its
+    // (percent-encoded) URL.
+    let screens = app.sign_in(registry_tests::ADMIN_TOKEN).await;
+    let list = screens.get("/clients?search=MCP").await;
+    list.assert_status(200);
+    let html = String::from_utf8_lossy(&list.body).to_string();
+    assert!(
+        html.contains(&format!("/clients/{}", segment(&url))),
+        "a link to it"
+    );
+    for page in ["", "/history"] {
+        let shown = screens
+            .get(&format!("/clients/{}{page}", segment(&url)))
+            .await;
+        shown.assert_status(200);
+        assert!(
+            String::from_utf8_lossy(&shown.body).contains("MCP Tool 2"),
+            "{page}"
+        );
+    }
 
     // The client as it was before the change, for an auditor.
     let before = app
@@ -281,7 +307,26 @@ async fn fetches_that_could_be_turned_against_the_registry_are_refused(backend: 
     let implicit_url = server.url("/implicit.json");
     let mut implicit = document(&implicit_url, "Implicit");
     implicit["redirect_uris"] = json!(["javascript:alert(1)"]);
+    let machine_url = server.url("/machine.json");
+    let mut machine = document(&machine_url, "Machine");
+    machine["grant_types"] = json!(["client_credentials"]);
+    machine["response_types"] = json!([]);
+    machine["token_endpoint_auth_method"] = json!("private_key_jwt");
+    machine["jwks_uri"] = json!("https://keys.elsewhere.example/jwks.json");
+    let scope_url = server.url("/scope.json");
+    let mut scope = document(&scope_url, "Scope");
+    scope["scope"] = json!("openid octo_api");
     let cases: Vec<(&str, Reply, &str)> = vec![
+        (
+            "/machine.json",
+            Reply::json(&machine, "max-age=60"),
+            "jwks_uri must be on the document's own host",
+        ),
+        (
+            "/scope.json",
+            Reply::json(&scope, "max-age=60"),
+            "the scope octo_api is not allowed",
+        ),
         ("/redirect.json", redirect, "redirects are not followed"),
         (
             "/big.json",
@@ -333,7 +378,10 @@ async fn fetches_that_could_be_turned_against_the_registry_are_refused(backend: 
     for (path, reply, expected) in cases {
         server.set(path, reply);
         let url = server.url(path);
-        let detail = problem_detail(&lookup(&app, &url).await);
+        let refused = lookup(&app, &url).await;
+        // The provider may keep the refusal for the minimum freshness.
+        assert_eq!(refused.header("cache-control"), Some("private, max-age=60"));
+        let detail = problem_detail(&refused);
         assert!(detail.contains(expected), "{path}: {detail}");
         assert!(!detail.contains("hunter2"), "never a secret echoed");
         assert!(
@@ -393,4 +441,150 @@ async fn administrators_cannot_register_a_document_url_by_hand(backend: Backend)
         .send()
         .await;
     status.assert_status(404);
+}
+
+async fn many_lookups_at_once_fetch_once_and_register_once_across_processes(backend: Backend) {
+    let app = app(backend, 60).await;
+    let other = app.second_process().await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/popular.json");
+    let mut reply = Reply::json(&document(&url, "Popular"), "max-age=60");
+    reply.delay = Duration::from_millis(300);
+    server.set("/popular.json", reply);
+
+    // Ten lookups in each of two processes at once (an identity service's burst).
+    let lookups = (0..20).map(|i| {
+        let (api, path) = (
+            if i % 2 == 0 { app.api() } else { other.api() },
+            format!("/api/v1/clients/{}", segment(&url)),
+        );
+        tokio::spawn(async move { api.get(&path).send().await.status })
+    });
+    for lookup in lookups {
+        assert_eq!(lookup.await.unwrap().as_u16(), 200);
+    }
+    // One fetch per process at most, one registration in all.
+    assert!(
+        server.hits("/popular.json") <= 2,
+        "{}",
+        server.hits("/popular.json")
+    );
+    let events = app.events_of(&url).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "ClientRegistered");
+}
+
+async fn a_lookup_abandoned_mid_fetch_still_records_the_client_whole(backend: Backend) {
+    let app = app(backend, 60).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/abandoned.json");
+    let mut reply = Reply::json(&document(&url, "Abandoned"), "max-age=60");
+    reply.delay = Duration::from_millis(300);
+    server.set("/abandoned.json", reply);
+
+    // The caller gives up while the document is being fetched.
+    let path = format!("/api/v1/clients/{}", segment(&url));
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.get(&path).send()).await;
+    assert!(gave_up.is_err(), "the lookup was still running");
+
+    // The fetch went on: the client and its document's state were recorded together.
+    registry_tests::eventually(10, "the abandoned fetch recorded", || async {
+        document_status(&app, &url).await["sha256"].is_string()
+    })
+    .await;
+    assert_eq!(app.events_of(&url).await.len(), 1);
+    assert_eq!(document_status(&app, &url).await["registered"], true);
+    lookup(&app, &url).await.assert_status(200);
+    assert_eq!(
+        server.hits("/abandoned.json"),
+        1,
+        "fresh: not fetched again"
+    );
+}
+
+async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document_does_not(
+    backend: Backend,
+) {
+    let app = app(backend, 0).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/flaky.json");
+    server.set("/flaky.json", Reply::json(&document(&url, "Flaky"), "max-age=1"));
+    lookup(&app, &url).await.assert_status(200);
+
+    // Its server fails for a moment (503): the last version keeps serving, the trouble shown.
+    let trouble = Reply {
+        status: 503,
+        headers: Vec::new(),
+        body: Vec::new(),
+        delay: Duration::ZERO,
+    };
+    server.set("/flaky.json", trouble);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let served = lookup(&app, &url).await;
+    served.assert_status(200);
+    assert_eq!(served.json()["client_name"], "Flaky");
+    let status = document_status(&app, &url).await;
+    assert!(status["last_error"].as_str().unwrap().contains("503"), "{status}");
+
+    // The document withdrawn (404): its answer, final at once.
+    let gone = Reply {
+        status: 404,
+        headers: Vec::new(),
+        body: Vec::new(),
+        delay: Duration::ZERO,
+    };
+    server.set("/flaky.json", gone);
+    let detail = problem_detail(&lookup(&app, &url).await);
+    assert!(detail.contains("answered 404"), "{detail}");
+
+    // With the documents off in a process, a stored document client is unknown there.
+    let off = app.second_process_with(|c| c.client_id_documents = "off".to_owned()).await;
+    let detail = problem_detail(&lookup(&off, &url).await);
+    assert!(detail.contains("off"), "{detail}");
+}
+
+async fn a_block_while_the_document_is_fetched_wins(backend: Backend) {
+    let app = app(backend, 60).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/racing.json");
+    let mut reply = Reply::json(&document(&url, "Racing"), "max-age=60");
+    reply.delay = Duration::from_millis(400);
+    server.set("/racing.json", reply);
+    let (api, path) = (app.api(), format!("/api/v1/clients/{}", segment(&url)));
+    let fetching = tokio::spawn(async move { api.get(&path).send().await });
+    registry_tests::eventually(5, "the fetch under way", || async {
+        server.hits("/racing.json") == 1
+    })
+    .await;
+    act(&app, Method::POST, &url, "block").await.assert_status(200);
+    let answer = fetching.await.unwrap();
+    let detail = problem_detail(&answer);
+    assert!(detail.contains("blocked"), "{detail}");
+    // Whatever the order, the client is not live and the block stands.
+    assert_eq!(document_status(&app, &url).await["registered"], false);
+    let events = app.events_of(&url).await;
+    assert!(events.is_empty() || events.last().unwrap().0 == "ClientDeleted", "{events:?}");
+    assert!(problem_detail(&lookup(&app, &url).await).contains("blocked"));
+}
+
+async fn the_policy_holds_document_clients_for_approval_when_configured(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.client_id_documents = "localhost".to_owned();
+        c.client_id_document_private_addresses = true;
+        c.client_id_document_ca_file = Some(test_ca());
+        c.client_id_document_hold = true;
+    })
+    .await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/held.json");
+    server.set("/held.json", Reply::json(&document(&url, "Held"), "max-age=60"));
+    let held = lookup(&app, &url).await;
+    held.assert_status(200);
+    assert_eq!(held.json()["enabled"], false, "registered, held until enabled");
+    let mut machine = document(&url, "Held");
+    machine["grant_types"] = json!(["client_credentials"]);
+    server.set("/held.json", Reply::json(&machine, "max-age=60"));
+    let refused = act(&app, Method::POST, &url, "refresh").await;
+    let detail = problem_detail(&refused);
+    assert!(detail.contains("grant_types: client_credentials"), "{detail}");
 }

@@ -15,12 +15,29 @@ use reqwest::StatusCode;
 
 /// Why a document could not be used: shown to administrators, recorded with the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refusal(pub String);
+#[error("{reason}")]
+pub struct Refusal {
+    /// What the fetch or the document broke.
+    pub reason: String,
+    /// A passing trouble of its server (no answer in time, unreachable, a 5xx or 429): a
+    /// known client's last version may serve a while. Anything else (a 404, a redirect, a
+    /// document that breaks a rule) is the document's answer, and stands at once.
+    pub transient: bool,
+}
 
 impl Refusal {
     pub(crate) fn new(reason: impl Into<String>) -> Self {
-        Self(reason.into())
+        Self {
+            reason: reason.into(),
+            transient: false,
+        }
+    }
+
+    fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            transient: true,
+        }
     }
 }
 
@@ -66,15 +83,34 @@ impl Resolve for GuardedResolver {
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => public_v4(v4),
             None => public_v6(v6),
         },
     }
 }
 
+/// The IPv4 address an IPv6 address carries and is routed to: IPv4-mapped and -compatible
+/// (`::ffff:a.b.c.d`, `::a.b.c.d`; `::1` reads as 0.0.0.1, refused), NAT64 (`64:ff9b::/96`)
+/// and 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let last = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        [0, 0, 0, 0, 0, 0 | 0xffff, ..] => Some(last),
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(last),
+        [0x2002, a, b, ..] => Some(Ipv4Addr::new(
+            (a >> 8) as u8,
+            a as u8,
+            (b >> 8) as u8,
+            b as u8,
+        )),
+        _ => None,
+    }
+}
+
 fn public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -84,18 +120,23 @@ fn public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 198 && (b == 18 || b == 19))
         || a >= 240)
 }
 
 fn public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || first == 0x0064 && ip.segments()[1] == 0xff9b)
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
+        || s[0] == 0x0064 && s[1] == 0xff9b)
 }
 
 /// How documents are fetched.
@@ -162,6 +203,9 @@ impl Fetcher {
                 "its server answered a redirect ({status}); redirects are not followed"
             )));
         }
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Refusal::transient(format!("its server answered {status}")));
+        }
         if status != StatusCode::OK {
             return Err(Refusal::new(format!("its server answered {status}")));
         }
@@ -190,14 +234,16 @@ impl Fetcher {
             source = e.source();
         }
         if error.is_timeout() {
-            Refusal::new(format!(
+            Refusal::transient(format!(
                 "its server did not answer in full within {} ms",
                 self.settings.timeout.as_millis()
             ))
         } else if error.is_connect() {
-            Refusal::new("its server could not be reached over https with a trusted certificate")
+            Refusal::transient(
+                "its server could not be reached over https with a trusted certificate",
+            )
         } else {
-            Refusal::new("its server's answer could not be read")
+            Refusal::transient("its server's answer could not be read")
         }
     }
 }
@@ -250,10 +296,26 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "fec0::1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

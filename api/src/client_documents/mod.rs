@@ -99,7 +99,14 @@ pub struct DocumentSettings {
     pub min_fresh: Duration,
     /// The longest, whatever the document's `Cache-Control` says.
     pub max_fresh: Duration,
+    /// What a document's client may be (grant types, methods, scopes, redirect URI patterns,
+    /// hold for approval), checked as a dynamic registration's.
+    pub policy: registry_domain::registration::RegistrationPolicy,
 }
+
+/// The longest a known client's last version keeps serving while its document's server is
+/// in trouble (no answer, unreachable, 5xx), whatever the maximum freshness.
+pub const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 
 /// The resolver, shared by the handlers.
 #[derive(Debug)]
@@ -108,7 +115,12 @@ pub struct ClientDocuments {
     fetcher: Fetcher,
     /// One fetch per URL at a time in this process; the others wait for its outcome.
     flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Fetches running at once in this process (of different URLs); the others wait.
+    fetches: tokio::sync::Semaphore,
 }
+
+/// The most document fetches one process runs at once.
+pub const MAX_CONCURRENT_FETCHES: usize = 32;
 
 /// A document client as the lookup found it, and how long the answer stays true.
 #[derive(Debug, Clone)]
@@ -133,6 +145,7 @@ impl ClientDocuments {
             fetcher: Fetcher::new(settings.fetch.clone())?,
             settings,
             flights: Mutex::new(HashMap::new()),
+            fetches: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         })
     }
 
@@ -146,7 +159,8 @@ impl ClientDocuments {
     ///
     /// # Errors
     /// [`ApiError::DocumentRefused`] saying why there is no such client (a host not allowed,
-    /// a blocked URL, the document refused); infrastructure failures.
+    /// a blocked URL, the document refused); [`ApiError::Overloaded`] when every fetch slot
+    /// stayed busy for the fetch timeout; infrastructure failures.
     pub async fn resolve(
         self: &Arc<Self>,
         state: &Stores,
@@ -167,19 +181,22 @@ impl ClientDocuments {
                 return answer;
             }
         }
+        // Its own task, holding the URL's turn: a caller that goes away cuts neither a write
+        // in half nor the turn short (the next caller waits for this fetch's outcome).
         let flight = self.flight(url);
-        let _turn = flight.lock().await;
-        if !refresh {
-            // Another request of this process may have fetched it meanwhile.
-            if let Some(answer) = self.stored(state, url).await? {
-                return answer;
-            }
-        }
-        // Its own task: a caller that goes away does not cut a write in half.
         let (this, state, url) = (Arc::clone(self), state.clone(), url.to_owned());
-        tokio::spawn(async move { this.fetch_and_record(&state, &url).await })
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
+        tokio::spawn(async move {
+            let _turn = flight.lock_owned().await;
+            if !refresh {
+                // Another request of this process may have fetched it meanwhile.
+                if let Some(answer) = this.stored(&state, &url).await? {
+                    return answer;
+                }
+            }
+            this.fetch_and_record(&state, &url).await
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
     }
 
     fn flight(&self, url: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -194,6 +211,14 @@ impl ClientDocuments {
         let flight = Arc::new(tokio::sync::Mutex::new(()));
         flights.insert(url.to_owned(), Arc::downgrade(&flight));
         flight
+    }
+
+    /// Whether a known client's last version still serves after a refusal: only for a passing
+    /// trouble of the document's server, and for at most [`STALE_IF_ERROR`] (or the maximum
+    /// freshness, if shorter) after the last good fetch.
+    fn serves_stale(&self, row: &DocumentState, transient: bool, now: i64) -> bool {
+        let limit = seconds(self.settings.max_fresh.min(STALE_IF_ERROR));
+        transient && (row.fetched_at).is_some_and(|at| at.saturating_add(limit) > now)
     }
 
     /// The answer the stored state gives without a fetch, if it is fresh.
@@ -213,11 +238,10 @@ impl ClientDocuments {
             return Ok(None);
         }
         let fresh_for = Duration::from_secs(u64::try_from(row.fresh_until - now).unwrap_or(0));
-        let recent = (row.fetched_at).is_some_and(|at| at + seconds(self.settings.max_fresh) > now);
+        let stale_ok = self.serves_stale(&row, row.last_error_transient, now);
         match (state.reads.client(url).await?, &row.last_error) {
             (Some(view), None) => Ok(Some(Ok(Resolved { view, fresh_for }))),
-            // The document's server refused lately: its last version serves a while.
-            (Some(view), Some(_)) if recent => Ok(Some(Ok(Resolved { view, fresh_for }))),
+            (Some(view), Some(_)) if stale_ok => Ok(Some(Ok(Resolved { view, fresh_for }))),
             (_, Some((error, _))) => Ok(Some(Err(refused(error)))),
             // Deleted by an administrator since: fetched again.
             (None, None) => Ok(None),
@@ -231,18 +255,49 @@ impl ClientDocuments {
         }
         let view = state.reads.client(url).await?;
         let at = now();
-        let fetched = self.fetcher.fetch(url).await;
+        let fetched = {
+            let slot = self.fetches.acquire();
+            let _slot = (tokio::time::timeout(self.settings.fetch.timeout, slot).await)
+                .map_err(|_| ApiError::Overloaded)?;
+            self.fetcher.fetch(url).await
+        };
         let document = fetched.and_then(|f| {
             let kept = view.as_ref().map(|v| &v.settings);
-            let input = read::settings(url, &f.body, kept)?;
+            let input = read::settings(url, &f.body, kept, &self.settings.policy)?;
             Ok((input, f))
         });
         let (input, fetched) = match document {
             Ok(document) => document,
             Err(refusal) => return self.refused_now(state, url, &row, view, &refusal).await,
         };
-        self.record(state, url, &row, view, (input, fetched), at)
-            .await
+        let resolved = self
+            .record(state, url, &row, view, (input, fetched), at)
+            .await?;
+        self.unless_blocked_meanwhile(state, url, resolved).await
+    }
+
+    /// An administrator may have blocked the URL while it was fetched (in this process or
+    /// another): then the client just written is deleted again, and the block answers.
+    async fn unless_blocked_meanwhile(
+        &self,
+        state: &Stores,
+        url: &str,
+        resolved: Resolved,
+    ) -> Result<Resolved, ApiError> {
+        let Some((by, _)) = (state.database.document_state(url).await?).and_then(|r| r.blocked)
+        else {
+            return Ok(resolved);
+        };
+        let ctx = CommandContext {
+            actor: ACTOR.to_owned(),
+            request_id: String::new(),
+            reason: Some(format!("its URL was blocked by {by} while it was fetched")),
+            at: now(),
+        };
+        match state.commands.delete(&ctx, url, None).await {
+            Ok(_) | Err(CommandError::Rejected(ClientError::NotFound)) => Err(blocked(&by)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A fetched, readable version: the client registered, updated (an event when it
@@ -259,29 +314,26 @@ impl ClientDocuments {
         let sha256 = read::sha256_hex(&fetched.body);
         let fresh = (fetched.max_age.unwrap_or(self.settings.min_fresh))
             .clamp(self.settings.min_fresh, self.settings.max_fresh);
-        let times = (at.timestamp(), at.timestamp() + seconds(fresh));
+        let times = (
+            at.timestamp(),
+            at.timestamp().saturating_add(seconds(fresh)),
+        );
         let ctx = |reason: String| CommandContext {
             actor: ACTOR.to_owned(),
             request_id: String::new(),
             reason: Some(reason),
             at,
         };
-        let view = match view {
+        let outcome = match view {
             None => {
                 let reason = format!("fetched {url} (sha256 {sha256})");
-                let registered = (state.commands)
-                    .register_document(&ctx(reason), url, input)
-                    .await;
-                match registered {
-                    Ok(executed) => written(&executed)?,
-                    // Another process registered it first: its version stands.
-                    Err(CommandError::Rejected(ClientError::AlreadyExists)) => {
-                        (state.reads.client(url).await?).ok_or(ApiError::ClientNotFound)?
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                Outcome::Wrote(
+                    (state.commands)
+                        .register_document(&ctx(reason), url, input)
+                        .await,
+                )
             }
-            Some(view) if row.sha256.as_deref() == Some(sha256.as_str()) => view,
+            Some(view) if row.sha256.as_deref() == Some(sha256.as_str()) => Outcome::Same(view),
             Some(view) if row.pinned.is_some() => {
                 let body = String::from_utf8_lossy(&fetched.body);
                 (state.database)
@@ -294,11 +346,20 @@ impl ClientDocuments {
             }
             Some(view) => {
                 let reason = format!("the document at {url} changed (sha256 {sha256})");
-                let updated = (state.commands)
-                    .update(&ctx(reason), url, input, Some(view.version))
-                    .await?;
-                written(&updated)?
+                Outcome::Wrote(
+                    (state.commands)
+                        .update(&ctx(reason), url, input, Some(view.version))
+                        .await,
+                )
             }
+        };
+        let Some(view) = Self::settle(outcome)? else {
+            let current = state.reads.client(url).await?;
+            return (current.map(|view| Resolved {
+                view,
+                fresh_for: self.settings.min_fresh,
+            }))
+            .ok_or(ApiError::ConcurrentModification);
         };
         (state.database)
             .record_document_version(url, &sha256, times)
@@ -309,8 +370,24 @@ impl ClientDocuments {
         })
     }
 
-    /// A refused fetch: recorded; a known client keeps serving while its last version is
-    /// younger than the maximum freshness (the document's server may be down for a moment).
+    /// The client after `outcome`, or `None` when another process wrote it first (the same
+    /// document, or a newer version): what it wrote stands.
+    fn settle(outcome: Outcome) -> Result<Option<ClientView>, ApiError> {
+        match outcome {
+            Outcome::Same(view) => Ok(Some(view)),
+            Outcome::Wrote(Ok(executed)) => written(&executed).map(Some),
+            Outcome::Wrote(Err(
+                CommandError::Conflict
+                | CommandError::Rejected(
+                    ClientError::AlreadyExists | ClientError::VersionMismatch { .. },
+                ),
+            )) => Ok(None),
+            Outcome::Wrote(Err(e)) => Err(e.into()),
+        }
+    }
+
+    /// A refused fetch: recorded; a known client keeps serving a while if the trouble is its
+    /// server's (see [`Self::serves_stale`]).
     async fn refused_now(
         &self,
         state: &Stores,
@@ -320,19 +397,26 @@ impl ClientDocuments {
         refusal: &Refusal,
     ) -> Result<Resolved, ApiError> {
         let now = now().timestamp();
-        let min = seconds(self.settings.min_fresh);
+        let until = now.saturating_add(seconds(self.settings.min_fresh));
         (state.database)
-            .record_document_refusal(url, &refusal.0, (now, now + min))
+            .record_document_refusal(url, (&refusal.reason, refusal.transient), (now, until))
             .await?;
-        let recent = (row.fetched_at).is_some_and(|at| at + seconds(self.settings.max_fresh) > now);
         match view {
-            Some(view) if recent => Ok(Resolved {
+            Some(view) if self.serves_stale(row, refusal.transient, now) => Ok(Resolved {
                 view,
                 fresh_for: self.settings.min_fresh,
             }),
-            _ => Err(refused(&refusal.0)),
+            _ => Err(refused(&refusal.reason)),
         }
     }
+}
+
+/// What [`ClientDocuments::record`] did with a version.
+enum Outcome {
+    /// The version the client was built from: nothing to write.
+    Same(ClientView),
+    /// A command ran.
+    Wrote(Result<Executed, CommandError>),
 }
 
 fn blocked(by: &str) -> ApiError {

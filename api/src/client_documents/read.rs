@@ -6,14 +6,16 @@ use registry_domain::{ClientSettings, ClientSettingsInput};
 use serde_json::Value;
 
 use super::fetch::Refusal;
-use crate::registration::metadata::{refused, ClientMetadata, Kept};
+use crate::registration::metadata::{check, ClientMetadata, Kept};
 pub use registry_commands::registration::sha256_hex;
 
 /// Members that would give a public document a shared secret.
 const SECRET_MEMBERS: [&str; 2] = ["client_secret", "client_secret_expires_at"];
 
-/// The settings `body`, fetched from `url`, describes; `current` the client's settings now,
-/// whose administrator-only parts (enabled, PKCE, CORS origins) are kept.
+/// The settings `body`, fetched from `url`, describes, checked against the registry's rules
+/// and `policy` (as a dynamic registration's); `current` the client's settings now, whose
+/// administrator-only parts (enabled, PKCE, CORS origins) are kept — under a policy that holds
+/// clients for approval, a changed document disables its client again.
 ///
 /// # Errors
 /// A [`Refusal`] naming what the document breaks.
@@ -21,6 +23,7 @@ pub fn settings(
     url: &str,
     body: &[u8],
     current: Option<&ClientSettings>,
+    policy: &RegistrationPolicy,
 ) -> Result<ClientSettingsInput, Refusal> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| Refusal::new("it is not JSON (a client metadata object)"))?;
@@ -49,28 +52,25 @@ pub fn settings(
         }
     }
     metadata.scope.get_or_insert_with(|| "openid".to_owned());
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
     if metadata.client_name.is_none() {
-        let host = url::Url::parse(url)
+        metadata.client_name.clone_from(&host);
+    }
+    // The identity service fetches the keys itself, unguarded: only from the document's host.
+    if let Some(jwks_uri) = &metadata.jwks_uri {
+        let keys_host = url::Url::parse(jwks_uri)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned));
-        metadata.client_name = host;
+        if keys_host.is_none() || keys_host != host {
+            return Err(Refusal::new(
+                "jwks_uri must be on the document's own host (or give jwks by value)",
+            ));
+        }
     }
-    let kept = current.map_or(
-        Kept {
-            enabled: true,
-            require_pkce: true,
-            allowed_cors_origins: Vec::new(),
-        },
-        |settings| Kept {
-            enabled: settings.enabled,
-            require_pkce: settings.require_pkce,
-            allowed_cors_origins: (settings.allowed_cors_origins.iter())
-                .map(ToString::to_string)
-                .collect(),
-        },
-    );
-    let input = (metadata.settings(&RegistrationPolicy::default(), kept))
-        .map_err(|e| Refusal::new(e.to_string()))?;
-    ClientSettings::validate(&input).map_err(|e| Refusal::new(refused(&e).to_string()))?;
+    let kept = current.map_or_else(|| Kept::new(policy), |settings| Kept::of(settings, policy));
+    let input = (metadata.settings(policy, kept)).map_err(|e| Refusal::new(e.to_string()))?;
+    check(&input, policy, chrono::Utc::now()).map_err(|e| Refusal::new(e.to_string()))?;
     Ok(input)
 }

@@ -253,7 +253,13 @@ pub async fn approve(
     AppPath(client_id): AppPath<String>,
     RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    let min_fresh = documents(&state, &client_id)?.settings().min_fresh;
+    let settings = documents(&state, &client_id)?.settings();
+    let min_fresh = settings.min_fresh;
+    // An administrator's approval: not held again, whatever the policy says of changes.
+    let policy = registry_domain::registration::RegistrationPolicy {
+        hold_for_approval: false,
+        ..settings.policy.clone()
+    };
     let row = state.database.document_state(&client_id).await?;
     let Some((sha256, body, _)) = row.and_then(|r| r.held) else {
         return Err(ApiError::PreconditionFailed(
@@ -261,8 +267,8 @@ pub async fn approve(
         ));
     };
     let view = (state.reads.client(&client_id).await?).ok_or(ApiError::ClientNotFound)?;
-    let input = read::settings(&client_id, body.as_bytes(), Some(&view.settings))
-        .map_err(|refusal| ApiError::invalid_field("document", refusal.0))?;
+    let input = read::settings(&client_id, body.as_bytes(), Some(&view.settings), &policy)
+        .map_err(|refusal| ApiError::invalid_field("document", refusal.reason))?;
     let ctx = CommandContext {
         reason: Some(format!("approved the held version (sha256 {sha256})")),
         ..ctx
@@ -276,7 +282,7 @@ pub async fn approve(
         let at = ctx.at.timestamp();
         let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
         (task_state.database)
-            .record_document_version(&url, &sha256, (at, at + fresh))
+            .record_document_version(&url, &sha256, (at, at.saturating_add(fresh)))
             .await?;
         Ok::<_, ApiError>(())
     })

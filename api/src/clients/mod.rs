@@ -165,13 +165,13 @@ pub async fn get_client(
         caller.require(Role::AuditRead)?;
     }
     let now = params.as_of_version.is_none() && params.as_of.is_none();
-    let (view, fresh_for) = match &state.documents {
-        Some(documents) if now && is_document_url(&client_id) => {
-            let stores = crate::client_documents::routes::stores(&state);
-            let resolved = documents.resolve(&stores, &client_id, false).await?;
-            (resolved.view, Some(resolved.fresh_for))
+    let (view, fresh_for) = if now && is_document_url(&client_id) {
+        match document_client(&state, &client_id).await {
+            Ok(resolved) => resolved,
+            Err(refused) => return Ok(refused),
         }
-        _ => (client_at(&state, &client_id, &params).await?, None),
+    } else {
+        (client_at(&state, &client_id, &params).await?, None)
     };
     let mut response = if cached.matches(view.version) {
         with_etag(StatusCode::NOT_MODIFIED, view.version, ())
@@ -183,14 +183,41 @@ pub async fn get_client(
             Json(ClientResponse::new(view, None)),
         )
     };
-    // A document client: how long the identity service may use this answer.
     if let Some(fresh_for) = fresh_for {
-        let value = format!("private, max-age={}", fresh_for.as_secs());
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(header::CACHE_CONTROL, value);
-        }
+        cache_for(&mut response, fresh_for);
     }
     Ok(response)
+}
+
+/// A client whose id is a document URL, as the resolver finds it, and how long the identity
+/// service may use the answer; or the refusal (a 404 saying why, cacheable for the minimum
+/// freshness, so that a provider does not ask again at once).
+async fn document_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<(ClientView, Option<std::time::Duration>), Response> {
+    let Some(documents) = &state.documents else {
+        let off = "client ID metadata documents are off (REGISTRY_CLIENT_ID_DOCUMENTS)";
+        return Err(ApiError::DocumentRefused(off.to_owned()).into_response());
+    };
+    let stores = crate::client_documents::routes::stores(state);
+    match documents.resolve(&stores, client_id, false).await {
+        Ok(resolved) => Ok((resolved.view, Some(resolved.fresh_for))),
+        Err(error @ ApiError::DocumentRefused(_)) => {
+            let mut response = error.into_response();
+            cache_for(&mut response, documents.settings().min_fresh);
+            Err(response)
+        }
+        Err(error) => Err(error.into_response()),
+    }
+}
+
+/// `Cache-Control: private, max-age=…`: how long the identity service may use the answer.
+fn cache_for(response: &mut Response, fresh_for: std::time::Duration) {
+    let value = format!("private, max-age={}", fresh_for.as_secs());
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
 }
 
 fn is_document_url(client_id: &str) -> bool {

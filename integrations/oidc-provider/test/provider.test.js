@@ -51,6 +51,9 @@ async function registry(fixedPort) {
       REGISTRY_CLIENT_ID_DOCUMENT_PRIVATE_ADDRESSES: 'true',
       REGISTRY_CLIENT_ID_DOCUMENT_CA_FILE: join(TLS, 'ca.pem'),
       REGISTRY_CLIENT_ID_DOCUMENT_MIN_SECONDS: '0',
+      // A machine client described by a document (the default allows browser flows only).
+      REGISTRY_CLIENT_ID_DOCUMENT_GRANT_TYPES: 'authorization_code refresh_token client_credentials',
+      REGISTRY_CLIENT_ID_DOCUMENT_SCOPES: 'openid octo_api',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
