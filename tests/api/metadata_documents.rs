@@ -23,6 +23,7 @@ backend_tests!(
     a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document_does_not,
     a_block_while_the_document_is_fetched_wins,
     the_policy_holds_document_clients_for_approval_when_configured,
+    administrators_change_only_what_the_document_has_no_field_for,
 );
 
 async fn app(backend: Backend, min_seconds: u64) -> TestApp {
@@ -508,7 +509,10 @@ async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document
     let app = app(backend, 0).await;
     let server = DocumentServer::start().await;
     let url = server.url("/flaky.json");
-    server.set("/flaky.json", Reply::json(&document(&url, "Flaky"), "max-age=1"));
+    server.set(
+        "/flaky.json",
+        Reply::json(&document(&url, "Flaky"), "max-age=1"),
+    );
     lookup(&app, &url).await.assert_status(200);
 
     // Its server fails for a moment (503): the last version keeps serving, the trouble shown.
@@ -524,7 +528,10 @@ async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document
     served.assert_status(200);
     assert_eq!(served.json()["client_name"], "Flaky");
     let status = document_status(&app, &url).await;
-    assert!(status["last_error"].as_str().unwrap().contains("503"), "{status}");
+    assert!(
+        status["last_error"].as_str().unwrap().contains("503"),
+        "{status}"
+    );
 
     // The document withdrawn (404): its answer, final at once.
     let gone = Reply {
@@ -538,7 +545,9 @@ async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document
     assert!(detail.contains("answered 404"), "{detail}");
 
     // With the documents off in a process, a stored document client is unknown there.
-    let off = app.second_process_with(|c| c.client_id_documents = "off".to_owned()).await;
+    let off = app
+        .second_process_with(|c| c.client_id_documents = "off".to_owned())
+        .await;
     let detail = problem_detail(&lookup(&off, &url).await);
     assert!(detail.contains("off"), "{detail}");
 }
@@ -556,14 +565,19 @@ async fn a_block_while_the_document_is_fetched_wins(backend: Backend) {
         server.hits("/racing.json") == 1
     })
     .await;
-    act(&app, Method::POST, &url, "block").await.assert_status(200);
+    act(&app, Method::POST, &url, "block")
+        .await
+        .assert_status(200);
     let answer = fetching.await.unwrap();
     let detail = problem_detail(&answer);
     assert!(detail.contains("blocked"), "{detail}");
     // Whatever the order, the client is not live and the block stands.
     assert_eq!(document_status(&app, &url).await["registered"], false);
     let events = app.events_of(&url).await;
-    assert!(events.is_empty() || events.last().unwrap().0 == "ClientDeleted", "{events:?}");
+    assert!(
+        events.is_empty() || events.last().unwrap().0 == "ClientDeleted",
+        "{events:?}"
+    );
     assert!(problem_detail(&lookup(&app, &url).await).contains("blocked"));
 }
 
@@ -577,14 +591,64 @@ async fn the_policy_holds_document_clients_for_approval_when_configured(backend:
     .await;
     let server = DocumentServer::start().await;
     let url = server.url("/held.json");
-    server.set("/held.json", Reply::json(&document(&url, "Held"), "max-age=60"));
+    server.set(
+        "/held.json",
+        Reply::json(&document(&url, "Held"), "max-age=60"),
+    );
     let held = lookup(&app, &url).await;
     held.assert_status(200);
-    assert_eq!(held.json()["enabled"], false, "registered, held until enabled");
+    assert_eq!(
+        held.json()["enabled"],
+        false,
+        "registered, held until enabled"
+    );
     let mut machine = document(&url, "Held");
     machine["grant_types"] = json!(["client_credentials"]);
     server.set("/held.json", Reply::json(&machine, "max-age=60"));
     let refused = act(&app, Method::POST, &url, "refresh").await;
     let detail = problem_detail(&refused);
-    assert!(detail.contains("grant_types: client_credentials"), "{detail}");
+    assert!(
+        detail.contains("grant_types: client_credentials"),
+        "{detail}"
+    );
+}
+
+async fn patch(app: &TestApp, url: &str, body: &Value) -> TestResponse {
+    crate::about::patch(app, &segment(url), body).await
+}
+
+async fn administrators_change_only_what_the_document_has_no_field_for(backend: Backend) {
+    let app = app(backend, 0).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/edited.json");
+    server.set(
+        "/edited.json",
+        Reply::json(&document(&url, "Edited"), "max-age=1"),
+    );
+    lookup(&app, &url).await.assert_status(200);
+
+    // What the document says is the document's: a name, or a secret, is refused, named.
+    let renamed = patch(&app, &url, &json!({"client_name": "By hand"})).await;
+    let fields = renamed.assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["client_name"]);
+    let secret = patch(&app, &url, &json!({"require_client_secret": true})).await;
+    assert_eq!(
+        secret.status.as_u16(),
+        422,
+        "no secret for a published client"
+    );
+    // What it has no field for is the administrator's, and survives its next version.
+    patch(&app, &url, &json!({"enabled": false}))
+        .await
+        .assert_status(200);
+    let mut changed = document(&url, "Edited 2");
+    changed["software_version"] = json!("2.0.0");
+    server.set("/edited.json", Reply::json(&changed, "max-age=1"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = lookup(&app, &url).await.json();
+    assert_eq!(after["client_name"], "Edited 2");
+    assert_eq!(
+        after["enabled"], false,
+        "the administrator's disable stands"
+    );
 }

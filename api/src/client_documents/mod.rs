@@ -348,7 +348,7 @@ impl ClientDocuments {
                 let reason = format!("the document at {url} changed (sha256 {sha256})");
                 Outcome::Wrote(
                     (state.commands)
-                        .update(&ctx(reason), url, input, Some(view.version))
+                        .update_document(&ctx(reason), url, input, Some(view.version))
                         .await,
                 )
             }

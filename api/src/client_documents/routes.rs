@@ -277,7 +277,7 @@ pub async fn approve(
     tokio::spawn(async move {
         let commands = &task_state.commands;
         commands
-            .update(&ctx, &url, input, Some(view.version))
+            .update_document(&ctx, &url, input, Some(view.version))
             .await?;
         let at = ctx.at.timestamp();
         let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);

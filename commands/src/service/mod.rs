@@ -229,8 +229,41 @@ impl ClientCommands {
         settings: ClientSettingsInput,
         expected_version: Option<u64>,
     ) -> Result<Executed, CommandError> {
+        self.update_as(ctx, client_id, settings, expected_version, false)
+            .await
+    }
+
+    /// Updates the client of a client ID metadata document to the settings its new version
+    /// describes: only the registry's resolver (and an administrator's approval of a held
+    /// version) does; by hand, only what the document has no field for may change.
+    ///
+    /// # Errors
+    /// As [`Self::update`].
+    pub async fn update_document(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        expected_version: Option<u64>,
+    ) -> Result<Executed, CommandError> {
+        self.update_as(ctx, client_id, settings, expected_version, true)
+            .await
+    }
+
+    async fn update_as(
+        &self,
+        ctx: &CommandContext,
+        client_id: &str,
+        settings: ClientSettingsInput,
+        expected_version: Option<u64>,
+        document: bool,
+    ) -> Result<Executed, CommandError> {
         self.counted("update", async {
             let loaded = self.load(client_id).await?;
+            let mut errors = ValidationErrors::default();
+            if !document {
+                document_fields_kept(&loaded, client_id, &settings, &mut errors);
+            }
             let needs_secret = loaded.aggregate().update_needs_secret(&settings, ctx.at);
             let command = |new_secret: Option<SecretRecord>| {
                 ClientCommand::Update(UpdateClient {
@@ -240,7 +273,6 @@ impl ClientCommands {
                     at: ctx.at,
                 })
             };
-            let errors = ValidationErrors::default();
             (self.with_secret(loaded, ctx, errors, (needs_secret, None), command)).await
         })
         .await
@@ -456,3 +488,33 @@ mod write;
 use checks::{dry_run, infra, parse_given_secret, placeholder, Issued};
 pub use types::{CommandContext, Executed, NewSecret, Verification};
 use types::{Context, Loaded};
+
+/// What an administrator may change of a client ID metadata document's client: what the
+/// document has no field for. Each other changed field is refused, named (the document says
+/// what the client is; its next version would overwrite the edit).
+fn document_fields_kept(
+    loaded: &Loaded,
+    client_id: &str,
+    settings: &ClientSettingsInput,
+    errors: &mut ValidationErrors,
+) {
+    const ADMINS: [&str; 3] = ["enabled", "require_pkce", "allowed_cors_origins"];
+    let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+    let (Some(current), Ok(wanted)) = (
+        loaded.aggregate().live().filter(|_| url),
+        registry_domain::ClientSettings::validate(settings),
+    ) else {
+        return;
+    };
+    let changes = registry_domain::client::ClientChanges::between(&current.settings, &wanted);
+    let changed = serde_json::to_value(&changes).unwrap_or_default();
+    for field in changed.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !ADMINS.contains(&field.as_str()) {
+            errors.add(
+                field.as_str(),
+                "is set by the client's metadata document (change the document, or pin and \
+                 approve it); only enabled, require_pkce and allowed_cors_origins are set here",
+            );
+        }
+    }
+}
