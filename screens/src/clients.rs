@@ -78,6 +78,41 @@ fn list_query(raw: Option<&str>) -> ListQuery {
     .unwrap_or_default()
 }
 
+/// The set filters a list link asks for (an unreadable value is ignored).
+fn set_filters(raw: Option<&str>) -> pages::SetFilters {
+    let mut filters = pages::SetFilters::default();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let value = Some(value.into_owned()).filter(|v| !v.trim().is_empty());
+        match name.as_ref() {
+            "registered_by" => filters.registered_by = value,
+            "findings" => filters.findings = value,
+            "secret_expires_within_days" => {
+                filters.secret_expires_within_days = value.and_then(|v| v.parse().ok());
+            }
+            _ => {}
+        }
+    }
+    filters
+}
+
+/// The list a link asks for: its query, narrowed to the set filters' clients (computed as
+/// the API's list computes them).
+async fn listing(state: &ScreensState, raw: Option<&str>) -> Result<pages::Listing, UiError> {
+    let mut query = list_query(raw);
+    let filters = set_filters(raw);
+    if filters.any() {
+        let params = registry_api::clients::wire::ListClientsParams {
+            registered_by: filters.registered_by.clone(),
+            findings: filters.findings.clone(),
+            secret_expires_within_days: filters.secret_expires_within_days,
+            ..Default::default()
+        };
+        let only = registry_api::clients::filters::only(state, &params).await?;
+        query.only = only.map(std::sync::Arc::new);
+    }
+    Ok(pages::Listing { query, filters })
+}
+
 async fn list(
     session: Session,
     State(state): State<ScreensState>,
@@ -85,7 +120,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsRead)?;
-    let query = list_query(raw.as_deref());
+    let query = listing(&state, raw.as_deref()).await?;
     let page = if state.search.is_ready() {
         state.search.search(&query)
     } else {

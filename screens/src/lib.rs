@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::restriction, clippy::too_many_lines))]
 
 pub mod assets;
+mod client_document;
 mod clients;
 mod findings;
 pub mod form;
@@ -99,6 +100,7 @@ pub fn router(state: ScreensState) -> Router {
         .route("/oidc/login", get(oidc::login))
         .route("/oidc/callback", get(oidc::callback))
         .merge(clients::router())
+        .merge(client_document::router())
         .merge(findings::router())
         .merge(registration::router())
         .route_layer(middleware::from_fn(screen_headers))

@@ -6,6 +6,7 @@ use fantoccini::Locator;
 use registry_api::auth::api_keys::generate;
 use registry_api::auth::Roles;
 use registry_tests::browser::Browser;
+use registry_tests::document_server::{test_ca, DocumentServer, Reply};
 use registry_tests::{backend_tests, service_client, Backend, TestApp};
 use serde_json::json;
 
@@ -86,7 +87,41 @@ async fn value_of(browser: &Browser, css: &str) -> String {
 
 async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend) {
     let (key, line) = generate("alice", Roles::all());
-    let app = TestApp::spawn_with(backend, |c| c.api_keys = Some(line.clone())).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.api_keys = Some(line.clone());
+        c.client_id_documents = "localhost".to_owned();
+        c.client_id_document_private_addresses = true;
+        c.client_id_document_ca_file = Some(test_ca());
+    })
+    .await;
+    // A client ID metadata document, pinned, with a changed version held.
+    let documents = DocumentServer::start().await;
+    let document_url = documents.url("/mcp/client.json");
+    let mut document = json!({
+        "client_id": document_url, "client_name": "MCP assistant",
+        "redirect_uris": ["http://127.0.0.1/callback"], "application_type": "native",
+        "token_endpoint_auth_method": "none", "scope": "openid profile",
+    });
+    documents.set("/mcp/client.json", Reply::json(&document, "max-age=600"));
+    let document_path = format!(
+        "/api/v1/clients/{}",
+        form_urlencoded::byte_serialize(document_url.as_bytes()).collect::<String>()
+    );
+    app.get(&document_path).send().await.assert_status(200);
+    let pin = format!("{document_path}/document/pin");
+    app.request(axum::http::Method::POST, &pin, None, &[])
+        .await
+        .assert_status(200);
+    document["redirect_uris"] = json!([
+        "http://127.0.0.1/callback",
+        "https://assistant.example.com/cb"
+    ]);
+    documents.set("/mcp/client.json", Reply::json(&document, "max-age=600"));
+    let refresh = format!("{document_path}/document/refresh");
+    app.request(axum::http::Method::POST, &refresh, None, &[])
+        .await
+        .assert_status(200);
+    let document_screen = format!("{}/document", document_path.trim_start_matches("/api/v1"));
     app.create_client(&service_client("billing-worker", None))
         .await
         .assert_status(201);
@@ -297,6 +332,9 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser.client.goto(&go("/registration")).await.unwrap();
     browser.wait_text("ACME onboarding").await;
     browser.screenshot("registration-1280").await;
+    browser.client.goto(&go(&document_screen)).await.unwrap();
+    browser.wait_text("Changed version held for approval").await;
+    browser.screenshot("document-1280").await;
     browser.client.goto(&go("/clients")).await.unwrap();
     click(&browser, "a[href='/findings']").await;
     browser.wait_text("clients with findings").await;
@@ -310,7 +348,11 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     let xlsx = browser.downloaded(".xlsx").await;
     let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
     let rows = calamine::Reader::worksheet_range(&mut workbook, "Clients").unwrap();
-    assert_eq!(rows.rows().count(), 1 + 5, "header and five clients");
+    assert_eq!(
+        rows.rows().count(),
+        1 + 6,
+        "header and six clients (one a metadata document's)"
+    );
     click(&browser, "a[href^='/clients/export.pdf']").await;
     let pdf = browser.downloaded(".pdf").await;
     let text = std::process::Command::new(registry_tests::require_tool("pdftotext"))
@@ -431,6 +473,12 @@ async fn an_administrator_works_through_the_guide_in_a_browser(backend: Backend)
     browser
         .assert_no_horizontal_scroll("the registration page fits 390 px")
         .await;
+    browser.client.goto(&go(&document_screen)).await.unwrap();
+    browser.wait_text("Changed version held for approval").await;
+    browser
+        .assert_no_horizontal_scroll("the document page fits 390 px")
+        .await;
+    browser.screenshot("document-390").await;
 
     // By keyboard alone: the form's fields come in reading order, and the row menu opens
     // and is walked with the keyboard.

@@ -310,6 +310,34 @@ async fn the_list_filters_clients_with_findings_or_a_secret_ending_soon(backend:
         .get_json("/api/v1/clients?findings=rfc9700&secret_expires_within_days=31&search=mor")
         .await;
     assert_eq!(both["total"], 1);
+    // The screens' list has the same filters, kept by its links; its exports (which cover
+    // the search and Enabled only) are not offered for such a list.
+    let screens = app.sign_in(registry_tests::ADMIN_TOKEN).await;
+    let rows = |html: &str| -> Vec<String> {
+        (html.split("data-client=\"").skip(1))
+            .map(|rest| rest.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let page = screens
+        .get("/clients?findings=rfc9700&sort=-client_id")
+        .await;
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    assert_eq!(rows(&html), ["weak", "mortal"], "filtered and sorted");
+    assert!(
+        html.contains("<option value=\"rfc9700\" selected"),
+        "the control shows it"
+    );
+    assert!(
+        html.contains("findings=rfc9700"),
+        "the sort and page links keep it"
+    );
+    assert!(!html.contains("Export to Excel"));
+    let page = screens.get("/clients?secret_expires_within_days=30").await;
+    assert_eq!(rows(&String::from_utf8_lossy(&page.body)), ["mortal"]);
+    let page = screens.get("/clients").await;
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    assert_eq!(rows(&html).len(), 3);
+    assert!(html.contains("Export to Excel"));
     // Rotated with a grace: the retired secret ends within the hour, the current one in 30
     // days — the client's secret does not end within a day.
     app.rotate_secret(

@@ -24,6 +24,7 @@ backend_tests!(
     a_block_while_the_document_is_fetched_wins,
     the_policy_holds_document_clients_for_approval_when_configured,
     administrators_change_only_what_the_document_has_no_field_for,
+    the_document_screen_shows_its_state_and_pins_approves_and_blocks,
 );
 
 async fn app(backend: Backend, min_seconds: u64) -> TestApp {
@@ -651,4 +652,73 @@ async fn administrators_change_only_what_the_document_has_no_field_for(backend: 
         after["enabled"], false,
         "the administrator's disable stands"
     );
+}
+
+async fn the_document_screen_shows_its_state_and_pins_approves_and_blocks(backend: Backend) {
+    let app = app(backend, 60).await;
+    let server = DocumentServer::start().await;
+    let url = server.url("/screen.json");
+    server.set(
+        "/screen.json",
+        Reply::json(&document(&url, "On screen"), "max-age=60"),
+    );
+    lookup(&app, &url).await.assert_status(200);
+    let screens = app.sign_in(registry_tests::ADMIN_TOKEN).await;
+    let base = format!("/clients/{}", segment(&url));
+    let edit = String::from_utf8_lossy(&screens.get(&base).await.body).into_owned();
+    assert!(
+        edit.contains(&format!("{base}/document")),
+        "linked from the client"
+    );
+
+    let text = |response: TestResponse| String::from_utf8_lossy(&response.body).into_owned();
+    let page = text(screens.get(&format!("{base}/document")).await);
+    assert!(
+        page.contains("Version in use") && page.contains("sha256 "),
+        "{page}"
+    );
+    assert!(page.contains(">Pin<"), "{page}");
+
+    screens
+        .post(&format!("{base}/document/pin"), &[])
+        .await
+        .assert_status(303);
+    let mut changed = document(&url, "On screen, renamed");
+    changed["software_version"] = json!("9.9.9");
+    server.set("/screen.json", Reply::json(&changed, "max-age=60"));
+    screens
+        .post(&format!("{base}/document/refresh"), &[])
+        .await
+        .assert_status(303);
+    let page = text(screens.get(&format!("{base}/document")).await);
+    assert!(page.contains("Changed version held for approval"), "{page}");
+    assert!(page.contains("9.9.9"), "the held document shown");
+    screens
+        .post(&format!("{base}/document/approve"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(
+        lookup(&app, &url).await.json()["client_name"],
+        "On screen, renamed"
+    );
+
+    screens
+        .post(&format!("{base}/document/block"), &[])
+        .await
+        .assert_status(303);
+    let page = text(screens.get(&format!("{base}/document")).await);
+    assert!(
+        page.contains("Blocked by") && page.contains("Unblock URL"),
+        "{page}"
+    );
+    // Without the CSRF token, nothing happens.
+    let forged = screens
+        .post_raw(
+            &format!("{base}/document/unblock"),
+            &[],
+            Some("same-origin"),
+        )
+        .await;
+    assert_ne!(forged.status.as_u16(), 303);
+    assert!(document_status(&app, &url).await["blocked"].is_object());
 }

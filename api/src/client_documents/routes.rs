@@ -83,7 +83,7 @@ fn time(seconds: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(seconds, 0)
 }
 
-fn act((by, at): (String, i64)) -> Act {
+fn act_of((by, at): (String, i64)) -> Act {
     Act { by, at: time(at) }
 }
 
@@ -95,13 +95,13 @@ impl DocumentStatus {
             sha256: row.sha256,
             fetched_at: row.fetched_at.and_then(time),
             fresh_until: Some(row.fresh_until).filter(|t| *t > 0).and_then(time),
-            pinned: row.pinned.map(act),
+            pinned: row.pinned.map(act_of),
             held: row.held.map(|(sha256, body, at)| HeldVersion {
                 sha256,
                 fetched_at: time(at),
                 document: serde_json::from_str(&body).unwrap_or(Value::String(body)),
             }),
-            blocked: row.blocked.map(act),
+            blocked: row.blocked.map(act_of),
             last_error: row.last_error.as_ref().map(|(e, _)| e.clone()),
             last_error_at: row.last_error.and_then(|(_, at)| time(at)),
         }
@@ -115,6 +115,14 @@ pub fn stores(state: &AppState) -> Stores {
         reads: state.reads.clone(),
         database: state.database.clone(),
     }
+}
+
+/// Whether `client_id` is a document URL the registry resolves (documents on).
+///
+/// # Errors
+/// A 404 saying why not.
+pub fn check(state: &AppState, client_id: &str) -> Result<(), ApiError> {
+    documents(state, client_id).map(drop)
 }
 
 /// The resolver, if the id is a document URL and documents are on.
@@ -134,13 +142,150 @@ fn documents<'a>(
     }
 }
 
-async fn status(state: &AppState, url: &str) -> Result<Response, ApiError> {
+/// What the registry knows of the document at `url`.
+///
+/// # Errors
+/// The database.
+pub async fn status_of(state: &AppState, url: &str) -> Result<DocumentStatus, ApiError> {
     let row = (state.database.document_state(url).await?).unwrap_or_else(|| DocumentState {
         url: url.to_owned(),
         ..DocumentState::default()
     });
     let registered = state.reads.client(url).await?.is_some();
-    Ok(Json(DocumentStatus::new(url, row, registered)).into_response())
+    Ok(DocumentStatus::new(url, row, registered))
+}
+
+async fn status(state: &AppState, url: &str) -> Result<Response, ApiError> {
+    Ok(Json(status_of(state, url).await?).into_response())
+}
+
+/// What an administrator does to a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Fetch it now.
+    Refresh,
+    /// Hold its changes for approval.
+    Pin,
+    /// Stop holding them.
+    Unpin,
+    /// Apply the held version.
+    Approve,
+    /// Delete its client and never fetch it again.
+    Block,
+    /// Allow it again.
+    Unblock,
+}
+
+impl Action {
+    /// The action a path segment names (`pin`, `approve`, …).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "refresh" => Self::Refresh,
+            "pin" => Self::Pin,
+            "unpin" => Self::Unpin,
+            "approve" => Self::Approve,
+            "block" => Self::Block,
+            "unblock" => Self::Unblock,
+            _ => return None,
+        })
+    }
+}
+
+/// Does `action` to the document at `url`, as `ctx`'s actor (the API's and the screens').
+///
+/// # Errors
+/// Documents off or `url` not a document URL (404), a refused fetch (404, why), nothing
+/// held to approve (412), a concurrent change (409), infrastructure failures.
+pub async fn act(
+    state: &AppState,
+    url: &str,
+    action: Action,
+    ctx: CommandContext,
+) -> Result<(), ApiError> {
+    let documents = documents(state, url)?;
+    let at = ctx.at.timestamp();
+    match action {
+        Action::Refresh => documents.resolve(&stores(state), url, true).await.map(drop),
+        Action::Pin => Ok(state
+            .database
+            .pin_document(url, Some((&ctx.actor, at)))
+            .await?),
+        Action::Unpin => Ok(state.database.pin_document(url, None).await?),
+        Action::Approve => approve_held(state, documents, url, ctx).await,
+        Action::Block => block_url(state, url, ctx).await,
+        Action::Unblock => Ok(state.database.block_document(url, None).await?),
+    }
+}
+
+async fn approve_held(
+    state: &AppState,
+    documents: &ClientDocuments,
+    url: &str,
+    ctx: CommandContext,
+) -> Result<(), ApiError> {
+    let settings = documents.settings();
+    let min_fresh = settings.min_fresh;
+    // An administrator's approval: not held again, whatever the policy says of changes.
+    let policy = registry_domain::registration::RegistrationPolicy {
+        hold_for_approval: false,
+        ..settings.policy.clone()
+    };
+    let row = state.database.document_state(url).await?;
+    let Some((sha256, body, _)) = row.and_then(|r| r.held) else {
+        return Err(ApiError::PreconditionFailed(
+            "no changed version of this document is held".to_owned(),
+        ));
+    };
+    let view = (state.reads.client(url).await?).ok_or(ApiError::ClientNotFound)?;
+    let input = read::settings(url, body.as_bytes(), Some(&view.settings), &policy)
+        .map_err(|refusal| ApiError::invalid_field("document", refusal.reason))?;
+    let ctx = CommandContext {
+        reason: Some(format!("approved the held version (sha256 {sha256})")),
+        ..ctx
+    };
+    let (task_state, url) = (state.clone(), url.to_owned());
+    // Its own task: the event and the document's row together, whether or not the caller
+    // waits.
+    tokio::spawn(async move {
+        let commands = &task_state.commands;
+        (commands.update_document(&ctx, &url, input, Some(view.version))).await?;
+        let at = ctx.at.timestamp();
+        let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
+        (task_state.database)
+            .record_document_version(&url, &sha256, (at, at.saturating_add(fresh)))
+            .await?;
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+}
+
+async fn block_url(state: &AppState, url: &str, ctx: CommandContext) -> Result<(), ApiError> {
+    let ctx = CommandContext {
+        reason: Some("blocked its client ID metadata document URL".to_owned()),
+        ..ctx
+    };
+    let (task_state, url) = (state.clone(), url.to_owned());
+    tokio::spawn(async move {
+        let blocked = Some((ctx.actor.as_str(), ctx.at.timestamp()));
+        task_state.database.block_document(&url, blocked).await?;
+        match task_state.commands.delete(&ctx, &url, None).await {
+            Ok(_) | Err(CommandError::Rejected(ClientError::NotFound)) => Ok(()),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+}
+
+async fn acted(
+    state: &AppState,
+    url: &str,
+    action: Action,
+    ctx: CommandContext,
+) -> Result<Response, ApiError> {
+    act(state, url, action, ctx).await?;
+    status(state, url).await
 }
 
 /// What the registry knows of the client's metadata document: the version in use, its
@@ -180,11 +325,9 @@ pub async fn refresh(
     _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    documents(&state, &client_id)?
-        .resolve(&stores(&state), &client_id, true)
-        .await?;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Refresh, ctx).await
 }
 
 /// Pin the document: a changed version is held for approval; the pinned one keeps serving.
@@ -204,12 +347,7 @@ pub async fn pin(
     AppPath(client_id): AppPath<String>,
     RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    documents(&state, &client_id)?;
-    let at = ctx.at.timestamp();
-    (state.database)
-        .pin_document(&client_id, Some((&ctx.actor, at)))
-        .await?;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Pin, ctx).await
 }
 
 /// Unpin the document: the held version is dropped and the next lookup fetches it anew.
@@ -227,10 +365,9 @@ pub async fn unpin(
     _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    documents(&state, &client_id)?;
-    state.database.pin_document(&client_id, None).await?;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Unpin, ctx).await
 }
 
 /// Apply the version held while pinned: it becomes the client (an event by the caller) and
@@ -253,42 +390,7 @@ pub async fn approve(
     AppPath(client_id): AppPath<String>,
     RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    let settings = documents(&state, &client_id)?.settings();
-    let min_fresh = settings.min_fresh;
-    // An administrator's approval: not held again, whatever the policy says of changes.
-    let policy = registry_domain::registration::RegistrationPolicy {
-        hold_for_approval: false,
-        ..settings.policy.clone()
-    };
-    let row = state.database.document_state(&client_id).await?;
-    let Some((sha256, body, _)) = row.and_then(|r| r.held) else {
-        return Err(ApiError::PreconditionFailed(
-            "no changed version of this document is held".to_owned(),
-        ));
-    };
-    let view = (state.reads.client(&client_id).await?).ok_or(ApiError::ClientNotFound)?;
-    let input = read::settings(&client_id, body.as_bytes(), Some(&view.settings), &policy)
-        .map_err(|refusal| ApiError::invalid_field("document", refusal.reason))?;
-    let ctx = CommandContext {
-        reason: Some(format!("approved the held version (sha256 {sha256})")),
-        ..ctx
-    };
-    let (task_state, url) = (state.clone(), client_id.clone());
-    tokio::spawn(async move {
-        let commands = &task_state.commands;
-        commands
-            .update_document(&ctx, &url, input, Some(view.version))
-            .await?;
-        let at = ctx.at.timestamp();
-        let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
-        (task_state.database)
-            .record_document_version(&url, &sha256, (at, at.saturating_add(fresh)))
-            .await?;
-        Ok::<_, ApiError>(())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Approve, ctx).await
 }
 
 /// Block the URL: its client is deleted (an event by the caller) and the document is never
@@ -309,23 +411,7 @@ pub async fn block(
     AppPath(client_id): AppPath<String>,
     RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    documents(&state, &client_id)?;
-    let ctx = CommandContext {
-        reason: Some("blocked its client ID metadata document URL".to_owned()),
-        ..ctx
-    };
-    let (task_state, url) = (state.clone(), client_id.clone());
-    tokio::spawn(async move {
-        let blocked = Some((ctx.actor.as_str(), ctx.at.timestamp()));
-        task_state.database.block_document(&url, blocked).await?;
-        match task_state.commands.delete(&ctx, &url, None).await {
-            Ok(_) | Err(CommandError::Rejected(ClientError::NotFound)) => Ok(()),
-            Err(e) => Err(ApiError::from(e)),
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Block, ctx).await
 }
 
 /// Unblock the URL: the next lookup fetches the document as a new client.
@@ -343,8 +429,7 @@ pub async fn unblock(
     _caller: Authorized<ClientsWrite>,
     State(state): State<AppState>,
     AppPath(client_id): AppPath<String>,
+    RequestContext(ctx): RequestContext,
 ) -> Result<Response, ApiError> {
-    documents(&state, &client_id)?;
-    state.database.block_document(&client_id, None).await?;
-    status(&state, &client_id).await
+    acted(&state, &client_id, Action::Unblock, ctx).await
 }

@@ -73,6 +73,9 @@ pub fn client_form(
                     }
                     @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
                     a href={ (action) "/findings" } { "Profile Checks" } " · "
+                    @if form.client_id.starts_with("https://") {
+                        a href={ (action) "/document" } { "Metadata Document" } " · "
+                    }
                     a href={ (action) "/delete" } class="danger" { "Delete" }
                 }
             }

@@ -4,8 +4,59 @@
 use super::*;
 use registry_projections::ListItem;
 
-/// Where a list link goes: the same search and filter, another sort or page.
-pub(super) fn list_url(query: &ListQuery, sort: Option<&str>, cursor: Option<&str>) -> String {
+/// The list's filters that no column holds (as the API's `registered_by`, `findings`,
+/// `secret_expires_within_days`): each a set of clients the list pages through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetFilters {
+    /// `any`, or an initial access token's id: clients registered dynamically (with it).
+    pub registered_by: Option<String>,
+    /// A profile: clients with findings in it.
+    pub findings: Option<String>,
+    /// Clients whose current secret ends within this many days.
+    pub secret_expires_within_days: Option<u32>,
+}
+
+impl SetFilters {
+    /// Whether any is set.
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
+
+    fn params(&self) -> Vec<String> {
+        let mut params = Vec::new();
+        if let Some(by) = &self.registered_by {
+            params.push(format!("registered_by={}", encode(by)));
+        }
+        if let Some(profile) = &self.findings {
+            params.push(format!("findings={}", encode(profile)));
+        }
+        if let Some(days) = self.secret_expires_within_days {
+            params.push(format!("secret_expires_within_days={days}"));
+        }
+        params
+    }
+}
+
+/// What the list shows: the query (search, enabled, sort, page, the set filters' clients)
+/// and the set filters as asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// The query.
+    pub query: ListQuery,
+    /// The set filters.
+    pub filters: SetFilters,
+}
+
+impl std::ops::Deref for Listing {
+    type Target = ListQuery;
+
+    fn deref(&self) -> &ListQuery {
+        &self.query
+    }
+}
+
+/// Where a list link goes: the same search and filters, another sort or page.
+pub(super) fn list_url(query: &Listing, sort: Option<&str>, cursor: Option<&str>) -> String {
     let mut params = Vec::new();
     if let Some(search) = &query.search {
         params.push(format!("search={}", encode(search)));
@@ -13,6 +64,7 @@ pub(super) fn list_url(query: &ListQuery, sort: Option<&str>, cursor: Option<&st
     if let Some(enabled) = query.enabled {
         params.push(format!("enabled={enabled}"));
     }
+    params.extend(query.filters.params());
     let sort = sort.map_or_else(|| sort_name(query), ToOwned::to_owned);
     if sort != "client_id" {
         params.push(format!("sort={}", encode(&sort)));
@@ -36,7 +88,7 @@ pub(super) fn sort_name(query: &ListQuery) -> String {
 }
 
 /// The export links: the same search, filter and sort as the list.
-pub(super) fn export_url(query: &ListQuery, extension: &str) -> String {
+pub(super) fn export_url(query: &Listing, extension: &str) -> String {
     let list = list_url(query, None, None);
     let params = list.split_once('?').map(|(_, p)| p).unwrap_or_default();
     if params.is_empty() {
@@ -47,7 +99,7 @@ pub(super) fn export_url(query: &ListQuery, extension: &str) -> String {
 }
 
 /// A sortable column header: its link flips the direction when it is the current sort.
-pub(super) fn sort_header(query: &ListQuery, key: SortKey, label: &str) -> Markup {
+pub(super) fn sort_header(query: &Listing, key: SortKey, label: &str) -> Markup {
     let current = query.sort.key == key;
     let next = if current && !query.sort.descending {
         format!("-{}", key.name())
@@ -104,7 +156,7 @@ pub(super) fn recent(at: i64, now: i64) -> bool {
 /// The client list: toolbar, then the table (the part search and paging replace).
 pub fn client_list(
     session: &Session,
-    query: &ListQuery,
+    query: &Listing,
     page: &ClientPage,
     seen: &LastSeen,
     notice: Option<&str>,
@@ -137,13 +189,18 @@ pub fn client_list(
                         option value="true" selected[query.enabled == Some(true)] { "Enabled only" }
                         option value="false" selected[query.enabled == Some(false)] { "Disabled only" }
                     }
+                    (set_filter_controls(&query.filters))
                     @if query.sort.key != SortKey::ClientId || query.sort.descending {
                         input type="hidden" name="sort" value=(sort_name(query));
                     }
                     button type="submit" { "Search" }
                 }
-                a class="button" href=(export_url(query, "xlsx")) download { "Export to Excel" }
-                a class="button" href=(export_url(query, "pdf")) download { "Export to PDF" }
+                // The exports cover the search and Enabled only: not offered for a list the
+                // set filters narrow, which they would not match.
+                @if !query.filters.any() {
+                    a class="button" href=(export_url(query, "xlsx")) download { "Export to Excel" }
+                    a class="button" href=(export_url(query, "pdf")) download { "Export to PDF" }
+                }
                 a class="button" href=(list_url(query, None, None)) { "Refresh Data" }
                 a class="button" href="/findings" { "Profile Checks" }
             }
@@ -152,10 +209,53 @@ pub fn client_list(
     )
 }
 
+/// The set filters' selects, in the search form (each change reloads the table).
+fn set_filter_controls(filters: &SetFilters) -> Markup {
+    let by = filters.registered_by.as_deref();
+    let token = by.filter(|by| *by != "any");
+    let profiles = [
+        ("rfc9700", "RFC 9700"),
+        ("oauth2.1", "OAuth 2.1"),
+        ("fapi2", "FAPI 2.0"),
+    ];
+    let within = filters.secret_expires_within_days;
+    let reload = |id: &'static str, name: &'static str, options: Markup| {
+        html! {
+            span class="filter" {
+                label for=(id) { (name) }
+                select id=(id) name=(id) hx-get="/clients" hx-trigger="change"
+                    hx-target="#client-table" hx-select="#client-table" hx-swap="outerHTML"
+                    hx-push-url="true" hx-include="closest form" { (options) }
+            }
+        }
+    };
+    html! {
+        (reload("registered_by", "Registered", html! {
+            option value="" selected[by.is_none()] { "By anyone" }
+            option value="any" selected[by == Some("any")] { "Dynamically" }
+            @if let Some(token) = token {
+                option value=(token) selected { "With token " (token) }
+            }
+        }))
+        (reload("findings", "Findings", html! {
+            option value="" selected[filters.findings.is_none()] { "Any" }
+            @for (value, label) in profiles {
+                option value=(value) selected[filters.findings.as_deref() == Some(value)] { "In " (label) }
+            }
+        }))
+        (reload("secret_expires_within_days", "Secret ends", html! {
+            option value="" selected[within.is_none()] { "Any time" }
+            @for days in [7_u32, 30, 90] {
+                option value=(days) selected[within == Some(days)] { "Within " (days) " days" }
+            }
+        }))
+    }
+}
+
 /// The table of a page of clients, with its count and pager.
 pub fn client_table(
     session: &Session,
-    query: &ListQuery,
+    query: &Listing,
     page: &ClientPage,
     seen: &LastSeen,
 ) -> Markup {
@@ -192,9 +292,9 @@ pub fn client_table(
 }
 
 /// What an empty list says: no match, or nothing registered yet.
-fn empty_list(session: &Session, query: &ListQuery) -> Markup {
+fn empty_list(session: &Session, query: &Listing) -> Markup {
     html! {
-        @if query.search.is_some() || query.enabled.is_some() {
+        @if query.search.is_some() || query.enabled.is_some() || query.filters.any() {
             p class="empty" { "No client matches this search. Try part of an id or a name, or "
                 a href="/clients" { "show every client" } "." }
         } @else {
@@ -253,7 +353,7 @@ fn row_actions(session: &Session, client_id: &str) -> Markup {
 }
 
 /// First and next page, loaded in place with htmx (plain links without it).
-fn pager(query: &ListQuery, page: &ClientPage) -> Markup {
+fn pager(query: &Listing, page: &ClientPage) -> Markup {
     html! {
         nav class="pager" aria-label="Pages" {
             @if query.after.is_some() {

@@ -204,6 +204,7 @@ pub fn registration_token(session: &Session, token: &TokenResponse) -> Markup {
             @match &token.registered_clients {
                 Some(ids) if !ids.is_empty() => {
                     ul { @for id in ids { li { a href={ "/clients/" (encode(id)) } { code { (id) } } } } }
+                    p { a href={ "/clients?registered_by=" (encode(&token.token_id)) } { "Show them in the client list" } }
                 }
                 _ => p class="empty" { "None." },
             }
