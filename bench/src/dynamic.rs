@@ -72,7 +72,7 @@ impl Bench<'_> {
             (false, self.scaled(4_000), "public clients"),
             (
                 true,
-                self.scaled(600),
+                self.args.prune_clients.unwrap_or_else(|| self.scaled(600)),
                 "clients with a secret (argon2id each)",
             ),
         ] {

@@ -51,6 +51,9 @@ struct Args {
     quick: bool,
     /// Only seeding and this phase (`documents`, `seal`, `identity`, `dynamic`, `metadata`): a partial run, not for `--write`.
     only: Option<String>,
+    /// How many clients with a secret the `dynamic` phase registers for the pruner to delete
+    /// (default 600).
+    prune_clients: Option<usize>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -63,6 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         quick: false,
         only: None,
+        prune_clients: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -75,9 +79,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--postgres-url" => args.postgres_url = value()?,
             "--quick" => args.quick = true,
             "--only" => args.only = Some(value()?),
+            "--prune-clients" => args.prune_clients = Some(value()?.parse()?),
             other => anyhow::bail!(
                 "unknown flag {other}; flags: --clients N --events N --backends postgres,sqlite \
-                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity|dynamic|metadata"
+                 --write BENCHMARKS.md --postgres-url URL --quick --only documents|seal|identity|dynamic|metadata --prune-clients N"
             ),
         }
     }
