@@ -3,12 +3,14 @@
 //! that refresh, pin, approve and block. The same functions as the API's.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
 use registry_api::auth::Role;
 use registry_api::client_documents::routes::{self, Action, DocumentStatus};
+use registry_api::error::ApiError;
 
 use super::form::encode;
 use super::session::{Session, WriteForm};
@@ -28,9 +30,10 @@ async fn show(
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     session.require(Role::ClientsRead)?;
-    routes::check(&state, &client_id)?;
+    // Documents off, or not a document URL: no such screen.
+    routes::check(&state, &client_id).map_err(|_| UiError::NotFound)?;
     let status = routes::status_of(&state, &client_id).await?;
-    Ok(page(&session, &status).into_response())
+    Ok(page(&session, &status, None).into_response())
 }
 
 async fn act(
@@ -39,9 +42,27 @@ async fn act(
     post: WriteForm,
 ) -> Result<Response, UiError> {
     let action = Action::parse(&action).ok_or(UiError::NotFound)?;
-    routes::act(&state, &client_id, action, post.context()).await?;
-    let back = format!("/clients/{}/document", encode(&client_id));
-    Ok(Redirect::to(&back).into_response())
+    routes::check(&state, &client_id).map_err(|_| UiError::NotFound)?;
+    let refusal = match routes::act(&state, &client_id, action, post.context()).await {
+        Ok(()) => {
+            let back = format!("/clients/{}/document", encode(&client_id));
+            return Ok(Redirect::to(&back).into_response());
+        }
+        // What the administrator should read: the document refused, nothing held, the
+        // held version refused, a concurrent change. The page again, saying so.
+        Err(ApiError::DocumentRefused(why) | ApiError::PreconditionFailed(why)) => why,
+        Err(ApiError::Validation(errors)) => (errors.into_iter())
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(ApiError::ConcurrentModification) => {
+            "the client changed meanwhile; look again and retry".to_owned()
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let status = routes::status_of(&state, &client_id).await?;
+    let page = page(&post.session, &status, Some(&refusal));
+    Ok((StatusCode::CONFLICT, page).into_response())
 }
 
 fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -60,7 +81,7 @@ fn button(session: &Session, path: &str, action: &str, label: &str, class: &str)
     }
 }
 
-fn page(session: &Session, status: &DocumentStatus) -> Markup {
+fn page(session: &Session, status: &DocumentStatus, refusal: Option<&str>) -> Markup {
     let path = format!("/clients/{}", encode(&status.client_id));
     let write = session.can(Role::ClientsWrite);
     pages::layout(
@@ -68,6 +89,9 @@ fn page(session: &Session, status: &DocumentStatus) -> Markup {
         "Metadata document",
         html! {
             h1 { "Metadata document" }
+            @if let Some(refusal) = refusal {
+                p class="notice" role="alert" { "Not done: " (refusal) }
+            }
             p { code class="wrap" { (status.client_id) } }
             p class="links" {
                 @if status.registered { a href=(path) { "The client" } " · " }

@@ -19,6 +19,7 @@ mod client_document;
 mod clients;
 mod findings;
 pub mod form;
+mod listing;
 pub mod oidc;
 pub mod pages;
 pub mod registration;

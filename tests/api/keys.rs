@@ -17,7 +17,7 @@ backend_tests!(
 );
 
 /// A P-256 public key (the coordinates are not checked against the curve; their sizes are).
-fn ec_key(kid: &str) -> Value {
+pub(crate) fn ec_key(kid: &str) -> Value {
     json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})

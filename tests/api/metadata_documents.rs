@@ -240,6 +240,23 @@ async fn a_pinned_document_holds_its_changes_until_approved(backend: Backend) {
     act(&app, Method::POST, &url, "approve")
         .await
         .assert_status(412);
+
+    // Its client deleted by an administrator while pinned: the next version is not adopted
+    // unreviewed; it is held, and approving it registers the client again.
+    app.delete_client(&segment(&url)).await.assert_status(204);
+    let mut third = document(&url, "Pinned, third");
+    third["redirect_uris"] = json!(["https://third.example/callback"]);
+    server.set("/pinned.json", Reply::json(&third, "max-age=60"));
+    let detail = problem_detail(&act(&app, Method::POST, &url, "refresh").await);
+    assert!(detail.contains("held for approval"), "{detail}");
+    assert_eq!(lookup(&app, &url).await.status.as_u16(), 404);
+    act(&app, Method::POST, &url, "approve")
+        .await
+        .assert_status(200);
+    assert_eq!(
+        lookup(&app, &url).await.json()["client_name"],
+        "Pinned, third"
+    );
 }
 
 async fn a_blocked_url_is_unknown_and_never_fetched(backend: Backend) {
@@ -638,6 +655,33 @@ async fn administrators_change_only_what_the_document_has_no_field_for(backend: 
         422,
         "no secret for a published client"
     );
+    // A key client, replaced whole with its keys left out (kept as they are): the changed
+    // redirect URI is still the document's, refused.
+    let keys_url = server.url("/keys.json");
+    let mut keyed = document(&keys_url, "Keyed");
+    keyed["token_endpoint_auth_method"] = json!("private_key_jwt");
+    keyed["jwks"] = json!({"keys": [crate::keys::ec_key("k1")]});
+    server.set("/keys.json", Reply::json(&keyed, "max-age=60"));
+    let stored = lookup(&app, &keys_url).await;
+    stored.assert_status(200);
+    let mut replaced = stored.json();
+    for field in [
+        "jwks",
+        "jwks_uri",
+        "secrets",
+        "version",
+        "created_at",
+        "updated_at",
+    ] {
+        replaced.as_object_mut().unwrap().remove(field);
+    }
+    replaced["redirect_uris"] = json!(["https://attacker.example/cb"]);
+    let put = app
+        .update_client(&segment(&keys_url), &replaced, None)
+        .await;
+    let fields = put.assert_problem(422, "validation_failed");
+    assert_eq!(fields, ["redirect_uris"], "{}", put.json());
+
     // What it has no field for is the administrator's, and survives its next version.
     patch(&app, &url, &json!({"enabled": false}))
         .await
@@ -701,6 +745,10 @@ async fn the_document_screen_shows_its_state_and_pins_approves_and_blocks(backen
         lookup(&app, &url).await.json()["client_name"],
         "On screen, renamed"
     );
+    // Nothing held any more: the page says so, not an error page.
+    let again = screens.post(&format!("{base}/document/approve"), &[]).await;
+    again.assert_status(409);
+    assert!(text(again).contains("Not done: no changed version of this document is held"));
 
     screens
         .post(&format!("{base}/document/block"), &[])

@@ -318,12 +318,22 @@ impl ClientDocuments {
             at.timestamp(),
             at.timestamp().saturating_add(seconds(fresh)),
         );
-        let ctx = |reason: String| CommandContext {
-            actor: ACTOR.to_owned(),
-            request_id: String::new(),
-            reason: Some(reason),
-            at,
-        };
+        let ctx = |reason: String| document_context(reason, at);
+        // Pinned: a version other than the pinned one is held, whether or not its client
+        // exists (deleted since: nothing unreviewed is adopted).
+        if row.pinned.is_some() && row.sha256.as_deref() != Some(sha256.as_str()) {
+            let body = String::from_utf8_lossy(&fetched.body);
+            (state.database)
+                .hold_document_version(url, (&sha256, &body), times)
+                .await?;
+            let held = "the document is pinned and has no client: its fetched version is held \
+                        for approval";
+            return (view.map(|view| Resolved {
+                view,
+                fresh_for: fresh,
+            }))
+            .ok_or_else(|| ApiError::DocumentRefused(held.to_owned()));
+        }
         let outcome = match view {
             None => {
                 let reason = format!("fetched {url} (sha256 {sha256})");
@@ -334,16 +344,6 @@ impl ClientDocuments {
                 )
             }
             Some(view) if row.sha256.as_deref() == Some(sha256.as_str()) => Outcome::Same(view),
-            Some(view) if row.pinned.is_some() => {
-                let body = String::from_utf8_lossy(&fetched.body);
-                (state.database)
-                    .hold_document_version(url, (&sha256, &body), times)
-                    .await?;
-                return Ok(Resolved {
-                    view,
-                    fresh_for: fresh,
-                });
-            }
             Some(view) => {
                 let reason = format!("the document at {url} changed (sha256 {sha256})");
                 Outcome::Wrote(
@@ -359,7 +359,7 @@ impl ClientDocuments {
                 view,
                 fresh_for: self.settings.min_fresh,
             }))
-            .ok_or(ApiError::ConcurrentModification);
+            .ok_or_else(|| refused("it changed concurrently (deleted or blocked meanwhile)"));
         };
         (state.database)
             .record_document_version(url, &sha256, times)
@@ -408,6 +408,16 @@ impl ClientDocuments {
             }),
             _ => Err(refused(&refusal.reason)),
         }
+    }
+}
+
+/// The context of the events a fetched document causes.
+fn document_context(reason: String, at: chrono::DateTime<chrono::Utc>) -> CommandContext {
+    CommandContext {
+        actor: ACTOR.to_owned(),
+        request_id: String::new(),
+        reason: Some(reason),
+        at,
     }
 }
 

@@ -236,8 +236,10 @@ async fn approve_held(
             "no changed version of this document is held".to_owned(),
         ));
     };
-    let view = (state.reads.client(url).await?).ok_or(ApiError::ClientNotFound)?;
-    let input = read::settings(url, body.as_bytes(), Some(&view.settings), &policy)
+    // No client (a pinned document's deleted since): the approved version registers it.
+    let view = state.reads.client(url).await?;
+    let current = view.as_ref().map(|v| &v.settings);
+    let input = read::settings(url, body.as_bytes(), current, &policy)
         .map_err(|refusal| ApiError::invalid_field("document", refusal.reason))?;
     let ctx = CommandContext {
         reason: Some(format!("approved the held version (sha256 {sha256})")),
@@ -248,7 +250,10 @@ async fn approve_held(
     // waits.
     tokio::spawn(async move {
         let commands = &task_state.commands;
-        (commands.update_document(&ctx, &url, input, Some(view.version))).await?;
+        match view {
+            Some(view) => (commands.update_document(&ctx, &url, input, Some(view.version))).await?,
+            None => commands.register_document(&ctx, &url, input).await?,
+        };
         let at = ctx.at.timestamp();
         let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
         (task_state.database)

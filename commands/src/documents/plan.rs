@@ -312,6 +312,8 @@ async fn prune_steps(
         .await?
         .into_iter()
         .filter(|id| !named.contains(id) && !keep.contains(id))
+        // A metadata document's client is the document's, not the file's: never pruned.
+        .filter(|id| !id.starts_with("https://"))
         .collect();
     let mut live: Vec<Current> = store
         .clients(&doomed)

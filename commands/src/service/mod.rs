@@ -500,18 +500,32 @@ fn document_fields_kept(
 ) {
     const ADMINS: [&str; 3] = ["enabled", "require_pkce", "allowed_cors_origins"];
     let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
-    let (Some(current), Ok(wanted)) = (
-        loaded.aggregate().live().filter(|_| url),
-        registry_domain::ClientSettings::validate(settings),
-    ) else {
+    let Some(current) = loaded.aggregate().live().filter(|_| url) else {
+        return;
+    };
+    // What the command leaves out the client keeps, as the aggregate fills it in; settings
+    // that do not validate so are refused by the aggregate anyway.
+    let mut input = settings.clone();
+    let kept = &current.settings;
+    input.about.get_or_insert_with(|| kept.about.input());
+    input.keys.get_or_insert_with(|| kept.keys.input());
+    (input.token_endpoint_auth_method)
+        .get_or_insert_with(|| kept.token_endpoint_auth_method.map(|m| m.name().to_owned()));
+    let Ok(wanted) = registry_domain::ClientSettings::validate(&input) else {
         return;
     };
     let changes = registry_domain::client::ClientChanges::between(&current.settings, &wanted);
     let changed = serde_json::to_value(&changes).unwrap_or_default();
     for field in changed.as_object().into_iter().flat_map(|o| o.keys()) {
         if !ADMINS.contains(&field.as_str()) {
+            // As the request names them.
+            let field = match field.as_str() {
+                "keys" => "jwks",
+                "about" => "application_type, logo_uri, tos_uri, policy_uri, contacts, software_id, software_version",
+                other => other,
+            };
             errors.add(
-                field.as_str(),
+                field,
                 "is set by the client's metadata document (change the document, or pin and \
                  approve it); only enabled, require_pkce and allowed_cors_origins are set here",
             );

@@ -248,6 +248,9 @@ fn set_filter_controls(filters: &SetFilters) -> Markup {
             @for days in [7_u32, 30, 90] {
                 option value=(days) selected[within == Some(days)] { "Within " (days) " days" }
             }
+            @if let Some(days) = within.filter(|d| ![7, 30, 90].contains(d)) {
+                option value=(days) selected { "Within " (days) " days" }
+            }
         }))
     }
 }
