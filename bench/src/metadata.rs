@@ -7,27 +7,11 @@
 //! the same two cores.
 
 use anyhow::Context as _;
-use registry_tests::document_server::{test_ca, DocumentServer, Reply};
+use registry_tests::document_server::{native_document, test_ca, DocumentServer, Reply};
 
 use crate::load::{self, Request};
 use crate::server::Server;
 use crate::{latency_note, Bench};
-
-fn document(url: &str, i: usize) -> serde_json::Value {
-    serde_json::json!({
-        "client_id": url,
-        "client_name": format!("MCP tool {i}"),
-        "client_uri": "https://tools.example.com",
-        "redirect_uris": ["http://127.0.0.1/callback", format!("https://tool-{i}.example.com/callback")],
-        "grant_types": ["authorization_code"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "native",
-        "scope": "openid profile",
-        "software_id": "mcp-tool",
-        "software_version": "1.0.0",
-    })
-}
 
 impl Bench<'_> {
     pub(crate) fn metadata(&mut self) -> anyhow::Result<()> {
@@ -42,7 +26,8 @@ impl Bench<'_> {
             .collect();
         for (i, url) in urls.iter().enumerate() {
             let path = format!("/tool-{i}.json");
-            documents.set(&path, Reply::json(&document(url, i), "max-age=3600"));
+            let document = native_document(url, &format!("MCP tool {i}"));
+            documents.set(&path, Reply::json(&document, "max-age=3600"));
         }
         let server = documents_registry(&self.database.url)?;
         self.lookups(&server, &urls)?;

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use axum::http::Method;
-use registry_tests::document_server::{test_ca, DocumentServer, Reply};
+use registry_tests::document_server::{
+    native_document as document, test_ca, DocumentServer, Reply,
+};
 use registry_tests::{backend_tests, Backend, TestApp, TestResponse};
 use serde_json::{json, Value};
 
@@ -57,22 +59,6 @@ async fn document_status(app: &TestApp, url: &str) -> Value {
 async fn act(app: &TestApp, method: Method, url: &str, action: &str) -> TestResponse {
     let path = format!("/api/v1/clients/{}/document/{action}", segment(url));
     app.request(method, &path, None, &[]).await
-}
-
-fn document(url: &str, name: &str) -> Value {
-    json!({
-        "client_id": url,
-        "client_name": name,
-        "client_uri": "https://tool.example.com",
-        "redirect_uris": ["http://127.0.0.1/callback", "https://tool.example.com/callback"],
-        "grant_types": ["authorization_code"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "native",
-        "scope": "openid profile",
-        "software_id": "mcp-tool",
-        "software_version": "1.0.0",
-    })
 }
 
 async fn history(app: &TestApp, url: &str) -> Vec<Value> {
@@ -304,12 +290,8 @@ fn problem_detail(response: &TestResponse) -> String {
 async fn fetches_that_could_be_turned_against_the_registry_are_refused(backend: Backend) {
     let app = app(backend, 60).await;
     let server = DocumentServer::start().await;
-    let redirect = Reply {
-        status: 302,
-        headers: vec![("location".to_owned(), server.url("/fine.json"))],
-        body: Vec::new(),
-        delay: Duration::ZERO,
-    };
+    let mut redirect = Reply::status(302, b"");
+    redirect.headers = vec![("location".to_owned(), server.url("/fine.json"))];
     let big_url = server.url("/big.json");
     let mut big = document(&big_url, "Big");
     big["padding"] = json!("x".repeat(6000));
@@ -375,24 +357,10 @@ async fn fetches_that_could_be_turned_against_the_registry_are_refused(backend: 
         ),
         (
             "/text.json",
-            Reply {
-                status: 200,
-                headers: Vec::new(),
-                body: b"<html>hello</html>".to_vec(),
-                delay: Duration::ZERO,
-            },
+            Reply::status(200, b"<html>hello</html>"),
             "not JSON",
         ),
-        (
-            "/missing.json",
-            Reply {
-                status: 404,
-                headers: Vec::new(),
-                body: Vec::new(),
-                delay: Duration::ZERO,
-            },
-            "answered 404",
-        ),
+        ("/missing.json", Reply::status(404, b""), "answered 404"),
     ];
     for (path, reply, expected) in cases {
         server.set(path, reply);
@@ -534,12 +502,7 @@ async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document
     lookup(&app, &url).await.assert_status(200);
 
     // Its server fails for a moment (503): the last version keeps serving, the trouble shown.
-    let trouble = Reply {
-        status: 503,
-        headers: Vec::new(),
-        body: Vec::new(),
-        delay: Duration::ZERO,
-    };
+    let trouble = Reply::status(503, b"");
     server.set("/flaky.json", trouble);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let served = lookup(&app, &url).await;
@@ -552,12 +515,7 @@ async fn a_server_in_trouble_keeps_the_last_version_a_while_a_withdrawn_document
     );
 
     // The document withdrawn (404): its answer, final at once.
-    let gone = Reply {
-        status: 404,
-        headers: Vec::new(),
-        body: Vec::new(),
-        delay: Duration::ZERO,
-    };
+    let gone = Reply::status(404, b"");
     server.set("/flaky.json", gone);
     let detail = problem_detail(&lookup(&app, &url).await);
     assert!(detail.contains("answered 404"), "{detail}");

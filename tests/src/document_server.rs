@@ -28,6 +28,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A `status` answer with `body` and no other header.
+    pub fn status(status: u16, body: &[u8]) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
+            delay: Duration::ZERO,
+        }
+    }
+
     /// A JSON document with this `Cache-Control`.
     pub fn json(document: &serde_json::Value, cache_control: &str) -> Self {
         Self {
@@ -40,6 +50,23 @@ impl Reply {
             delay: Duration::ZERO,
         }
     }
+}
+
+/// The metadata document of a native public client (an MCP tool, say) published at `url`.
+pub fn native_document(url: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": url,
+        "client_name": name,
+        "client_uri": "https://tool.example.com",
+        "redirect_uris": ["http://127.0.0.1/callback", "https://tool.example.com/callback"],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "native",
+        "scope": "openid profile",
+        "software_id": "mcp-tool",
+        "software_version": "1.0.0",
+    })
 }
 
 /// The CA certificate the server's certificate chains to: give it to the registry under test.
@@ -132,12 +159,7 @@ where
             reply.clone()
         })
     };
-    let reply = reply.unwrap_or(Reply {
-        status: 404,
-        headers: Vec::new(),
-        body: b"not here".to_vec(),
-        delay: Duration::ZERO,
-    });
+    let reply = reply.unwrap_or_else(|| Reply::status(404, b"not here"));
     tokio::time::sleep(reply.delay).await;
     let mut out = format!(
         "HTTP/1.1 {} Test\r\ncontent-length: {}\r\nconnection: close\r\n",

@@ -131,7 +131,7 @@ pub struct Resolved {
     pub fresh_for: Duration,
 }
 
-fn seconds(duration: Duration) -> i64 {
+pub(crate) fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 

@@ -130,7 +130,7 @@ fn documents<'a>(
     state: &'a AppState,
     client_id: &str,
 ) -> Result<&'a std::sync::Arc<ClientDocuments>, ApiError> {
-    let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+    let url = ClientId::names_document(client_id);
     match &state.documents {
         Some(documents) if url => Ok(documents),
         Some(_) => Err(ApiError::DocumentRefused(
@@ -255,7 +255,7 @@ async fn approve_held(
             None => commands.register_document(&ctx, &url, input).await?,
         };
         let at = ctx.at.timestamp();
-        let fresh = i64::try_from(min_fresh.as_secs()).unwrap_or(i64::MAX);
+        let fresh = super::seconds(min_fresh);
         (task_state.database)
             .record_document_version(&url, &sha256, (at, at.saturating_add(fresh)))
             .await?;

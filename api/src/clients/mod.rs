@@ -221,7 +221,7 @@ fn cache_for(response: &mut Response, fresh_for: std::time::Duration) {
 }
 
 fn is_document_url(client_id: &str) -> bool {
-    registry_domain::values::ClientId::parse(client_id).is_ok_and(|id| id.is_document_url())
+    registry_domain::values::ClientId::names_document(client_id)
 }
 
 /// The client now, or as it was at the version or time `params` names.

@@ -313,7 +313,7 @@ async fn prune_steps(
         .into_iter()
         .filter(|id| !named.contains(id) && !keep.contains(id))
         // A metadata document's client is the document's, not the file's: never pruned.
-        .filter(|id| !id.starts_with("https://"))
+        .filter(|id| !registry_domain::values::ClientId::names_document(id))
         .collect();
     let mut live: Vec<Current> = store
         .clients(&doomed)

@@ -191,7 +191,7 @@ impl ClientCommands {
         self.counted("register", async {
             let loaded = self.load(client_id).await?;
             let mut errors = ValidationErrors::default();
-            let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+            let url = ClientId::names_document(client_id);
             if url && !document {
                 errors.add(
                     "client_id",
@@ -499,7 +499,7 @@ fn document_fields_kept(
     errors: &mut ValidationErrors,
 ) {
     const ADMINS: [&str; 3] = ["enabled", "require_pkce", "allowed_cors_origins"];
-    let url = ClientId::parse(client_id).is_ok_and(|id| id.is_document_url());
+    let url = ClientId::names_document(client_id);
     let Some(current) = loaded.aggregate().live().filter(|_| url) else {
         return;
     };

@@ -45,6 +45,11 @@ impl ClientId {
         self.0.starts_with("https://")
     }
 
+    /// Whether `id` is a valid client id that is a document URL (see [`Self::is_document_url`]).
+    pub fn names_document(id: &str) -> bool {
+        Self::parse(id).is_ok_and(|id| id.is_document_url())
+    }
+
     /// Ids a new client may not take: fixed addresses beside `/clients/{client_id}` in the API
     /// and on the screens (`/api/v1/clients/plan`, `/clients/new`, …). A client registered
     /// under one could never be read or edited there. Compared exactly (ids are

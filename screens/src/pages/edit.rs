@@ -73,7 +73,7 @@ pub fn client_form(
                     }
                     @if session.can(Role::AuditRead) { a href={ (action) "/history" } { "History" } " · " }
                     a href={ (action) "/findings" } { "Profile Checks" } " · "
-                    @if form.client_id.starts_with("https://") {
+                    @if registry_domain::values::ClientId::names_document(&form.client_id) {
                         a href={ (action) "/document" } { "Metadata Document" } " · "
                     }
                     a href={ (action) "/delete" } class="danger" { "Delete" }
